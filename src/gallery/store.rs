@@ -1,0 +1,128 @@
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{GalleryError, Matcher};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS identities (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL DEFAULT (unixepoch())
+);
+CREATE TABLE IF NOT EXISTS templates (
+    id INTEGER PRIMARY KEY,
+    identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    created_at INTEGER NOT NULL DEFAULT (unixepoch())
+);
+";
+
+/// One identity as `squint gallery list` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct IdentitySummary {
+    pub name: String,
+    pub templates: usize,
+}
+
+pub struct Gallery {
+    path: PathBuf,
+    conn: Connection,
+}
+
+impl Gallery {
+    /// Opens (creating if needed) the gallery file.
+    pub fn open(path: &Path) -> Result<Gallery, GalleryError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let sqlite = |source| GalleryError::Sqlite { path: path.to_path_buf(), source };
+        let conn = Connection::open(path).map_err(sqlite)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;").map_err(sqlite)?;
+        conn.execute_batch(SCHEMA).map_err(sqlite)?;
+        Ok(Gallery { path: path.to_path_buf(), conn })
+    }
+
+    fn sqlite(&self, source: rusqlite::Error) -> GalleryError {
+        GalleryError::Sqlite { path: self.path.clone(), source }
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, GalleryError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// Makes sure embeddings of `space` (with `size` values) may go into or be matched
+    /// against this gallery; the first enrolment fixes the space.
+    pub fn check_space(&self, space: &str, size: usize) -> Result<(), GalleryError> {
+        match self.meta("embedding_space")? {
+            Some(stored) if stored != space => {
+                Err(GalleryError::SpaceMismatch { path: self.path.clone(), stored, requested: space.to_string() })
+            }
+            Some(_) => {
+                let stored: usize = self.meta("embedding_size")?.and_then(|s| s.parse().ok()).unwrap_or(size);
+                if stored == size { Ok(()) } else { Err(GalleryError::Dimension { path: self.path.clone(), got: size, expected: stored }) }
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Stores one template for `name`, creating the identity if needed.
+    pub fn add_template(&mut self, name: &str, source: &str, space: &str, embedding: &[f32]) -> Result<(), GalleryError> {
+        self.check_space(space, embedding.len())?;
+        let blob: Vec<u8> = embedding.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let tx = self.conn.transaction().map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
+        let result = (|| {
+            tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_space', ?1)", [space])?;
+            tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_size', ?1)", [embedding.len().to_string()])?;
+            tx.execute("INSERT OR IGNORE INTO identities (name) VALUES (?1)", [name])?;
+            let id: i64 = tx.query_row("SELECT id FROM identities WHERE name = ?1", [name], |r| r.get(0))?;
+            tx.execute("INSERT INTO templates (identity_id, source, embedding) VALUES (?1, ?2, ?3)", params![id, source, blob])?;
+            tx.commit()
+        })();
+        result.map_err(|e| self.sqlite(e))
+    }
+
+    pub fn list(&self) -> Result<Vec<IdentitySummary>, GalleryError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT i.name, COUNT(t.id) FROM identities i LEFT JOIN templates t ON t.identity_id = i.id GROUP BY i.id ORDER BY i.name")
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok(IdentitySummary { name: r.get(0)?, templates: r.get::<_, i64>(1)? as usize }))
+            .map_err(|e| self.sqlite(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+    }
+
+    /// Removes an identity and its templates; false when there was none of that name.
+    pub fn remove(&mut self, name: &str) -> Result<bool, GalleryError> {
+        let n = self.conn.execute("DELETE FROM identities WHERE name = ?1", [name]).map_err(|e| self.sqlite(e))?;
+        Ok(n > 0)
+    }
+
+    /// Builds the in-memory matcher for probes of `space`.
+    pub fn matcher(&self, space: &str, size: usize) -> Result<Matcher, GalleryError> {
+        self.check_space(space, size)?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT i.name, t.embedding FROM templates t JOIN identities i ON i.id = t.identity_id ORDER BY i.name, t.id")
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .map_err(|e| self.sqlite(e))?;
+        let mut matcher = Matcher::new(size);
+        for row in rows {
+            let (name, blob) = row.map_err(|e| self.sqlite(e))?;
+            let embedding: Vec<f32> = blob.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            if embedding.len() != size {
+                return Err(GalleryError::Dimension { path: self.path.clone(), got: embedding.len(), expected: size });
+            }
+            matcher.add(&name, &embedding);
+        }
+        Ok(matcher)
+    }
+}

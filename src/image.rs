@@ -1,0 +1,122 @@
+//! Packed BGR images and the few OpenCV operations the stages need on them.
+
+use std::path::Path;
+
+use opencv::core::{self as cv, Mat, MatTraitConst, MatTraitConstManual};
+use opencv::{imgcodecs, imgproc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("image {path}: cannot read it (missing, or not an image OpenCV can decode)")]
+    Unreadable { path: String },
+    #[error("image is {width}x{height} with {len} bytes; expected {expected}")]
+    Corrupt { width: u32, height: u32, len: usize, expected: usize },
+    #[error("OpenCV: {0}")]
+    OpenCv(#[from] opencv::Error),
+}
+
+/// Packed BGR, 3 bytes per pixel, rows without padding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BgrImage {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+impl BgrImage {
+    pub fn new(width: u32, height: u32) -> BgrImage {
+        BgrImage { width, height, data: vec![0; width as usize * height as usize * 3] }
+    }
+
+    pub fn load(path: &Path) -> Result<BgrImage, ImageError> {
+        let unreadable = || ImageError::Unreadable { path: path.display().to_string() };
+        let path_str = path.to_str().ok_or_else(unreadable)?;
+        let mat = imgcodecs::imread(path_str, imgcodecs::IMREAD_COLOR)?;
+        if mat.empty() {
+            return Err(unreadable());
+        }
+        BgrImage::from_mat(&mat)
+    }
+
+    /// Checks that the pixel buffer matches the declared size.
+    pub fn validate(&self) -> Result<(), ImageError> {
+        let expected = self.width as usize * self.height as usize * 3;
+        if self.width == 0 || self.height == 0 || self.data.len() != expected {
+            return Err(ImageError::Corrupt { width: self.width, height: self.height, len: self.data.len(), expected });
+        }
+        Ok(())
+    }
+
+    pub fn from_mat(mat: &Mat) -> Result<BgrImage, ImageError> {
+        let mat = if mat.is_continuous() { mat.clone() } else { mat.try_clone()? };
+        Ok(BgrImage { width: mat.cols() as u32, height: mat.rows() as u32, data: mat.data_bytes()?.to_vec() })
+    }
+
+    /// Runs `f` on an OpenCV view of the pixels, without copying them.
+    pub fn with_mat<T>(&self, f: impl FnOnce(&Mat) -> Result<T, ImageError>) -> Result<T, ImageError> {
+        self.validate()?;
+        // SAFETY: the Mat borrows `self.data`, which outlives it (dropped before return) and
+        // has exactly height rows of width*3 bytes (checked by validate). OpenCV only reads it.
+        let mat = unsafe {
+            Mat::new_rows_cols_with_data_unsafe(
+                self.height as i32,
+                self.width as i32,
+                cv::CV_8UC3,
+                self.data.as_ptr() as *mut std::ffi::c_void,
+                self.width as usize * 3,
+            )?
+        };
+        f(&mat)
+    }
+
+    pub fn resized(&self, width: u32, height: u32) -> Result<BgrImage, ImageError> {
+        self.with_mat(|src| {
+            let mut dst = Mat::default();
+            let interpolation = if width < self.width { imgproc::INTER_AREA } else { imgproc::INTER_LINEAR };
+            imgproc::resize(src, &mut dst, cv::Size::new(width as i32, height as i32), 0.0, 0.0, interpolation)?;
+            BgrImage::from_mat(&dst)
+        })
+    }
+
+    /// Warps with a 2×3 affine matrix into a `width × height` image (black border).
+    pub fn warp_affine(&self, matrix: [[f64; 3]; 2], width: u32, height: u32) -> Result<BgrImage, ImageError> {
+        self.with_mat(|src| {
+            let m = Mat::from_slice_2d(&matrix)?;
+            let mut dst = Mat::default();
+            imgproc::warp_affine(
+                src,
+                &mut dst,
+                &m,
+                cv::Size::new(width as i32, height as i32),
+                imgproc::INTER_LINEAR,
+                cv::BORDER_CONSTANT,
+                cv::Scalar::default(),
+            )?;
+            BgrImage::from_mat(&dst)
+        })
+    }
+
+    /// Copies a rectangle out; the rectangle is clipped to the image.
+    pub fn crop(&self, x: i32, y: i32, width: u32, height: u32) -> BgrImage {
+        let x0 = x.clamp(0, self.width as i32) as u32;
+        let y0 = y.clamp(0, self.height as i32) as u32;
+        let x1 = (x + width as i32).clamp(0, self.width as i32) as u32;
+        let y1 = (y + height as i32).clamp(0, self.height as i32) as u32;
+        let mut out = BgrImage::new(x1 - x0, y1 - y0);
+        let row = (x1 - x0) as usize * 3;
+        for yy in y0..y1 {
+            let src = (yy as usize * self.width as usize + x0 as usize) * 3;
+            let dst = (yy - y0) as usize * row;
+            out.data[dst..dst + row].copy_from_slice(&self.data[src..src + row]);
+        }
+        out
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), ImageError> {
+        let path_str = path.to_str().ok_or_else(|| ImageError::Unreadable { path: path.display().to_string() })?;
+        self.with_mat(|mat| {
+            imgcodecs::imwrite(path_str, mat, &cv::Vector::new())?;
+            Ok(())
+        })
+    }
+}

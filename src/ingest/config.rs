@@ -1,0 +1,93 @@
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::config::{KeyError, check_range};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Stable id; the Kafka key of this camera's events.
+    pub id: String,
+    /// `rtsp://[user:pass@]host[:port]/path`, or a video file path. Credentials are
+    /// redacted everywhere Squint writes.
+    pub url: String,
+    /// Template name in the templates folder; default `rtsp_h264` for rtsp:// URLs, `file`
+    /// otherwise.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// RTSP jitter-buffer latency.
+    #[serde(default)]
+    pub latency_ms: u32,
+    /// RTSP transport: `tcp` or `udp`.
+    #[serde(default = "default_transport")]
+    pub transport: String,
+    /// No frame for this long → the pipeline is restarted (a frozen server sends nothing and
+    /// GStreamer reports nothing).
+    #[serde(default = "default_stall_timeout")]
+    pub stall_timeout_s: f64,
+    #[serde(default = "default_backoff_initial")]
+    pub backoff_initial_ms: u64,
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_ms: u64,
+    /// Files only: start again at the end instead of finishing.
+    #[serde(default)]
+    pub loop_file: bool,
+    /// Files only: play at the file's frame rate instead of as fast as detection allows.
+    #[serde(default)]
+    pub realtime: bool,
+}
+
+fn default_transport() -> String {
+    "tcp".into()
+}
+fn default_stall_timeout() -> f64 {
+    5.0
+}
+fn default_backoff_initial() -> u64 {
+    500
+}
+fn default_backoff_max() -> u64 {
+    10_000
+}
+
+impl CameraConfig {
+    pub fn is_live(&self) -> bool {
+        self.url.contains("://") && !self.url.starts_with("file://")
+    }
+
+    pub fn template_name(&self) -> &str {
+        match &self.template {
+            Some(name) => name,
+            None if self.is_live() => "rtsp_h264",
+            None => "file",
+        }
+    }
+
+    /// File path of a file source.
+    pub fn file_path(&self) -> &str {
+        self.url.strip_prefix("file://").unwrap_or(&self.url)
+    }
+
+    pub(crate) fn resolve_paths(&mut self, base: &Path) {
+        if !self.is_live() && Path::new(self.file_path()).is_relative() {
+            self.url = base.join(self.file_path()).to_string_lossy().into_owned();
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), KeyError> {
+        if self.id.trim().is_empty() {
+            return Err(("id".into(), "must not be empty".into()));
+        }
+        if self.url.trim().is_empty() {
+            return Err(("url".into(), "must not be empty; use rtsp://host:port/path or a file path".into()));
+        }
+        if !matches!(self.transport.as_str(), "tcp" | "udp") {
+            return Err(("transport".into(), format!("`{}` is not `tcp` or `udp`", self.transport)));
+        }
+        check_range("stall_timeout_s", self.stall_timeout_s, 0.5, 3600.0)?;
+        check_range("backoff_initial_ms", self.backoff_initial_ms, 10, 600_000)?;
+        check_range("backoff_max_ms", self.backoff_max_ms, self.backoff_initial_ms, 3_600_000)?;
+        Ok(())
+    }
+}

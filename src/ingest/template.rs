@@ -1,0 +1,84 @@
+use std::path::Path;
+
+use super::{CameraConfig, IngestError};
+
+/// Fills a pipeline template's `{placeholders}` for one camera. Every placeholder a template
+/// uses must be known, so a typo in a template fails loudly instead of reaching GStreamer.
+pub fn render_template(templates: &Path, camera: &CameraConfig) -> Result<String, IngestError> {
+    let path = templates.join(format!("{}.pipeline", camera.template_name()));
+    let text = std::fs::read_to_string(&path).map_err(|e| IngestError::Template {
+        path: path.clone(),
+        message: format!("cannot read it: {e}; set cameras.template to a file in {}", templates.display()),
+    })?;
+    let body: String = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let values = [
+        ("url", quote(&camera.url)),
+        ("location", quote(camera.file_path())),
+        ("latency_ms", camera.latency_ms.to_string()),
+        ("transport", camera.transport.clone()),
+        ("sync", camera.realtime.to_string()),
+    ];
+    fill(&body, &values).map_err(|message| IngestError::Template { path, message })
+}
+
+fn fill(body: &str, values: &[(&str, String)]) -> Result<String, String> {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..].find('}').ok_or("unclosed `{`")? + start;
+        let name = &rest[start + 1..end];
+        let value = values
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| format!("unknown placeholder {{{name}}}; known: url, location, latency_ms, transport, sync"))?;
+        out.push_str(&rest[..start]);
+        out.push_str(value);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Quotes a value for gst-launch syntax.
+fn quote(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_known_placeholders() {
+        let values = [("url", "\"rtsp://h/x\"".to_string()), ("latency_ms", "0".to_string())];
+        assert_eq!(fill("rtspsrc location={url} latency={latency_ms}", &values).unwrap(), "rtspsrc location=\"rtsp://h/x\" latency=0");
+    }
+
+    #[test]
+    fn unknown_placeholder_is_an_error() {
+        let err = fill("rtspsrc location={uri}", &[]).unwrap_err();
+        assert!(err.contains("{uri}"), "{err}");
+    }
+
+    #[test]
+    fn quoting_escapes_quotes() {
+        assert_eq!(quote(r#"a"b"#), r#""a\"b""#);
+    }
+
+    #[test]
+    fn shipped_templates_render() {
+        let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let toml = "id = \"c\"\nurl = \"rtsp://u:p@127.0.0.1:1/x\"\n";
+        let mut camera: CameraConfig = toml::from_str(toml).unwrap();
+        let rendered = render_template(&templates, &camera).unwrap();
+        assert!(rendered.contains("rtspsrc") && rendered.contains("appsink name=sink"), "{rendered}");
+        camera.url = "/tmp/a b.mp4".into();
+        let rendered = render_template(&templates, &camera).unwrap();
+        assert!(rendered.contains("filesrc location=\"/tmp/a b.mp4\""), "{rendered}");
+    }
+}

@@ -1,0 +1,25 @@
+//! Squint: recognize people from tiny faces in live surveillance video.
+//!
+//! A frame travels through the stages in this order, one folder each:
+//! [`ingest`] (GStreamer → BGR frames) → [`detect`] (YuNet) → [`align`] (5-point warp to
+//! 112×112) → [`recognize`] (batched ONNX embedding) → [`gallery`] (match) → [`publish`]
+//! (JSON events to Kafka). [`pipeline`] wires them with bounded channels and owns the threads.
+//! The data types that flow between stages live in [`types`].
+
+pub mod align;
+pub mod cli;
+pub mod config;
+pub mod detect;
+pub mod gallery;
+pub mod image;
+pub mod ingest;
+pub mod model;
+pub mod pipeline;
+pub mod publish;
+pub mod recognize;
+pub mod redact;
+pub mod scenario;
+pub mod serve;
+#[doc(hidden)]
+pub mod testing;
+pub mod types;

@@ -1,0 +1,171 @@
+//! Wires the stages with bounded channels and owns their threads and shutdown:
+//!
+//! ```text
+//! ingest (thread per camera) ─frames, latest-wins─▶ detect+align (thread per camera)
+//!   ─crops, shared, drop-when-full─▶ recognize+match (one thread, dynamic batches)
+//!   ─events, blocking─▶ publish (one thread)
+//! ```
+
+mod stats;
+mod workers;
+
+pub use stats::{PipelineStats, StatsSnapshot};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::detect::{DetectError, Detector};
+use crate::gallery::{Gallery, GalleryError};
+use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
+use crate::model::{ModelCard, ModelError};
+use crate::publish::{EmbeddedBroker, ModelIds, PublishError, Publisher};
+use crate::recognize::{RecognizeError, Recognizer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Detect(#[from] DetectError),
+    #[error(transparent)]
+    Recognize(#[from] RecognizeError),
+    #[error(transparent)]
+    Gallery(#[from] GalleryError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("starting thread {name}: {source}")]
+    Thread { name: String, source: std::io::Error },
+}
+
+/// A running pipeline. Stop it with [`Pipeline::shutdown`].
+pub struct Pipeline {
+    stop: Arc<AtomicBool>,
+    cameras: Vec<CameraSource>,
+    workers: Vec<JoinHandle<()>>,
+    publisher: Option<JoinHandle<()>>,
+    pub stats: Arc<PipelineStats>,
+    delivery: Arc<crate::publish::DeliveryStats>,
+    /// Declared last so it is dropped after the publisher thread has flushed.
+    _embedded: Option<EmbeddedBroker>,
+}
+
+impl Pipeline {
+    /// Loads models and gallery, connects to Kafka, and starts every camera. Anything that
+    /// cannot work at all (bad model, gallery from another embedding space, unreachable
+    /// template) fails here; a camera that is down is retried in the background instead.
+    pub fn start(config: &Config) -> Result<Pipeline, PipelineError> {
+        let ort_lib = config.models.onnxruntime.as_deref();
+        let detector_card = ModelCard::load(&config.models.detector)?;
+        let recognizer_card = ModelCard::load(&config.models.recognizer)?;
+        let recognizer = Recognizer::load(&recognizer_card, ort_lib, config.recognize.threads)?;
+        tracing::info!(model = recognizer.model_id(), provider = "CPU", "recognizer loaded");
+        let (dim, space) = recognizer_card.require_embedding()?;
+        let matcher = Gallery::open(&config.gallery.path)?.matcher(&space, dim)?;
+        tracing::info!(identities = matcher.identities(), gallery = %config.gallery.path.display(), "gallery loaded");
+        if matcher.identities() == 0 {
+            tracing::warn!("the gallery is empty: every face will be reported as unknown; enroll people with `squint enroll`");
+        }
+        let models = ModelIds { detector: detector_card.id.clone(), recognizer: recognizer_card.id.clone(), embedding_space: space };
+        let embedded = if config.kafka.is_embedded() { Some(EmbeddedBroker::start(&config.kafka, &embedded_address_file(config))?) } else { None };
+        let brokers = embedded.as_ref().map_or(config.kafka.brokers.as_str(), |e| e.brokers.as_str());
+        let publisher = Publisher::start(&config.kafka, brokers)?;
+        let delivery = publisher.stats.clone();
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(PipelineStats::default());
+        let (crop_tx, crop_rx) = crossbeam_channel::bounded(config.pipeline.crop_queue);
+        let (event_tx, event_rx) = crossbeam_channel::bounded(config.kafka.queue);
+
+        let mut workers = Vec::new();
+        let mut cameras = Vec::new();
+        for camera in &config.cameras {
+            let detector = Detector::load(&detector_card, ort_lib, &config.detect)?;
+            let (frame_tx, frame_rx) = crossbeam_channel::bounded(config.pipeline.frame_queue);
+            let frames = FrameSender::new(frame_tx, frame_rx.clone());
+            cameras.push(CameraSource::spawn(camera, &config.pipeline.templates, frames, stop.clone())?);
+            let worker = workers::DetectWorker {
+                detector,
+                crop_size: recognizer.input_size(),
+                frames: frame_rx,
+                crops: crop_tx.clone(),
+                stats: stats.clone(),
+            };
+            workers.push(spawn(format!("detect-{}", camera.id), move || worker.run())?);
+        }
+        drop(crop_tx);
+        let recognize = workers::RecognizeWorker {
+            recognizer,
+            matcher,
+            threshold: config.gallery.match_threshold,
+            models,
+            config: config.recognize.clone(),
+            crops: crop_rx,
+            events: event_tx,
+            stats: stats.clone(),
+        };
+        workers.push(spawn("recognize".into(), move || recognize.run())?);
+        let publish = workers::PublishWorker { publisher, events: event_rx, stats: stats.clone() };
+        let publisher = Some(spawn("publish".into(), move || publish.run())?);
+        Ok(Pipeline { stop, cameras, workers, publisher, stats, delivery, _embedded: embedded })
+    }
+
+    pub fn health(&self) -> Vec<HealthSnapshot> {
+        self.cameras.iter().map(|c| c.health.snapshot()).collect()
+    }
+
+    /// True once every camera's source has ended (files at EOS) and the stages drained.
+    pub fn is_finished(&self) -> bool {
+        self.cameras.iter().all(CameraSource::is_finished) && self.workers.iter().all(JoinHandle::is_finished)
+    }
+
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// Runs until `stop` is set, `duration` has passed, or every source has ended; logs
+    /// progress every `report_every`.
+    pub fn wait(&self, stop: &AtomicBool, duration: Option<Duration>, report_every: Duration) {
+        let started = Instant::now();
+        let mut last_report = Instant::now();
+        while !stop.load(Ordering::Relaxed) && !self.is_finished() && duration.is_none_or(|d| started.elapsed() < d) {
+            std::thread::sleep(Duration::from_millis(100));
+            if last_report.elapsed() >= report_every {
+                last_report = Instant::now();
+                let s = self.stats.snapshot(started.elapsed());
+                tracing::info!(frames = s.frames, faces = s.faces, events = s.events, events_per_s = format!("{:.1}", s.events_per_s), "progress");
+            }
+        }
+    }
+
+    /// Stops the cameras, drains the stages in order and flushes Kafka.
+    pub fn shutdown(mut self) -> StatsSnapshot {
+        self.stop.store(true, Ordering::Relaxed);
+        for camera in &mut self.cameras {
+            camera.join();
+        }
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+        if let Some(publisher) = self.publisher.take() {
+            let _ = publisher.join();
+        }
+        let mut snapshot = self.stats.snapshot(self.stats.elapsed());
+        snapshot.delivered = self.delivery.delivered.load(Ordering::Relaxed);
+        snapshot.delivery_failed = self.delivery.failed.load(Ordering::Relaxed);
+        snapshot
+    }
+}
+
+pub fn embedded_address_file(config: &Config) -> PathBuf {
+    config.pipeline.state_dir.join("embedded-kafka.addr")
+}
+
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, PipelineError> {
+    std::thread::Builder::new().name(name.clone()).spawn(f).map_err(|source| PipelineError::Thread { name, source })
+}

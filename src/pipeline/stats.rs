@@ -1,0 +1,96 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Counters and stage timings, shared by the pipeline's threads.
+#[derive(Debug)]
+pub struct PipelineStats {
+    started: Instant,
+    pub frames: AtomicU64,
+    pub detect_ns: AtomicU64,
+    pub faces: AtomicU64,
+    pub align_ns: AtomicU64,
+    pub crops_dropped: AtomicU64,
+    pub embedded: AtomicU64,
+    pub embed_ns: AtomicU64,
+    pub batches: AtomicU64,
+    pub events: AtomicU64,
+    pub frame_errors: AtomicU64,
+}
+
+impl Default for PipelineStats {
+    fn default() -> Self {
+        PipelineStats {
+            started: Instant::now(),
+            frames: AtomicU64::new(0),
+            detect_ns: AtomicU64::new(0),
+            faces: AtomicU64::new(0),
+            align_ns: AtomicU64::new(0),
+            crops_dropped: AtomicU64::new(0),
+            embedded: AtomicU64::new(0),
+            embed_ns: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            frame_errors: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A point-in-time summary, as logged at shutdown and written by `squint run --stats`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsSnapshot {
+    pub seconds: f64,
+    pub frames: u64,
+    pub faces: u64,
+    pub crops_dropped: u64,
+    pub embedded: u64,
+    pub batches: u64,
+    pub events: u64,
+    pub frame_errors: u64,
+    pub detect_ms_per_frame: f64,
+    pub align_ms_per_face: f64,
+    pub embed_ms_per_face: f64,
+    pub mean_batch: f64,
+    pub events_per_s: f64,
+    pub delivered: u64,
+    pub delivery_failed: u64,
+}
+
+pub(crate) fn add_elapsed(counter: &AtomicU64, since: Instant) {
+    counter.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+}
+
+fn per(total_ns: u64, count: u64) -> f64 {
+    if count == 0 { 0.0 } else { total_ns as f64 / count as f64 / 1e6 }
+}
+
+impl PipelineStats {
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn snapshot(&self, elapsed: Duration) -> StatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let (frames, faces, embedded, batches, events) =
+            (get(&self.frames), get(&self.faces), get(&self.embedded), get(&self.batches), get(&self.events));
+        let seconds = elapsed.as_secs_f64();
+        StatsSnapshot {
+            seconds,
+            frames,
+            faces,
+            crops_dropped: get(&self.crops_dropped),
+            embedded,
+            batches,
+            events,
+            frame_errors: get(&self.frame_errors),
+            detect_ms_per_frame: per(get(&self.detect_ns), frames),
+            align_ms_per_face: per(get(&self.align_ns), faces),
+            embed_ms_per_face: per(get(&self.embed_ns), embedded),
+            mean_batch: if batches == 0 { 0.0 } else { embedded as f64 / batches as f64 },
+            events_per_s: if seconds > 0.0 { events as f64 / seconds } else { 0.0 },
+            delivered: 0,
+            delivery_failed: 0,
+        }
+    }
+}

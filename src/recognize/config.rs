@@ -1,0 +1,41 @@
+use serde::Deserialize;
+
+use crate::config::{KeyError, check_range};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecognizeConfig {
+    /// Largest batch sent to the model at once.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// How long the first crop of a batch waits for company.
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+    /// ONNX Runtime intra-op threads.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+}
+
+impl Default for RecognizeConfig {
+    fn default() -> Self {
+        RecognizeConfig { max_batch: default_max_batch(), max_wait_ms: default_max_wait_ms(), threads: default_threads() }
+    }
+}
+
+fn default_max_batch() -> usize {
+    16
+}
+fn default_max_wait_ms() -> u64 {
+    20
+}
+fn default_threads() -> usize {
+    2
+}
+
+impl RecognizeConfig {
+    pub(crate) fn validate(&self) -> Result<(), KeyError> {
+        check_range("max_batch", self.max_batch, 1, 1024)?;
+        check_range("max_wait_ms", self.max_wait_ms, 0, 10_000)?;
+        check_range("threads", self.threads, 1, 256)
+    }
+}

@@ -1,0 +1,19 @@
+//! Face recognition: aligned crops from every camera share one bounded queue; a worker takes
+//! them in dynamic batches (up to `max_batch`, or whatever arrived within `max_wait_ms`) and
+//! embeds them with the recognizer model described by its card.
+
+mod batch;
+mod config;
+mod recognizer;
+
+pub use batch::{Batch, next_batch};
+pub use config::RecognizeConfig;
+pub use recognizer::{Recognizer, l2_normalize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecognizeError {
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error("crop is {width}x{height}; the recognizer takes {size}x{size}")]
+    CropSize { width: u32, height: u32, size: u32 },
+}

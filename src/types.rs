@@ -1,0 +1,99 @@
+//! Data that flows between the stages, in the order a frame meets them.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::image::BgrImage;
+
+/// A decoded video frame.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub camera_id: Arc<str>,
+    /// Monotonic per camera, continuous across reconnects.
+    pub seq: u64,
+    /// Presentation timestamp from the source; restarts near zero after a reconnect.
+    pub pts_ns: Option<u64>,
+    pub captured_at: SystemTime,
+    pub image: BgrImage,
+}
+
+/// Axis-aligned box in frame pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BBox {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+impl BBox {
+    pub fn area(&self) -> f32 {
+        self.w.max(0.0) * self.h.max(0.0)
+    }
+
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let x1 = self.x.max(other.x);
+        let y1 = self.y.max(other.y);
+        let x2 = (self.x + self.w).min(other.x + other.w);
+        let y2 = (self.y + self.h).min(other.y + other.h);
+        let inter = (x2 - x1).max(0.0) * (y2 - y1).max(0.0);
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+
+    pub fn contains(&self, (px, py): (f32, f32)) -> bool {
+        px >= self.x && px <= self.x + self.w && py >= self.y && py <= self.y + self.h
+    }
+}
+
+/// Five facial landmarks in YuNet's order: right eye, left eye, nose tip, right and left
+/// mouth corners (right/left from the subject's point of view).
+pub type Landmarks = [(f32, f32); 5];
+
+/// One face found by the detector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    pub bbox: BBox,
+    pub landmarks: Landmarks,
+    pub score: f32,
+}
+
+/// Identifies the frame a face came from, without carrying the pixels along.
+#[derive(Debug, Clone)]
+pub struct FrameMeta {
+    pub camera_id: Arc<str>,
+    pub seq: u64,
+    pub pts_ns: Option<u64>,
+    pub captured_at: SystemTime,
+}
+
+impl From<&Frame> for FrameMeta {
+    fn from(frame: &Frame) -> Self {
+        FrameMeta {
+            camera_id: frame.camera_id.clone(),
+            seq: frame.seq,
+            pts_ns: frame.pts_ns,
+            captured_at: frame.captured_at,
+        }
+    }
+}
+
+/// An aligned face crop on its way to the recognizer.
+#[derive(Debug, Clone)]
+pub struct FaceCrop {
+    pub frame: FrameMeta,
+    pub detection: Detection,
+    /// Square crop at the recognizer's input size.
+    pub image: BgrImage,
+}
+
+/// A face with its embedding, ready for matching.
+#[derive(Debug, Clone)]
+pub struct EmbeddedFace {
+    pub frame: FrameMeta,
+    pub detection: Detection,
+    /// L2-normalised.
+    pub embedding: Vec<f32>,
+}
