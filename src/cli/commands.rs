@@ -71,8 +71,7 @@ fn run(config_path: &Path, duration: Option<f64>, stats_json: Option<&Path>) -> 
     let pipeline = Pipeline::start(&config)?;
     tracing::info!(cameras = config.cameras.len(), "pipeline running");
     pipeline.wait(&stop, duration.map(Duration::from_secs_f64), Duration::from_secs(10));
-    let health = pipeline.health();
-    let stats = pipeline.shutdown();
+    let (stats, health) = pipeline.shutdown();
     for camera in &health {
         tracing::info!(camera = %camera.camera_id, state = ?camera.state, frames_in = camera.frames_in, dropped = camera.frames_dropped, reconnects = camera.reconnects, "camera summary");
     }

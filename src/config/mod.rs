@@ -37,9 +37,10 @@ pub struct ModelsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
-    /// Folder of GStreamer pipeline templates (`<name>.pipeline`).
-    #[serde(default = "default_templates")]
-    pub templates: PathBuf,
+    /// Folder of GStreamer pipeline templates (`<name>.pipeline`). Default: `pipelines/`
+    /// beside the config's folder, else `./pipelines`.
+    #[serde(default)]
+    pub templates: Option<PathBuf>,
     /// Aligned crops waiting for the recognizer, across all cameras. When full, new crops
     /// are dropped and counted rather than stalling video.
     #[serde(default = "default_crop_queue")]
@@ -55,7 +56,7 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
-            templates: default_templates(),
+            templates: None,
             crop_queue: default_crop_queue(),
             frame_queue: default_frame_queue(),
             state_dir: default_state_dir(),
@@ -63,9 +64,6 @@ impl Default for PipelineConfig {
     }
 }
 
-fn default_templates() -> PathBuf {
-    PathBuf::from("pipelines")
-}
 fn default_crop_queue() -> usize {
     64
 }
@@ -125,7 +123,11 @@ impl Config {
         if let Some(p) = self.models.onnxruntime.as_mut() {
             resolve(p);
         }
-        resolve(&mut self.pipeline.templates);
+        let templates = self.pipeline.templates.get_or_insert_with(|| {
+            let beside = base.join("../pipelines");
+            if beside.is_dir() { beside } else { PathBuf::from("pipelines") }
+        });
+        resolve(templates);
         resolve(&mut self.pipeline.state_dir);
         resolve(&mut self.gallery.path);
         for camera in &mut self.cameras {
@@ -160,6 +162,13 @@ impl Config {
 pub type KeyError = (String, String);
 
 /// Checks `lo <= value <= hi` for a config key.
+impl PipelineConfig {
+    /// The templates folder (always set after [`Config::load`]).
+    pub fn templates_dir(&self) -> &Path {
+        self.templates.as_deref().unwrap_or(Path::new("pipelines"))
+    }
+}
+
 pub fn check_range<T: PartialOrd + std::fmt::Display>(key: &str, value: T, lo: T, hi: T) -> Result<(), KeyError> {
     if value < lo || value > hi {
         Err((key.to_string(), format!("{value} is out of range; use a value from {lo} to {hi}")))

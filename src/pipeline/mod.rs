@@ -88,12 +88,13 @@ impl Pipeline {
             let detector = Detector::load(&detector_card, ort_lib, &config.detect)?;
             let (frame_tx, frame_rx) = crossbeam_channel::bounded(config.pipeline.frame_queue);
             let frames = FrameSender::new(frame_tx, frame_rx.clone());
-            cameras.push(CameraSource::spawn(camera, &config.pipeline.templates, frames, stop.clone())?);
+            cameras.push(CameraSource::spawn(camera, config.pipeline.templates_dir(), frames, stop.clone())?);
             let worker = workers::DetectWorker {
                 detector,
                 crop_size: recognizer.input_size(),
                 frames: frame_rx,
                 crops: crop_tx.clone(),
+                wait_for_recognizer: !camera.is_live(),
                 stats: stats.clone(),
             };
             workers.push(spawn(format!("detect-{}", camera.id), move || worker.run())?);
@@ -143,8 +144,9 @@ impl Pipeline {
         }
     }
 
-    /// Stops the cameras, drains the stages in order and flushes Kafka.
-    pub fn shutdown(mut self) -> StatsSnapshot {
+    /// Stops the cameras, drains the stages in order and flushes Kafka; returns the final
+    /// counters and each camera's last health.
+    pub fn shutdown(mut self) -> (StatsSnapshot, Vec<HealthSnapshot>) {
         self.stop.store(true, Ordering::Relaxed);
         for camera in &mut self.cameras {
             camera.join();
@@ -158,9 +160,16 @@ impl Pipeline {
         let mut snapshot = self.stats.snapshot(self.stats.elapsed());
         snapshot.delivered = self.delivery.delivered.load(Ordering::Relaxed);
         snapshot.delivery_failed = self.delivery.failed.load(Ordering::Relaxed);
-        snapshot
+        if self._embedded.is_some() {
+            // Consumers of the embedded broker (e.g. `squint tail`) need a moment to read
+            // the last events before the broker disappears with this process.
+            std::thread::sleep(EMBEDDED_LINGER);
+        }
+        (snapshot, self.health())
     }
 }
+
+const EMBEDDED_LINGER: Duration = Duration::from_secs(3);
 
 pub fn embedded_address_file(config: &Config) -> PathBuf {
     config.pipeline.state_dir.join("embedded-kafka.addr")

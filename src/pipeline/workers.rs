@@ -19,6 +19,9 @@ pub struct DetectWorker {
     pub crop_size: u32,
     pub frames: Receiver<Frame>,
     pub crops: Sender<FaceCrop>,
+    /// Live cameras drop crops when the recognizer is behind (video must not wait); files
+    /// wait instead, so no face of a file is lost.
+    pub wait_for_recognizer: bool,
     pub stats: Arc<PipelineStats>,
 }
 
@@ -57,7 +60,12 @@ impl DetectWorker {
             add_elapsed(&self.stats.align_ns, started);
             self.stats.faces.fetch_add(1, Ordering::Relaxed);
             let crop = FaceCrop { frame: FrameMeta::from(frame), detection, image };
-            // Video must not wait for recognition: a full queue drops the crop, counted.
+            if self.wait_for_recognizer {
+                if self.crops.send(crop).is_err() {
+                    return false;
+                }
+                continue;
+            }
             match self.crops.try_send(crop) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {

@@ -47,12 +47,14 @@ pub fn tail(options: &TailOptions, mut on_event: impl FnMut(Result<IdentityEvent
     consumer.assign(&assignment).map_err(kafka_error)?;
     let mut count = 0;
     let mut last = Instant::now();
+    let mut consecutive_errors = 0;
     while started.elapsed() < options.timeout && options.max_events.is_none_or(|max| count < max) {
         if count > 0 && last.elapsed() > options.idle {
             break;
         }
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(message)) => {
+                consecutive_errors = 0;
                 count += 1;
                 last = Instant::now();
                 let parsed = message
@@ -61,7 +63,15 @@ pub fn tail(options: &TailOptions, mut on_event: impl FnMut(Result<IdentityEvent
                     .and_then(|p| serde_json::from_slice::<IdentityEvent>(p).map_err(|e| format!("not an identity event: {e}")));
                 on_event(parsed);
             }
-            Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+            Some(Err(e)) => {
+                consecutive_errors += 1;
+                // An embedded broker goes away with its `squint run`: stop rather than retry.
+                if options.brokers.is_none() && count > 0 && consecutive_errors >= 2 {
+                    tracing::info!("embedded broker closed");
+                    break;
+                }
+                tracing::warn!(error = %e, "consumer error");
+            }
             None => {}
         }
     }
