@@ -19,8 +19,9 @@ case "$cmd" in
     [ -x "$TANSU" ] || { echo "broker.sh: $TANSU missing; run scripts/setup.sh --broker" >&2; exit 1; }
     mkdir -p "$dir"
     port="${3:-$(free_port)}"
-    "$TANSU" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
-      --storage-engine "sqlite://$dir/tansu.db" >"$dir/tansu.log" 2>&1 &
+    # tansu reads the sqlite URL's path relative to its working directory.
+    (cd "$dir" && exec "$TANSU" broker --listener-url "tcp://127.0.0.1:$port" \
+      --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine "sqlite://tansu.db" >tansu.log 2>&1) &
     echo $! >"$dir/tansu.pid"
     # Bounded wait for the port: 100 × 0.1 s.
     for _ in $(seq 1 100); do

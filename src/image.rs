@@ -10,7 +10,12 @@ pub enum ImageError {
     #[error("image {path}: cannot read it (missing, or not an image OpenCV can decode)")]
     Unreadable { path: String },
     #[error("image is {width}x{height} with {len} bytes; expected {expected}")]
-    Corrupt { width: u32, height: u32, len: usize, expected: usize },
+    Corrupt {
+        width: u32,
+        height: u32,
+        len: usize,
+        expected: usize,
+    },
     #[error("OpenCV: {0}")]
     OpenCv(#[from] opencv::Error),
 }
@@ -25,11 +30,17 @@ pub struct BgrImage {
 
 impl BgrImage {
     pub fn new(width: u32, height: u32) -> BgrImage {
-        BgrImage { width, height, data: vec![0; width as usize * height as usize * 3] }
+        BgrImage {
+            width,
+            height,
+            data: vec![0; width as usize * height as usize * 3],
+        }
     }
 
     pub fn load(path: &Path) -> Result<BgrImage, ImageError> {
-        let unreadable = || ImageError::Unreadable { path: path.display().to_string() };
+        let unreadable = || ImageError::Unreadable {
+            path: path.display().to_string(),
+        };
         let path_str = path.to_str().ok_or_else(unreadable)?;
         let mat = imgcodecs::imread(path_str, imgcodecs::IMREAD_COLOR)?;
         if mat.empty() {
@@ -42,18 +53,34 @@ impl BgrImage {
     pub fn validate(&self) -> Result<(), ImageError> {
         let expected = self.width as usize * self.height as usize * 3;
         if self.width == 0 || self.height == 0 || self.data.len() != expected {
-            return Err(ImageError::Corrupt { width: self.width, height: self.height, len: self.data.len(), expected });
+            return Err(ImageError::Corrupt {
+                width: self.width,
+                height: self.height,
+                len: self.data.len(),
+                expected,
+            });
         }
         Ok(())
     }
 
     pub fn from_mat(mat: &Mat) -> Result<BgrImage, ImageError> {
-        let mat = if mat.is_continuous() { mat.clone() } else { mat.try_clone()? };
-        Ok(BgrImage { width: mat.cols() as u32, height: mat.rows() as u32, data: mat.data_bytes()?.to_vec() })
+        let mat = if mat.is_continuous() {
+            mat.clone()
+        } else {
+            mat.try_clone()?
+        };
+        Ok(BgrImage {
+            width: mat.cols() as u32,
+            height: mat.rows() as u32,
+            data: mat.data_bytes()?.to_vec(),
+        })
     }
 
     /// Runs `f` on an OpenCV view of the pixels, without copying them.
-    pub fn with_mat<T>(&self, f: impl FnOnce(&Mat) -> Result<T, ImageError>) -> Result<T, ImageError> {
+    pub fn with_mat<T>(
+        &self,
+        f: impl FnOnce(&Mat) -> Result<T, ImageError>,
+    ) -> Result<T, ImageError> {
         self.validate()?;
         // SAFETY: the Mat borrows `self.data`, which outlives it (dropped before return) and
         // has exactly height rows of width*3 bytes (checked by validate). OpenCV only reads it.
@@ -72,14 +99,30 @@ impl BgrImage {
     pub fn resized(&self, width: u32, height: u32) -> Result<BgrImage, ImageError> {
         self.with_mat(|src| {
             let mut dst = Mat::default();
-            let interpolation = if width < self.width { imgproc::INTER_AREA } else { imgproc::INTER_LINEAR };
-            imgproc::resize(src, &mut dst, cv::Size::new(width as i32, height as i32), 0.0, 0.0, interpolation)?;
+            let interpolation = if width < self.width {
+                imgproc::INTER_AREA
+            } else {
+                imgproc::INTER_LINEAR
+            };
+            imgproc::resize(
+                src,
+                &mut dst,
+                cv::Size::new(width as i32, height as i32),
+                0.0,
+                0.0,
+                interpolation,
+            )?;
             BgrImage::from_mat(&dst)
         })
     }
 
     /// Warps with a 2×3 affine matrix into a `width × height` image (black border).
-    pub fn warp_affine(&self, matrix: [[f64; 3]; 2], width: u32, height: u32) -> Result<BgrImage, ImageError> {
+    pub fn warp_affine(
+        &self,
+        matrix: [[f64; 3]; 2],
+        width: u32,
+        height: u32,
+    ) -> Result<BgrImage, ImageError> {
         self.with_mat(|src| {
             let m = Mat::from_slice_2d(&matrix)?;
             let mut dst = Mat::default();
@@ -113,7 +156,9 @@ impl BgrImage {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), ImageError> {
-        let path_str = path.to_str().ok_or_else(|| ImageError::Unreadable { path: path.display().to_string() })?;
+        let path_str = path.to_str().ok_or_else(|| ImageError::Unreadable {
+            path: path.display().to_string(),
+        })?;
         self.with_mat(|mat| {
             imgcodecs::imwrite(path_str, mat, &cv::Vector::new())?;
             Ok(())

@@ -15,13 +15,21 @@ pub fn ort_library() -> Option<PathBuf> {
         return Some(PathBuf::from(path));
     }
     let home = std::env::var_os("HOME")?;
-    let cache = std::env::var_os("SQUINT_CACHE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(home).join(".cache/squint"));
+    let cache = std::env::var_os("SQUINT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(home).join(".cache/squint"));
     let lib = cache.join("venv/lib");
     std::fs::read_dir(lib).ok()?.flatten().find_map(|python| {
         let capi = python.path().join("site-packages/onnxruntime/capi");
-        std::fs::read_dir(capi).ok()?.flatten().map(|e| e.path()).find(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so.1."))
-        })
+        std::fs::read_dir(capi)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("libonnxruntime.so.1."))
+            })
     })
 }
 

@@ -17,9 +17,17 @@ fn ort() -> Option<PathBuf> {
 }
 
 fn enroller() -> Enroller {
-    let detector = Detector::load(&testing::detector_card(), ort().as_deref(), &DetectConfig::default()).unwrap();
+    let detector = Detector::load(
+        &testing::detector_card(),
+        ort().as_deref(),
+        &DetectConfig::default(),
+    )
+    .unwrap();
     let recognizer = Recognizer::load(&testing::recognizer_card(), ort().as_deref(), 2).unwrap();
-    Enroller { detector, recognizer }
+    Enroller {
+        detector,
+        recognizer,
+    }
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -27,7 +35,12 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// A copy of a shipped card pointing at another file or declaring other shapes.
-fn altered_card(dir: &Path, base: &ModelCard, file: PathBuf, input_size: Option<[u32; 2]>) -> ModelCard {
+fn altered_card(
+    dir: &Path,
+    base: &ModelCard,
+    file: PathBuf,
+    input_size: Option<[u32; 2]>,
+) -> ModelCard {
     let mut card = base.clone();
     card.file = file;
     card.input_size = input_size.or(base.input_size);
@@ -41,12 +54,19 @@ fn recognizer_matches_its_card() {
     assert_eq!(recognizer.input_size(), 112);
     assert_eq!(recognizer.embedding_space(), "sface-2021dec");
     let mut recognizer = recognizer;
-    let crops = [BgrImage::new(112, 112), BgrImage::new(112, 112), BgrImage::new(112, 112)];
+    let crops = [
+        BgrImage::new(112, 112),
+        BgrImage::new(112, 112),
+        BgrImage::new(112, 112),
+    ];
     let embeddings = recognizer.embed(&crops.iter().collect::<Vec<_>>()).unwrap();
     assert_eq!(embeddings.len(), 3, "the graph-fixed model takes a batch");
     for e in &embeddings {
         assert_eq!(e.len(), 128);
-        assert!((cosine(e, e) - 1.0).abs() < 1e-4, "embeddings are L2-normalised");
+        assert!(
+            (cosine(e, e) - 1.0).abs() < 1e-4,
+            "embeddings are L2-normalised"
+        );
     }
 }
 
@@ -55,17 +75,34 @@ fn wrong_input_shape_names_file_and_expected_shape() {
     let dir = tempfile::tempdir().unwrap();
     let base = testing::recognizer_card();
     let card = altered_card(dir.path(), &base, base.model_path(), Some([64, 64]));
-    let err = Recognizer::load(&card, ort().as_deref(), 1).err().expect("shape mismatch").to_string();
-    assert!(err.contains("sface.onnx") && err.contains("[?,3,64,64]"), "{err}");
+    let err = Recognizer::load(&card, ort().as_deref(), 1)
+        .err()
+        .expect("shape mismatch")
+        .to_string();
+    assert!(
+        err.contains("sface.onnx") && err.contains("[?,3,64,64]"),
+        "{err}"
+    );
 }
 
 #[test]
 fn detector_refuses_a_recognizer_model() {
     let dir = tempfile::tempdir().unwrap();
     let base = testing::detector_card();
-    let card = altered_card(dir.path(), &base, testing::recognizer_card().model_path(), None);
-    let err = Detector::load(&card, ort().as_deref(), &DetectConfig::default()).err().expect("wrong model").to_string();
-    assert!(err.contains("sface.onnx") && err.contains("no input named `input`"), "{err}");
+    let card = altered_card(
+        dir.path(),
+        &base,
+        testing::recognizer_card().model_path(),
+        None,
+    );
+    let err = Detector::load(&card, ort().as_deref(), &DetectConfig::default())
+        .err()
+        .expect("wrong model")
+        .to_string();
+    assert!(
+        err.contains("sface.onnx") && err.contains("no input named `input`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -73,27 +110,50 @@ fn missing_and_corrupt_model_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let base = testing::recognizer_card();
     let missing = altered_card(dir.path(), &base, dir.path().join("gone.onnx"), None);
-    let err = Recognizer::load(&missing, ort().as_deref(), 1).err().expect("missing").to_string();
-    assert!(err.contains("gone.onnx") && err.contains("is missing") && err.contains("[?,3,112,112]"), "{err}");
+    let err = Recognizer::load(&missing, ort().as_deref(), 1)
+        .err()
+        .expect("missing")
+        .to_string();
+    assert!(
+        err.contains("gone.onnx") && err.contains("is missing") && err.contains("[?,3,112,112]"),
+        "{err}"
+    );
 
     let corrupt_path = dir.path().join("corrupt.onnx");
     std::fs::write(&corrupt_path, b"this is not a protobuf").unwrap();
     let corrupt = altered_card(dir.path(), &base, corrupt_path, None);
-    let err = Recognizer::load(&corrupt, ort().as_deref(), 1).err().expect("corrupt").to_string();
-    assert!(err.contains("corrupt.onnx") && err.contains("could not be loaded"), "{err}");
+    let err = Recognizer::load(&corrupt, ort().as_deref(), 1)
+        .err()
+        .expect("corrupt")
+        .to_string();
+    assert!(
+        err.contains("corrupt.onnx") && err.contains("could not be loaded"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_onnxruntime_library_is_named() {
     let out = Command::new(env!("CARGO_BIN_EXE_squint"))
-        .args(["enroll", "--gallery", "/tmp/squint-never-written.db", "--name", "x", "nothing.jpg"])
+        .args([
+            "enroll",
+            "--gallery",
+            "/tmp/squint-never-written.db",
+            "--name",
+            "x",
+            "nothing.jpg",
+        ])
         .current_dir(testing::repo())
         .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.99")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("/nonexistent/libonnxruntime.so.1.99") && stderr.contains("ONNX Runtime library not found"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/libonnxruntime.so.1.99")
+            && stderr.contains("ONNX Runtime library not found"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -105,10 +165,12 @@ fn alignment_puts_detected_eyes_on_the_reference_points() {
     let crop = align_face(&image, &face.landmarks, 112).unwrap();
     assert_eq!((crop.width, crop.height), (112, 112));
     let m = similarity_transform(&face.landmarks, &ARCFACE_112);
-    for i in 0..2 {
-        let (x, y) = apply(&m, face.landmarks[i]);
-        let (rx, ry) = ARCFACE_112[i];
-        assert!(((x - rx).powi(2) + (y - ry).powi(2)).sqrt() <= 2.0, "eye {i} at ({x},{y}) vs ({rx},{ry})");
+    for (i, (&eye, &(rx, ry))) in face.landmarks.iter().zip(&ARCFACE_112).take(2).enumerate() {
+        let (x, y) = apply(&m, eye);
+        assert!(
+            ((x - rx).powi(2) + (y - ry).powi(2)).sqrt() <= 2.0,
+            "eye {i} at ({x},{y}) vs ({rx},{ry})"
+        );
     }
 }
 
@@ -120,7 +182,10 @@ fn same_person_scores_clearly_above_different_people() {
     let same = cosine(&obama, &obama2);
     let different = cosine(&obama, &biden);
     assert!(same > 0.5, "obama vs obama2 = {same}");
-    assert!(same - different > 0.3, "obama/obama2 {same} vs obama/biden {different}");
+    assert!(
+        same - different > 0.3,
+        "obama/obama2 {same} vs obama/biden {different}"
+    );
 }
 
 #[test]
@@ -140,9 +205,18 @@ fn enrolling_a_photo_without_a_face_names_it_and_keeps_the_others() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "a failed photo makes the command fail");
-    assert!(stderr.contains("blank.png") && stderr.contains("no face found"), "{stderr}");
-    let listed = squint::gallery::Gallery::open(&gallery).unwrap().list().unwrap();
+    assert!(
+        !out.status.success(),
+        "a failed photo makes the command fail"
+    );
+    assert!(
+        stderr.contains("blank.png") && stderr.contains("no face found"),
+        "{stderr}"
+    );
+    let listed = squint::gallery::Gallery::open(&gallery)
+        .unwrap()
+        .list()
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].name.as_str(), listed[0].templates), ("obama", 1));
 }

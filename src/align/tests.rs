@@ -2,7 +2,12 @@ use super::*;
 
 fn rotate_scale_shift(points: &Landmarks, angle: f32, scale: f32, shift: (f32, f32)) -> Landmarks {
     let (s, c) = angle.sin_cos();
-    points.map(|(x, y)| (scale * (c * x - s * y) + shift.0, scale * (s * x + c * y) + shift.1))
+    points.map(|(x, y)| {
+        (
+            scale * (c * x - s * y) + shift.0,
+            scale * (s * x + c * y) + shift.1,
+        )
+    })
 }
 
 #[test]
@@ -11,7 +16,10 @@ fn recovers_a_known_similarity_exactly() {
     let m = similarity_transform(&src, &ARCFACE_112);
     for (p, q) in src.iter().zip(&ARCFACE_112) {
         let (x, y) = apply(&m, *p);
-        assert!((x - q.0).abs() < 1e-3 && (y - q.1).abs() < 1e-3, "{p:?} -> ({x},{y}) != {q:?}");
+        assert!(
+            (x - q.0).abs() < 1e-3 && (y - q.1).abs() < 1e-3,
+            "{p:?} -> ({x},{y}) != {q:?}"
+        );
     }
 }
 
@@ -31,11 +39,17 @@ fn aligned_crop_has_requested_size_and_puts_eyes_on_the_reference() {
         frame.data[at..at + 3].copy_from_slice(&[255, 255, 255]);
     }
     let crop = align_face(&frame, &src, 112).unwrap();
-    assert_eq!((crop.width, crop.height, crop.data.len()), (112, 112, 112 * 112 * 3));
+    assert_eq!(
+        (crop.width, crop.height, crop.data.len()),
+        (112, 112, 112 * 112 * 3)
+    );
     for &(rx, ry) in &ARCFACE_112[..2] {
         let brightest = brightest_near(&crop, rx, ry, 6);
         let dist = ((brightest.0 - rx).powi(2) + (brightest.1 - ry).powi(2)).sqrt();
-        assert!(dist <= 2.0, "eye landed at {brightest:?}, reference ({rx},{ry})");
+        assert!(
+            dist <= 2.0,
+            "eye landed at {brightest:?}, reference ({rx},{ry})"
+        );
     }
 }
 

@@ -19,16 +19,57 @@ use crate::serve::RtspServer;
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { config, duration, stats_json } => run(&config, duration, stats_json.as_deref()),
-        Command::Enroll { gallery, name, folder, images, models } => enroll(&gallery, name, folder, images, &models),
+        Command::Run {
+            config,
+            duration,
+            stats_json,
+        } => run(&config, duration, stats_json.as_deref()),
+        Command::Enroll {
+            gallery,
+            name,
+            folder,
+            images,
+            models,
+        } => enroll(&gallery, name, folder, images, &models),
         Command::Gallery { gallery, action } => gallery_action(&gallery, action),
-        Command::Scenario { background, people, out, frames, min_px, max_px, appearances, seed, models } => {
-            let people = people.iter().map(|p| parse_person(p)).collect::<anyhow::Result<Vec<_>>>()?;
-            let spec = ScenarioSpec { background, people, out_dir: out, frames, min_face_px: min_px, max_face_px: max_px, appearances_per_person: appearances, seed };
+        Command::Scenario {
+            background,
+            people,
+            out,
+            frames,
+            min_px,
+            max_px,
+            appearances,
+            seed,
+            models,
+        } => {
+            let people = people
+                .iter()
+                .map(|p| parse_person(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let spec = ScenarioSpec {
+                background,
+                people,
+                out_dir: out,
+                frames,
+                min_face_px: min_px,
+                max_face_px: max_px,
+                appearances_per_person: appearances,
+                seed,
+            };
             scenario(&spec, &models)
         }
         Command::ServeRtsp { file, port, path } => serve(&file, port, &path),
-        Command::Tail { config, brokers, topic, from_beginning, max_events, idle_secs, timeout_secs, json } => {
+        Command::Tail {
+            config,
+            brokers,
+            topic,
+            from_beginning,
+            max_events,
+            idle_secs,
+            timeout_secs,
+            json,
+        } => {
             let mut options = TailOptions {
                 brokers,
                 address_file: PathBuf::new(),
@@ -42,7 +83,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 let config = Config::load(&path)?;
                 options.topic = topic.unwrap_or(config.kafka.topic.clone());
                 options.address_file = embedded_address_file(&config);
-                options.brokers = (!config.kafka.is_embedded()).then(|| config.kafka.brokers.clone());
+                options.brokers =
+                    (!config.kafka.is_embedded()).then(|| config.kafka.brokers.clone());
             } else if options.brokers.is_none() {
                 bail!("tail needs --config or --brokers");
             }
@@ -70,7 +112,11 @@ fn run(config_path: &Path, duration: Option<f64>, stats_json: Option<&Path>) -> 
     let stop = install_stop_handler()?;
     let pipeline = Pipeline::start(&config)?;
     tracing::info!(cameras = config.cameras.len(), "pipeline running");
-    pipeline.wait(&stop, duration.map(Duration::from_secs_f64), Duration::from_secs(10));
+    pipeline.wait(
+        &stop,
+        duration.map(Duration::from_secs_f64),
+        Duration::from_secs(10),
+    );
     let (stats, health) = pipeline.shutdown();
     for camera in &health {
         tracing::info!(camera = %camera.camera_id, state = ?camera.state, frames_in = camera.frames_in, dropped = camera.frames_dropped, reconnects = camera.reconnects, "camera summary");
@@ -78,25 +124,42 @@ fn run(config_path: &Path, duration: Option<f64>, stats_json: Option<&Path>) -> 
     tracing::info!(?stats, "pipeline stopped");
     if let Some(path) = stats_json {
         let json = serde_json::json!({ "stats": stats, "cameras": health });
-        std::fs::write(path, serde_json::to_vec_pretty(&json)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_vec_pretty(&json)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
 
 fn load_enroller(models: &ModelArgs) -> anyhow::Result<Enroller> {
-    let detector = Detector::load(&ModelCard::load(&models.detector)?, None, &DetectConfig::default())?;
+    let detector = Detector::load(
+        &ModelCard::load(&models.detector)?,
+        None,
+        &DetectConfig::default(),
+    )?;
     let recognizer = Recognizer::load(&ModelCard::load(&models.recognizer)?, None, 2)?;
-    Ok(Enroller { detector, recognizer })
+    Ok(Enroller {
+        detector,
+        recognizer,
+    })
 }
 
 /// (name, photo) pairs from `--name` + images, or from a folder of per-person folders.
-fn enrolment_list(name: Option<String>, folder: Option<PathBuf>, images: Vec<PathBuf>) -> anyhow::Result<Vec<(String, PathBuf)>> {
+fn enrolment_list(
+    name: Option<String>,
+    folder: Option<PathBuf>,
+    images: Vec<PathBuf>,
+) -> anyhow::Result<Vec<(String, PathBuf)>> {
     if let Some(folder) = folder {
         let mut list = Vec::new();
-        let entries = std::fs::read_dir(&folder).with_context(|| format!("reading folder {}", folder.display()))?;
+        let entries = std::fs::read_dir(&folder)
+            .with_context(|| format!("reading folder {}", folder.display()))?;
         for person in entries.flatten().filter(|e| e.path().is_dir()) {
             let name = person.file_name().to_string_lossy().into_owned();
-            let mut photos: Vec<PathBuf> = std::fs::read_dir(person.path())?.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+            let mut photos: Vec<PathBuf> = std::fs::read_dir(person.path())?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
             photos.sort();
             list.extend(photos.into_iter().map(|p| (name.clone(), p)));
         }
@@ -110,7 +173,13 @@ fn enrolment_list(name: Option<String>, folder: Option<PathBuf>, images: Vec<Pat
     Ok(images.into_iter().map(|p| (name.clone(), p)).collect())
 }
 
-fn enroll(gallery_path: &Path, name: Option<String>, folder: Option<PathBuf>, images: Vec<PathBuf>, models: &ModelArgs) -> anyhow::Result<()> {
+fn enroll(
+    gallery_path: &Path,
+    name: Option<String>,
+    folder: Option<PathBuf>,
+    images: Vec<PathBuf>,
+    models: &ModelArgs,
+) -> anyhow::Result<()> {
     let list = enrolment_list(name, folder, images)?;
     let mut enroller = load_enroller(models)?;
     let mut gallery = Gallery::open(gallery_path)?;
@@ -120,7 +189,9 @@ fn enroll(gallery_path: &Path, name: Option<String>, folder: Option<PathBuf>, im
         let result = enroller
             .embed_photo(photo)
             .map_err(anyhow::Error::from)
-            .and_then(|embedding| Ok(gallery.add_template(name, &photo.to_string_lossy(), &space, &embedding)?));
+            .and_then(|embedding| {
+                Ok(gallery.add_template(name, &photo.to_string_lossy(), &space, &embedding)?)
+            });
         match result {
             Ok(()) => println!("enrolled {name} from {}", photo.display()),
             Err(e) => {
@@ -129,7 +200,12 @@ fn enroll(gallery_path: &Path, name: Option<String>, folder: Option<PathBuf>, im
             }
         }
     }
-    println!("{} of {} photos enrolled into {}", list.len() - failed, list.len(), gallery_path.display());
+    println!(
+        "{} of {} photos enrolled into {}",
+        list.len() - failed,
+        list.len(),
+        gallery_path.display()
+    );
     if failed > 0 {
         bail!("{failed} photo(s) could not be enrolled (see errors above); the others were stored");
     }
@@ -155,12 +231,20 @@ fn gallery_action(path: &Path, action: GalleryAction) -> anyhow::Result<()> {
 }
 
 fn parse_person(spec: &str) -> anyhow::Result<Person> {
-    let (name, photo) = spec.split_once('=').with_context(|| format!("--person {spec}: expected NAME=PHOTO"))?;
-    Ok(Person { name: name.to_string(), photo: PathBuf::from(photo) })
+    let (name, photo) = spec
+        .split_once('=')
+        .with_context(|| format!("--person {spec}: expected NAME=PHOTO"))?;
+    Ok(Person {
+        name: name.to_string(),
+        photo: PathBuf::from(photo),
+    })
 }
 
 fn scenario(spec: &ScenarioSpec, models: &ModelArgs) -> anyhow::Result<()> {
-    let config = DetectConfig { score_threshold: 0.7, ..DetectConfig::default() };
+    let config = DetectConfig {
+        score_threshold: 0.7,
+        ..DetectConfig::default()
+    };
     let mut detector = Detector::load(&ModelCard::load(&models.detector)?, None, &config)?;
     let truth = crate::scenario::generate(spec, &mut detector)?;
     println!(
@@ -176,7 +260,11 @@ fn scenario(spec: &ScenarioSpec, models: &ModelArgs) -> anyhow::Result<()> {
 
 fn serve(file: &Path, port: u16, path: &str) -> anyhow::Result<()> {
     let server = RtspServer::start(file, port, path)?;
-    println!("serving {} at {} (Ctrl-C to stop)", file.display(), server.url());
+    println!(
+        "serving {} at {} (Ctrl-C to stop)",
+        file.display(),
+        server.url()
+    );
     let stop = install_stop_handler()?;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
@@ -198,8 +286,19 @@ fn tail_events(options: &TailOptions, json: bool) -> anyhow::Result<()> {
             eprintln!("skipped message: {e}");
         }
     })?;
-    let summary: Vec<String> = per_identity.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    eprintln!("{count} events read ({}){}", summary.join(", "), if bad > 0 { format!(", {bad} unreadable") } else { String::new() });
+    let summary: Vec<String> = per_identity
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    eprintln!(
+        "{count} events read ({}){}",
+        summary.join(", "),
+        if bad > 0 {
+            format!(", {bad} unreadable")
+        } else {
+            String::new()
+        }
+    );
     Ok(())
 }
 
@@ -210,13 +309,21 @@ fn print_event(event: &IdentityEvent, json: bool) {
         }
         return;
     }
-    let similarity = event.similarity.map_or("-".to_string(), |s| format!("{s:.2}"));
+    let similarity = event
+        .similarity
+        .map_or("-".to_string(), |s| format!("{s:.2}"));
     let candidate = match (&event.best_candidate, event.identity.as_str()) {
         (Some(c), UNKNOWN) => format!(" (closest: {c})"),
         _ => String::new(),
     };
     println!(
         "{:<8} frame {:>5}  {:<14} sim {:>5} (threshold {:.2})  face {:>3.0} px  det {:.2}{candidate}",
-        event.camera_id, event.frame_seq, event.identity, similarity, event.match_threshold, event.face_width_px, event.detection_score
+        event.camera_id,
+        event.frame_seq,
+        event.identity,
+        similarity,
+        event.match_threshold,
+        event.face_width_px,
+        event.detection_score
     );
 }

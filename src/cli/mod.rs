@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 pub use commands::dispatch;
 
 #[derive(Debug, Parser)]
-#[command(name = "squint", version, about = "Recognize people from tiny faces in live video; publish identity events to Kafka")]
+#[command(
+    name = "squint",
+    version,
+    about = "Recognize people from tiny faces in live video; publish identity events to Kafka"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

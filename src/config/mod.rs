@@ -15,11 +15,18 @@ use crate::recognize::RecognizeConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {path}: cannot read it: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config file {path}: key `{key}`: {message}")]
-    Invalid { path: PathBuf, key: String, message: String },
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,7 +103,10 @@ pub struct Config {
 impl Config {
     /// Reads, resolves relative paths against the file's folder, and validates.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::parse(&text, path)
     }
 
@@ -125,7 +135,11 @@ impl Config {
         }
         let templates = self.pipeline.templates.get_or_insert_with(|| {
             let beside = base.join("../pipelines");
-            if beside.is_dir() { beside } else { PathBuf::from("pipelines") }
+            if beside.is_dir() {
+                beside
+            } else {
+                PathBuf::from("pipelines")
+            }
         });
         resolve(templates);
         resolve(&mut self.pipeline.state_dir);
@@ -136,23 +150,46 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: String, message: String| ConfigError::Invalid { path: self.source.clone(), key, message };
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: self.source.clone(),
+            key,
+            message,
+        };
         if self.cameras.is_empty() {
-            return Err(invalid("cameras".into(), "no camera configured; add a [[cameras]] table with `id` and `url`".into()));
+            return Err(invalid(
+                "cameras".into(),
+                "no camera configured; add a [[cameras]] table with `id` and `url`".into(),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, camera) in self.cameras.iter().enumerate() {
-            camera.validate().map_err(|(key, msg)| invalid(format!("cameras[{i}].{key}"), msg))?;
+            camera
+                .validate()
+                .map_err(|(key, msg)| invalid(format!("cameras[{i}].{key}"), msg))?;
             if !seen.insert(camera.id.as_str()) {
-                return Err(invalid(format!("cameras[{i}].id"), format!("`{}` is used by two cameras; ids must be unique", camera.id)));
+                return Err(invalid(
+                    format!("cameras[{i}].id"),
+                    format!("`{}` is used by two cameras; ids must be unique", camera.id),
+                ));
             }
         }
-        self.detect.validate().map_err(|(key, msg)| invalid(format!("detect.{key}"), msg))?;
-        self.recognize.validate().map_err(|(key, msg)| invalid(format!("recognize.{key}"), msg))?;
-        self.gallery.validate().map_err(|(key, msg)| invalid(format!("gallery.{key}"), msg))?;
-        self.kafka.validate().map_err(|(key, msg)| invalid(format!("kafka.{key}"), msg))?;
+        self.detect
+            .validate()
+            .map_err(|(key, msg)| invalid(format!("detect.{key}"), msg))?;
+        self.recognize
+            .validate()
+            .map_err(|(key, msg)| invalid(format!("recognize.{key}"), msg))?;
+        self.gallery
+            .validate()
+            .map_err(|(key, msg)| invalid(format!("gallery.{key}"), msg))?;
+        self.kafka
+            .validate()
+            .map_err(|(key, msg)| invalid(format!("kafka.{key}"), msg))?;
         if self.pipeline.crop_queue == 0 || self.pipeline.frame_queue == 0 {
-            return Err(invalid("pipeline.crop_queue / pipeline.frame_queue".into(), "queues must hold at least 1 item".into()));
+            return Err(invalid(
+                "pipeline.crop_queue / pipeline.frame_queue".into(),
+                "queues must hold at least 1 item".into(),
+            ));
         }
         Ok(())
     }
@@ -169,9 +206,17 @@ impl PipelineConfig {
     }
 }
 
-pub fn check_range<T: PartialOrd + std::fmt::Display>(key: &str, value: T, lo: T, hi: T) -> Result<(), KeyError> {
+pub fn check_range<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    value: T,
+    lo: T,
+    hi: T,
+) -> Result<(), KeyError> {
     if value < lo || value > hi {
-        Err((key.to_string(), format!("{value} is out of range; use a value from {lo} to {hi}")))
+        Err((
+            key.to_string(),
+            format!("{value} is out of range; use a value from {lo} to {hi}"),
+        ))
     } else {
         Ok(())
     }

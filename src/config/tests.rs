@@ -24,7 +24,10 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 fn minimal_config_resolves_paths_against_its_folder() {
     let config = parse(MINIMAL).expect("valid");
     assert_eq!(config.gallery.path, Path::new("/etc/squint/gallery.db"));
-    assert_eq!(config.models.detector, Path::new("/etc/squint/../models/yunet.card.toml"));
+    assert_eq!(
+        config.models.detector,
+        Path::new("/etc/squint/../models/yunet.card.toml")
+    );
     assert_eq!(config.cameras[0].id, "door");
 }
 
@@ -40,14 +43,20 @@ fn unknown_key_names_file_and_key() {
 fn wrong_type_names_file_and_key() {
     let text = MINIMAL.replace("[gallery]", "[gallery]\nmatch_threshold = \"high\"");
     let err = parse(&text).expect_err("wrong type").to_string();
-    assert!(err.contains("/etc/squint/site.toml") && err.contains("match_threshold"), "{err}");
+    assert!(
+        err.contains("/etc/squint/site.toml") && err.contains("match_threshold"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_camera_url_names_file_and_key() {
     let text = MINIMAL.replace("url = \"rtsp://user:secret@127.0.0.1:8554/door\"", "");
     let err = parse(&text).expect_err("missing url").to_string();
-    assert!(err.contains("/etc/squint/site.toml") && err.contains("url"), "{err}");
+    assert!(
+        err.contains("/etc/squint/site.toml") && err.contains("url"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -14,8 +14,16 @@ pub enum DetectError {
     Model(#[from] crate::model::ModelError),
     #[error("frame: {0}")]
     Image(#[from] crate::image::ImageError),
-    #[error("detector output `{name}` has {len} values; expected {expected} for a {width}x{height} input")]
-    Output { name: String, len: usize, expected: usize, width: u32, height: u32 },
+    #[error(
+        "detector output `{name}` has {len} values; expected {expected} for a {width}x{height} input"
+    )]
+    Output {
+        name: String,
+        len: usize,
+        expected: usize,
+        width: u32,
+        height: u32,
+    },
 }
 
 #[cfg(test)]

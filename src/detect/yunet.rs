@@ -23,16 +23,30 @@ pub struct Detector {
 }
 
 impl Detector {
-    pub fn load(card: &ModelCard, ort_library: Option<&Path>, config: &DetectConfig) -> Result<Detector, DetectError> {
-        let input = TensorSpec { name: card.input.clone(), dims: vec![None, Some(3), None, None] };
+    pub fn load(
+        card: &ModelCard,
+        ort_library: Option<&Path>,
+        config: &DetectConfig,
+    ) -> Result<Detector, DetectError> {
+        let input = TensorSpec {
+            name: card.input.clone(),
+            dims: vec![None, Some(3), None, None],
+        };
         // Each output is one row of (images × anchors) values per anchor.
         let outputs: Vec<TensorSpec> = [("cls", 1), ("obj", 1), ("bbox", 4), ("kps", 10)]
             .iter()
             .flat_map(|&(head, per_anchor)| STRIDES.map(|s| (output_name(head, s), per_anchor)))
-            .map(|(name, per_anchor)| TensorSpec { name, dims: vec![Some(1), None, Some(per_anchor)] })
+            .map(|(name, per_anchor)| TensorSpec {
+                name,
+                dims: vec![Some(1), None, Some(per_anchor)],
+            })
             .collect();
         let model = ModelSession::load(card, ort_library, config.threads, &input, &outputs)?;
-        Ok(Detector { model, config: config.clone(), input: Vec::new() })
+        Ok(Detector {
+            model,
+            config: config.clone(),
+            input: Vec::new(),
+        })
     }
 
     pub fn model_id(&self) -> &str {
@@ -52,12 +66,20 @@ impl Detector {
         } else {
             frame
         };
-        let (pad_w, pad_h) = (image.width.div_ceil(32) * 32, image.height.div_ceil(32) * 32);
+        let (pad_w, pad_h) = (
+            image.width.div_ceil(32) * 32,
+            image.height.div_ceil(32) * 32,
+        );
         fill_input(&mut self.input, image, pad_w, pad_h);
         let mut candidates = self.run(pad_w, pad_h)?;
         let inv = 1.0 / scale;
         for det in &mut candidates {
-            det.bbox = BBox { x: det.bbox.x * inv, y: det.bbox.y * inv, w: det.bbox.w * inv, h: det.bbox.h * inv };
+            det.bbox = BBox {
+                x: det.bbox.x * inv,
+                y: det.bbox.y * inv,
+                w: det.bbox.w * inv,
+                h: det.bbox.h * inv,
+            };
             for point in &mut det.landmarks {
                 *point = (point.0 * inv, point.1 * inv);
             }
@@ -70,26 +92,50 @@ impl Detector {
 
     fn run(&mut self, pad_w: u32, pad_h: u32) -> Result<Vec<Detection>, DetectError> {
         let ModelSession { card, session } = &mut self.model;
-        let run_error = |e: &dyn std::fmt::Display| ModelError::Run { path: card.model_path(), message: e.to_string() };
+        let run_error = |e: &dyn std::fmt::Display| ModelError::Run {
+            path: card.model_path(),
+            message: e.to_string(),
+        };
         let shape = (1, 3, pad_h as usize, pad_w as usize);
         let view = ArrayView4::from_shape(shape, &self.input).map_err(|e| run_error(&e))?;
         let tensor = TensorRef::from_array_view(view).map_err(|e| run_error(&e))?;
-        let outputs = session.run(ort::inputs![card.input.as_str() => tensor]).map_err(|e| run_error(&e))?;
+        let outputs = session
+            .run(ort::inputs![card.input.as_str() => tensor])
+            .map_err(|e| run_error(&e))?;
         let mut found = Vec::new();
         for stride in STRIDES {
             let (cols, rows) = (pad_w / stride, pad_h / stride);
             let anchors = (cols * rows) as usize;
             let head = |name: &str, per_anchor: usize| -> Result<&[f32], DetectError> {
                 let key = output_name(name, stride);
-                let (_, data) = outputs[key.as_str()].try_extract_tensor::<f32>().map_err(|e| run_error(&e))?;
+                let (_, data) = outputs[key.as_str()]
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| run_error(&e))?;
                 let expected = anchors * per_anchor;
                 if data.len() != expected {
-                    return Err(DetectError::Output { name: key, len: data.len(), expected, width: pad_w, height: pad_h });
+                    return Err(DetectError::Output {
+                        name: key,
+                        len: data.len(),
+                        expected,
+                        width: pad_w,
+                        height: pad_h,
+                    });
                 }
                 Ok(data)
             };
-            let heads = StrideOutputs { cls: head("cls", 1)?, obj: head("obj", 1)?, bbox: head("bbox", 4)?, kps: head("kps", 10)? };
-            decode_stride(&heads, stride, cols, self.config.score_threshold, &mut found);
+            let heads = StrideOutputs {
+                cls: head("cls", 1)?,
+                obj: head("obj", 1)?,
+                bbox: head("bbox", 4)?,
+                kps: head("kps", 10)?,
+            };
+            decode_stride(
+                &heads,
+                stride,
+                cols,
+                self.config.score_threshold,
+                &mut found,
+            );
         }
         Ok(found)
     }
@@ -121,7 +167,13 @@ pub struct StrideOutputs<'a> {
 
 /// Decodes one stride's anchors the way OpenCV's FaceDetectorYN does: score =
 /// sqrt(clamp(cls)·clamp(obj)); centre = (cell + offset)·stride; size = exp(log-size)·stride.
-pub fn decode_stride(out: &StrideOutputs<'_>, stride: u32, cols: u32, threshold: f32, found: &mut Vec<Detection>) {
+pub fn decode_stride(
+    out: &StrideOutputs<'_>,
+    stride: u32,
+    cols: u32,
+    threshold: f32,
+    found: &mut Vec<Detection>,
+) {
     let s = stride as f32;
     for (idx, (&cls, &obj)) in out.cls.iter().zip(out.obj).enumerate() {
         let score = (cls.clamp(0.0, 1.0) * obj.clamp(0.0, 1.0)).sqrt();
@@ -134,7 +186,16 @@ pub fn decode_stride(out: &StrideOutputs<'_>, stride: u32, cols: u32, threshold:
         let (w, h) = (b[2].exp() * s, b[3].exp() * s);
         let k = &out.kps[idx * 10..idx * 10 + 10];
         let landmarks = std::array::from_fn(|n| ((k[2 * n] + c) * s, (k[2 * n + 1] + r) * s));
-        found.push(Detection { bbox: BBox { x: cx - w / 2.0, y: cy - h / 2.0, w, h }, landmarks, score });
+        found.push(Detection {
+            bbox: BBox {
+                x: cx - w / 2.0,
+                y: cy - h / 2.0,
+                w,
+                h,
+            },
+            landmarks,
+            score,
+        });
     }
 }
 

@@ -9,7 +9,9 @@ use crate::types::Detection;
 
 /// The largest face of a detection list (enrolment photos show one person up close).
 pub fn largest_face(faces: &[Detection]) -> Option<&Detection> {
-    faces.iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
+    faces
+        .iter()
+        .max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
 }
 
 /// Turns photos into gallery templates: detect the largest face, align, embed.
@@ -20,12 +22,26 @@ pub struct Enroller {
 
 impl Enroller {
     pub fn embed_photo(&mut self, path: &Path) -> Result<Vec<f32>, GalleryError> {
-        let image_error = |message: String| GalleryError::Image { path: path.to_path_buf(), message };
+        let image_error = |message: String| GalleryError::Image {
+            path: path.to_path_buf(),
+            message,
+        };
         let image = BgrImage::load(path).map_err(|e| image_error(e.to_string()))?;
-        let faces = self.detector.detect(&image).map_err(|e| image_error(e.to_string()))?;
-        let face = largest_face(&faces).ok_or_else(|| GalleryError::NoFace { path: path.to_path_buf() })?;
-        let crop = align_face(&image, &face.landmarks, self.recognizer.input_size()).map_err(|e| image_error(e.to_string()))?;
-        let mut embeddings = self.recognizer.embed(&[&crop]).map_err(|e| image_error(e.to_string()))?;
-        embeddings.pop().ok_or_else(|| image_error("recognizer returned no embedding".into()))
+        let faces = self
+            .detector
+            .detect(&image)
+            .map_err(|e| image_error(e.to_string()))?;
+        let face = largest_face(&faces).ok_or_else(|| GalleryError::NoFace {
+            path: path.to_path_buf(),
+        })?;
+        let crop = align_face(&image, &face.landmarks, self.recognizer.input_size())
+            .map_err(|e| image_error(e.to_string()))?;
+        let mut embeddings = self
+            .recognizer
+            .embed(&[&crop])
+            .map_err(|e| image_error(e.to_string()))?;
+        embeddings
+            .pop()
+            .ok_or_else(|| image_error("recognizer returned no embedding".into()))
     }
 }

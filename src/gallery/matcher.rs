@@ -17,7 +17,12 @@ pub struct Matcher {
 
 impl Matcher {
     pub fn new(dim: usize) -> Matcher {
-        Matcher { dim, names: Vec::new(), owners: Vec::new(), templates: Vec::new() }
+        Matcher {
+            dim,
+            names: Vec::new(),
+            owners: Vec::new(),
+            templates: Vec::new(),
+        }
     }
 
     /// Adds a template (L2-normalised) for `name`.
@@ -47,6 +52,9 @@ impl Matcher {
             .zip(&self.owners)
             .map(|(t, &owner)| (owner, t.iter().zip(probe).map(|(a, b)| a * b).sum::<f32>()))
             .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(owner, similarity)| Match { identity: self.names[owner].clone(), similarity })
+            .map(|(owner, similarity)| Match {
+                identity: self.names[owner].clone(),
+                similarity,
+            })
     }
 }

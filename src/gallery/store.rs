@@ -38,15 +38,25 @@ impl Gallery {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
         }
-        let sqlite = |source| GalleryError::Sqlite { path: path.to_path_buf(), source };
+        let sqlite = |source| GalleryError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
         let conn = Connection::open(path).map_err(sqlite)?;
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;").map_err(sqlite)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;")
+            .map_err(sqlite)?;
         conn.execute_batch(SCHEMA).map_err(sqlite)?;
-        Ok(Gallery { path: path.to_path_buf(), conn })
+        Ok(Gallery {
+            path: path.to_path_buf(),
+            conn,
+        })
     }
 
     fn sqlite(&self, source: rusqlite::Error) -> GalleryError {
-        GalleryError::Sqlite { path: self.path.clone(), source }
+        GalleryError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, GalleryError> {
@@ -60,28 +70,65 @@ impl Gallery {
     /// against this gallery; the first enrolment fixes the space.
     pub fn check_space(&self, space: &str, size: usize) -> Result<(), GalleryError> {
         match self.meta("embedding_space")? {
-            Some(stored) if stored != space => {
-                Err(GalleryError::SpaceMismatch { path: self.path.clone(), stored, requested: space.to_string() })
-            }
+            Some(stored) if stored != space => Err(GalleryError::SpaceMismatch {
+                path: self.path.clone(),
+                stored,
+                requested: space.to_string(),
+            }),
             Some(_) => {
-                let stored: usize = self.meta("embedding_size")?.and_then(|s| s.parse().ok()).unwrap_or(size);
-                if stored == size { Ok(()) } else { Err(GalleryError::Dimension { path: self.path.clone(), got: size, expected: stored }) }
+                let stored: usize = self
+                    .meta("embedding_size")?
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(size);
+                if stored == size {
+                    Ok(())
+                } else {
+                    Err(GalleryError::Dimension {
+                        path: self.path.clone(),
+                        got: size,
+                        expected: stored,
+                    })
+                }
             }
             None => Ok(()),
         }
     }
 
     /// Stores one template for `name`, creating the identity if needed.
-    pub fn add_template(&mut self, name: &str, source: &str, space: &str, embedding: &[f32]) -> Result<(), GalleryError> {
+    pub fn add_template(
+        &mut self,
+        name: &str,
+        source: &str,
+        space: &str,
+        embedding: &[f32],
+    ) -> Result<(), GalleryError> {
         self.check_space(space, embedding.len())?;
         let blob: Vec<u8> = embedding.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let tx = self.conn.transaction().map_err(|e| GalleryError::Sqlite { path: self.path.clone(), source: e })?;
+        let tx = self.conn.transaction().map_err(|e| GalleryError::Sqlite {
+            path: self.path.clone(),
+            source: e,
+        })?;
         let result = (|| {
-            tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_space', ?1)", [space])?;
-            tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_size', ?1)", [embedding.len().to_string()])?;
-            tx.execute("INSERT OR IGNORE INTO identities (name) VALUES (?1)", [name])?;
-            let id: i64 = tx.query_row("SELECT id FROM identities WHERE name = ?1", [name], |r| r.get(0))?;
-            tx.execute("INSERT INTO templates (identity_id, source, embedding) VALUES (?1, ?2, ?3)", params![id, source, blob])?;
+            tx.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_space', ?1)",
+                [space],
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_size', ?1)",
+                [embedding.len().to_string()],
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO identities (name) VALUES (?1)",
+                [name],
+            )?;
+            let id: i64 =
+                tx.query_row("SELECT id FROM identities WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })?;
+            tx.execute(
+                "INSERT INTO templates (identity_id, source, embedding) VALUES (?1, ?2, ?3)",
+                params![id, source, blob],
+            )?;
             tx.commit()
         })();
         result.map_err(|e| self.sqlite(e))
@@ -93,14 +140,22 @@ impl Gallery {
             .prepare("SELECT i.name, COUNT(t.id) FROM identities i LEFT JOIN templates t ON t.identity_id = i.id GROUP BY i.id ORDER BY i.name")
             .map_err(|e| self.sqlite(e))?;
         let rows = stmt
-            .query_map([], |r| Ok(IdentitySummary { name: r.get(0)?, templates: r.get::<_, i64>(1)? as usize }))
+            .query_map([], |r| {
+                Ok(IdentitySummary {
+                    name: r.get(0)?,
+                    templates: r.get::<_, i64>(1)? as usize,
+                })
+            })
             .map_err(|e| self.sqlite(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
     }
 
     /// Removes an identity and its templates; false when there was none of that name.
     pub fn remove(&mut self, name: &str) -> Result<bool, GalleryError> {
-        let n = self.conn.execute("DELETE FROM identities WHERE name = ?1", [name]).map_err(|e| self.sqlite(e))?;
+        let n = self
+            .conn
+            .execute("DELETE FROM identities WHERE name = ?1", [name])
+            .map_err(|e| self.sqlite(e))?;
         Ok(n > 0)
     }
 
@@ -112,14 +167,23 @@ impl Gallery {
             .prepare("SELECT i.name, t.embedding FROM templates t JOIN identities i ON i.id = t.identity_id ORDER BY i.name, t.id")
             .map_err(|e| self.sqlite(e))?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
             .map_err(|e| self.sqlite(e))?;
         let mut matcher = Matcher::new(size);
         for row in rows {
             let (name, blob) = row.map_err(|e| self.sqlite(e))?;
-            let embedding: Vec<f32> = blob.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let embedding: Vec<f32> = blob
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
             if embedding.len() != size {
-                return Err(GalleryError::Dimension { path: self.path.clone(), got: embedding.len(), expected: size });
+                return Err(GalleryError::Dimension {
+                    path: self.path.clone(),
+                    got: embedding.len(),
+                    expected: size,
+                });
             }
             matcher.add(&name, &embedding);
         }

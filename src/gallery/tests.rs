@@ -12,15 +12,30 @@ fn store_round_trips_templates_into_the_matcher() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
     let mut gallery = Gallery::open(&path).unwrap();
-    gallery.add_template("ada", "a.jpg", "space-a", &unit(&[1.0, 0.0, 0.0])).unwrap();
-    gallery.add_template("ada", "a2.jpg", "space-a", &unit(&[0.9, 0.1, 0.0])).unwrap();
-    gallery.add_template("bob", "b.jpg", "space-a", &unit(&[0.0, 1.0, 0.0])).unwrap();
+    gallery
+        .add_template("ada", "a.jpg", "space-a", &unit(&[1.0, 0.0, 0.0]))
+        .unwrap();
+    gallery
+        .add_template("ada", "a2.jpg", "space-a", &unit(&[0.9, 0.1, 0.0]))
+        .unwrap();
+    gallery
+        .add_template("bob", "b.jpg", "space-a", &unit(&[0.0, 1.0, 0.0]))
+        .unwrap();
     drop(gallery);
 
     let gallery = Gallery::open(&path).unwrap();
     assert_eq!(
         gallery.list().unwrap(),
-        vec![IdentitySummary { name: "ada".into(), templates: 2 }, IdentitySummary { name: "bob".into(), templates: 1 }]
+        vec![
+            IdentitySummary {
+                name: "ada".into(),
+                templates: 2
+            },
+            IdentitySummary {
+                name: "bob".into(),
+                templates: 1
+            }
+        ]
     );
     let matcher = gallery.matcher("space-a", 3).unwrap();
     let best = matcher.best(&unit(&[0.1, 1.0, 0.0])).unwrap();
@@ -32,19 +47,33 @@ fn store_round_trips_templates_into_the_matcher() {
 fn refuses_probes_from_another_embedding_space() {
     let dir = tempfile::tempdir().unwrap();
     let mut gallery = Gallery::open(&dir.path().join("g.db")).unwrap();
-    gallery.add_template("ada", "a.jpg", "teacher", &unit(&[1.0, 0.0])).unwrap();
+    gallery
+        .add_template("ada", "a.jpg", "teacher", &unit(&[1.0, 0.0]))
+        .unwrap();
     let err = gallery.matcher("other-student", 2).unwrap_err().to_string();
-    assert!(err.contains("teacher") && err.contains("other-student"), "{err}");
-    assert!(gallery.add_template("bob", "b.jpg", "other-student", &unit(&[0.0, 1.0])).is_err());
+    assert!(
+        err.contains("teacher") && err.contains("other-student"),
+        "{err}"
+    );
+    assert!(
+        gallery
+            .add_template("bob", "b.jpg", "other-student", &unit(&[0.0, 1.0]))
+            .is_err()
+    );
 }
 
 #[test]
 fn remove_deletes_identity_and_templates() {
     let dir = tempfile::tempdir().unwrap();
     let mut gallery = Gallery::open(&dir.path().join("g.db")).unwrap();
-    gallery.add_template("ada", "a.jpg", "s", &unit(&[1.0, 0.0])).unwrap();
+    gallery
+        .add_template("ada", "a.jpg", "s", &unit(&[1.0, 0.0]))
+        .unwrap();
     assert!(gallery.remove("ada").unwrap());
     assert!(!gallery.remove("ada").unwrap());
     assert!(gallery.list().unwrap().is_empty());
-    assert_eq!(gallery.matcher("s", 2).unwrap().best(&unit(&[1.0, 0.0])), None);
+    assert_eq!(
+        gallery.matcher("s", 2).unwrap().best(&unit(&[1.0, 0.0])),
+        None
+    );
 }

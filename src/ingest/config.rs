@@ -70,7 +70,10 @@ impl CameraConfig {
     }
 
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
-        if !self.is_live() && !self.url.trim().is_empty() && Path::new(self.file_path()).is_relative() {
+        if !self.is_live()
+            && !self.url.trim().is_empty()
+            && Path::new(self.file_path()).is_relative()
+        {
             self.url = base.join(self.file_path()).to_string_lossy().into_owned();
         }
     }
@@ -80,14 +83,25 @@ impl CameraConfig {
             return Err(("id".into(), "must not be empty".into()));
         }
         if self.url.trim().is_empty() {
-            return Err(("url".into(), "must not be empty; use rtsp://host:port/path or a file path".into()));
+            return Err((
+                "url".into(),
+                "must not be empty; use rtsp://host:port/path or a file path".into(),
+            ));
         }
         if !matches!(self.transport.as_str(), "tcp" | "udp") {
-            return Err(("transport".into(), format!("`{}` is not `tcp` or `udp`", self.transport)));
+            return Err((
+                "transport".into(),
+                format!("`{}` is not `tcp` or `udp`", self.transport),
+            ));
         }
         check_range("stall_timeout_s", self.stall_timeout_s, 0.5, 3600.0)?;
         check_range("backoff_initial_ms", self.backoff_initial_ms, 10, 600_000)?;
-        check_range("backoff_max_ms", self.backoff_max_ms, self.backoff_initial_ms, 3_600_000)?;
+        check_range(
+            "backoff_max_ms",
+            self.backoff_max_ms,
+            self.backoff_initial_ms,
+            3_600_000,
+        )?;
         Ok(())
     }
 }

@@ -49,12 +49,16 @@ impl CameraHealth {
 
     /// Records a state change and logs it; `error` must already be redacted.
     pub fn set(&self, state: CameraState, error: Option<String>) {
-        let Ok(mut guard) = self.state.lock() else { return };
+        let Ok(mut guard) = self.state.lock() else {
+            return;
+        };
         if guard.0 == state && error.is_none() {
             return;
         }
         match (&error, state) {
-            (Some(err), _) => tracing::warn!(camera = %self.camera_id, ?state, error = %err, "camera state"),
+            (Some(err), _) => {
+                tracing::warn!(camera = %self.camera_id, ?state, error = %err, "camera state")
+            }
             (None, _) => tracing::info!(camera = %self.camera_id, ?state, "camera state"),
         }
         guard.0 = state;
@@ -64,7 +68,10 @@ impl CameraHealth {
     }
 
     pub fn state(&self) -> CameraState {
-        self.state.lock().map(|g| g.0).unwrap_or(CameraState::Failed)
+        self.state
+            .lock()
+            .map(|g| g.0)
+            .unwrap_or(CameraState::Failed)
     }
 
     pub fn snapshot(&self) -> HealthSnapshot {

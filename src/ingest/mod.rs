@@ -9,14 +9,17 @@ mod template;
 
 pub use config::CameraConfig;
 pub use health::{CameraHealth, CameraState, HealthSnapshot};
-pub(crate) use source::pack_rows;
+pub(crate) use source::sample_to_image;
 pub use source::{CameraSource, FrameSender};
 pub use template::render_template;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("pipeline template {path}: {message}")]
-    Template { path: std::path::PathBuf, message: String },
+    Template {
+        path: std::path::PathBuf,
+        message: String,
+    },
     #[error("camera {camera}: {message}")]
     Pipeline { camera: String, message: String },
 }

@@ -90,7 +90,10 @@ impl CameraSource {
         frames: FrameSender,
         stop: Arc<AtomicBool>,
     ) -> Result<CameraSource, IngestError> {
-        gst::init().map_err(|e| IngestError::Pipeline { camera: camera.id.clone(), message: e.to_string() })?;
+        gst::init().map_err(|e| IngestError::Pipeline {
+            camera: camera.id.clone(),
+            message: e.to_string(),
+        })?;
         let launch = render_template(templates, camera)?;
         let health = Arc::new(CameraHealth::new(&camera.id));
         let mut runner = Runner {
@@ -105,8 +108,14 @@ impl CameraSource {
         let thread = std::thread::Builder::new()
             .name(format!("ingest-{}", camera.id))
             .spawn(move || runner.run())
-            .map_err(|e| IngestError::Pipeline { camera: camera.id.clone(), message: e.to_string() })?;
-        Ok(CameraSource { health, thread: Some(thread) })
+            .map_err(|e| IngestError::Pipeline {
+                camera: camera.id.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(CameraSource {
+            health,
+            thread: Some(thread),
+        })
     }
 
     pub fn join(&mut self) {
@@ -136,8 +145,13 @@ impl Runner {
                     if self.camera.loop_file && got_frames {
                         continue;
                     }
-                    let state = if got_frames { CameraState::Finished } else { CameraState::Failed };
-                    let error = (!got_frames).then(|| "file ended before its first frame".to_string());
+                    let state = if got_frames {
+                        CameraState::Finished
+                    } else {
+                        CameraState::Failed
+                    };
+                    let error =
+                        (!got_frames).then(|| "file ended before its first frame".to_string());
                     self.health.set(state, error);
                     return;
                 }
@@ -165,7 +179,10 @@ impl Runner {
 
     /// Exponential back-off with ±20 % jitter, capped.
     fn backoff(&self, failures: u32) -> Duration {
-        let base = self.camera.backoff_initial_ms.saturating_mul(1u64 << failures.saturating_sub(1).min(16));
+        let base = self
+            .camera
+            .backoff_initial_ms
+            .saturating_mul(1u64 << failures.saturating_sub(1).min(16));
         let capped = base.min(self.camera.backoff_max_ms) as f64;
         let jitter = 0.8 + 0.4 * rand::random::<f64>();
         Duration::from_millis((capped * jitter) as u64)
@@ -178,7 +195,9 @@ impl Runner {
             if self.stop.load(Ordering::Relaxed) {
                 return false;
             }
-            std::thread::sleep(PULL_TIMEOUT.min(deadline.saturating_duration_since(Instant::now())));
+            std::thread::sleep(
+                PULL_TIMEOUT.min(deadline.saturating_duration_since(Instant::now())),
+            );
         }
         !self.stop.load(Ordering::Relaxed)
     }
@@ -205,7 +224,9 @@ impl Runner {
             return RunEnd::Failed("pipeline has no bus".into());
         };
         if let Err(e) = pipeline.set_state(gst::State::Playing) {
-            return RunEnd::Failed(bus_error(&bus).unwrap_or_else(|| format!("cannot start pipeline: {e}")));
+            return RunEnd::Failed(
+                bus_error(&bus).unwrap_or_else(|| format!("cannot start pipeline: {e}")),
+            );
         }
         let watchdog = Duration::from_secs_f64(self.camera.stall_timeout_s);
         let mut last_sample = Instant::now();
@@ -216,7 +237,9 @@ impl Runner {
             if let Some(message) = bus_error(&bus) {
                 return RunEnd::Failed(message);
             }
-            match sink.try_pull_sample(gst::ClockTime::from_mseconds(PULL_TIMEOUT.as_millis() as u64)) {
+            match sink.try_pull_sample(gst::ClockTime::from_mseconds(
+                PULL_TIMEOUT.as_millis() as u64
+            )) {
                 Some(sample) => {
                     last_sample = Instant::now();
                     match self.deliver(&sample) {
@@ -228,7 +251,10 @@ impl Runner {
                 // After EOS try_pull_sample returns at once; without this check we would spin.
                 None if sink.is_eos() => return RunEnd::EndOfStream,
                 None if last_sample.elapsed() > watchdog => {
-                    return RunEnd::Stalled(format!("no frame for {:.1} s", watchdog.as_secs_f64()));
+                    return RunEnd::Stalled(format!(
+                        "no frame for {:.1} s",
+                        watchdog.as_secs_f64()
+                    ));
                 }
                 None => {}
             }
@@ -237,7 +263,7 @@ impl Runner {
 
     /// Copies a sample into a packed frame and queues it. Ok(false): the consumer is gone.
     fn deliver(&mut self, sample: &gst::Sample) -> Result<bool, String> {
-        let frame = self.to_frame(sample)?;
+        let frame = self.make_frame(sample)?;
         if self.health.state() != CameraState::Streaming {
             self.health.set(CameraState::Streaming, None);
         }
@@ -249,33 +275,57 @@ impl Runner {
         })
     }
 
-    fn to_frame(&mut self, sample: &gst::Sample) -> Result<Frame, String> {
-        let caps = sample.caps().ok_or("sample without caps")?;
-        let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| format!("unexpected caps {caps}: {e}"))?;
-        if info.format() != gst_video::VideoFormat::Bgr {
-            return Err(format!("template must deliver BGR, got {:?}", info.format()));
-        }
-        let buffer = sample.buffer().ok_or("sample without buffer")?;
-        let map = buffer.map_readable().map_err(|e| format!("cannot map buffer: {e}"))?;
-        let bgr = pack_rows(map.as_slice(), info.width(), info.height(), info.stride()[0] as usize)?;
+    fn make_frame(&mut self, sample: &gst::Sample) -> Result<Frame, String> {
+        let image = sample_to_image(sample)?;
         let seq = self.next_seq;
         self.next_seq += 1;
         Ok(Frame {
             camera_id: self.camera_id.clone(),
             seq,
-            pts_ns: buffer.pts().map(|t| t.nseconds()),
+            pts_ns: sample.buffer().and_then(|b| b.pts()).map(|t| t.nseconds()),
             captured_at: SystemTime::now(),
-            image: BgrImage { width: info.width(), height: info.height(), data: bgr },
+            image,
         })
     }
 }
 
+/// Copies a packed-BGR sample out of GStreamer's buffer.
+pub(crate) fn sample_to_image(sample: &gst::Sample) -> Result<BgrImage, String> {
+    let caps = sample.caps().ok_or("sample without caps")?;
+    let info = gst_video::VideoInfo::from_caps(caps)
+        .map_err(|e| format!("unexpected caps {caps}: {e}"))?;
+    if info.format() != gst_video::VideoFormat::Bgr {
+        return Err(format!(
+            "pipeline must deliver BGR, got {:?}",
+            info.format()
+        ));
+    }
+    let buffer = sample.buffer().ok_or("sample without buffer")?;
+    let map = buffer
+        .map_readable()
+        .map_err(|e| format!("cannot map buffer: {e}"))?;
+    let data = pack_rows(
+        map.as_slice(),
+        info.width(),
+        info.height(),
+        info.stride()[0] as usize,
+    )?;
+    Ok(BgrImage {
+        width: info.width(),
+        height: info.height(),
+        data,
+    })
+}
+
 /// Removes GStreamer's row padding so every frame is `width * 3` bytes per row.
-pub(crate) fn pack_rows(data: &[u8], width: u32, height: u32, stride: usize) -> Result<Vec<u8>, String> {
+fn pack_rows(data: &[u8], width: u32, height: u32, stride: usize) -> Result<Vec<u8>, String> {
     let row = width as usize * 3;
     let needed = stride * (height as usize).saturating_sub(1) + row;
     if width == 0 || height == 0 || data.len() < needed || stride < row {
-        return Err(format!("corrupt frame: {width}x{height} stride {stride} in {} bytes", data.len()));
+        return Err(format!(
+            "corrupt frame: {width}x{height} stride {stride} in {} bytes",
+            data.len()
+        ));
     }
     let mut out = Vec::with_capacity(row * height as usize);
     for y in 0..height as usize {
@@ -286,7 +336,9 @@ pub(crate) fn pack_rows(data: &[u8], width: u32, height: u32, stride: usize) -> 
 
 /// The first ERROR on the bus, redacted; warnings are logged and skipped.
 fn bus_error(bus: &gst::Bus) -> Option<String> {
-    while let Some(message) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning]) {
+    while let Some(message) =
+        bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning])
+    {
         match message.view() {
             gst::MessageView::Error(err) => {
                 let debug = err.debug().map(|d| format!(" ({d})")).unwrap_or_default();
@@ -308,12 +360,19 @@ mod tests {
     #[test]
     fn pack_rows_strips_padding() {
         let data = [1, 2, 3, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11, 12, 0, 0];
-        assert_eq!(pack_rows(&data, 2, 2, 8).unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(
+            pack_rows(&data, 2, 2, 8).unwrap(),
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        );
     }
 
     #[test]
     fn pack_rows_rejects_short_buffers() {
-        assert!(pack_rows(&[0; 10], 2, 2, 8).unwrap_err().contains("corrupt frame"));
+        assert!(
+            pack_rows(&[0; 10], 2, 2, 8)
+                .unwrap_err()
+                .contains("corrupt frame")
+        );
         assert!(pack_rows(&[], 0, 0, 0).is_err());
     }
 }

@@ -8,7 +8,10 @@ pub fn render_template(templates: &Path, camera: &CameraConfig) -> Result<String
     let path = templates.join(format!("{}.pipeline", camera.template_name()));
     let text = std::fs::read_to_string(&path).map_err(|e| IngestError::Template {
         path: path.clone(),
-        message: format!("cannot read it: {e}; set cameras.template to a file in {}", templates.display()),
+        message: format!(
+            "cannot read it: {e}; set cameras.template to a file in {}",
+            templates.display()
+        ),
     })?;
     let body: String = text
         .lines()
@@ -55,8 +58,14 @@ mod tests {
 
     #[test]
     fn fills_known_placeholders() {
-        let values = [("url", "\"rtsp://h/x\"".to_string()), ("latency_ms", "0".to_string())];
-        assert_eq!(fill("rtspsrc location={url} latency={latency_ms}", &values).unwrap(), "rtspsrc location=\"rtsp://h/x\" latency=0");
+        let values = [
+            ("url", "\"rtsp://h/x\"".to_string()),
+            ("latency_ms", "0".to_string()),
+        ];
+        assert_eq!(
+            fill("rtspsrc location={url} latency={latency_ms}", &values).unwrap(),
+            "rtspsrc location=\"rtsp://h/x\" latency=0"
+        );
     }
 
     #[test]
@@ -76,9 +85,15 @@ mod tests {
         let toml = "id = \"c\"\nurl = \"rtsp://u:p@127.0.0.1:1/x\"\n";
         let mut camera: CameraConfig = toml::from_str(toml).unwrap();
         let rendered = render_template(&templates, &camera).unwrap();
-        assert!(rendered.contains("rtspsrc") && rendered.contains("appsink name=sink"), "{rendered}");
+        assert!(
+            rendered.contains("rtspsrc") && rendered.contains("appsink name=sink"),
+            "{rendered}"
+        );
         camera.url = "/tmp/a b.mp4".into();
         let rendered = render_template(&templates, &camera).unwrap();
-        assert!(rendered.contains("filesrc location=\"/tmp/a b.mp4\""), "{rendered}");
+        assert!(
+            rendered.contains("filesrc location=\"/tmp/a b.mp4\""),
+            "{rendered}"
+        );
     }
 }

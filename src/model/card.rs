@@ -61,12 +61,21 @@ fn ones() -> [f32; 3] {
 
 impl ModelCard {
     pub fn load(path: &Path) -> Result<ModelCard, ModelError> {
-        let card_error = |message: String| ModelError::Card { path: path.to_path_buf(), message };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| card_error(format!("cannot read it: {e}; run scripts/setup.sh or fix models.* in the config")))?;
+        let card_error = |message: String| ModelError::Card {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            card_error(format!(
+                "cannot read it: {e}; run scripts/setup.sh or fix models.* in the config"
+            ))
+        })?;
         let mut card: ModelCard = toml::from_str(&text).map_err(|e| card_error(e.to_string()))?;
         if card.layout != "NCHW" {
-            return Err(card_error(format!("layout `{}` is not supported; use NCHW", card.layout)));
+            return Err(card_error(format!(
+                "layout `{}` is not supported; use NCHW",
+                card.layout
+            )));
         }
         if card.std.contains(&0.0) {
             return Err(card_error("std must not contain 0".into()));
@@ -76,7 +85,10 @@ impl ModelCard {
     }
 
     pub fn model_path(&self) -> PathBuf {
-        self.card_path.parent().unwrap_or(Path::new(".")).join(&self.file)
+        self.card_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&self.file)
     }
 
     /// The embedding space of a recognizer; required for matching against a gallery.
@@ -85,7 +97,8 @@ impl ModelCard {
             (Some(size), Some(space), Some(_)) => Ok((size, space.clone())),
             _ => Err(ModelError::Card {
                 path: self.card_path.clone(),
-                message: "a recognizer card needs input_size, embedding_size and embedding_space".into(),
+                message: "a recognizer card needs input_size, embedding_size and embedding_space"
+                    .into(),
             }),
         }
     }

@@ -13,7 +13,10 @@ pub fn ort_library_path(configured: Option<&Path>) -> Result<PathBuf, ModelError
         Some(path) => (path.to_path_buf(), "from models.onnxruntime"),
         None => match std::env::var_os("ORT_DYLIB_PATH") {
             Some(path) => (PathBuf::from(path), "from ORT_DYLIB_PATH"),
-            None => (PathBuf::from("<unset>"), "neither ORT_DYLIB_PATH nor models.onnxruntime is set"),
+            None => (
+                PathBuf::from("<unset>"),
+                "neither ORT_DYLIB_PATH nor models.onnxruntime is set",
+            ),
         },
     };
     if path.is_file() {
@@ -32,9 +35,15 @@ pub fn environment(configured: Option<&Path>) -> Result<&'static Environment, Mo
         return Ok(env);
     }
     let path = ort_library_path(configured)?;
-    let load_error = |message: String| ModelError::RuntimeLoad { path: path.clone(), message };
+    let load_error = |message: String| ModelError::RuntimeLoad {
+        path: path.clone(),
+        message,
+    };
     let builder = ort::init_from(&path).map_err(|e| load_error(e.to_string()))?;
-    let env = builder.with_name("squint").build().map_err(|e| load_error(e.to_string()))?;
+    let env = builder
+        .with_name("squint")
+        .build()
+        .map_err(|e| load_error(e.to_string()))?;
     tracing::info!(library = %path.display(), "ONNX Runtime loaded");
     Ok(ENVIRONMENT.get_or_init(|| env))
 }

@@ -46,7 +46,11 @@ impl ModelSession {
             return Err(ModelError::FileMissing { path, expected });
         }
         let env = environment(ort_library)?;
-        let load_error = |message: String| ModelError::Load { path: path.clone(), expected: expected.clone(), message };
+        let load_error = |message: String| ModelError::Load {
+            path: path.clone(),
+            expected: expected.clone(),
+            message,
+        };
         let session = Session::builder(env)
             .map_err(|e| load_error(e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
@@ -56,7 +60,10 @@ impl ModelSession {
             .commit_from_file(&path)
             .map_err(|e| load_error(e.to_string()))?;
         check_outlets(&path, &expected, &session, input, outputs)?;
-        Ok(ModelSession { card: card.clone(), session })
+        Ok(ModelSession {
+            card: card.clone(),
+            session,
+        })
     }
 
     pub fn path(&self) -> PathBuf {
@@ -64,7 +71,10 @@ impl ModelSession {
     }
 
     pub fn run_error(&self, e: impl fmt::Display) -> ModelError {
-        ModelError::Run { path: self.path(), message: e.to_string() }
+        ModelError::Run {
+            path: self.path(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -92,7 +102,10 @@ fn check_outlets(
             .map(|o| o.dtype().clone())
             .ok_or_else(|| {
                 let names: Vec<&str> = outlets.iter().map(|o| o.name()).collect();
-                mismatch(format!("no {kind} named `{}` (it has {names:?})", spec.name))
+                mismatch(format!(
+                    "no {kind} named `{}` (it has {names:?})",
+                    spec.name
+                ))
             })
     };
     let actual = find(session.inputs(), input, "input")?;
@@ -120,7 +133,10 @@ fn check_dims(actual: &ValueType, spec: &TensorSpec) -> Result<(), String> {
             Some(v) => have < 0 || have == *v,
         };
         if !ok {
-            return Err(format!("`{}` has shape {dims:?}; dimension {i} is wrong", spec.name));
+            return Err(format!(
+                "`{}` has shape {dims:?}; dimension {i} is wrong",
+                spec.name
+            ));
         }
     }
     Ok(())

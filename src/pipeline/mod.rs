@@ -40,7 +40,10 @@ pub enum PipelineError {
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error("starting thread {name}: {source}")]
-    Thread { name: String, source: std::io::Error },
+    Thread {
+        name: String,
+        source: std::io::Error,
+    },
 }
 
 /// A running pipeline. Stop it with [`Pipeline::shutdown`].
@@ -64,16 +67,35 @@ impl Pipeline {
         let detector_card = ModelCard::load(&config.models.detector)?;
         let recognizer_card = ModelCard::load(&config.models.recognizer)?;
         let recognizer = Recognizer::load(&recognizer_card, ort_lib, config.recognize.threads)?;
-        tracing::info!(model = recognizer.model_id(), provider = "CPU", "recognizer loaded");
+        tracing::info!(
+            model = recognizer.model_id(),
+            provider = "CPU",
+            "recognizer loaded"
+        );
         let (dim, space) = recognizer_card.require_embedding()?;
         let matcher = Gallery::open(&config.gallery.path)?.matcher(&space, dim)?;
         tracing::info!(identities = matcher.identities(), gallery = %config.gallery.path.display(), "gallery loaded");
         if matcher.identities() == 0 {
-            tracing::warn!("the gallery is empty: every face will be reported as unknown; enroll people with `squint enroll`");
+            tracing::warn!(
+                "the gallery is empty: every face will be reported as unknown; enroll people with `squint enroll`"
+            );
         }
-        let models = ModelIds { detector: detector_card.id.clone(), recognizer: recognizer_card.id.clone(), embedding_space: space };
-        let embedded = if config.kafka.is_embedded() { Some(EmbeddedBroker::start(&config.kafka, &embedded_address_file(config))?) } else { None };
-        let brokers = embedded.as_ref().map_or(config.kafka.brokers.as_str(), |e| e.brokers.as_str());
+        let models = ModelIds {
+            detector: detector_card.id.clone(),
+            recognizer: recognizer_card.id.clone(),
+            embedding_space: space,
+        };
+        let embedded = if config.kafka.is_embedded() {
+            Some(EmbeddedBroker::start(
+                &config.kafka,
+                &embedded_address_file(config),
+            )?)
+        } else {
+            None
+        };
+        let brokers = embedded
+            .as_ref()
+            .map_or(config.kafka.brokers.as_str(), |e| e.brokers.as_str());
         let publisher = Publisher::start(&config.kafka, brokers)?;
         let delivery = publisher.stats.clone();
 
@@ -88,7 +110,12 @@ impl Pipeline {
             let detector = Detector::load(&detector_card, ort_lib, &config.detect)?;
             let (frame_tx, frame_rx) = crossbeam_channel::bounded(config.pipeline.frame_queue);
             let frames = FrameSender::new(frame_tx, frame_rx.clone());
-            cameras.push(CameraSource::spawn(camera, config.pipeline.templates_dir(), frames, stop.clone())?);
+            cameras.push(CameraSource::spawn(
+                camera,
+                config.pipeline.templates_dir(),
+                frames,
+                stop.clone(),
+            )?);
             let worker = workers::DetectWorker {
                 detector,
                 crop_size: recognizer.input_size(),
@@ -97,7 +124,9 @@ impl Pipeline {
                 wait_for_recognizer: !camera.is_live(),
                 stats: stats.clone(),
             };
-            workers.push(spawn(format!("detect-{}", camera.id), move || worker.run())?);
+            workers.push(spawn(format!("detect-{}", camera.id), move || {
+                worker.run()
+            })?);
         }
         drop(crop_tx);
         let recognize = workers::RecognizeWorker {
@@ -111,9 +140,21 @@ impl Pipeline {
             stats: stats.clone(),
         };
         workers.push(spawn("recognize".into(), move || recognize.run())?);
-        let publish = workers::PublishWorker { publisher, events: event_rx, stats: stats.clone() };
+        let publish = workers::PublishWorker {
+            publisher,
+            events: event_rx,
+            stats: stats.clone(),
+        };
         let publisher = Some(spawn("publish".into(), move || publish.run())?);
-        Ok(Pipeline { stop, cameras, workers, publisher, stats, delivery, _embedded: embedded })
+        Ok(Pipeline {
+            stop,
+            cameras,
+            workers,
+            publisher,
+            stats,
+            delivery,
+            _embedded: embedded,
+        })
     }
 
     pub fn health(&self) -> Vec<HealthSnapshot> {
@@ -122,7 +163,8 @@ impl Pipeline {
 
     /// True once every camera's source has ended (files at EOS) and the stages drained.
     pub fn is_finished(&self) -> bool {
-        self.cameras.iter().all(CameraSource::is_finished) && self.workers.iter().all(JoinHandle::is_finished)
+        self.cameras.iter().all(CameraSource::is_finished)
+            && self.workers.iter().all(JoinHandle::is_finished)
     }
 
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
@@ -134,12 +176,21 @@ impl Pipeline {
     pub fn wait(&self, stop: &AtomicBool, duration: Option<Duration>, report_every: Duration) {
         let started = Instant::now();
         let mut last_report = Instant::now();
-        while !stop.load(Ordering::Relaxed) && !self.is_finished() && duration.is_none_or(|d| started.elapsed() < d) {
+        while !stop.load(Ordering::Relaxed)
+            && !self.is_finished()
+            && duration.is_none_or(|d| started.elapsed() < d)
+        {
             std::thread::sleep(Duration::from_millis(100));
             if last_report.elapsed() >= report_every {
                 last_report = Instant::now();
                 let s = self.stats.snapshot(started.elapsed());
-                tracing::info!(frames = s.frames, faces = s.faces, events = s.events, events_per_s = format!("{:.1}", s.events_per_s), "progress");
+                tracing::info!(
+                    frames = s.frames,
+                    faces = s.faces,
+                    events = s.events,
+                    events_per_s = format!("{:.1}", s.events_per_s),
+                    "progress"
+                );
             }
         }
     }
@@ -176,5 +227,8 @@ pub fn embedded_address_file(config: &Config) -> PathBuf {
 }
 
 fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, PipelineError> {
-    std::thread::Builder::new().name(name.clone()).spawn(f).map_err(|source| PipelineError::Thread { name, source })
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(f)
+        .map_err(|source| PipelineError::Thread { name, source })
 }

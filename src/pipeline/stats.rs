@@ -62,7 +62,11 @@ pub(crate) fn add_elapsed(counter: &AtomicU64, since: Instant) {
 }
 
 fn per(total_ns: u64, count: u64) -> f64 {
-    if count == 0 { 0.0 } else { total_ns as f64 / count as f64 / 1e6 }
+    if count == 0 {
+        0.0
+    } else {
+        total_ns as f64 / count as f64 / 1e6
+    }
 }
 
 impl PipelineStats {
@@ -72,8 +76,13 @@ impl PipelineStats {
 
     pub fn snapshot(&self, elapsed: Duration) -> StatsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let (frames, faces, embedded, batches, events) =
-            (get(&self.frames), get(&self.faces), get(&self.embedded), get(&self.batches), get(&self.events));
+        let (frames, faces, embedded, batches, events) = (
+            get(&self.frames),
+            get(&self.faces),
+            get(&self.embedded),
+            get(&self.batches),
+            get(&self.events),
+        );
         let seconds = elapsed.as_secs_f64();
         StatsSnapshot {
             seconds,
@@ -87,8 +96,16 @@ impl PipelineStats {
             detect_ms_per_frame: per(get(&self.detect_ns), frames),
             align_ms_per_face: per(get(&self.align_ns), faces),
             embed_ms_per_face: per(get(&self.embed_ns), embedded),
-            mean_batch: if batches == 0 { 0.0 } else { embedded as f64 / batches as f64 },
-            events_per_s: if seconds > 0.0 { events as f64 / seconds } else { 0.0 },
+            mean_batch: if batches == 0 {
+                0.0
+            } else {
+                embedded as f64 / batches as f64
+            },
+            events_per_s: if seconds > 0.0 {
+                events as f64 / seconds
+            } else {
+                0.0
+            },
             delivered: 0,
             delivery_failed: 0,
         }

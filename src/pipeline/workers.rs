@@ -59,7 +59,11 @@ impl DetectWorker {
             };
             add_elapsed(&self.stats.align_ns, started);
             self.stats.faces.fetch_add(1, Ordering::Relaxed);
-            let crop = FaceCrop { frame: FrameMeta::from(frame), detection, image };
+            let crop = FaceCrop {
+                frame: FrameMeta::from(frame),
+                detection,
+                image,
+            };
             if self.wait_for_recognizer {
                 if self.crops.send(crop).is_err() {
                     return false;
@@ -93,7 +97,12 @@ impl RecognizeWorker {
     pub fn run(mut self) {
         let max_wait = Duration::from_millis(self.config.max_wait_ms);
         loop {
-            match next_batch(&self.crops, self.config.max_batch, max_wait, Duration::from_millis(100)) {
+            match next_batch(
+                &self.crops,
+                self.config.max_batch,
+                max_wait,
+                Duration::from_millis(100),
+            ) {
                 Batch::Items(batch) => {
                     if !self.process(batch) {
                         return;
@@ -116,11 +125,17 @@ impl RecognizeWorker {
             }
         };
         add_elapsed(&self.stats.embed_ns, started);
-        self.stats.embedded.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.stats
+            .embedded
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         for (crop, embedding) in batch.into_iter().zip(embeddings) {
             let best = self.matcher.best(&embedding);
-            let face = EmbeddedFace { frame: crop.frame, detection: crop.detection, embedding };
+            let face = EmbeddedFace {
+                frame: crop.frame,
+                detection: crop.detection,
+                embedding,
+            };
             let event = IdentityEvent::new(&face, best, self.threshold, &self.models);
             if self.events.send(event).is_err() {
                 return false;
@@ -143,7 +158,9 @@ impl PublishWorker {
                 Ok(()) => {
                     self.stats.events.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(e) => tracing::error!(error = %e, event_id = %event.event_id, "event not queued for Kafka"),
+                Err(e) => {
+                    tracing::error!(error = %e, event_id = %event.event_id, "event not queued for Kafka")
+                }
             }
         }
         let outstanding = self.publisher.flush(Duration::from_secs(15));

@@ -5,7 +5,12 @@ use serde::Deserialize;
 use crate::config::{KeyError, check_range};
 
 /// Property names whose values must never be logged.
-const SECRET_KEYS: [&str; 4] = ["sasl.password", "ssl.key.password", "ssl.keystore.password", "sasl.oauthbearer.client.secret"];
+const SECRET_KEYS: [&str; 4] = [
+    "sasl.password",
+    "ssl.key.password",
+    "ssl.keystore.password",
+    "sasl.oauthbearer.client.secret",
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,7 +55,10 @@ impl KafkaConfig {
 
     pub(crate) fn validate(&self) -> Result<(), KeyError> {
         if self.brokers.trim().is_empty() {
-            return Err(("brokers".into(), "must not be empty; use host:port or \"embedded\"".into()));
+            return Err((
+                "brokers".into(),
+                "must not be empty; use host:port or \"embedded\"".into(),
+            ));
         }
         if self.topic.trim().is_empty() {
             return Err(("topic".into(), "must not be empty".into()));
@@ -64,8 +72,13 @@ impl KafkaConfig {
         self.properties
             .iter()
             .map(|(k, v)| {
-                let secret = SECRET_KEYS.contains(&k.as_str()) || k.contains("password") || k.contains("secret");
-                (k.clone(), if secret { "***".to_string() } else { v.clone() })
+                let secret = SECRET_KEYS.contains(&k.as_str())
+                    || k.contains("password")
+                    || k.contains("secret");
+                (
+                    k.clone(),
+                    if secret { "***".to_string() } else { v.clone() },
+                )
             })
             .collect()
     }
@@ -82,6 +95,9 @@ mod tests {
         )
         .unwrap();
         let shown = format!("{:?}", config.redacted_properties());
-        assert!(shown.contains("svc") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("svc") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }

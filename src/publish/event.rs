@@ -46,12 +46,22 @@ pub struct IdentityEvent {
 }
 
 pub(crate) fn unix_ms(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl IdentityEvent {
-    pub fn new(face: &EmbeddedFace, best: Option<Match>, threshold: f32, models: &ModelIds) -> IdentityEvent {
-        let named = best.as_ref().filter(|m| m.similarity >= threshold).map(|m| m.identity.clone());
+    pub fn new(
+        face: &EmbeddedFace,
+        best: Option<Match>,
+        threshold: f32,
+        models: &ModelIds,
+    ) -> IdentityEvent {
+        let named = best
+            .as_ref()
+            .filter(|m| m.similarity >= threshold)
+            .map(|m| m.identity.clone());
         let d = &face.detection;
         IdentityEvent {
             schema_version: EVENT_SCHEMA_VERSION,
@@ -82,21 +92,55 @@ mod tests {
 
     fn face() -> EmbeddedFace {
         EmbeddedFace {
-            frame: FrameMeta { camera_id: Arc::from("door"), seq: 7, pts_ns: Some(40), captured_at: SystemTime::now() },
-            detection: Detection { bbox: BBox { x: 1.0, y: 2.0, w: 30.0, h: 36.0 }, landmarks: [(5.0, 6.0); 5], score: 0.9 },
+            frame: FrameMeta {
+                camera_id: Arc::from("door"),
+                seq: 7,
+                pts_ns: Some(40),
+                captured_at: SystemTime::now(),
+            },
+            detection: Detection {
+                bbox: BBox {
+                    x: 1.0,
+                    y: 2.0,
+                    w: 30.0,
+                    h: 36.0,
+                },
+                landmarks: [(5.0, 6.0); 5],
+                score: 0.9,
+            },
             embedding: vec![1.0],
         }
     }
 
     fn ids() -> ModelIds {
-        ModelIds { detector: "d".into(), recognizer: "r".into(), embedding_space: "s".into() }
+        ModelIds {
+            detector: "d".into(),
+            recognizer: "r".into(),
+            embedding_space: "s".into(),
+        }
     }
 
     #[test]
     fn names_identity_only_at_or_above_threshold() {
-        let above = IdentityEvent::new(&face(), Some(Match { identity: "ada".into(), similarity: 0.5 }), 0.4, &ids());
+        let above = IdentityEvent::new(
+            &face(),
+            Some(Match {
+                identity: "ada".into(),
+                similarity: 0.5,
+            }),
+            0.4,
+            &ids(),
+        );
         assert_eq!(above.identity, "ada");
-        let below = IdentityEvent::new(&face(), Some(Match { identity: "ada".into(), similarity: 0.3 }), 0.4, &ids());
+        let below = IdentityEvent::new(
+            &face(),
+            Some(Match {
+                identity: "ada".into(),
+                similarity: 0.3,
+            }),
+            0.4,
+            &ids(),
+        );
         assert_eq!(below.identity, UNKNOWN);
         assert_eq!(below.best_candidate.as_deref(), Some("ada"));
         let empty = IdentityEvent::new(&face(), None, 0.4, &ids());
@@ -105,11 +149,36 @@ mod tests {
 
     #[test]
     fn json_round_trips_with_documented_field_names() {
-        let event = IdentityEvent::new(&face(), Some(Match { identity: "ada".into(), similarity: 0.5 }), 0.4, &ids());
+        let event = IdentityEvent::new(
+            &face(),
+            Some(Match {
+                identity: "ada".into(),
+                similarity: 0.5,
+            }),
+            0.4,
+            &ids(),
+        );
         let json = serde_json::to_value(&event).unwrap();
-        for key in ["schema_version", "event_id", "camera_id", "frame_pts_ns", "captured_at_ms", "bbox", "landmarks", "face_width_px", "detection_score", "identity", "similarity", "match_threshold", "models"] {
+        for key in [
+            "schema_version",
+            "event_id",
+            "camera_id",
+            "frame_pts_ns",
+            "captured_at_ms",
+            "bbox",
+            "landmarks",
+            "face_width_px",
+            "detection_score",
+            "identity",
+            "similarity",
+            "match_threshold",
+            "models",
+        ] {
             assert!(json.get(key).is_some(), "missing {key} in {json}");
         }
-        assert_eq!(serde_json::from_value::<IdentityEvent>(json).unwrap(), event);
+        assert_eq!(
+            serde_json::from_value::<IdentityEvent>(json).unwrap(),
+            event
+        );
     }
 }

@@ -16,8 +16,13 @@ pub use tail::{TailOptions, tail};
 pub enum PublishError {
     #[error("kafka ({brokers}): {message}")]
     Kafka { brokers: String, message: String },
-    #[error("embedded broker address file {path}: {message}; is `squint run` with kafka.brokers = \"embedded\" running?")]
-    AddressFile { path: std::path::PathBuf, message: String },
+    #[error(
+        "embedded broker address file {path}: {message}; is `squint run` with kafka.brokers = \"embedded\" running?"
+    )]
+    AddressFile {
+        path: std::path::PathBuf,
+        message: String,
+    },
     #[error("event could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
 }

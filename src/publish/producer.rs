@@ -36,7 +36,10 @@ impl ProducerContext for DeliveryCounter {
             }
             Err((err, message)) => {
                 self.0.failed.fetch_add(1, Ordering::Relaxed);
-                let key = message.key().map(String::from_utf8_lossy).unwrap_or_default();
+                let key = message
+                    .key()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
                 tracing::error!(error = %err, camera = %key, "event delivery failed");
             }
         }
@@ -56,7 +59,10 @@ impl Publisher {
     /// creates the topic when configured to.
     pub fn start(config: &KafkaConfig, brokers: &str) -> Result<Publisher, PublishError> {
         let brokers = brokers.to_string();
-        let kafka_error = |e: KafkaError| PublishError::Kafka { brokers: brokers.clone(), message: redact_credentials(&e.to_string()) };
+        let kafka_error = |e: KafkaError| PublishError::Kafka {
+            brokers: brokers.clone(),
+            message: redact_credentials(&e.to_string()),
+        };
         let mut client = client_config(config, &brokers);
         // Idempotent, acks=all, and no delivery timeout: while the broker is away librdkafka
         // keeps events queued and retries instead of dropping them.
@@ -66,20 +72,28 @@ impl Publisher {
             .set("message.timeout.ms", "0")
             .set("linger.ms", "5");
         let stats = Arc::new(DeliveryStats::default());
-        let producer: ThreadedProducer<DeliveryCounter> =
-            client.create_with_context(DeliveryCounter(stats.clone())).map_err(kafka_error)?;
+        let producer: ThreadedProducer<DeliveryCounter> = client
+            .create_with_context(DeliveryCounter(stats.clone()))
+            .map_err(kafka_error)?;
         if config.create_topic && !config.is_embedded() {
             create_topic(config, &brokers)?;
         }
         tracing::info!(brokers = %redact_credentials(&brokers), topic = %config.topic, properties = ?config.redacted_properties(), "publishing events");
-        Ok(Publisher { producer, topic: config.topic.clone(), brokers, stats })
+        Ok(Publisher {
+            producer,
+            topic: config.topic.clone(),
+            brokers,
+            stats,
+        })
     }
 
     /// Queues one event, keyed by its camera. When librdkafka's local queue is full this
     /// waits for room rather than dropping the event.
     pub fn send(&self, event: &IdentityEvent) -> Result<(), PublishError> {
         let payload = serde_json::to_vec(event)?;
-        let mut record = BaseRecord::to(&self.topic).key(event.camera_id.as_str()).payload(&payload);
+        let mut record = BaseRecord::to(&self.topic)
+            .key(event.camera_id.as_str())
+            .payload(&payload);
         let mut warned = false;
         loop {
             match self.producer.send(record) {
@@ -89,14 +103,19 @@ impl Publisher {
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     if !warned {
-                        tracing::warn!("kafka producer queue full (broker slow or away); waiting for room");
+                        tracing::warn!(
+                            "kafka producer queue full (broker slow or away); waiting for room"
+                        );
                         warned = true;
                     }
                     record = back;
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err((e, _)) => {
-                    return Err(PublishError::Kafka { brokers: self.brokers.clone(), message: redact_credentials(&e.to_string()) });
+                    return Err(PublishError::Kafka {
+                        brokers: self.brokers.clone(),
+                        message: redact_credentials(&e.to_string()),
+                    });
                 }
             }
         }
@@ -130,18 +149,33 @@ pub struct EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts the cluster with the configured topic and writes its address to
     /// `address_file` for `squint tail`.
-    pub fn start(config: &KafkaConfig, address_file: &Path) -> Result<EmbeddedBroker, PublishError> {
-        let embedded_error = |e: KafkaError| PublishError::Kafka { brokers: "embedded".into(), message: e.to_string() };
+    pub fn start(
+        config: &KafkaConfig,
+        address_file: &Path,
+    ) -> Result<EmbeddedBroker, PublishError> {
+        let embedded_error = |e: KafkaError| PublishError::Kafka {
+            brokers: "embedded".into(),
+            message: e.to_string(),
+        };
         let cluster = MockCluster::new(1).map_err(embedded_error)?;
-        cluster.create_topic(&config.topic, config.partitions, 1).map_err(embedded_error)?;
+        cluster
+            .create_topic(&config.topic, config.partitions, 1)
+            .map_err(embedded_error)?;
         let brokers = cluster.bootstrap_servers();
-        let address_error = |e: std::io::Error| PublishError::AddressFile { path: address_file.to_path_buf(), message: e.to_string() };
+        let address_error = |e: std::io::Error| PublishError::AddressFile {
+            path: address_file.to_path_buf(),
+            message: e.to_string(),
+        };
         if let Some(dir) = address_file.parent() {
             std::fs::create_dir_all(dir).map_err(address_error)?;
         }
         std::fs::write(address_file, &brokers).map_err(address_error)?;
         tracing::info!(%brokers, file = %address_file.display(), "embedded Kafka-protocol broker started (demo only; events vanish when squint exits)");
-        Ok(EmbeddedBroker { _cluster: cluster, brokers, address_file: address_file.to_path_buf() })
+        Ok(EmbeddedBroker {
+            _cluster: cluster,
+            brokers,
+            address_file: address_file.to_path_buf(),
+        })
     }
 }
 
@@ -154,11 +188,19 @@ impl Drop for EmbeddedBroker {
 
 /// Creates the topic unless it exists.
 fn create_topic(config: &KafkaConfig, brokers: &str) -> Result<(), PublishError> {
-    let kafka_error = |message: String| PublishError::Kafka { brokers: brokers.to_string(), message: redact_credentials(&message) };
-    let admin: AdminClient<DefaultClientContext> = client_config(config, brokers).create().map_err(|e| kafka_error(e.to_string()))?;
+    let kafka_error = |message: String| PublishError::Kafka {
+        brokers: brokers.to_string(),
+        message: redact_credentials(&message),
+    };
+    let admin: AdminClient<DefaultClientContext> = client_config(config, brokers)
+        .create()
+        .map_err(|e| kafka_error(e.to_string()))?;
     let topic = NewTopic::new(&config.topic, config.partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(15)));
-    let results = futures_executor::block_on(admin.create_topics([&topic], &options)).map_err(|e| kafka_error(format!("creating topic {}: {e}", config.topic)))?;
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(15)));
+    let results = futures_executor::block_on(admin.create_topics([&topic], &options))
+        .map_err(|e| kafka_error(format!("creating topic {}: {e}", config.topic)))?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}

@@ -23,26 +23,43 @@ pub struct TailOptions {
 
 /// Reads identity events and hands each to `on_event`; returns how many were read.
 /// Partitions are assigned directly (no consumer group) so reading starts at once.
-pub fn tail(options: &TailOptions, mut on_event: impl FnMut(Result<IdentityEvent, String>)) -> Result<usize, PublishError> {
+pub fn tail(
+    options: &TailOptions,
+    mut on_event: impl FnMut(Result<IdentityEvent, String>),
+) -> Result<usize, PublishError> {
     let started = Instant::now();
     let brokers = resolve_brokers(options, started)?;
-    let kafka_error = |e: rdkafka::error::KafkaError| PublishError::Kafka { brokers: brokers.clone(), message: e.to_string() };
+    let kafka_error = |e: rdkafka::error::KafkaError| PublishError::Kafka {
+        brokers: brokers.clone(),
+        message: e.to_string(),
+    };
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("group.id", "squint-tail")
         .set("enable.auto.commit", "false")
         .create()
         .map_err(kafka_error)?;
-    let metadata = consumer.fetch_metadata(Some(&options.topic), Duration::from_secs(10)).map_err(kafka_error)?;
+    let metadata = consumer
+        .fetch_metadata(Some(&options.topic), Duration::from_secs(10))
+        .map_err(kafka_error)?;
     let mut assignment = TopicPartitionList::new();
-    let start = if options.from_beginning { Offset::Beginning } else { Offset::End };
+    let start = if options.from_beginning {
+        Offset::Beginning
+    } else {
+        Offset::End
+    };
     for topic in metadata.topics() {
         for partition in topic.partitions() {
-            assignment.add_partition_offset(topic.name(), partition.id(), start).map_err(kafka_error)?;
+            assignment
+                .add_partition_offset(topic.name(), partition.id(), start)
+                .map_err(kafka_error)?;
         }
     }
     if assignment.count() == 0 {
-        return Err(PublishError::Kafka { brokers, message: format!("topic {} has no partitions (does it exist?)", options.topic) });
+        return Err(PublishError::Kafka {
+            brokers,
+            message: format!("topic {} has no partitions (does it exist?)", options.topic),
+        });
     }
     consumer.assign(&assignment).map_err(kafka_error)?;
     let mut count = 0;
@@ -60,7 +77,10 @@ pub fn tail(options: &TailOptions, mut on_event: impl FnMut(Result<IdentityEvent
                 let parsed = message
                     .payload()
                     .ok_or_else(|| "empty message".to_string())
-                    .and_then(|p| serde_json::from_slice::<IdentityEvent>(p).map_err(|e| format!("not an identity event: {e}")));
+                    .and_then(|p| {
+                        serde_json::from_slice::<IdentityEvent>(p)
+                            .map_err(|e| format!("not an identity event: {e}"))
+                    });
                 on_event(parsed);
             }
             Some(Err(e)) => {
@@ -86,9 +106,21 @@ fn resolve_brokers(options: &TailOptions, started: Instant) -> Result<String, Pu
     loop {
         match std::fs::read_to_string(&options.address_file) {
             Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
-            Ok(_) | Err(_) if started.elapsed() < options.timeout => std::thread::sleep(Duration::from_millis(200)),
-            Ok(_) => return Err(PublishError::AddressFile { path: options.address_file.clone(), message: "empty".into() }),
-            Err(e) => return Err(PublishError::AddressFile { path: options.address_file.clone(), message: e.to_string() }),
+            Ok(_) | Err(_) if started.elapsed() < options.timeout => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Ok(_) => {
+                return Err(PublishError::AddressFile {
+                    path: options.address_file.clone(),
+                    message: "empty".into(),
+                });
+            }
+            Err(e) => {
+                return Err(PublishError::AddressFile {
+                    path: options.address_file.clone(),
+                    message: e.to_string(),
+                });
+            }
         }
     }
 }

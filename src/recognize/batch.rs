@@ -14,7 +14,12 @@ pub enum Batch<T> {
 
 /// Waits up to `idle` for a first item, then gathers more until `max_batch` items or until
 /// `max_wait` has passed since the first one arrived.
-pub fn next_batch<T>(rx: &Receiver<T>, max_batch: usize, max_wait: Duration, idle: Duration) -> Batch<T> {
+pub fn next_batch<T>(
+    rx: &Receiver<T>,
+    max_batch: usize,
+    max_wait: Duration,
+    idle: Duration,
+) -> Batch<T> {
     let first = match rx.recv_timeout(idle) {
         Ok(item) => item,
         Err(RecvTimeoutError::Timeout) => return Batch::Idle,
@@ -45,9 +50,15 @@ mod tests {
             tx.send(i).unwrap();
         }
         let started = Instant::now();
-        assert_eq!(next_batch(&rx, 4, Duration::from_secs(30), IDLE), Batch::Items(vec![0, 1, 2, 3]));
+        assert_eq!(
+            next_batch(&rx, 4, Duration::from_secs(30), IDLE),
+            Batch::Items(vec![0, 1, 2, 3])
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
-        assert_eq!(next_batch(&rx, 4, Duration::from_secs(30), IDLE), Batch::Items(vec![4, 5, 6, 7]));
+        assert_eq!(
+            next_batch(&rx, 4, Duration::from_secs(30), IDLE),
+            Batch::Items(vec![4, 5, 6, 7])
+        );
     }
 
     #[test]
@@ -55,7 +66,10 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(16);
         tx.send(1).unwrap();
         tx.send(2).unwrap();
-        assert_eq!(next_batch(&rx, 8, Duration::from_millis(20), IDLE), Batch::Items(vec![1, 2]));
+        assert_eq!(
+            next_batch(&rx, 8, Duration::from_millis(20), IDLE),
+            Batch::Items(vec![1, 2])
+        );
     }
 
     #[test]

@@ -18,7 +18,11 @@ pub struct RecognizeConfig {
 
 impl Default for RecognizeConfig {
     fn default() -> Self {
-        RecognizeConfig { max_batch: default_max_batch(), max_wait_ms: default_max_wait_ms(), threads: default_threads() }
+        RecognizeConfig {
+            max_batch: default_max_batch(),
+            max_wait_ms: default_max_wait_ms(),
+            threads: default_threads(),
+        }
     }
 }
 

@@ -18,17 +18,37 @@ pub struct Recognizer {
 }
 
 impl Recognizer {
-    pub fn load(card: &ModelCard, ort_library: Option<&Path>, threads: usize) -> Result<Recognizer, RecognizeError> {
+    pub fn load(
+        card: &ModelCard,
+        ort_library: Option<&Path>,
+        threads: usize,
+    ) -> Result<Recognizer, RecognizeError> {
         let (embedding_size, embedding_space) = card.require_embedding()?;
         let [w, h] = card.input_size.unwrap_or([0, 0]);
         if w != h {
-            return Err(ModelError::Card { path: card.card_path.clone(), message: format!("input_size {w}x{h} must be square") }.into());
+            return Err(ModelError::Card {
+                path: card.card_path.clone(),
+                message: format!("input_size {w}x{h} must be square"),
+            }
+            .into());
         }
-        let input = TensorSpec { name: card.input.clone(), dims: vec![None, Some(3), Some(h as i64), Some(w as i64)] };
+        let input = TensorSpec {
+            name: card.input.clone(),
+            dims: vec![None, Some(3), Some(h as i64), Some(w as i64)],
+        };
         let output_name = card.outputs.first().cloned().unwrap_or_default();
-        let output = TensorSpec { name: output_name, dims: vec![None, Some(embedding_size as i64)] };
+        let output = TensorSpec {
+            name: output_name,
+            dims: vec![None, Some(embedding_size as i64)],
+        };
         let model = ModelSession::load(card, ort_library, threads, &input, &[output])?;
-        Ok(Recognizer { model, size: w, embedding_size, embedding_space, input: Vec::new() })
+        Ok(Recognizer {
+            model,
+            size: w,
+            embedding_size,
+            embedding_space,
+            input: Vec::new(),
+        })
     }
 
     /// Side of the square crop the model takes.
@@ -51,19 +71,37 @@ impl Recognizer {
         }
         for crop in crops {
             if crop.width != self.size || crop.height != self.size || crop.validate().is_err() {
-                return Err(RecognizeError::CropSize { width: crop.width, height: crop.height, size: self.size });
+                return Err(RecognizeError::CropSize {
+                    width: crop.width,
+                    height: crop.height,
+                    size: self.size,
+                });
             }
         }
         self.fill_input(crops);
         let ModelSession { card, session } = &mut self.model;
-        let run_error = |e: &dyn std::fmt::Display| ModelError::Run { path: card.model_path(), message: e.to_string() };
+        let run_error = |e: &dyn std::fmt::Display| ModelError::Run {
+            path: card.model_path(),
+            message: e.to_string(),
+        };
         let side = self.size as usize;
-        let view = ArrayView4::from_shape((crops.len(), 3, side, side), &self.input).map_err(|e| run_error(&e))?;
+        let view = ArrayView4::from_shape((crops.len(), 3, side, side), &self.input)
+            .map_err(|e| run_error(&e))?;
         let tensor = TensorRef::from_array_view(view).map_err(|e| run_error(&e))?;
-        let outputs = session.run(ort::inputs![card.input.as_str() => tensor]).map_err(|e| run_error(&e))?;
-        let (_, data) = outputs[card.outputs[0].as_str()].try_extract_tensor::<f32>().map_err(|e| run_error(&e))?;
+        let outputs = session
+            .run(ort::inputs![card.input.as_str() => tensor])
+            .map_err(|e| run_error(&e))?;
+        let (_, data) = outputs[card.outputs[0].as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| run_error(&e))?;
         if data.len() != crops.len() * self.embedding_size {
-            return Err(run_error(&format!("output has {} values for {} crops of {}", data.len(), crops.len(), self.embedding_size)).into());
+            return Err(run_error(&format!(
+                "output has {} values for {} crops of {}",
+                data.len(),
+                crops.len(),
+                self.embedding_size
+            ))
+            .into());
         }
         Ok(data
             .chunks_exact(self.embedding_size)

@@ -18,7 +18,15 @@ impl FacePatch {
         let w = (face.w + 2.0 * mx).ceil() as u32;
         let h = (face.h + 2.0 * my).ceil() as u32;
         let image = photo.crop(x, y, w, h);
-        FacePatch { face: BBox { x: face.x - x as f32, y: face.y - y as f32, w: face.w, h: face.h }, image }
+        FacePatch {
+            face: BBox {
+                x: face.x - x as f32,
+                y: face.y - y as f32,
+                w: face.w,
+                h: face.h,
+            },
+            image,
+        }
     }
 
     /// Pastes the patch so that its face covers `target`, blending its border into the

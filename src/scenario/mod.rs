@@ -25,7 +25,10 @@ pub enum ScenarioError {
     #[error("encoding {path}: {message}")]
     Encode { path: PathBuf, message: String },
     #[error("writing {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -42,9 +45,18 @@ pub struct ScenarioSpec {
 }
 
 /// Writes `scene.mp4` and `truth.json` into the spec's folder; returns the ground truth.
-pub fn generate(spec: &ScenarioSpec, detector: &mut Detector) -> Result<GroundTruth, ScenarioError> {
-    if spec.people.is_empty() || spec.frames == 0 || spec.min_face_px <= 0.0 || spec.max_face_px < spec.min_face_px {
-        return Err(ScenarioError::Invalid("need at least one person, frames > 0 and 0 < min_px <= max_px".into()));
+pub fn generate(
+    spec: &ScenarioSpec,
+    detector: &mut Detector,
+) -> Result<GroundTruth, ScenarioError> {
+    if spec.people.is_empty()
+        || spec.frames == 0
+        || spec.min_face_px <= 0.0
+        || spec.max_face_px < spec.min_face_px
+    {
+        return Err(ScenarioError::Invalid(
+            "need at least one person, frames > 0 and 0 < min_px <= max_px".into(),
+        ));
     }
     let patches = spec
         .people
@@ -53,9 +65,14 @@ pub fn generate(spec: &ScenarioSpec, detector: &mut Detector) -> Result<GroundTr
         .collect::<Result<Vec<_>, _>>()?;
     let reader = VideoReader::open(&spec.background, false)?;
     let fps = if reader.fps > 0.0 { reader.fps } else { 10.0 };
-    let first = reader.next_frame()?.ok_or_else(|| ScenarioError::Invalid("background video has no frames".into()))?;
+    let first = reader
+        .next_frame()?
+        .ok_or_else(|| ScenarioError::Invalid("background video has no frames".into()))?;
     let truth = plan_appearances(spec, first.width, first.height, fps);
-    std::fs::create_dir_all(&spec.out_dir).map_err(|source| ScenarioError::Write { path: spec.out_dir.clone(), source })?;
+    std::fs::create_dir_all(&spec.out_dir).map_err(|source| ScenarioError::Write {
+        path: spec.out_dir.clone(),
+        source,
+    })?;
     let video = spec.out_dir.join("scene.mp4");
     let mut encoder = encode::Encoder::start(&video, first.width, first.height, fps)?;
     let mut background = Some(first);
@@ -64,28 +81,41 @@ pub fn generate(spec: &ScenarioSpec, detector: &mut Detector) -> Result<GroundTr
             Some(frame) => frame,
             None => match reader.next_frame()? {
                 Some(frame) => frame,
-                None if reader.rewind() => reader.next_frame()?.ok_or_else(|| ScenarioError::Invalid("background rewind failed".into()))?,
+                None if reader.rewind() => reader
+                    .next_frame()?
+                    .ok_or_else(|| ScenarioError::Invalid("background rewind failed".into()))?,
                 None => return Err(ScenarioError::Invalid("background video ended".into())),
             },
         };
         for appearance in &truth.appearances {
             if let Some(b) = appearance.box_at(index) {
-                patches[appearance.person].paste(&mut frame, b).map_err(|e| ScenarioError::Invalid(e.to_string()))?;
+                patches[appearance.person]
+                    .paste(&mut frame, b)
+                    .map_err(|e| ScenarioError::Invalid(e.to_string()))?;
             }
         }
         encoder.push(&frame, index)?;
     }
     encoder.finish()?;
     let truth_path = spec.out_dir.join("truth.json");
-    let json = serde_json::to_vec_pretty(&truth).map_err(|e| ScenarioError::Invalid(e.to_string()))?;
-    std::fs::write(&truth_path, json).map_err(|source| ScenarioError::Write { path: truth_path, source })?;
+    let json =
+        serde_json::to_vec_pretty(&truth).map_err(|e| ScenarioError::Invalid(e.to_string()))?;
+    std::fs::write(&truth_path, json).map_err(|source| ScenarioError::Write {
+        path: truth_path,
+        source,
+    })?;
     Ok(truth)
 }
 
 fn face_patch(photo: &Path, detector: &mut Detector) -> Result<FacePatch, ScenarioError> {
-    let photo_error = |message: String| ScenarioError::Photo { path: photo.to_path_buf(), message };
+    let photo_error = |message: String| ScenarioError::Photo {
+        path: photo.to_path_buf(),
+        message,
+    };
     let image = BgrImage::load(photo).map_err(|e| photo_error(e.to_string()))?;
-    let faces = detector.detect(&image).map_err(|e| photo_error(e.to_string()))?;
+    let faces = detector
+        .detect(&image)
+        .map_err(|e| photo_error(e.to_string()))?;
     let face = largest_face(&faces).ok_or_else(|| photo_error("no face found".into()))?;
     Ok(FacePatch::cut(&image, &face.bbox))
 }

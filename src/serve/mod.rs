@@ -33,6 +33,7 @@ const LAUNCH: &str = "( appsrc name=src is-live=true format=time do-timestamp=tr
 pub struct RtspServer {
     pub port: u16,
     pub path: String,
+    server: gst_rtsp_server::RTSPServer,
     main_loop: glib::MainLoop,
     paused: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -67,25 +68,48 @@ impl RtspServer {
             let (file, paused) = (file_owned.clone(), paused_feeder.clone());
             std::thread::spawn(move || video::feed_loop(&file, &appsrc, &paused));
         });
-        let mounts = server.mount_points().ok_or_else(|| ServeError::Server("no mount points".into()))?;
+        let mounts = server
+            .mount_points()
+            .ok_or_else(|| ServeError::Server("no mount points".into()))?;
         mounts.add_factory(path, factory);
         let (tx, rx) = std::sync::mpsc::channel();
         let loop_clone = main_loop.clone();
+        let server_clone = server.clone();
         let thread = std::thread::Builder::new()
             .name("rtsp-server".into())
             .spawn(move || {
                 let result = context.with_thread_default(|| {
-                    let attached = server.attach(Some(&context)).map(|id| (id, server.bound_port()));
-                    let _ = tx.send(attached.map(|(_, p)| p).map_err(|e| e.to_string()));
+                    let source = match server_clone.attach(Some(&context)) {
+                        Ok(source) => source,
+                        Err(e) => {
+                            let _ = tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    let _ = tx.send(Ok(server_clone.bound_port()));
                     loop_clone.run();
+                    // Closes the listening socket so the port can be bound again.
+                    if let Some(source) = context.find_source_by_id(&source) {
+                        source.destroy();
+                    }
                 });
                 if let Err(e) = result {
                     tracing::error!(error = %e, "RTSP server context");
                 }
             })
             .map_err(|e| ServeError::Server(e.to_string()))?;
-        let bound = rx.recv().map_err(|e| ServeError::Server(e.to_string()))?.map_err(ServeError::Server)?;
-        Ok(RtspServer { port: bound as u16, path: path.to_string(), main_loop, paused, thread: Some(thread) })
+        let bound = rx
+            .recv()
+            .map_err(|e| ServeError::Server(e.to_string()))?
+            .map_err(ServeError::Server)?;
+        Ok(RtspServer {
+            port: bound as u16,
+            path: path.to_string(),
+            server,
+            main_loop,
+            paused,
+            thread: Some(thread),
+        })
     }
 
     pub fn url(&self) -> String {
@@ -106,7 +130,10 @@ impl RtspServer {
 }
 
 impl Drop for RtspServer {
+    /// Disconnects every client (as a killed server would) and closes the port.
     fn drop(&mut self) {
+        self.server
+            .client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
         self.main_loop.quit();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

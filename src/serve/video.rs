@@ -6,7 +6,7 @@ use gst::prelude::*;
 
 use super::ServeError;
 use crate::image::BgrImage;
-use crate::ingest::pack_rows;
+use crate::ingest::sample_to_image;
 
 /// Decodes a video file to packed BGR frames, in order.
 pub struct VideoReader {
@@ -20,7 +20,10 @@ pub struct VideoReader {
 impl VideoReader {
     /// `sync` paces frames at the file's rate (for serving) instead of as fast as possible.
     pub fn open(path: &Path, sync: bool) -> Result<VideoReader, ServeError> {
-        let video_error = |message: String| ServeError::Video { path: path.to_path_buf(), message };
+        let video_error = |message: String| ServeError::Video {
+            path: path.to_path_buf(),
+            message,
+        };
         gst::init().map_err(|e| video_error(e.to_string()))?;
         if !path.is_file() {
             return Err(video_error("no such file".into()));
@@ -29,34 +32,63 @@ impl VideoReader {
             "filesrc name=file ! decodebin ! videoconvert ! video/x-raw,format=BGR ! appsink name=sink max-buffers=4 sync={sync}"
         ))
         .map_err(|e| video_error(e.to_string()))?;
-        let bin = pipeline.downcast_ref::<gst::Bin>().ok_or_else(|| video_error("not a bin".into()))?;
-        let file = bin.by_name("file").ok_or_else(|| video_error("no filesrc".into()))?;
+        let bin = pipeline
+            .downcast_ref::<gst::Bin>()
+            .ok_or_else(|| video_error("not a bin".into()))?;
+        let file = bin
+            .by_name("file")
+            .ok_or_else(|| video_error("no filesrc".into()))?;
         file.set_property("location", path.to_string_lossy().as_ref());
         let sink = bin
             .by_name("sink")
             .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
             .ok_or_else(|| video_error("no appsink".into()))?;
-        pipeline.set_state(gst::State::Paused).map_err(|e| video_error(format!("cannot open: {e}")))?;
-        let mut reader = VideoReader { pipeline, sink, path: path.to_path_buf(), fps: 0.0 };
+        pipeline
+            .set_state(gst::State::Paused)
+            .map_err(|e| video_error(format!("cannot open: {e}")))?;
+        let mut reader = VideoReader {
+            pipeline,
+            sink,
+            path: path.to_path_buf(),
+            fps: 0.0,
+        };
         let caps = reader.wait_preroll()?;
         if let Ok(info) = gst_video::VideoInfo::from_caps(&caps) {
             let fps = info.fps();
-            reader.fps = if fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 0.0 };
+            reader.fps = if fps.denom() > 0 {
+                fps.numer() as f64 / fps.denom() as f64
+            } else {
+                0.0
+            };
         }
-        reader.pipeline.set_state(gst::State::Playing).map_err(|e| reader.error(format!("cannot play: {e}")))?;
+        reader
+            .pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| reader.error(format!("cannot play: {e}")))?;
         Ok(reader)
     }
 
     fn error(&self, message: String) -> ServeError {
-        ServeError::Video { path: self.path.clone(), message }
+        ServeError::Video {
+            path: self.path.clone(),
+            message,
+        }
     }
 
     fn wait_preroll(&self) -> Result<gst::Caps, ServeError> {
         let sample = self
             .sink
             .try_pull_preroll(gst::ClockTime::from_seconds(10))
-            .ok_or_else(|| self.error(self.bus_error().unwrap_or_else(|| "not a video file GStreamer can decode".into())))?;
-        sample.caps().map(|c| c.to_owned()).ok_or_else(|| self.error("no caps".into()))
+            .ok_or_else(|| {
+                self.error(
+                    self.bus_error()
+                        .unwrap_or_else(|| "not a video file GStreamer can decode".into()),
+                )
+            })?;
+        sample
+            .caps()
+            .map(|c| c.to_owned())
+            .ok_or_else(|| self.error("no caps".into()))
     }
 
     fn bus_error(&self) -> Option<String> {
@@ -80,12 +112,19 @@ impl VideoReader {
                 None => Ok(None),
             };
         };
-        sample_to_image(&sample).map(Some).map_err(|e| self.error(e))
+        sample_to_image(&sample)
+            .map(Some)
+            .map_err(|e| self.error(e))
     }
 
     /// Back to the first frame.
     pub fn rewind(&self) -> bool {
-        self.pipeline.seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, gst::ClockTime::ZERO).is_ok()
+        self.pipeline
+            .seek_simple(
+                gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT,
+                gst::ClockTime::ZERO,
+            )
+            .is_ok()
     }
 }
 
@@ -95,20 +134,15 @@ impl Drop for VideoReader {
     }
 }
 
-pub(crate) fn sample_to_image(sample: &gst::Sample) -> Result<BgrImage, String> {
-    let caps = sample.caps().ok_or("sample without caps")?;
-    let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| e.to_string())?;
-    let buffer = sample.buffer().ok_or("sample without buffer")?;
-    let map = buffer.map_readable().map_err(|e| e.to_string())?;
-    let data = pack_rows(map.as_slice(), info.width(), info.height(), info.stride()[0] as usize)?;
-    Ok(BgrImage { width: info.width(), height: info.height(), data })
-}
-
 /// The caps the served stream's appsrc announces.
 pub fn probe_video(path: &Path) -> Result<gst::Caps, ServeError> {
     let reader = VideoReader::open(path, false)?;
-    let sample = reader.next_sample().ok_or_else(|| reader.error("no frames".into()))?;
-    let caps = sample.caps().ok_or_else(|| reader.error("no caps".into()))?;
+    let sample = reader
+        .next_sample()
+        .ok_or_else(|| reader.error("no frames".into()))?;
+    let caps = sample
+        .caps()
+        .ok_or_else(|| reader.error("no caps".into()))?;
     Ok(caps.to_owned())
 }
 
@@ -133,7 +167,9 @@ pub(crate) fn feed_loop(path: &Path, appsrc: &gst_app::AppSrc, paused: &AtomicBo
             }
             continue;
         };
-        let Some(buffer) = sample.buffer_owned() else { continue };
+        let Some(buffer) = sample.buffer_owned() else {
+            continue;
+        };
         let mut buffer = buffer;
         {
             let b = buffer.make_mut();
