@@ -48,7 +48,11 @@ PIDS+=($TAIL_PID)
 RUN_PID=$!
 PIDS+=($RUN_PID)
 tail -n +1 -f "$DEMO/events.txt" --pid "$TAIL_PID" | awk 'NR % 10 == 1'
-wait "$RUN_PID"
+if ! wait "$RUN_PID"; then
+  echo "squint run failed; the end of $DEMO/run.log:" >&2
+  grep -v '^ ' "$DEMO/run.log" | tail -n 15 >&2
+  exit 1
+fi
 
 say "summary"
 tail -n 1 "$DEMO/tail.log"

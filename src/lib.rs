@@ -7,6 +7,7 @@
 //! The data types that flow between stages live in [`types`].
 
 pub mod align;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod detect;

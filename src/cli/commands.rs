@@ -60,6 +60,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             scenario(&spec, &models)
         }
         Command::ServeRtsp { file, port, path } => serve(&file, port, &path),
+        Command::Bench {
+            video,
+            frames,
+            upscale,
+            threads,
+            out,
+            models,
+        } => run_bench(&video, frames, upscale, threads, out.as_deref(), &models),
         Command::Tail {
             config,
             brokers,
@@ -130,17 +138,45 @@ fn run(config_path: &Path, duration: Option<f64>, stats_json: Option<&Path>) -> 
     Ok(())
 }
 
-fn load_enroller(models: &ModelArgs) -> anyhow::Result<Enroller> {
-    let detector = Detector::load(
-        &ModelCard::load(&models.detector)?,
-        None,
-        &DetectConfig::default(),
-    )?;
-    let recognizer = Recognizer::load(&ModelCard::load(&models.recognizer)?, None, 2)?;
+fn load_enroller(
+    models: &ModelArgs,
+    detect: &DetectConfig,
+    threads: usize,
+) -> anyhow::Result<Enroller> {
+    let detector = Detector::load(&ModelCard::load(&models.detector)?, None, detect)?;
+    let recognizer = Recognizer::load(&ModelCard::load(&models.recognizer)?, None, threads)?;
     Ok(Enroller {
         detector,
         recognizer,
     })
+}
+
+fn run_bench(
+    video: &Path,
+    frames: usize,
+    upscale: f32,
+    threads: usize,
+    out: Option<&Path>,
+    models: &ModelArgs,
+) -> anyhow::Result<()> {
+    let detect = DetectConfig {
+        upscale,
+        threads,
+        ..DetectConfig::default()
+    };
+    let Enroller {
+        mut detector,
+        mut recognizer,
+    } = load_enroller(models, &detect, threads)?;
+    let timings =
+        crate::bench::run_stages(video, frames, &mut detector, &mut recognizer, &[1, 8, 32])?;
+    let report = serde_json::json!({ "upscale": upscale, "threads": threads, "stages": timings });
+    let json = serde_json::to_string_pretty(&report)?;
+    println!("{json}");
+    if let Some(path) = out {
+        std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// (name, photo) pairs from `--name` + images, or from a folder of per-person folders.
@@ -181,7 +217,7 @@ fn enroll(
     models: &ModelArgs,
 ) -> anyhow::Result<()> {
     let list = enrolment_list(name, folder, images)?;
-    let mut enroller = load_enroller(models)?;
+    let mut enroller = load_enroller(models, &DetectConfig::default(), 2)?;
     let mut gallery = Gallery::open(gallery_path)?;
     let space = enroller.recognizer.embedding_space().to_string();
     let mut failed = 0;

@@ -92,6 +92,24 @@ pub enum Command {
         #[arg(long, default_value = "/scene")]
         path: String,
     },
+    /// Measure each stage of the frame path on a video; writes JSON.
+    Bench {
+        #[arg(long)]
+        video: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        frames: usize,
+        /// Detector upscale factor (1.0 = native resolution).
+        #[arg(long, default_value_t = 1.0)]
+        upscale: f32,
+        /// ONNX Runtime threads for each model.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Write the JSON here as well as to stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        models: ModelArgs,
+    },
     /// Print identity events from Kafka.
     Tail {
         /// Read brokers and topic from this config (handles kafka.brokers = "embedded").

@@ -133,15 +133,13 @@ impl Config {
         if let Some(p) = self.models.onnxruntime.as_mut() {
             resolve(p);
         }
-        let templates = self.pipeline.templates.get_or_insert_with(|| {
-            let beside = base.join("../pipelines");
-            if beside.is_dir() {
-                beside
-            } else {
-                PathBuf::from("pipelines")
+        match self.pipeline.templates.as_mut() {
+            Some(templates) => resolve(templates),
+            None => {
+                let beside = base.join("../pipelines");
+                self.pipeline.templates = Some(if beside.is_dir() { beside } else { PathBuf::from("pipelines") });
             }
-        });
-        resolve(templates);
+        }
         resolve(&mut self.pipeline.state_dir);
         resolve(&mut self.gallery.path);
         for camera in &mut self.cameras {

@@ -29,6 +29,7 @@ fn minimal_config_resolves_paths_against_its_folder() {
         Path::new("/etc/squint/../models/yunet.card.toml")
     );
     assert_eq!(config.cameras[0].id, "door");
+    assert_eq!(config.pipeline.templates_dir(), Path::new("pipelines"), "no /etc/pipelines: fall back to ./pipelines");
 }
 
 #[test]
@@ -91,6 +92,8 @@ fn errors_never_echo_camera_passwords() {
 fn shipped_configs_parse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     for name in ["demo.toml", "example.toml"] {
-        Config::load(&root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let config = Config::load(&root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let templates = config.pipeline.templates_dir();
+        assert!(templates.join("rtsp_h264.pipeline").is_file(), "{name}: templates at {}", templates.display());
     }
 }
