@@ -77,10 +77,7 @@ impl BgrImage {
     }
 
     /// Runs `f` on an OpenCV view of the pixels, without copying them.
-    pub fn with_mat<T>(
-        &self,
-        f: impl FnOnce(&Mat) -> Result<T, ImageError>,
-    ) -> Result<T, ImageError> {
+    pub fn with_mat<T>(&self, f: impl FnOnce(&Mat) -> Result<T, ImageError>) -> Result<T, ImageError> {
         self.validate()?;
         // SAFETY: the Mat borrows `self.data`, which outlives it (dropped before return) and
         // has exactly height rows of width*3 bytes (checked by validate). OpenCV only reads it.
@@ -117,12 +114,7 @@ impl BgrImage {
     }
 
     /// Warps with a 2×3 affine matrix into a `width × height` image (black border).
-    pub fn warp_affine(
-        &self,
-        matrix: [[f64; 3]; 2],
-        width: u32,
-        height: u32,
-    ) -> Result<BgrImage, ImageError> {
+    pub fn warp_affine(&self, matrix: [[f64; 3]; 2], width: u32, height: u32) -> Result<BgrImage, ImageError> {
         self.with_mat(|src| {
             let m = Mat::from_slice_2d(&matrix)?;
             let mut dst = Mat::default();

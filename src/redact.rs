@@ -9,9 +9,7 @@ pub fn redact_credentials(text: &str) -> String {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
         let authority_end = tail
-            .find(|c: char| {
-                c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '"' || c == '\''
-            })
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '"' || c == '\'')
             .unwrap_or(tail.len());
         let authority = &tail[..authority_end];
         match authority.rfind('@') {
@@ -43,10 +41,7 @@ mod tests {
     fn strips_every_url_in_free_text() {
         let text = "could not open rtsp://a:b@h1/x, fell back to rtsp://c:d@h2/y";
         let redacted = redact_credentials(text);
-        assert!(
-            !redacted.contains("a:b") && !redacted.contains("c:d"),
-            "{redacted}"
-        );
+        assert!(!redacted.contains("a:b") && !redacted.contains("c:d"), "{redacted}");
         assert!(redacted.contains("rtsp://***@h1/x") && redacted.contains("rtsp://***@h2/y"));
     }
 

@@ -21,15 +21,11 @@ pub fn ort_library() -> Option<PathBuf> {
     let lib = cache.join("venv/lib");
     std::fs::read_dir(lib).ok()?.flatten().find_map(|python| {
         let capi = python.path().join("site-packages/onnxruntime/capi");
-        std::fs::read_dir(capi)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("libonnxruntime.so.1."))
-            })
+        std::fs::read_dir(capi).ok()?.flatten().map(|e| e.path()).find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libonnxruntime.so.1."))
+        })
     })
 }
 

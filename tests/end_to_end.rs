@@ -18,7 +18,8 @@ use squint::serve::RtspServer;
 use squint::testing;
 
 fn test_broker() -> String {
-    std::env::var("SQUINT_TEST_KAFKA").expect("SQUINT_TEST_KAFKA is not set: run the suite with scripts/test.sh, which starts the test broker")
+    std::env::var("SQUINT_TEST_KAFKA")
+        .expect("SQUINT_TEST_KAFKA is not set: run the suite with scripts/test.sh, which starts the test broker")
 }
 
 fn person(name: &str, photo: &str) -> Person {
@@ -48,29 +49,16 @@ fn make_scene(dir: &Path) -> GroundTruth {
         score_threshold: 0.7,
         ..DetectConfig::default()
     };
-    let mut detector = Detector::load(
-        &testing::detector_card(),
-        testing::ort_library().as_deref(),
-        &config,
-    )
-    .unwrap();
+    let mut detector = Detector::load(&testing::detector_card(), testing::ort_library().as_deref(), &config).unwrap();
     generate(&spec, &mut detector).unwrap()
 }
 
 /// Enrolls from photos other than the scene's where there are any; eileen stays unknown.
 fn enroll(gallery_path: &Path) {
     let ort = testing::ort_library();
-    let detector = Detector::load(
-        &testing::detector_card(),
-        ort.as_deref(),
-        &DetectConfig::default(),
-    )
-    .unwrap();
+    let detector = Detector::load(&testing::detector_card(), ort.as_deref(), &DetectConfig::default()).unwrap();
     let recognizer = Recognizer::load(&testing::recognizer_card(), ort.as_deref(), 2).unwrap();
-    let mut enroller = Enroller {
-        detector,
-        recognizer,
-    };
+    let mut enroller = Enroller { detector, recognizer };
     let mut gallery = Gallery::open(gallery_path).unwrap();
     for (name, photo) in [
         ("obama", "obama2.jpg"),
@@ -79,9 +67,7 @@ fn enroll(gallery_path: &Path) {
         ("grace", "grace_hopper.jpg"),
     ] {
         let embedding = enroller.embed_photo(&testing::photo(photo)).unwrap();
-        gallery
-            .add_template(name, photo, "sface-2021dec", &embedding)
-            .unwrap();
+        gallery.add_template(name, photo, "sface-2021dec", &embedding).unwrap();
     }
 }
 
@@ -110,9 +96,7 @@ id = "street"
 url = "{camera_url}"
 "#,
         repo = repo.display(),
-        ort = testing::ort_library()
-            .expect("ONNX Runtime installed")
-            .display(),
+        ort = testing::ort_library().expect("ONNX Runtime installed").display(),
         dir = dir.display(),
         broker = test_broker(),
     );
@@ -142,10 +126,7 @@ fn overlapping_identities(truth: &GroundTruth, event: &IdentityEvent) -> BTreeSe
     truth
         .appearances
         .iter()
-        .filter(|a| {
-            (a.first_frame..=a.last_frame)
-                .any(|f| a.box_at(f).is_some_and(|b| b.iou(&event.bbox) >= 0.4))
-        })
+        .filter(|a| (a.first_frame..=a.last_frame).any(|f| a.box_at(f).is_some_and(|b| b.iou(&event.bbox) >= 0.4)))
         .map(|a| a.identity.clone())
         .collect()
 }
@@ -191,9 +172,7 @@ fn scene_over_rtsp_reaches_kafka_with_the_right_names() {
     for event in &events {
         assert_eq!(event.camera_id, "street");
         assert!(event.face_width_px > 0.0 && event.match_threshold == 0.30);
-        if event.identity != UNKNOWN
-            && !overlapping_identities(&truth, event).contains(&event.identity)
-        {
+        if event.identity != UNKNOWN && !overlapping_identities(&truth, event).contains(&event.identity) {
             wrong.push(format!(
                 "{} at {:?} sim {:?}",
                 event.identity, event.bbox, event.similarity
@@ -215,8 +194,7 @@ fn scene_over_rtsp_reaches_kafka_with_the_right_names() {
         .filter(|a| {
             events.iter().any(|e| {
                 e.identity == a.identity
-                    && (a.first_frame..=a.last_frame)
-                        .any(|f| a.box_at(f).is_some_and(|b| b.iou(&e.bbox) >= 0.4))
+                    && (a.first_frame..=a.last_frame).any(|f| a.box_at(f).is_some_and(|b| b.iou(&e.bbox) >= 0.4))
             })
         })
         .count();
@@ -231,8 +209,5 @@ fn scene_over_rtsp_reaches_kafka_with_the_right_names() {
         appearances.len()
     );
     let eileen_named = events.iter().filter(|e| e.identity == "eileen").count();
-    assert_eq!(
-        eileen_named, 0,
-        "a person not in the gallery is never named"
-    );
+    assert_eq!(eileen_named, 0, "a person not in the gallery is never named");
 }

@@ -29,13 +29,7 @@ struct Running {
 
 fn start(camera: &CameraConfig, stop: &Arc<AtomicBool>) -> Running {
     let (tx, rx) = crossbeam_channel::bounded(2);
-    let source = CameraSource::spawn(
-        camera,
-        &templates(),
-        FrameSender::new(tx, rx.clone()),
-        stop.clone(),
-    )
-    .unwrap();
+    let source = CameraSource::spawn(camera, &templates(), FrameSender::new(tx, rx.clone()), stop.clone()).unwrap();
     Running { source, frames: rx }
 }
 
@@ -65,11 +59,7 @@ fn unreachable_camera_is_retried_redacted_while_another_streams() {
     let dead = start(&camera("dead", &dead_url), &stop);
 
     assert!(
-        wait_until(Duration::from_secs(20), || dead
-            .source
-            .health
-            .snapshot()
-            .reconnects
+        wait_until(Duration::from_secs(20), || dead.source.health.snapshot().reconnects
             >= 2),
         "dead camera retried: {:?}",
         dead.source.health.snapshot()
@@ -117,11 +107,7 @@ fn frames_resume_after_the_server_restarts() {
     assert!(drain(5), "first frames");
     drop(server);
     assert!(
-        wait_until(Duration::from_secs(10), || running
-            .source
-            .health
-            .snapshot()
-            .reconnects
+        wait_until(Duration::from_secs(10), || running.source.health.snapshot().reconnects
             >= 1),
         "loss noticed"
     );
@@ -137,10 +123,7 @@ fn frames_resume_after_the_server_restarts() {
         running.source.health.snapshot()
     );
     if let Some(before) = last_seq_before {
-        assert!(
-            seqs[0] > before,
-            "sequence numbers stay monotonic across reconnects"
-        );
+        assert!(seqs[0] > before, "sequence numbers stay monotonic across reconnects");
     }
     stop.store(true, Ordering::Relaxed);
     drop(server);
@@ -151,9 +134,7 @@ fn missing_file_fails_with_its_name() {
     let stop = Arc::new(AtomicBool::new(false));
     let missing = Path::new("/nonexistent/clip.mp4");
     let running = start(&camera("file", missing.to_str().unwrap()), &stop);
-    assert!(wait_until(Duration::from_secs(10), || running
-        .source
-        .is_finished()));
+    assert!(wait_until(Duration::from_secs(10), || running.source.is_finished()));
     let snapshot = running.source.health.snapshot();
     assert_eq!(snapshot.state, CameraState::Failed);
     let error = snapshot.last_error.unwrap();
@@ -176,13 +157,8 @@ fn a_file_delivers_every_frame_then_finishes() {
         }
     }
     assert_eq!(count, 795);
-    assert!(wait_until(Duration::from_secs(5), || running
-        .source
-        .is_finished()));
-    assert_eq!(
-        running.source.health.snapshot().state,
-        CameraState::Finished
-    );
+    assert!(wait_until(Duration::from_secs(5), || running.source.is_finished()));
+    assert_eq!(running.source.health.snapshot().state, CameraState::Finished);
 }
 
 fn closed_port() -> u16 {

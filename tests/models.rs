@@ -17,17 +17,9 @@ fn ort() -> Option<PathBuf> {
 }
 
 fn enroller() -> Enroller {
-    let detector = Detector::load(
-        &testing::detector_card(),
-        ort().as_deref(),
-        &DetectConfig::default(),
-    )
-    .unwrap();
+    let detector = Detector::load(&testing::detector_card(), ort().as_deref(), &DetectConfig::default()).unwrap();
     let recognizer = Recognizer::load(&testing::recognizer_card(), ort().as_deref(), 2).unwrap();
-    Enroller {
-        detector,
-        recognizer,
-    }
+    Enroller { detector, recognizer }
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -35,12 +27,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// A copy of a shipped card pointing at another file or declaring other shapes.
-fn altered_card(
-    dir: &Path,
-    base: &ModelCard,
-    file: PathBuf,
-    input_size: Option<[u32; 2]>,
-) -> ModelCard {
+fn altered_card(dir: &Path, base: &ModelCard, file: PathBuf, input_size: Option<[u32; 2]>) -> ModelCard {
     let mut card = base.clone();
     card.file = file;
     card.input_size = input_size.or(base.input_size);
@@ -63,10 +50,7 @@ fn recognizer_matches_its_card() {
     assert_eq!(embeddings.len(), 3, "the graph-fixed model takes a batch");
     for e in &embeddings {
         assert_eq!(e.len(), 128);
-        assert!(
-            (cosine(e, e) - 1.0).abs() < 1e-4,
-            "embeddings are L2-normalised"
-        );
+        assert!((cosine(e, e) - 1.0).abs() < 1e-4, "embeddings are L2-normalised");
     }
 }
 
@@ -79,22 +63,14 @@ fn wrong_input_shape_names_file_and_expected_shape() {
         .err()
         .expect("shape mismatch")
         .to_string();
-    assert!(
-        err.contains("sface.onnx") && err.contains("[?,3,64,64]"),
-        "{err}"
-    );
+    assert!(err.contains("sface.onnx") && err.contains("[?,3,64,64]"), "{err}");
 }
 
 #[test]
 fn detector_refuses_a_recognizer_model() {
     let dir = tempfile::tempdir().unwrap();
     let base = testing::detector_card();
-    let card = altered_card(
-        dir.path(),
-        &base,
-        testing::recognizer_card().model_path(),
-        None,
-    );
+    let card = altered_card(dir.path(), &base, testing::recognizer_card().model_path(), None);
     let err = Detector::load(&card, ort().as_deref(), &DetectConfig::default())
         .err()
         .expect("wrong model")
@@ -150,8 +126,7 @@ fn missing_onnxruntime_library_is_named() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("/nonexistent/libonnxruntime.so.1.99")
-            && stderr.contains("ONNX Runtime library not found"),
+        stderr.contains("/nonexistent/libonnxruntime.so.1.99") && stderr.contains("ONNX Runtime library not found"),
         "{stderr}"
     );
 }
@@ -182,10 +157,7 @@ fn same_person_scores_clearly_above_different_people() {
     let same = cosine(&obama, &obama2);
     let different = cosine(&obama, &biden);
     assert!(same > 0.5, "obama vs obama2 = {same}");
-    assert!(
-        same - different > 0.3,
-        "obama/obama2 {same} vs obama/biden {different}"
-    );
+    assert!(same - different > 0.3, "obama/obama2 {same} vs obama/biden {different}");
 }
 
 #[test]
@@ -205,18 +177,12 @@ fn enrolling_a_photo_without_a_face_names_it_and_keeps_the_others() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "a failed photo makes the command fail"
-    );
+    assert!(!out.status.success(), "a failed photo makes the command fail");
     assert!(
         stderr.contains("blank.png") && stderr.contains("no face found"),
         "{stderr}"
     );
-    let listed = squint::gallery::Gallery::open(&gallery)
-        .unwrap()
-        .list()
-        .unwrap();
+    let listed = squint::gallery::Gallery::open(&gallery).unwrap().list().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].name.as_str(), listed[0].templates), ("obama", 1));
 }

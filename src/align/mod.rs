@@ -25,9 +25,9 @@ pub fn reference_points(size: u32) -> Landmarks {
 pub fn similarity_transform(src: &Landmarks, dst: &Landmarks) -> [[f64; 3]; 2] {
     let n = src.len() as f64;
     let mean = |pts: &Landmarks| {
-        let (sx, sy) = pts.iter().fold((0.0, 0.0), |(ax, ay), &(x, y)| {
-            (ax + x as f64, ay + y as f64)
-        });
+        let (sx, sy) = pts
+            .iter()
+            .fold((0.0, 0.0), |(ax, ay), &(x, y)| (ax + x as f64, ay + y as f64));
         (sx / n, sy / n)
     };
     let (sx, sy) = mean(src);
@@ -59,11 +59,7 @@ pub fn apply(matrix: &[[f64; 3]; 2], (x, y): (f32, f32)) -> (f32, f32) {
 }
 
 /// Cuts the face out of `frame` as a `size × size` crop aligned on the reference points.
-pub fn align_face(
-    frame: &BgrImage,
-    landmarks: &Landmarks,
-    size: u32,
-) -> Result<BgrImage, ImageError> {
+pub fn align_face(frame: &BgrImage, landmarks: &Landmarks, size: u32) -> Result<BgrImage, ImageError> {
     let matrix = similarity_transform(landmarks, &reference_points(size));
     frame.warp_affine(matrix, size, size)
 }

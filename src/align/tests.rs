@@ -2,12 +2,7 @@ use super::*;
 
 fn rotate_scale_shift(points: &Landmarks, angle: f32, scale: f32, shift: (f32, f32)) -> Landmarks {
     let (s, c) = angle.sin_cos();
-    points.map(|(x, y)| {
-        (
-            scale * (c * x - s * y) + shift.0,
-            scale * (s * x + c * y) + shift.1,
-        )
-    })
+    points.map(|(x, y)| (scale * (c * x - s * y) + shift.0, scale * (s * x + c * y) + shift.1))
 }
 
 #[test]
@@ -39,17 +34,11 @@ fn aligned_crop_has_requested_size_and_puts_eyes_on_the_reference() {
         frame.data[at..at + 3].copy_from_slice(&[255, 255, 255]);
     }
     let crop = align_face(&frame, &src, 112).unwrap();
-    assert_eq!(
-        (crop.width, crop.height, crop.data.len()),
-        (112, 112, 112 * 112 * 3)
-    );
+    assert_eq!((crop.width, crop.height, crop.data.len()), (112, 112, 112 * 112 * 3));
     for &(rx, ry) in &ARCFACE_112[..2] {
         let brightest = brightest_near(&crop, rx, ry, 6);
         let dist = ((brightest.0 - rx).powi(2) + (brightest.1 - ry).powi(2)).sqrt();
-        assert!(
-            dist <= 2.0,
-            "eye landed at {brightest:?}, reference ({rx},{ry})"
-        );
+        assert!(dist <= 2.0, "eye landed at {brightest:?}, reference ({rx},{ry})");
     }
 }
 

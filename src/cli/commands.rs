@@ -91,8 +91,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 let config = Config::load(&path)?;
                 options.topic = topic.unwrap_or(config.kafka.topic.clone());
                 options.address_file = embedded_address_file(&config);
-                options.brokers =
-                    (!config.kafka.is_embedded()).then(|| config.kafka.brokers.clone());
+                options.brokers = (!config.kafka.is_embedded()).then(|| config.kafka.brokers.clone());
             } else if options.brokers.is_none() {
                 bail!("tail needs --config or --brokers");
             }
@@ -120,11 +119,7 @@ fn run(config_path: &Path, duration: Option<f64>, stats_json: Option<&Path>) -> 
     let stop = install_stop_handler()?;
     let pipeline = Pipeline::start(&config)?;
     tracing::info!(cameras = config.cameras.len(), "pipeline running");
-    pipeline.wait(
-        &stop,
-        duration.map(Duration::from_secs_f64),
-        Duration::from_secs(10),
-    );
+    pipeline.wait(&stop, duration.map(Duration::from_secs_f64), Duration::from_secs(10));
     let (stats, health) = pipeline.shutdown();
     for camera in &health {
         tracing::info!(camera = %camera.camera_id, state = ?camera.state, frames_in = camera.frames_in, dropped = camera.frames_dropped, reconnects = camera.reconnects, "camera summary");
@@ -138,17 +133,10 @@ fn run(config_path: &Path, duration: Option<f64>, stats_json: Option<&Path>) -> 
     Ok(())
 }
 
-fn load_enroller(
-    models: &ModelArgs,
-    detect: &DetectConfig,
-    threads: usize,
-) -> anyhow::Result<Enroller> {
+fn load_enroller(models: &ModelArgs, detect: &DetectConfig, threads: usize) -> anyhow::Result<Enroller> {
     let detector = Detector::load(&ModelCard::load(&models.detector)?, None, detect)?;
     let recognizer = Recognizer::load(&ModelCard::load(&models.recognizer)?, None, threads)?;
-    Ok(Enroller {
-        detector,
-        recognizer,
-    })
+    Ok(Enroller { detector, recognizer })
 }
 
 fn run_bench(
@@ -168,8 +156,7 @@ fn run_bench(
         mut detector,
         mut recognizer,
     } = load_enroller(models, &detect, threads)?;
-    let timings =
-        crate::bench::run_stages(video, frames, &mut detector, &mut recognizer, &[1, 8, 32])?;
+    let timings = crate::bench::run_stages(video, frames, &mut detector, &mut recognizer, &[1, 8, 32])?;
     let report = serde_json::json!({ "upscale": upscale, "threads": threads, "stages": timings });
     let json = serde_json::to_string_pretty(&report)?;
     println!("{json}");
@@ -187,8 +174,7 @@ fn enrolment_list(
 ) -> anyhow::Result<Vec<(String, PathBuf)>> {
     if let Some(folder) = folder {
         let mut list = Vec::new();
-        let entries = std::fs::read_dir(&folder)
-            .with_context(|| format!("reading folder {}", folder.display()))?;
+        let entries = std::fs::read_dir(&folder).with_context(|| format!("reading folder {}", folder.display()))?;
         for person in entries.flatten().filter(|e| e.path().is_dir()) {
             let name = person.file_name().to_string_lossy().into_owned();
             let mut photos: Vec<PathBuf> = std::fs::read_dir(person.path())?
@@ -225,9 +211,7 @@ fn enroll(
         let result = enroller
             .embed_photo(photo)
             .map_err(anyhow::Error::from)
-            .and_then(|embedding| {
-                Ok(gallery.add_template(name, &photo.to_string_lossy(), &space, &embedding)?)
-            });
+            .and_then(|embedding| Ok(gallery.add_template(name, &photo.to_string_lossy(), &space, &embedding)?));
         match result {
             Ok(()) => println!("enrolled {name} from {}", photo.display()),
             Err(e) => {
@@ -296,11 +280,7 @@ fn scenario(spec: &ScenarioSpec, models: &ModelArgs) -> anyhow::Result<()> {
 
 fn serve(file: &Path, port: u16, path: &str) -> anyhow::Result<()> {
     let server = RtspServer::start(file, port, path)?;
-    println!(
-        "serving {} at {} (Ctrl-C to stop)",
-        file.display(),
-        server.url()
-    );
+    println!("serving {} at {} (Ctrl-C to stop)", file.display(), server.url());
     let stop = install_stop_handler()?;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
@@ -322,10 +302,7 @@ fn tail_events(options: &TailOptions, json: bool) -> anyhow::Result<()> {
             eprintln!("skipped message: {e}");
         }
     })?;
-    let summary: Vec<String> = per_identity
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
+    let summary: Vec<String> = per_identity.iter().map(|(k, v)| format!("{k} {v}")).collect();
     eprintln!(
         "{count} events read ({}){}",
         summary.join(", "),
@@ -345,9 +322,7 @@ fn print_event(event: &IdentityEvent, json: bool) {
         }
         return;
     }
-    let similarity = event
-        .similarity
-        .map_or("-".to_string(), |s| format!("{s:.2}"));
+    let similarity = event.similarity.map_or("-".to_string(), |s| format!("{s:.2}"));
     let candidate = match (&event.best_candidate, event.identity.as_str()) {
         (Some(c), UNKNOWN) => format!(" (closest: {c})"),
         _ => String::new(),

@@ -15,10 +15,7 @@ use crate::recognize::RecognizeConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {path}: cannot read it: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config file {path}: key `{key}`: {message}")]
@@ -137,7 +134,11 @@ impl Config {
             Some(templates) => resolve(templates),
             None => {
                 let beside = base.join("../pipelines");
-                self.pipeline.templates = Some(if beside.is_dir() { beside } else { PathBuf::from("pipelines") });
+                self.pipeline.templates = Some(if beside.is_dir() {
+                    beside
+                } else {
+                    PathBuf::from("pipelines")
+                });
             }
         }
         resolve(&mut self.pipeline.state_dir);
@@ -204,12 +205,7 @@ impl PipelineConfig {
     }
 }
 
-pub fn check_range<T: PartialOrd + std::fmt::Display>(
-    key: &str,
-    value: T,
-    lo: T,
-    hi: T,
-) -> Result<(), KeyError> {
+pub fn check_range<T: PartialOrd + std::fmt::Display>(key: &str, value: T, lo: T, hi: T) -> Result<(), KeyError> {
     if value < lo || value > hi {
         Err((
             key.to_string(),

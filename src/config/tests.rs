@@ -29,7 +29,11 @@ fn minimal_config_resolves_paths_against_its_folder() {
         Path::new("/etc/squint/../models/yunet.card.toml")
     );
     assert_eq!(config.cameras[0].id, "door");
-    assert_eq!(config.pipeline.templates_dir(), Path::new("pipelines"), "no /etc/pipelines: fall back to ./pipelines");
+    assert_eq!(
+        config.pipeline.templates_dir(),
+        Path::new("pipelines"),
+        "no /etc/pipelines: fall back to ./pipelines"
+    );
 }
 
 #[test]
@@ -54,10 +58,7 @@ fn wrong_type_names_file_and_key() {
 fn missing_camera_url_names_file_and_key() {
     let text = MINIMAL.replace("url = \"rtsp://user:secret@127.0.0.1:8554/door\"", "");
     let err = parse(&text).expect_err("missing url").to_string();
-    assert!(
-        err.contains("/etc/squint/site.toml") && err.contains("url"),
-        "{err}"
-    );
+    assert!(err.contains("/etc/squint/site.toml") && err.contains("url"), "{err}");
 }
 
 #[test]
@@ -94,6 +95,10 @@ fn shipped_configs_parse() {
     for name in ["demo.toml", "example.toml"] {
         let config = Config::load(&root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let templates = config.pipeline.templates_dir();
-        assert!(templates.join("rtsp_h264.pipeline").is_file(), "{name}: templates at {}", templates.display());
+        assert!(
+            templates.join("rtsp_h264.pipeline").is_file(),
+            "{name}: templates at {}",
+            templates.display()
+        );
     }
 }

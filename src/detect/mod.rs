@@ -14,9 +14,7 @@ pub enum DetectError {
     Model(#[from] crate::model::ModelError),
     #[error("frame: {0}")]
     Image(#[from] crate::image::ImageError),
-    #[error(
-        "detector output `{name}` has {len} values; expected {expected} for a {width}x{height} input"
-    )]
+    #[error("detector output `{name}` has {len} values; expected {expected} for a {width}x{height} input")]
     Output {
         name: String,
         len: usize,

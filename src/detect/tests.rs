@@ -76,8 +76,7 @@ fn finds_the_face_in_every_public_domain_photo() {
     ] {
         let image = BgrImage::load(&testing::photo(name)).unwrap();
         let faces = detector.detect(&image).unwrap();
-        let face =
-            crate::gallery::largest_face(&faces).unwrap_or_else(|| panic!("no face in {name}"));
+        let face = crate::gallery::largest_face(&faces).unwrap_or_else(|| panic!("no face in {name}"));
         assert!(face.bbox.w > 40.0, "{name}: face only {} px", face.bbox.w);
         for point in face.landmarks {
             assert!(
@@ -96,11 +95,7 @@ fn finds_a_small_face_after_downscaling() {
     let small = photo.resized(photo.width / 6, photo.height / 6).unwrap();
     let faces = detector.detect(&small).unwrap();
     let face = crate::gallery::largest_face(&faces).expect("face found at small scale");
-    assert!(
-        face.bbox.w < 60.0,
-        "expected a small face, got {}",
-        face.bbox.w
-    );
+    assert!(face.bbox.w < 60.0, "expected a small face, got {}", face.bbox.w);
 }
 
 #[test]

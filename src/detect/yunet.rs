@@ -23,11 +23,7 @@ pub struct Detector {
 }
 
 impl Detector {
-    pub fn load(
-        card: &ModelCard,
-        ort_library: Option<&Path>,
-        config: &DetectConfig,
-    ) -> Result<Detector, DetectError> {
+    pub fn load(card: &ModelCard, ort_library: Option<&Path>, config: &DetectConfig) -> Result<Detector, DetectError> {
         let input = TensorSpec {
             name: card.input.clone(),
             dims: vec![None, Some(3), None, None],
@@ -66,10 +62,7 @@ impl Detector {
         } else {
             frame
         };
-        let (pad_w, pad_h) = (
-            image.width.div_ceil(32) * 32,
-            image.height.div_ceil(32) * 32,
-        );
+        let (pad_w, pad_h) = (image.width.div_ceil(32) * 32, image.height.div_ceil(32) * 32);
         fill_input(&mut self.input, image, pad_w, pad_h);
         let mut candidates = self.run(pad_w, pad_h)?;
         let inv = 1.0 / scale;
@@ -129,13 +122,7 @@ impl Detector {
                 bbox: head("bbox", 4)?,
                 kps: head("kps", 10)?,
             };
-            decode_stride(
-                &heads,
-                stride,
-                cols,
-                self.config.score_threshold,
-                &mut found,
-            );
+            decode_stride(&heads, stride, cols, self.config.score_threshold, &mut found);
         }
         Ok(found)
     }
@@ -167,13 +154,7 @@ pub struct StrideOutputs<'a> {
 
 /// Decodes one stride's anchors the way OpenCV's FaceDetectorYN does: score =
 /// sqrt(clamp(cls)·clamp(obj)); centre = (cell + offset)·stride; size = exp(log-size)·stride.
-pub fn decode_stride(
-    out: &StrideOutputs<'_>,
-    stride: u32,
-    cols: u32,
-    threshold: f32,
-    found: &mut Vec<Detection>,
-) {
+pub fn decode_stride(out: &StrideOutputs<'_>, stride: u32, cols: u32, threshold: f32, found: &mut Vec<Detection>) {
     let s = stride as f32;
     for (idx, (&cls, &obj)) in out.cls.iter().zip(out.obj).enumerate() {
         let score = (cls.clamp(0.0, 1.0) * obj.clamp(0.0, 1.0)).sqrt();

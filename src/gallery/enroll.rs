@@ -9,9 +9,7 @@ use crate::types::Detection;
 
 /// The largest face of a detection list (enrolment photos show one person up close).
 pub fn largest_face(faces: &[Detection]) -> Option<&Detection> {
-    faces
-        .iter()
-        .max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
+    faces.iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
 }
 
 /// Turns photos into gallery templates: detect the largest face, align, embed.
@@ -27,10 +25,7 @@ impl Enroller {
             message,
         };
         let image = BgrImage::load(path).map_err(|e| image_error(e.to_string()))?;
-        let faces = self
-            .detector
-            .detect(&image)
-            .map_err(|e| image_error(e.to_string()))?;
+        let faces = self.detector.detect(&image).map_err(|e| image_error(e.to_string()))?;
         let face = largest_face(&faces).ok_or_else(|| GalleryError::NoFace {
             path: path.to_path_buf(),
         })?;

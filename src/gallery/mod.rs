@@ -16,10 +16,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum GalleryError {
     #[error("gallery {path}: {source}")]
-    Sqlite {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Sqlite { path: PathBuf, source: rusqlite::Error },
     #[error(
         "gallery {path} holds embeddings of space `{stored}`, but the recognizer produces `{requested}`; enroll into a new gallery with this model, or use a recognizer distilled into `{stored}`"
     )]
@@ -29,14 +26,8 @@ pub enum GalleryError {
         requested: String,
     },
     #[error("gallery {path}: embedding has {got} values, expected {expected}")]
-    Dimension {
-        path: PathBuf,
-        got: usize,
-        expected: usize,
-    },
-    #[error(
-        "{path}: no face found; use a photo where the face is visible and at least ~40 px wide"
-    )]
+    Dimension { path: PathBuf, got: usize, expected: usize },
+    #[error("{path}: no face found; use a photo where the face is visible and at least ~40 px wide")]
     NoFace { path: PathBuf },
     #[error("{path}: {message}")]
     Image { path: PathBuf, message: String },

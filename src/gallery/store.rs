@@ -117,14 +117,8 @@ impl Gallery {
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_size', ?1)",
                 [embedding.len().to_string()],
             )?;
-            tx.execute(
-                "INSERT OR IGNORE INTO identities (name) VALUES (?1)",
-                [name],
-            )?;
-            let id: i64 =
-                tx.query_row("SELECT id FROM identities WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })?;
+            tx.execute("INSERT OR IGNORE INTO identities (name) VALUES (?1)", [name])?;
+            let id: i64 = tx.query_row("SELECT id FROM identities WHERE name = ?1", [name], |r| r.get(0))?;
             tx.execute(
                 "INSERT INTO templates (identity_id, source, embedding) VALUES (?1, ?2, ?3)",
                 params![id, source, blob],
@@ -167,9 +161,7 @@ impl Gallery {
             .prepare("SELECT i.name, t.embedding FROM templates t JOIN identities i ON i.id = t.identity_id ORDER BY i.name, t.id")
             .map_err(|e| self.sqlite(e))?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
             .map_err(|e| self.sqlite(e))?;
         let mut matcher = Matcher::new(size);
         for row in rows {

@@ -51,10 +51,7 @@ fn refuses_probes_from_another_embedding_space() {
         .add_template("ada", "a.jpg", "teacher", &unit(&[1.0, 0.0]))
         .unwrap();
     let err = gallery.matcher("other-student", 2).unwrap_err().to_string();
-    assert!(
-        err.contains("teacher") && err.contains("other-student"),
-        "{err}"
-    );
+    assert!(err.contains("teacher") && err.contains("other-student"), "{err}");
     assert!(
         gallery
             .add_template("bob", "b.jpg", "other-student", &unit(&[0.0, 1.0]))
@@ -66,14 +63,9 @@ fn refuses_probes_from_another_embedding_space() {
 fn remove_deletes_identity_and_templates() {
     let dir = tempfile::tempdir().unwrap();
     let mut gallery = Gallery::open(&dir.path().join("g.db")).unwrap();
-    gallery
-        .add_template("ada", "a.jpg", "s", &unit(&[1.0, 0.0]))
-        .unwrap();
+    gallery.add_template("ada", "a.jpg", "s", &unit(&[1.0, 0.0])).unwrap();
     assert!(gallery.remove("ada").unwrap());
     assert!(!gallery.remove("ada").unwrap());
     assert!(gallery.list().unwrap().is_empty());
-    assert_eq!(
-        gallery.matcher("s", 2).unwrap().best(&unit(&[1.0, 0.0])),
-        None
-    );
+    assert_eq!(gallery.matcher("s", 2).unwrap().best(&unit(&[1.0, 0.0])), None);
 }

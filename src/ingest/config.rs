@@ -70,10 +70,7 @@ impl CameraConfig {
     }
 
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
-        if !self.is_live()
-            && !self.url.trim().is_empty()
-            && Path::new(self.file_path()).is_relative()
-        {
+        if !self.is_live() && !self.url.trim().is_empty() && Path::new(self.file_path()).is_relative() {
             self.url = base.join(self.file_path()).to_string_lossy().into_owned();
         }
     }

@@ -68,10 +68,7 @@ impl CameraHealth {
     }
 
     pub fn state(&self) -> CameraState {
-        self.state
-            .lock()
-            .map(|g| g.0)
-            .unwrap_or(CameraState::Failed)
+        self.state.lock().map(|g| g.0).unwrap_or(CameraState::Failed)
     }
 
     pub fn snapshot(&self) -> HealthSnapshot {

@@ -16,10 +16,7 @@ pub use template::render_template;
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("pipeline template {path}: {message}")]
-    Template {
-        path: std::path::PathBuf,
-        message: String,
-    },
+    Template { path: std::path::PathBuf, message: String },
     #[error("camera {camera}: {message}")]
     Pipeline { camera: String, message: String },
 }

@@ -150,8 +150,7 @@ impl Runner {
                     } else {
                         CameraState::Failed
                     };
-                    let error =
-                        (!got_frames).then(|| "file ended before its first frame".to_string());
+                    let error = (!got_frames).then(|| "file ended before its first frame".to_string());
                     self.health.set(state, error);
                     return;
                 }
@@ -195,9 +194,7 @@ impl Runner {
             if self.stop.load(Ordering::Relaxed) {
                 return false;
             }
-            std::thread::sleep(
-                PULL_TIMEOUT.min(deadline.saturating_duration_since(Instant::now())),
-            );
+            std::thread::sleep(PULL_TIMEOUT.min(deadline.saturating_duration_since(Instant::now())));
         }
         !self.stop.load(Ordering::Relaxed)
     }
@@ -224,9 +221,7 @@ impl Runner {
             return RunEnd::Failed("pipeline has no bus".into());
         };
         if let Err(e) = pipeline.set_state(gst::State::Playing) {
-            return RunEnd::Failed(
-                bus_error(&bus).unwrap_or_else(|| format!("cannot start pipeline: {e}")),
-            );
+            return RunEnd::Failed(bus_error(&bus).unwrap_or_else(|| format!("cannot start pipeline: {e}")));
         }
         let watchdog = Duration::from_secs_f64(self.camera.stall_timeout_s);
         let mut last_sample = Instant::now();
@@ -237,9 +232,7 @@ impl Runner {
             if let Some(message) = bus_error(&bus) {
                 return RunEnd::Failed(message);
             }
-            match sink.try_pull_sample(gst::ClockTime::from_mseconds(
-                PULL_TIMEOUT.as_millis() as u64
-            )) {
+            match sink.try_pull_sample(gst::ClockTime::from_mseconds(PULL_TIMEOUT.as_millis() as u64)) {
                 Some(sample) => {
                     last_sample = Instant::now();
                     match self.deliver(&sample) {
@@ -251,10 +244,7 @@ impl Runner {
                 // After EOS try_pull_sample returns at once; without this check we would spin.
                 None if sink.is_eos() => return RunEnd::EndOfStream,
                 None if last_sample.elapsed() > watchdog => {
-                    return RunEnd::Stalled(format!(
-                        "no frame for {:.1} s",
-                        watchdog.as_secs_f64()
-                    ));
+                    return RunEnd::Stalled(format!("no frame for {:.1} s", watchdog.as_secs_f64()));
                 }
                 None => {}
             }
@@ -292,24 +282,13 @@ impl Runner {
 /// Copies a packed-BGR sample out of GStreamer's buffer.
 pub(crate) fn sample_to_image(sample: &gst::Sample) -> Result<BgrImage, String> {
     let caps = sample.caps().ok_or("sample without caps")?;
-    let info = gst_video::VideoInfo::from_caps(caps)
-        .map_err(|e| format!("unexpected caps {caps}: {e}"))?;
+    let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| format!("unexpected caps {caps}: {e}"))?;
     if info.format() != gst_video::VideoFormat::Bgr {
-        return Err(format!(
-            "pipeline must deliver BGR, got {:?}",
-            info.format()
-        ));
+        return Err(format!("pipeline must deliver BGR, got {:?}", info.format()));
     }
     let buffer = sample.buffer().ok_or("sample without buffer")?;
-    let map = buffer
-        .map_readable()
-        .map_err(|e| format!("cannot map buffer: {e}"))?;
-    let data = pack_rows(
-        map.as_slice(),
-        info.width(),
-        info.height(),
-        info.stride()[0] as usize,
-    )?;
+    let map = buffer.map_readable().map_err(|e| format!("cannot map buffer: {e}"))?;
+    let data = pack_rows(map.as_slice(), info.width(), info.height(), info.stride()[0] as usize)?;
     Ok(BgrImage {
         width: info.width(),
         height: info.height(),
@@ -336,9 +315,7 @@ fn pack_rows(data: &[u8], width: u32, height: u32, stride: usize) -> Result<Vec<
 
 /// The first ERROR on the bus, redacted; warnings are logged and skipped.
 fn bus_error(bus: &gst::Bus) -> Option<String> {
-    while let Some(message) =
-        bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning])
-    {
+    while let Some(message) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Warning]) {
         match message.view() {
             gst::MessageView::Error(err) => {
                 let debug = err.debug().map(|d| format!(" ({d})")).unwrap_or_default();
@@ -368,11 +345,7 @@ mod tests {
 
     #[test]
     fn pack_rows_rejects_short_buffers() {
-        assert!(
-            pack_rows(&[0; 10], 2, 2, 8)
-                .unwrap_err()
-                .contains("corrupt frame")
-        );
+        assert!(pack_rows(&[0; 10], 2, 2, 8).unwrap_err().contains("corrupt frame"));
         assert!(pack_rows(&[], 0, 0, 0).is_err());
     }
 }

@@ -38,7 +38,9 @@ fn fill(body: &str, values: &[(&str, String)]) -> Result<String, String> {
             .iter()
             .find(|(key, _)| *key == name)
             .map(|(_, v)| v)
-            .ok_or_else(|| format!("unknown placeholder {{{name}}}; known: url, location, latency_ms, transport, sync"))?;
+            .ok_or_else(|| {
+                format!("unknown placeholder {{{name}}}; known: url, location, latency_ms, transport, sync")
+            })?;
         out.push_str(&rest[..start]);
         out.push_str(value);
         rest = &rest[end + 1..];
@@ -58,10 +60,7 @@ mod tests {
 
     #[test]
     fn fills_known_placeholders() {
-        let values = [
-            ("url", "\"rtsp://h/x\"".to_string()),
-            ("latency_ms", "0".to_string()),
-        ];
+        let values = [("url", "\"rtsp://h/x\"".to_string()), ("latency_ms", "0".to_string())];
         assert_eq!(
             fill("rtspsrc location={url} latency={latency_ms}", &values).unwrap(),
             "rtspsrc location=\"rtsp://h/x\" latency=0"
@@ -91,9 +90,6 @@ mod tests {
         );
         camera.url = "/tmp/a b.mp4".into();
         let rendered = render_template(&templates, &camera).unwrap();
-        assert!(
-            rendered.contains("filesrc location=\"/tmp/a b.mp4\""),
-            "{rendered}"
-        );
+        assert!(rendered.contains("filesrc location=\"/tmp/a b.mp4\""), "{rendered}");
     }
 }

@@ -85,10 +85,7 @@ impl ModelCard {
     }
 
     pub fn model_path(&self) -> PathBuf {
-        self.card_path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(&self.file)
+        self.card_path.parent().unwrap_or(Path::new(".")).join(&self.file)
     }
 
     /// The embedding space of a recognizer; required for matching against a gallery.
@@ -97,8 +94,7 @@ impl ModelCard {
             (Some(size), Some(space), Some(_)) => Ok((size, space.clone())),
             _ => Err(ModelError::Card {
                 path: self.card_path.clone(),
-                message: "a recognizer card needs input_size, embedding_size and embedding_space"
-                    .into(),
+                message: "a recognizer card needs input_size, embedding_size and embedding_space".into(),
             }),
         }
     }

@@ -23,13 +23,9 @@ pub enum ModelError {
     RuntimeLoad { path: PathBuf, message: String },
     #[error("model card {path}: {message}")]
     Card { path: PathBuf, message: String },
-    #[error(
-        "model file {path} is missing; expected {expected}; run scripts/setup.sh to install it"
-    )]
+    #[error("model file {path} is missing; expected {expected}; run scripts/setup.sh to install it")]
     FileMissing { path: PathBuf, expected: String },
-    #[error(
-        "model file {path} could not be loaded (corrupt or not ONNX?); expected {expected}: {message}"
-    )]
+    #[error("model file {path} could not be loaded (corrupt or not ONNX?); expected {expected}: {message}")]
     Load {
         path: PathBuf,
         expected: String,

@@ -102,10 +102,7 @@ fn check_outlets(
             .map(|o| o.dtype().clone())
             .ok_or_else(|| {
                 let names: Vec<&str> = outlets.iter().map(|o| o.name()).collect();
-                mismatch(format!(
-                    "no {kind} named `{}` (it has {names:?})",
-                    spec.name
-                ))
+                mismatch(format!("no {kind} named `{}` (it has {names:?})", spec.name))
             })
     };
     let actual = find(session.inputs(), input, "input")?;
@@ -133,10 +130,7 @@ fn check_dims(actual: &ValueType, spec: &TensorSpec) -> Result<(), String> {
             Some(v) => have < 0 || have == *v,
         };
         if !ok {
-            return Err(format!(
-                "`{}` has shape {dims:?}; dimension {i} is wrong",
-                spec.name
-            ));
+            return Err(format!("`{}` has shape {dims:?}; dimension {i} is wrong", spec.name));
         }
     }
     Ok(())

@@ -40,10 +40,7 @@ pub enum PipelineError {
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error("starting thread {name}: {source}")]
-    Thread {
-        name: String,
-        source: std::io::Error,
-    },
+    Thread { name: String, source: std::io::Error },
 }
 
 /// A running pipeline. Stop it with [`Pipeline::shutdown`].
@@ -67,11 +64,7 @@ impl Pipeline {
         let detector_card = ModelCard::load(&config.models.detector)?;
         let recognizer_card = ModelCard::load(&config.models.recognizer)?;
         let recognizer = Recognizer::load(&recognizer_card, ort_lib, config.recognize.threads)?;
-        tracing::info!(
-            model = recognizer.model_id(),
-            provider = "CPU",
-            "recognizer loaded"
-        );
+        tracing::info!(model = recognizer.model_id(), provider = "CPU", "recognizer loaded");
         let (dim, space) = recognizer_card.require_embedding()?;
         let matcher = Gallery::open(&config.gallery.path)?.matcher(&space, dim)?;
         tracing::info!(identities = matcher.identities(), gallery = %config.gallery.path.display(), "gallery loaded");
@@ -86,10 +79,7 @@ impl Pipeline {
             embedding_space: space,
         };
         let embedded = if config.kafka.is_embedded() {
-            Some(EmbeddedBroker::start(
-                &config.kafka,
-                &embedded_address_file(config),
-            )?)
+            Some(EmbeddedBroker::start(&config.kafka, &embedded_address_file(config))?)
         } else {
             None
         };
@@ -124,9 +114,7 @@ impl Pipeline {
                 wait_for_recognizer: !camera.is_live(),
                 stats: stats.clone(),
             };
-            workers.push(spawn(format!("detect-{}", camera.id), move || {
-                worker.run()
-            })?);
+            workers.push(spawn(format!("detect-{}", camera.id), move || worker.run())?);
         }
         drop(crop_tx);
         let recognize = workers::RecognizeWorker {
@@ -163,8 +151,7 @@ impl Pipeline {
 
     /// True once every camera's source has ended (files at EOS) and the stages drained.
     pub fn is_finished(&self) -> bool {
-        self.cameras.iter().all(CameraSource::is_finished)
-            && self.workers.iter().all(JoinHandle::is_finished)
+        self.cameras.iter().all(CameraSource::is_finished) && self.workers.iter().all(JoinHandle::is_finished)
     }
 
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
@@ -176,10 +163,7 @@ impl Pipeline {
     pub fn wait(&self, stop: &AtomicBool, duration: Option<Duration>, report_every: Duration) {
         let started = Instant::now();
         let mut last_report = Instant::now();
-        while !stop.load(Ordering::Relaxed)
-            && !self.is_finished()
-            && duration.is_none_or(|d| started.elapsed() < d)
-        {
+        while !stop.load(Ordering::Relaxed) && !self.is_finished() && duration.is_none_or(|d| started.elapsed() < d) {
             std::thread::sleep(Duration::from_millis(100));
             if last_report.elapsed() >= report_every {
                 last_report = Instant::now();

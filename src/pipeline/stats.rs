@@ -101,11 +101,7 @@ impl PipelineStats {
             } else {
                 embedded as f64 / batches as f64
             },
-            events_per_s: if seconds > 0.0 {
-                events as f64 / seconds
-            } else {
-                0.0
-            },
+            events_per_s: if seconds > 0.0 { events as f64 / seconds } else { 0.0 },
             delivered: 0,
             delivery_failed: 0,
         }

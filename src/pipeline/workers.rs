@@ -97,12 +97,7 @@ impl RecognizeWorker {
     pub fn run(mut self) {
         let max_wait = Duration::from_millis(self.config.max_wait_ms);
         loop {
-            match next_batch(
-                &self.crops,
-                self.config.max_batch,
-                max_wait,
-                Duration::from_millis(100),
-            ) {
+            match next_batch(&self.crops, self.config.max_batch, max_wait, Duration::from_millis(100)) {
                 Batch::Items(batch) => {
                     if !self.process(batch) {
                         return;
@@ -125,9 +120,7 @@ impl RecognizeWorker {
             }
         };
         add_elapsed(&self.stats.embed_ns, started);
-        self.stats
-            .embedded
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.stats.embedded.fetch_add(batch.len() as u64, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         for (crop, embedding) in batch.into_iter().zip(embeddings) {
             let best = self.matcher.best(&embedding);

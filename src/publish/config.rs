@@ -72,13 +72,8 @@ impl KafkaConfig {
         self.properties
             .iter()
             .map(|(k, v)| {
-                let secret = SECRET_KEYS.contains(&k.as_str())
-                    || k.contains("password")
-                    || k.contains("secret");
-                (
-                    k.clone(),
-                    if secret { "***".to_string() } else { v.clone() },
-                )
+                let secret = SECRET_KEYS.contains(&k.as_str()) || k.contains("password") || k.contains("secret");
+                (k.clone(), if secret { "***".to_string() } else { v.clone() })
             })
             .collect()
     }
@@ -95,9 +90,6 @@ mod tests {
         )
         .unwrap();
         let shown = format!("{:?}", config.redacted_properties());
-        assert!(
-            shown.contains("svc") && !shown.contains("hunter2"),
-            "{shown}"
-        );
+        assert!(shown.contains("svc") && !shown.contains("hunter2"), "{shown}");
     }
 }

@@ -52,12 +52,7 @@ pub(crate) fn unix_ms(time: SystemTime) -> u64 {
 }
 
 impl IdentityEvent {
-    pub fn new(
-        face: &EmbeddedFace,
-        best: Option<Match>,
-        threshold: f32,
-        models: &ModelIds,
-    ) -> IdentityEvent {
+    pub fn new(face: &EmbeddedFace, best: Option<Match>, threshold: f32, models: &ModelIds) -> IdentityEvent {
         let named = best
             .as_ref()
             .filter(|m| m.similarity >= threshold)
@@ -176,20 +171,13 @@ mod tests {
         ] {
             assert!(json.get(key).is_some(), "missing {key} in {json}");
         }
-        assert_eq!(
-            serde_json::from_value::<IdentityEvent>(json).unwrap(),
-            event
-        );
+        assert_eq!(serde_json::from_value::<IdentityEvent>(json).unwrap(), event);
     }
 
     #[test]
     fn event_fields_match_the_published_schema() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/schemas/identity-event.v1.json"
-        );
-        let schema: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/identity-event.v1.json");
+        let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let event = serde_json::to_value(IdentityEvent::new(&face(), None, 0.4, &ids())).unwrap();
         let keys = |v: &serde_json::Value| -> Vec<String> {
             let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
@@ -203,23 +191,13 @@ mod tests {
             .map(|v| v.as_str().unwrap().to_string())
             .collect();
         required.sort();
-        assert_eq!(
-            keys(&event),
-            required,
-            "every field is documented and required"
-        );
+        assert_eq!(keys(&event), required, "every field is documented and required");
         assert_eq!(keys(&schema["properties"]), required);
-        assert_eq!(
-            schema["properties"]["schema_version"]["const"],
-            EVENT_SCHEMA_VERSION
-        );
+        assert_eq!(schema["properties"]["schema_version"]["const"], EVENT_SCHEMA_VERSION);
         assert_eq!(
             keys(&event["models"]),
             keys(&schema["properties"]["models"]["properties"])
         );
-        assert_eq!(
-            keys(&event["bbox"]),
-            keys(&schema["properties"]["bbox"]["properties"])
-        );
+        assert_eq!(keys(&event["bbox"]), keys(&schema["properties"]["bbox"]["properties"]));
     }
 }

@@ -19,10 +19,7 @@ pub enum PublishError {
     #[error(
         "embedded broker address file {path}: {message}; is `squint run` with kafka.brokers = \"embedded\" running?"
     )]
-    AddressFile {
-        path: std::path::PathBuf,
-        message: String,
-    },
+    AddressFile { path: std::path::PathBuf, message: String },
     #[error("event could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
 }

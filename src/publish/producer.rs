@@ -36,10 +36,7 @@ impl ProducerContext for DeliveryCounter {
             }
             Err((err, message)) => {
                 self.0.failed.fetch_add(1, Ordering::Relaxed);
-                let key = message
-                    .key()
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default();
+                let key = message.key().map(String::from_utf8_lossy).unwrap_or_default();
                 tracing::error!(error = %err, camera = %key, "event delivery failed");
             }
         }
@@ -103,9 +100,7 @@ impl Publisher {
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     if !warned {
-                        tracing::warn!(
-                            "kafka producer queue full (broker slow or away); waiting for room"
-                        );
+                        tracing::warn!("kafka producer queue full (broker slow or away); waiting for room");
                         warned = true;
                     }
                     record = back;
@@ -149,10 +144,7 @@ pub struct EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts the cluster with the configured topic and writes its address to
     /// `address_file` for `squint tail`.
-    pub fn start(
-        config: &KafkaConfig,
-        address_file: &Path,
-    ) -> Result<EmbeddedBroker, PublishError> {
+    pub fn start(config: &KafkaConfig, address_file: &Path) -> Result<EmbeddedBroker, PublishError> {
         let embedded_error = |e: KafkaError| PublishError::Kafka {
             brokers: "embedded".into(),
             message: e.to_string(),

@@ -78,8 +78,7 @@ pub fn tail(
                     .payload()
                     .ok_or_else(|| "empty message".to_string())
                     .and_then(|p| {
-                        serde_json::from_slice::<IdentityEvent>(p)
-                            .map_err(|e| format!("not an identity event: {e}"))
+                        serde_json::from_slice::<IdentityEvent>(p).map_err(|e| format!("not an identity event: {e}"))
                     });
                 on_event(parsed);
             }
@@ -106,9 +105,7 @@ fn resolve_brokers(options: &TailOptions, started: Instant) -> Result<String, Pu
     loop {
         match std::fs::read_to_string(&options.address_file) {
             Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
-            Ok(_) | Err(_) if started.elapsed() < options.timeout => {
-                std::thread::sleep(Duration::from_millis(200))
-            }
+            Ok(_) | Err(_) if started.elapsed() < options.timeout => std::thread::sleep(Duration::from_millis(200)),
             Ok(_) => {
                 return Err(PublishError::AddressFile {
                     path: options.address_file.clone(),

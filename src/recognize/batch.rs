@@ -14,12 +14,7 @@ pub enum Batch<T> {
 
 /// Waits up to `idle` for a first item, then gathers more until `max_batch` items or until
 /// `max_wait` has passed since the first one arrived.
-pub fn next_batch<T>(
-    rx: &Receiver<T>,
-    max_batch: usize,
-    max_wait: Duration,
-    idle: Duration,
-) -> Batch<T> {
+pub fn next_batch<T>(rx: &Receiver<T>, max_batch: usize, max_wait: Duration, idle: Duration) -> Batch<T> {
     let first = match rx.recv_timeout(idle) {
         Ok(item) => item,
         Err(RecvTimeoutError::Timeout) => return Batch::Idle,

@@ -18,11 +18,7 @@ pub struct Recognizer {
 }
 
 impl Recognizer {
-    pub fn load(
-        card: &ModelCard,
-        ort_library: Option<&Path>,
-        threads: usize,
-    ) -> Result<Recognizer, RecognizeError> {
+    pub fn load(card: &ModelCard, ort_library: Option<&Path>, threads: usize) -> Result<Recognizer, RecognizeError> {
         let (embedding_size, embedding_space) = card.require_embedding()?;
         let [w, h] = card.input_size.unwrap_or([0, 0]);
         if w != h {
@@ -85,8 +81,7 @@ impl Recognizer {
             message: e.to_string(),
         };
         let side = self.size as usize;
-        let view = ArrayView4::from_shape((crops.len(), 3, side, side), &self.input)
-            .map_err(|e| run_error(&e))?;
+        let view = ArrayView4::from_shape((crops.len(), 3, side, side), &self.input).map_err(|e| run_error(&e))?;
         let tensor = TensorRef::from_array_view(view).map_err(|e| run_error(&e))?;
         let outputs = session
             .run(ort::inputs![card.input.as_str() => tensor])

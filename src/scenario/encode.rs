@@ -27,9 +27,7 @@ impl Encoder {
         let bin = pipeline
             .downcast_ref::<gst::Bin>()
             .ok_or_else(|| encode_error("not a bin".into()))?;
-        let out = bin
-            .by_name("out")
-            .ok_or_else(|| encode_error("no filesink".into()))?;
+        let out = bin.by_name("out").ok_or_else(|| encode_error("no filesink".into()))?;
         out.set_property("location", path.to_string_lossy().as_ref());
         let appsrc = bin
             .by_name("src")
@@ -66,10 +64,7 @@ impl Encoder {
         let row = frame.width as usize * 3;
         let stride = row.div_ceil(4) * 4;
         let mut data = vec![0u8; stride * frame.height as usize];
-        for (dst, src) in data
-            .chunks_exact_mut(stride)
-            .zip(frame.data.chunks_exact(row))
-        {
+        for (dst, src) in data.chunks_exact_mut(stride).zip(frame.data.chunks_exact(row)) {
             dst[..row].copy_from_slice(src);
         }
         let mut buffer = gst::Buffer::from_mut_slice(data);
@@ -92,10 +87,7 @@ impl Encoder {
         self.appsrc
             .end_of_stream()
             .map_err(|e| self.error(format!("eos: {e:?}")))?;
-        let bus = self
-            .pipeline
-            .bus()
-            .ok_or_else(|| self.error("no bus".into()))?;
+        let bus = self.pipeline.bus().ok_or_else(|| self.error("no bus".into()))?;
         let message = bus.timed_pop_filtered(
             gst::ClockTime::from_seconds(120),
             &[gst::MessageType::Eos, gst::MessageType::Error],

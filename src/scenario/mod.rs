@@ -25,10 +25,7 @@ pub enum ScenarioError {
     #[error("encoding {path}: {message}")]
     Encode { path: PathBuf, message: String },
     #[error("writing {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Invalid(String),
 }
@@ -45,15 +42,8 @@ pub struct ScenarioSpec {
 }
 
 /// Writes `scene.mp4` and `truth.json` into the spec's folder; returns the ground truth.
-pub fn generate(
-    spec: &ScenarioSpec,
-    detector: &mut Detector,
-) -> Result<GroundTruth, ScenarioError> {
-    if spec.people.is_empty()
-        || spec.frames == 0
-        || spec.min_face_px <= 0.0
-        || spec.max_face_px < spec.min_face_px
-    {
+pub fn generate(spec: &ScenarioSpec, detector: &mut Detector) -> Result<GroundTruth, ScenarioError> {
+    if spec.people.is_empty() || spec.frames == 0 || spec.min_face_px <= 0.0 || spec.max_face_px < spec.min_face_px {
         return Err(ScenarioError::Invalid(
             "need at least one person, frames > 0 and 0 < min_px <= max_px".into(),
         ));
@@ -98,8 +88,7 @@ pub fn generate(
     }
     encoder.finish()?;
     let truth_path = spec.out_dir.join("truth.json");
-    let json =
-        serde_json::to_vec_pretty(&truth).map_err(|e| ScenarioError::Invalid(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&truth).map_err(|e| ScenarioError::Invalid(e.to_string()))?;
     std::fs::write(&truth_path, json).map_err(|source| ScenarioError::Write {
         path: truth_path,
         source,
@@ -113,9 +102,7 @@ fn face_patch(photo: &Path, detector: &mut Detector) -> Result<FacePatch, Scenar
         message,
     };
     let image = BgrImage::load(photo).map_err(|e| photo_error(e.to_string()))?;
-    let faces = detector
-        .detect(&image)
-        .map_err(|e| photo_error(e.to_string()))?;
+    let faces = detector.detect(&image).map_err(|e| photo_error(e.to_string()))?;
     let face = largest_face(&faces).ok_or_else(|| photo_error("no face found".into()))?;
     Ok(FacePatch::cut(&image, &face.bbox))
 }

@@ -76,8 +76,7 @@ pub fn plan_appearances(spec: &ScenarioSpec, width: u32, height: u32, fps: f64) 
         for slot in 0..slots {
             let slot_len = spec.frames / slots;
             let duration = ((slot_len as f32) * rng.random_range(0.6..0.9)) as usize;
-            let first_frame =
-                slot * slot_len + rng.random_range(0..=(slot_len - duration).max(1) - 1);
+            let first_frame = slot * slot_len + rng.random_range(0..=(slot_len - duration).max(1) - 1);
             let last_frame = (first_frame + duration.max(2)).min(spec.frames - 1);
             let widths = [
                 rng.random_range(spec.min_face_px..=spec.max_face_px),
@@ -85,16 +84,10 @@ pub fn plan_appearances(spec: &ScenarioSpec, width: u32, height: u32, fps: f64) 
             ];
             let lane_top = height as f32 * (0.1 + 0.8 * person as f32 / lanes);
             let lane_h = height as f32 * 0.8 / lanes;
-            let y = |w: f32, rng: &mut StdRng| {
-                lane_top + rng.random_range(0.0..(lane_h - w * ASPECT).max(1.0))
-            };
+            let y = |w: f32, rng: &mut StdRng| lane_top + rng.random_range(0.0..(lane_h - w * ASPECT).max(1.0));
             let margin = spec.max_face_px * 2.0;
             let (x0, x1) = (margin, width as f32 - margin - spec.max_face_px);
-            let (from, to) = if rng.random_bool(0.5) {
-                (x0, x1)
-            } else {
-                (x1, x0)
-            };
+            let (from, to) = if rng.random_bool(0.5) { (x0, x1) } else { (x1, x0) };
             let start = BBox {
                 x: from,
                 y: y(widths[0], &mut rng),
@@ -156,10 +149,7 @@ mod tests {
     fn same_seed_same_plan_and_sizes_in_range() {
         let a = plan_appearances(&spec(7), 768, 576, 10.0);
         let b = plan_appearances(&spec(7), 768, 576, 10.0);
-        assert_eq!(
-            serde_json::to_string(&a).unwrap(),
-            serde_json::to_string(&b).unwrap()
-        );
+        assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
         assert_eq!(a.appearances.len(), 6);
         for app in &a.appearances {
             assert!(app.last_frame < 200 && app.first_frame < app.last_frame);
@@ -174,9 +164,6 @@ mod tests {
             assert!(app.box_at(app.last_frame + 1).is_none());
         }
         let c = plan_appearances(&spec(8), 768, 576, 10.0);
-        assert_ne!(
-            serde_json::to_string(&a).unwrap(),
-            serde_json::to_string(&c).unwrap()
-        );
+        assert_ne!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&c).unwrap());
     }
 }

@@ -35,9 +35,7 @@ impl VideoReader {
         let bin = pipeline
             .downcast_ref::<gst::Bin>()
             .ok_or_else(|| video_error("not a bin".into()))?;
-        let file = bin
-            .by_name("file")
-            .ok_or_else(|| video_error("no filesrc".into()))?;
+        let file = bin.by_name("file").ok_or_else(|| video_error("no filesrc".into()))?;
         file.set_property("location", path.to_string_lossy().as_ref());
         let sink = bin
             .by_name("sink")
@@ -112,18 +110,13 @@ impl VideoReader {
                 None => Ok(None),
             };
         };
-        sample_to_image(&sample)
-            .map(Some)
-            .map_err(|e| self.error(e))
+        sample_to_image(&sample).map(Some).map_err(|e| self.error(e))
     }
 
     /// Back to the first frame.
     pub fn rewind(&self) -> bool {
         self.pipeline
-            .seek_simple(
-                gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT,
-                gst::ClockTime::ZERO,
-            )
+            .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, gst::ClockTime::ZERO)
             .is_ok()
     }
 }
@@ -137,12 +130,8 @@ impl Drop for VideoReader {
 /// The caps the served stream's appsrc announces.
 pub fn probe_video(path: &Path) -> Result<gst::Caps, ServeError> {
     let reader = VideoReader::open(path, false)?;
-    let sample = reader
-        .next_sample()
-        .ok_or_else(|| reader.error("no frames".into()))?;
-    let caps = sample
-        .caps()
-        .ok_or_else(|| reader.error("no caps".into()))?;
+    let sample = reader.next_sample().ok_or_else(|| reader.error("no frames".into()))?;
+    let caps = sample.caps().ok_or_else(|| reader.error("no caps".into()))?;
     Ok(caps.to_owned())
 }
 
