@@ -60,6 +60,18 @@ pub struct Detection {
     pub score: f32,
 }
 
+impl Detection {
+    /// Moves the detection by (dx, dy), e.g. from region-of-interest to frame coordinates.
+    pub fn offset(mut self, dx: f32, dy: f32) -> Detection {
+        self.bbox.x += dx;
+        self.bbox.y += dy;
+        for point in &mut self.landmarks {
+            *point = (point.0 + dx, point.1 + dy);
+        }
+        self
+    }
+}
+
 /// Identifies the frame a face came from, without carrying the pixels along.
 #[derive(Debug, Clone)]
 pub struct FrameMeta {

@@ -165,3 +165,201 @@ fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
+
+fn camera_with(id: &str, url: &str, extra: &str) -> CameraConfig {
+    let toml = format!(
+        "id = \"{id}\"\nurl = \"{url}\"\nbackoff_initial_ms = 100\nbackoff_max_ms = 400\nstall_timeout_s = 2.0\n{extra}\n"
+    );
+    toml::from_str(&toml).unwrap()
+}
+
+fn count_entries(dir: &str) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Waits for `n` new frames; returns how long that took.
+fn time_to_frames(frames: &crossbeam_channel::Receiver<Frame>, n: usize, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut got = 0;
+    wait_until(limit, || {
+        got += frames.try_iter().count();
+        got >= n
+    })
+    .then(|| started.elapsed())
+}
+
+#[test]
+fn ten_server_restarts_resume_without_leaking_threads_or_fds() {
+    let port = closed_port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let cam = camera_with("cam", &format!("rtsp://127.0.0.1:{port}/live"), "");
+    let running = start(&cam, &stop);
+    // Allowed: the longest back-off (400 ms + 20 % jitter) plus 2 s.
+    let resume_limit = Duration::from_millis(480) + Duration::from_secs(2);
+    let mut baseline = None;
+    for cycle in 0..10 {
+        let server = RtspServer::start(&short_clip(), port, "/live").unwrap();
+        let limit = if cycle == 0 {
+            Duration::from_secs(20)
+        } else {
+            resume_limit
+        };
+        let resumed = time_to_frames(&running.frames, 3, limit);
+        assert!(
+            resumed.is_some(),
+            "cycle {cycle}: no frames within {limit:?}: {:?}",
+            running.source.health.snapshot()
+        );
+        let counts = (count_entries("/proc/self/task"), count_entries("/proc/self/fd"));
+        let (threads, fds) = *baseline.get_or_insert(counts);
+        assert!(
+            counts.0 <= threads + 4 && counts.1 <= fds + 4,
+            "cycle {cycle}: threads/fds {counts:?} vs {:?}",
+            (threads, fds)
+        );
+        let reconnects = running.source.health.snapshot().reconnects;
+        drop(server);
+        assert!(
+            wait_until(Duration::from_secs(10), || running.source.health.snapshot().reconnects
+                > reconnects),
+            "cycle {cycle}: server loss noticed"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+}
+
+#[test]
+fn frozen_server_trips_the_watchdog_then_recovers() {
+    let server = RtspServer::start(&short_clip(), 0, "/live").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = start(&camera_with("cam", &server.url(), ""), &stop);
+    assert!(time_to_frames(&running.frames, 3, Duration::from_secs(20)).is_some());
+    server.set_paused(true);
+    let frozen_at = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(10), || running.source.health.snapshot().reconnects
+            >= 1),
+        "watchdog fired: {:?}",
+        running.source.health.snapshot()
+    );
+    let detected = frozen_at.elapsed();
+    // Not before the configured 2 s of silence.
+    assert!(detected >= Duration::from_millis(1800), "fired after {detected:?}");
+    let error = running.source.health.snapshot().last_error.unwrap_or_default();
+    assert!(error.contains("no frame for 2.0 s"), "{error}");
+    running.frames.try_iter().count();
+    server.set_paused(false);
+    assert!(
+        time_to_frames(&running.frames, 3, Duration::from_secs(10)).is_some(),
+        "frames after unfreezing"
+    );
+    stop.store(true, Ordering::Relaxed);
+}
+
+/// Encodes `frames` identical colour-bar frames to an MP4 (the served stream re-encodes them
+/// with a key frame every 25 frames, so runs of exactly equal frames are ~15 long).
+fn still_clip(path: &Path, frames: u32) {
+    gst::init().unwrap();
+    let launch = format!(
+        "videotestsrc pattern=colors num-buffers={frames} ! video/x-raw,width=320,height=240,framerate=25/1 \
+         ! videoconvert ! video/x-raw,format=I420 ! x264enc ! mp4mux ! filesink location={}",
+        path.display()
+    );
+    let pipeline = gst::parse::launch(&launch).unwrap();
+    use gst::prelude::*;
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(
+        matches!(msg.map(|m| m.type_()), Some(gst::MessageType::Eos)),
+        "still clip encoded"
+    );
+}
+
+#[test]
+fn a_server_repeating_one_frame_is_detected_as_stalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("still.mp4");
+    still_clip(&clip, 50);
+    let server = RtspServer::start(&clip, 0, "/still").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = start(&camera_with("still", &server.url(), "stall_repeat_frames = 10"), &stop);
+    let mut saw_stalled = false;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            running.frames.try_iter().count();
+            let snapshot = running.source.health.snapshot();
+            saw_stalled |= snapshot
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("same frame repeated 10 times"));
+            saw_stalled && snapshot.reconnects >= 1
+        }),
+        "{:?}",
+        running.source.health.snapshot()
+    );
+    stop.store(true, Ordering::Relaxed);
+}
+
+#[test]
+fn wrong_path_and_non_video_file_are_clear_errors_while_others_stream() {
+    let server = RtspServer::start(&short_clip(), 0, "/live").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let good = start(&camera_with("good", &server.url(), ""), &stop);
+    let wrong_path = format!("rtsp://op:pa55word@127.0.0.1:{}/nope", server.port);
+    let missing_path = start(&camera_with("nope", &wrong_path, ""), &stop);
+    let not_video = testing::repo().join("Cargo.toml");
+    let text = start(&camera_with("text", not_video.to_str().unwrap(), ""), &stop);
+
+    assert!(wait_until(Duration::from_secs(20), || missing_path
+        .source
+        .health
+        .snapshot()
+        .reconnects
+        >= 1));
+    let error = missing_path.source.health.snapshot().last_error.unwrap();
+    assert!(error.contains("Not Found") || error.contains("404"), "{error}");
+    assert!(
+        error.contains("rtsp://***@127.0.0.1") && !error.contains("pa55word"),
+        "{error}"
+    );
+
+    assert!(wait_until(Duration::from_secs(20), || text.source.is_finished()));
+    let snapshot = text.source.health.snapshot();
+    assert_eq!(snapshot.state, CameraState::Failed);
+    assert!(snapshot.last_error.unwrap().contains("Cargo.toml"));
+
+    assert!(
+        time_to_frames(&good.frames, 10, Duration::from_secs(20)).is_some(),
+        "the good camera keeps streaming"
+    );
+    stop.store(true, Ordering::Relaxed);
+}
+
+#[test]
+fn a_slow_consumer_gets_fresh_frames_and_drops_are_counted() {
+    let server = RtspServer::start(&short_clip(), 0, "/live").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = start(&camera_with("cam", &server.url(), ""), &stop);
+    assert!(time_to_frames(&running.frames, 1, Duration::from_secs(20)).is_some());
+    let mut worst_age = Duration::ZERO;
+    for _ in 0..12 {
+        // A consumer at ~3 frames/s on a 10 frames/s camera.
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(running.frames.len() <= 2, "queue stays at its bound");
+        if let Ok(frame) = running.frames.recv_timeout(Duration::from_secs(5)) {
+            worst_age = worst_age.max(frame.captured_at.elapsed().unwrap_or_default());
+        }
+    }
+    let snapshot = running.source.health.snapshot();
+    assert!(snapshot.frames_dropped >= 10, "drops counted: {snapshot:?}");
+    assert!(
+        worst_age < Duration::from_secs(1),
+        "oldest frame handed out was {worst_age:?} old"
+    );
+    stop.store(true, Ordering::Relaxed);
+}

@@ -36,6 +36,25 @@ pub struct CameraConfig {
     /// Files only: play at the file's frame rate instead of as fast as detection allows.
     #[serde(default)]
     pub realtime: bool,
+    /// GStreamer decoder element for templates with a `{decoder}` placeholder (each template
+    /// names its own default, e.g. avdec_h264).
+    #[serde(default)]
+    pub decoder: Option<String>,
+    /// Deliver at most this many frames per second (0 = all); the rest are skipped, not queued.
+    #[serde(default)]
+    pub max_fps: f64,
+    /// Region of interest `[x, y, width, height]` in frame pixels; faces are searched only
+    /// there (coordinates in events stay those of the full frame).
+    #[serde(default)]
+    pub roi: Option<[u32; 4]>,
+    /// This many consecutive (near-)identical frames mean the camera is frozen while still
+    /// sending: the pipeline is restarted. 0 disables the check.
+    #[serde(default = "default_repeat_frames")]
+    pub stall_repeat_frames: u32,
+}
+
+fn default_repeat_frames() -> u32 {
+    100
 }
 
 fn default_transport() -> String {

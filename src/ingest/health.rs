@@ -1,5 +1,6 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -24,6 +25,17 @@ pub struct CameraHealth {
     pub frames_in: AtomicU64,
     pub frames_dropped: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Frames per second in and dropped, over the last window of at least a second.
+    rates: Mutex<RateWindow>,
+}
+
+#[derive(Debug)]
+struct RateWindow {
+    since: Instant,
+    frames_in: u64,
+    frames_dropped: u64,
+    fps_in: f64,
+    fps_dropped: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +46,8 @@ pub struct HealthSnapshot {
     pub frames_in: u64,
     pub frames_dropped: u64,
     pub reconnects: u64,
+    pub fps_in: f64,
+    pub fps_dropped: f64,
 }
 
 impl CameraHealth {
@@ -44,7 +58,28 @@ impl CameraHealth {
             frames_in: AtomicU64::new(0),
             frames_dropped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            rates: Mutex::new(RateWindow {
+                since: Instant::now(),
+                frames_in: 0,
+                frames_dropped: 0,
+                fps_in: 0.0,
+                fps_dropped: 0.0,
+            }),
         }
+    }
+
+    /// Recomputes the rates when the current window is at least a second old.
+    fn rates(&self, frames_in: u64, frames_dropped: u64) -> (f64, f64) {
+        let Ok(mut w) = self.rates.lock() else {
+            return (0.0, 0.0);
+        };
+        let elapsed = w.since.elapsed().as_secs_f64();
+        if elapsed >= 1.0 {
+            w.fps_in = (frames_in - w.frames_in) as f64 / elapsed;
+            w.fps_dropped = (frames_dropped - w.frames_dropped) as f64 / elapsed;
+            (w.since, w.frames_in, w.frames_dropped) = (Instant::now(), frames_in, frames_dropped);
+        }
+        (w.fps_in, w.fps_dropped)
     }
 
     /// Records a state change and logs it; `error` must already be redacted.
@@ -77,13 +112,18 @@ impl CameraHealth {
             .lock()
             .map(|g| g.clone())
             .unwrap_or((CameraState::Failed, Some("health lock poisoned".into())));
+        let frames_in = self.frames_in.load(Ordering::Relaxed);
+        let frames_dropped = self.frames_dropped.load(Ordering::Relaxed);
+        let (fps_in, fps_dropped) = self.rates(frames_in, frames_dropped);
         HealthSnapshot {
             camera_id: self.camera_id.clone(),
             state,
             last_error,
-            frames_in: self.frames_in.load(Ordering::Relaxed),
-            frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
+            frames_in,
+            frames_dropped,
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            fps_in,
+            fps_dropped,
         }
     }
 }

@@ -1,3 +1,4 @@
+use std::hash::Hasher;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,6 +79,9 @@ struct Runner {
     health: Arc<CameraHealth>,
     stop: Arc<AtomicBool>,
     next_seq: u64,
+    /// When the last frame was delivered, for `max_fps`.
+    last_delivered: Option<Instant>,
+    repeats: RepeatDetector,
 }
 
 impl CameraSource {
@@ -104,6 +108,8 @@ impl CameraSource {
             health: health.clone(),
             stop,
             next_seq: 0,
+            last_delivered: None,
+            repeats: RepeatDetector::default(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("ingest-{}", camera.id))
@@ -161,6 +167,7 @@ impl Runner {
                 }
                 RunEnd::Failed(msg) => msg,
             };
+            let reason = format!("{}: {reason}", redact_credentials(&self.camera.url));
             if !self.camera.is_live() {
                 // A missing or undecodable file will not fix itself: report and stop.
                 self.health.set(CameraState::Failed, Some(reason));
@@ -238,7 +245,7 @@ impl Runner {
                     match self.deliver(&sample) {
                         Ok(true) => {}
                         Ok(false) => return RunEnd::Stopped,
-                        Err(message) => return RunEnd::Failed(message),
+                        Err(end) => return end,
                     }
                 }
                 // After EOS try_pull_sample returns at once; without this check we would spin.
@@ -252,17 +259,40 @@ impl Runner {
     }
 
     /// Copies a sample into a packed frame and queues it. Ok(false): the consumer is gone.
-    fn deliver(&mut self, sample: &gst::Sample) -> Result<bool, String> {
-        let frame = self.make_frame(sample)?;
+    fn deliver(&mut self, sample: &gst::Sample) -> Result<bool, RunEnd> {
+        if self.over_fps_cap() {
+            return Ok(true);
+        }
+        let frame = self.make_frame(sample).map_err(RunEnd::Failed)?;
+        let limit = self.camera.stall_repeat_frames;
+        if limit > 0 && self.camera.is_live() && self.repeats.observe(&frame.image) >= limit {
+            self.repeats = RepeatDetector::default();
+            return Err(RunEnd::Stalled(format!(
+                "the same frame repeated {limit} times (frozen camera)"
+            )));
+        }
         if self.health.state() != CameraState::Streaming {
             self.health.set(CameraState::Streaming, None);
         }
         self.health.frames_in.fetch_add(1, Ordering::Relaxed);
+        self.last_delivered = Some(Instant::now());
         Ok(if self.camera.is_live() {
             self.frames.send_latest(frame, &self.health)
         } else {
             self.frames.send_waiting(frame, &self.stop)
         })
+    }
+
+    /// True when this sample comes sooner than `max_fps` allows and should be skipped.
+    fn over_fps_cap(&self) -> bool {
+        let min_interval = if self.camera.max_fps > 0.0 {
+            1.0 / self.camera.max_fps
+        } else {
+            0.0
+        };
+        // 5 % slack so a 25 fps source capped at 25 is not thinned by timing jitter.
+        self.last_delivered
+            .is_some_and(|t| t.elapsed().as_secs_f64() < min_interval * 0.95)
     }
 
     fn make_frame(&mut self, sample: &gst::Sample) -> Result<Frame, String> {
@@ -294,6 +324,32 @@ pub(crate) fn sample_to_image(sample: &gst::Sample) -> Result<BgrImage, String> 
         height: info.height(),
         data,
     })
+}
+
+/// Counts consecutive frames with the same content hash (over every 8th byte). Exact, not
+/// approximate: a live camera sends key frames every few seconds whose decode never matches
+/// the frame before bit for bit, so only a camera replaying one frame produces long runs,
+/// while a static but real scene does not.
+#[derive(Default)]
+struct RepeatDetector {
+    previous: Option<u64>,
+    repeats: u32,
+}
+
+impl RepeatDetector {
+    /// Returns how many frames in a row were repeats of the one before.
+    fn observe(&mut self, image: &BgrImage) -> u32 {
+        let mut hasher = std::hash::DefaultHasher::new();
+        image.data.iter().step_by(8).for_each(|b| hasher.write_u8(*b));
+        let hash = hasher.finish();
+        self.repeats = if self.previous == Some(hash) {
+            self.repeats + 1
+        } else {
+            0
+        };
+        self.previous = Some(hash);
+        self.repeats
+    }
 }
 
 /// Removes GStreamer's row padding so every frame is `width * 3` bytes per row.
@@ -341,6 +397,22 @@ mod tests {
             pack_rows(&data, 2, 2, 8).unwrap(),
             vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
         );
+    }
+
+    #[test]
+    fn repeat_detector_counts_identical_frames_and_resets_on_any_change() {
+        let mut detector = RepeatDetector::default();
+        let still = BgrImage {
+            width: 64,
+            height: 64,
+            data: (0..64 * 64 * 3).map(|i| (i % 251) as u8).collect(),
+        };
+        assert_eq!(detector.observe(&still), 0);
+        assert_eq!(detector.observe(&still), 1);
+        assert_eq!(detector.observe(&still), 2);
+        let mut changed = still.clone();
+        changed.data[8 * 100] ^= 1;
+        assert_eq!(detector.observe(&changed), 0, "one sampled byte differs: not a repeat");
     }
 
     #[test]

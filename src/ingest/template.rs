@@ -25,21 +25,32 @@ pub fn render_template(templates: &Path, camera: &CameraConfig) -> Result<String
         ("transport", camera.transport.clone()),
         ("sync", camera.realtime.to_string()),
     ];
+    let decoder = camera.decoder.clone();
+    let mut values = values.to_vec();
+    if let Some(decoder) = decoder {
+        values.push(("decoder", decoder));
+    }
     fill(&body, &values).map_err(|message| IngestError::Template { path, message })
 }
 
+/// Replaces `{name}` with its value; `{name:default}` falls back to `default` when the
+/// camera leaves `name` unset.
 fn fill(body: &str, values: &[(&str, String)]) -> Result<String, String> {
     let mut out = String::with_capacity(body.len());
     let mut rest = body;
     while let Some(start) = rest.find('{') {
         let end = rest[start..].find('}').ok_or("unclosed `{`")? + start;
-        let name = &rest[start + 1..end];
+        let (name, default) = match rest[start + 1..end].split_once(':') {
+            Some((name, default)) => (name, Some(default)),
+            None => (&rest[start + 1..end], None),
+        };
         let value = values
             .iter()
             .find(|(key, _)| *key == name)
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.as_str())
+            .or(default)
             .ok_or_else(|| {
-                format!("unknown placeholder {{{name}}}; known: url, location, latency_ms, transport, sync")
+                format!("unknown placeholder {{{name}}}; known: url, location, latency_ms, transport, sync, decoder")
             })?;
         out.push_str(&rest[..start]);
         out.push_str(value);
@@ -68,6 +79,13 @@ mod tests {
     }
 
     #[test]
+    fn placeholder_defaults_apply_only_when_unset() {
+        let set = [("decoder", "openh264dec".to_string())];
+        assert_eq!(fill("! {decoder:avdec_h264} !", &set).unwrap(), "! openh264dec !");
+        assert_eq!(fill("! {decoder:avdec_h264} !", &[]).unwrap(), "! avdec_h264 !");
+    }
+
+    #[test]
     fn unknown_placeholder_is_an_error() {
         let err = fill("rtspsrc location={uri}", &[]).unwrap_err();
         assert!(err.contains("{uri}"), "{err}");
@@ -91,5 +109,13 @@ mod tests {
         camera.url = "/tmp/a b.mp4".into();
         let rendered = render_template(&templates, &camera).unwrap();
         assert!(rendered.contains("filesrc location=\"/tmp/a b.mp4\""), "{rendered}");
+        for entry in std::fs::read_dir(&templates).unwrap().flatten() {
+            let name = entry.path().file_stem().unwrap().to_string_lossy().into_owned();
+            camera.template = Some(name.clone());
+            let rendered = render_template(&templates, &camera).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(rendered.contains("appsink name=sink"), "{name}: {rendered}");
+            gst::init().unwrap();
+            assert!(gst::parse::launch(&rendered).is_ok(), "{name} must parse: {rendered}");
+        }
     }
 }

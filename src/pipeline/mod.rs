@@ -112,6 +112,7 @@ impl Pipeline {
                 frames: frame_rx,
                 crops: crop_tx.clone(),
                 wait_for_recognizer: !camera.is_live(),
+                roi: camera.roi,
                 stats: stats.clone(),
             };
             workers.push(spawn(format!("detect-{}", camera.id), move || worker.run())?);

@@ -8,11 +8,12 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::stats::{PipelineStats, add_elapsed};
 use crate::align::align_face;
-use crate::detect::Detector;
+use crate::detect::{DetectError, Detector};
 use crate::gallery::Matcher;
+use crate::image::BgrImage;
 use crate::publish::{IdentityEvent, ModelIds, Publisher};
 use crate::recognize::{Batch, RecognizeConfig, Recognizer, next_batch};
-use crate::types::{EmbeddedFace, FaceCrop, Frame, FrameMeta};
+use crate::types::{Detection, EmbeddedFace, FaceCrop, Frame, FrameMeta};
 
 pub struct DetectWorker {
     pub detector: Detector,
@@ -22,6 +23,8 @@ pub struct DetectWorker {
     /// Live cameras drop crops when the recognizer is behind (video must not wait); files
     /// wait instead, so no face of a file is lost.
     pub wait_for_recognizer: bool,
+    /// Search only this `[x, y, w, h]` region of each frame.
+    pub roi: Option<[u32; 4]>,
     pub stats: Arc<PipelineStats>,
 }
 
@@ -35,10 +38,19 @@ impl DetectWorker {
         }
     }
 
+    fn detect(&mut self, image: &BgrImage) -> Result<Vec<Detection>, DetectError> {
+        let Some([x, y, w, h]) = self.roi else {
+            return self.detector.detect(image);
+        };
+        let region = image.crop(x as i32, y as i32, w, h);
+        let faces = self.detector.detect(&region)?;
+        Ok(faces.into_iter().map(|d| d.offset(x as f32, y as f32)).collect())
+    }
+
     /// Returns false when the recognizer is gone.
     fn process(&mut self, frame: &Frame) -> bool {
         let started = Instant::now();
-        let faces = match self.detector.detect(&frame.image) {
+        let faces = match self.detect(&frame.image) {
             Ok(faces) => faces,
             Err(e) => {
                 self.stats.frame_errors.fetch_add(1, Ordering::Relaxed);
