@@ -113,6 +113,14 @@ impl BgrImage {
         })
     }
 
+    /// Resized to `size` when given, else unchanged.
+    pub fn resized_to(self, size: Option<(u32, u32)>) -> Result<BgrImage, ImageError> {
+        match size {
+            Some((w, h)) if (w, h) != (self.width, self.height) => self.resized(w, h),
+            _ => Ok(self),
+        }
+    }
+
     /// Warps with a 2×3 affine matrix into a `width × height` image (black border).
     pub fn warp_affine(&self, matrix: [[f64; 3]; 2], width: u32, height: u32) -> Result<BgrImage, ImageError> {
         self.with_mat(|src| {

@@ -44,6 +44,8 @@ fn make_scene(dir: &Path) -> GroundTruth {
         max_face_px: 48.0,
         appearances_per_person: 2,
         seed: 11,
+        fps: None,
+        size: None,
     };
     let config = DetectConfig {
         score_threshold: 0.7,

@@ -41,6 +41,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             max_px,
             appearances,
             seed,
+            fps,
+            size,
             models,
         } => {
             let people = people
@@ -56,10 +58,29 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 max_face_px: max_px,
                 appearances_per_person: appearances,
                 seed,
+                fps,
+                size,
             };
             scenario(&spec, &models)
         }
         Command::ServeRtsp { file, port, path } => serve(&file, port, &path),
+        Command::BenchIngest {
+            url,
+            seconds,
+            recovery,
+            cycles,
+            templates,
+            out,
+        } => {
+            let report = match (url, recovery) {
+                (Some(url), _) => serde_json::to_value(crate::bench::ingest_load(&url, &templates, seconds)?)?,
+                (None, Some(video)) => {
+                    serde_json::to_value(crate::bench::ingest_recovery(&video, &templates, cycles)?)?
+                }
+                (None, None) => bail!("bench-ingest needs --url or --recovery"),
+            };
+            write_report(&report, out.as_deref())
+        }
         Command::Bench {
             video,
             frames,
@@ -158,7 +179,12 @@ fn run_bench(
     } = load_enroller(models, &detect, threads)?;
     let timings = crate::bench::run_stages(video, frames, &mut detector, &mut recognizer, &[1, 8, 32])?;
     let report = serde_json::json!({ "upscale": upscale, "threads": threads, "stages": timings });
-    let json = serde_json::to_string_pretty(&report)?;
+    write_report(&report, out)
+}
+
+/// Prints a benchmark report as JSON, and writes it to `out` when given.
+fn write_report(report: &serde_json::Value, out: Option<&Path>) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(report)?;
     println!("{json}");
     if let Some(path) = out {
         std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?;

@@ -81,6 +81,12 @@ pub enum Command {
         appearances: usize,
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Output frame rate (default: the background's).
+        #[arg(long)]
+        fps: Option<f64>,
+        /// Output size WIDTHxHEIGHT (default: the background's).
+        #[arg(long, value_parser = parse_size)]
+        size: Option<(u32, u32)>,
         #[command(flatten)]
         models: ModelArgs,
     },
@@ -91,6 +97,24 @@ pub enum Command {
         port: u16,
         #[arg(long, default_value = "/scene")]
         path: String,
+    },
+    /// Measure ingest alone: CPU and frame rate of one camera, or recovery times after
+    /// server restarts and freezes (in-process RTSP server); writes JSON.
+    BenchIngest {
+        /// Camera URL or file to measure CPU and fps on.
+        #[arg(long, conflicts_with = "recovery")]
+        url: Option<String>,
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        /// Video to serve for the recovery measurement.
+        #[arg(long)]
+        recovery: Option<PathBuf>,
+        #[arg(long, default_value_t = 10)]
+        cycles: usize,
+        #[arg(long, default_value = "pipelines")]
+        templates: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Measure each stage of the frame path on a video; writes JSON.
     Bench {
@@ -133,6 +157,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text.split_once('x').ok_or("expected WIDTHxHEIGHT, e.g. 1920x1080")?;
+    let parse = |v: &str| v.parse::<u32>().map_err(|e| format!("{v}: {e}"));
+    Ok((parse(w)?, parse(h)?))
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,6 +39,10 @@ pub struct ScenarioSpec {
     pub max_face_px: f32,
     pub appearances_per_person: usize,
     pub seed: u64,
+    /// Output frame rate; default: the background's.
+    pub fps: Option<f64>,
+    /// Output size `(width, height)`; default: the background's (frames are rescaled).
+    pub size: Option<(u32, u32)>,
 }
 
 /// Writes `scene.mp4` and `truth.json` into the spec's folder; returns the ground truth.
@@ -54,10 +58,21 @@ pub fn generate(spec: &ScenarioSpec, detector: &mut Detector) -> Result<GroundTr
         .map(|p| face_patch(&p.photo, detector))
         .collect::<Result<Vec<_>, _>>()?;
     let reader = VideoReader::open(&spec.background, false)?;
-    let fps = if reader.fps > 0.0 { reader.fps } else { 10.0 };
-    let first = reader
-        .next_frame()?
-        .ok_or_else(|| ScenarioError::Invalid("background video has no frames".into()))?;
+    let fps = spec.fps.unwrap_or(if reader.fps > 0.0 { reader.fps } else { 10.0 });
+    // The background loops when the scene is longer than it.
+    let next_background = || -> Result<BgrImage, ScenarioError> {
+        let frame = match reader.next_frame()? {
+            Some(frame) => frame,
+            None if reader.rewind() => reader
+                .next_frame()?
+                .ok_or_else(|| ScenarioError::Invalid("background rewind failed".into()))?,
+            None => return Err(ScenarioError::Invalid("background video has no frames".into())),
+        };
+        frame
+            .resized_to(spec.size)
+            .map_err(|e| ScenarioError::Invalid(e.to_string()))
+    };
+    let first = next_background()?;
     let truth = plan_appearances(spec, first.width, first.height, fps);
     std::fs::create_dir_all(&spec.out_dir).map_err(|source| ScenarioError::Write {
         path: spec.out_dir.clone(),
@@ -69,13 +84,7 @@ pub fn generate(spec: &ScenarioSpec, detector: &mut Detector) -> Result<GroundTr
     for index in 0..spec.frames {
         let mut frame = match background.take() {
             Some(frame) => frame,
-            None => match reader.next_frame()? {
-                Some(frame) => frame,
-                None if reader.rewind() => reader
-                    .next_frame()?
-                    .ok_or_else(|| ScenarioError::Invalid("background rewind failed".into()))?,
-                None => return Err(ScenarioError::Invalid("background video ended".into())),
-            },
+            None => next_background()?,
         };
         for appearance in &truth.appearances {
             if let Some(b) = appearance.box_at(index) {

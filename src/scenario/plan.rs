@@ -142,6 +142,8 @@ mod tests {
             max_face_px: 40.0,
             appearances_per_person: 2,
             seed,
+            fps: None,
+            size: None,
         }
     }
 
