@@ -45,3 +45,82 @@ fn gallery_remove_of_an_unknown_name_fails_clearly() {
     assert!(!ok);
     assert!(stderr.contains("no identity named nobody"), "{stderr}");
 }
+
+#[test]
+fn sigterm_stops_cleanly_and_flushes_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = testing::repo();
+    let config = dir.path().join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[models]
+detector = "{repo}/models/yunet.card.toml"
+recognizer = "{repo}/models/sface.card.toml"
+[pipeline]
+state_dir = "{dir}"
+[gallery]
+path = "{dir}/gallery.db"
+[kafka]
+brokers = "embedded"
+[[cameras]]
+id = "recording"
+url = "{repo}/assets/vtest.avi"
+loop_file = true
+realtime = true
+"#,
+            repo = repo.display(),
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let stats = dir.path().join("stats.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_squint"))
+        .args([
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ])
+        .envs(testing::ort_library().map(|p| ("ORT_DYLIB_PATH", p)))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut status = None;
+    for _ in 0..300 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = status.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("squint run did not stop within 30 s of SIGTERM")
+    });
+    assert!(status.success(), "exit status {status}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let events = report["stats"]["events"].as_u64().unwrap();
+    assert!(
+        report["stats"]["frames"].as_u64().unwrap() > 0 && events > 0,
+        "{report}"
+    );
+    assert_eq!(
+        report["stats"]["delivered"].as_u64().unwrap(),
+        events,
+        "every event acknowledged before exit"
+    );
+    assert_eq!(report["cameras"][0]["state"], "stopped");
+    assert!(
+        !dir.path().join("embedded-kafka.addr").exists(),
+        "the embedded broker's address file is removed"
+    );
+}
