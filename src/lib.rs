@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod gallery;
+mod gst_util;
 pub mod image;
 pub mod ingest;
 pub mod model;

@@ -125,6 +125,23 @@ fn process_cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Starts one camera from a config snippet, with a 2-frame queue.
+fn spawn_camera(
+    camera_toml: &str,
+    templates: &Path,
+) -> anyhow::Result<(
+    crate::ingest::CameraSource,
+    crossbeam_channel::Receiver<crate::types::Frame>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+)> {
+    let camera: crate::ingest::CameraConfig = toml::from_str(camera_toml)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, rx) = crossbeam_channel::bounded(2);
+    let frames = crate::ingest::FrameSender::new(tx, rx.clone());
+    let source = crate::ingest::CameraSource::spawn(&camera, templates, frames, stop.clone())?;
+    Ok((source, rx, stop))
+}
+
 #[derive(Debug, Serialize)]
 pub struct IngestLoad {
     pub url: String,
@@ -140,18 +157,9 @@ pub struct IngestLoad {
 
 /// Pulls frames from one camera for `seconds` and reports frame rate and CPU use.
 pub fn ingest_load(url: &str, templates: &Path, seconds: f64) -> anyhow::Result<IngestLoad> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
 
-    let camera: crate::ingest::CameraConfig = toml::from_str(&format!("id = \"bench\"\nurl = {url:?}\n"))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = crossbeam_channel::bounded(2);
-    let mut source = crate::ingest::CameraSource::spawn(
-        &camera,
-        templates,
-        crate::ingest::FrameSender::new(tx, rx.clone()),
-        stop.clone(),
-    )?;
+    let (mut source, rx, stop) = spawn_camera(&format!("id = \"bench\"\nurl = {url:?}\n"), templates)?;
     // Skip start-up (connection, first key frame) before measuring.
     let first = rx.recv_timeout(std::time::Duration::from_secs(20))?;
     let (cpu0, started) = (process_cpu_seconds(), Instant::now());
@@ -191,24 +199,18 @@ pub struct Recovery {
 
 /// Restarts and freezes an in-process RTSP server `cycles` times and times the recovery.
 pub fn ingest_recovery(video: &Path, templates: &Path, cycles: usize) -> anyhow::Result<Recovery> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     use crate::serve::RtspServer;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let (backoff_max_ms, stall_timeout_s) = (1000, 2.0);
-    let camera: crate::ingest::CameraConfig = toml::from_str(&format!(
-        "id = \"bench\"\nurl = \"rtsp://127.0.0.1:{port}/bench\"\nbackoff_initial_ms = 250\nbackoff_max_ms = {backoff_max_ms}\nstall_timeout_s = {stall_timeout_s}\n"
-    ))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = crossbeam_channel::bounded(2);
-    let mut source = crate::ingest::CameraSource::spawn(
-        &camera,
+    let (mut source, rx, stop) = spawn_camera(
+        &format!(
+            "id = \"bench\"\nurl = \"rtsp://127.0.0.1:{port}/bench\"\nbackoff_initial_ms = 250\nbackoff_max_ms = {backoff_max_ms}\nstall_timeout_s = {stall_timeout_s}\n"
+        ),
         templates,
-        crate::ingest::FrameSender::new(tx, rx.clone()),
-        stop.clone(),
     )?;
     let wait_frame = |limit: Duration| -> anyhow::Result<f64> {
         let started = Instant::now();

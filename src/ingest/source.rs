@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use gst::prelude::*;
 
 use super::{CameraConfig, CameraHealth, CameraState, IngestError, render_template};
+use crate::gst_util::element_by_name;
 use crate::redact::redact_credentials;
 use crate::types::{BgrImage, Frame};
 
@@ -217,11 +218,7 @@ impl Runner {
     }
 
     fn stream(&mut self, pipeline: &gst::Element) -> RunEnd {
-        let Some(sink) = pipeline
-            .downcast_ref::<gst::Bin>()
-            .and_then(|bin| bin.by_name("sink"))
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        else {
+        let Some(sink) = element_by_name::<gst_app::AppSink>(pipeline, "sink") else {
             return RunEnd::Failed("pipeline template has no appsink named `sink`".into());
         };
         let Some(bus) = pipeline.bus() else {

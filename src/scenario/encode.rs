@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use gst::prelude::*;
 
 use super::ScenarioError;
+use crate::gst_util::element_by_name;
 use crate::image::BgrImage;
 
 /// H.264 in MP4 through x264 (I420 first, so every decoder can read it).
@@ -24,15 +25,10 @@ impl Encoder {
              ! x264enc speed-preset=veryfast key-int-max=20 ! h264parse ! mp4mux ! filesink name=out",
         )
         .map_err(|e| encode_error(e.to_string()))?;
-        let bin = pipeline
-            .downcast_ref::<gst::Bin>()
-            .ok_or_else(|| encode_error("not a bin".into()))?;
-        let out = bin.by_name("out").ok_or_else(|| encode_error("no filesink".into()))?;
+        let out: gst::Element = element_by_name(&pipeline, "out").ok_or_else(|| encode_error("no filesink".into()))?;
         out.set_property("location", path.to_string_lossy().as_ref());
-        let appsrc = bin
-            .by_name("src")
-            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-            .ok_or_else(|| encode_error("no appsrc".into()))?;
+        let appsrc: gst_app::AppSrc =
+            element_by_name(&pipeline, "src").ok_or_else(|| encode_error("no appsrc".into()))?;
         let fps_n = (fps * 1000.0).round() as i32;
         let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Bgr, width, height)
             .fps(gst::Fraction::new(fps_n, 1000))

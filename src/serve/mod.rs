@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use gst::glib;
-use gst::prelude::*;
+
+use crate::gst_util::element_by_name;
 use gst_rtsp_server::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,12 +56,7 @@ impl RtspServer {
         factory.set_shared(true);
         let (file_owned, paused_feeder) = (file.to_path_buf(), paused.clone());
         factory.connect_media_configure(move |_, media| {
-            let Some(appsrc) = media
-                .element()
-                .downcast_ref::<gst::Bin>()
-                .and_then(|bin| bin.by_name("src"))
-                .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-            else {
+            let Some(appsrc) = element_by_name::<gst_app::AppSrc>(&media.element(), "src") else {
                 tracing::error!("served media has no appsrc");
                 return;
             };

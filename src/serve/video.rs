@@ -5,6 +5,7 @@ use std::time::Duration;
 use gst::prelude::*;
 
 use super::ServeError;
+use crate::gst_util::element_by_name;
 use crate::image::BgrImage;
 use crate::ingest::sample_to_image;
 
@@ -32,15 +33,10 @@ impl VideoReader {
             "filesrc name=file ! decodebin ! videoconvert ! video/x-raw,format=BGR ! appsink name=sink max-buffers=4 sync={sync}"
         ))
         .map_err(|e| video_error(e.to_string()))?;
-        let bin = pipeline
-            .downcast_ref::<gst::Bin>()
-            .ok_or_else(|| video_error("not a bin".into()))?;
-        let file = bin.by_name("file").ok_or_else(|| video_error("no filesrc".into()))?;
+        let file: gst::Element = element_by_name(&pipeline, "file").ok_or_else(|| video_error("no filesrc".into()))?;
         file.set_property("location", path.to_string_lossy().as_ref());
-        let sink = bin
-            .by_name("sink")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .ok_or_else(|| video_error("no appsink".into()))?;
+        let sink: gst_app::AppSink =
+            element_by_name(&pipeline, "sink").ok_or_else(|| video_error("no appsink".into()))?;
         pipeline
             .set_state(gst::State::Paused)
             .map_err(|e| video_error(format!("cannot open: {e}")))?;
