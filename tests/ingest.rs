@@ -1,62 +1,26 @@
 //! Camera ingest against a real gst-rtsp-server on 127.0.0.1: frames arrive, an unreachable
 //! camera is retried with its password redacted, and the other cameras keep streaming.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use squint::ingest::{CameraConfig, CameraSource, CameraState, FrameSender};
+use common::*;
+use squint::ingest::CameraState;
 use squint::serve::RtspServer;
 use squint::testing;
-use squint::types::Frame;
-
-fn camera(id: &str, url: &str) -> CameraConfig {
-    let toml = format!(
-        "id = \"{id}\"\nurl = \"{url}\"\nbackoff_initial_ms = 100\nbackoff_max_ms = 400\nstall_timeout_s = 2.0\n"
-    );
-    toml::from_str(&toml).unwrap()
-}
-
-fn templates() -> PathBuf {
-    testing::repo().join("pipelines")
-}
-
-struct Running {
-    source: CameraSource,
-    frames: crossbeam_channel::Receiver<Frame>,
-}
-
-fn start(camera: &CameraConfig, stop: &Arc<AtomicBool>) -> Running {
-    let (tx, rx) = crossbeam_channel::bounded(2);
-    let source = CameraSource::spawn(camera, &templates(), FrameSender::new(tx, rx.clone()), stop.clone()).unwrap();
-    Running { source, frames: rx }
-}
-
-/// Polls `check` every 50 ms for at most `limit`.
-fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-fn short_clip() -> PathBuf {
-    testing::background_video()
-}
 
 #[test]
 fn unreachable_camera_is_retried_redacted_while_another_streams() {
     let server = RtspServer::start(&short_clip(), 0, "/live").unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let good = start(&camera("good", &server.url()), &stop);
+    let good = start(&camera_with("good", &server.url(), ""), &stop);
     // A port nothing listens on (the server's port + 1 is not bound by it).
     let dead_url = format!("rtsp://admin:hunter2@127.0.0.1:{}/cam", closed_port());
-    let dead = start(&camera("dead", &dead_url), &stop);
+    let dead = start(&camera_with("dead", &dead_url, ""), &stop);
 
     assert!(
         wait_until(Duration::from_secs(20), || dead.source.health.snapshot().reconnects
@@ -96,7 +60,7 @@ fn frames_resume_after_the_server_restarts() {
     let port = closed_port();
     let server = RtspServer::start(&short_clip(), port, "/live").unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let running = start(&camera("cam", &server.url()), &stop);
+    let running = start(&camera_with("cam", &server.url(), ""), &stop);
     let drain = |n: usize| {
         let mut got = 0;
         wait_until(Duration::from_secs(20), || {
@@ -133,7 +97,7 @@ fn frames_resume_after_the_server_restarts() {
 fn missing_file_fails_with_its_name() {
     let stop = Arc::new(AtomicBool::new(false));
     let missing = Path::new("/nonexistent/clip.mp4");
-    let running = start(&camera("file", missing.to_str().unwrap()), &stop);
+    let running = start(&camera_with("file", missing.to_str().unwrap(), ""), &stop);
     assert!(wait_until(Duration::from_secs(10), || running.source.is_finished()));
     let snapshot = running.source.health.snapshot();
     assert_eq!(snapshot.state, CameraState::Failed);
@@ -144,7 +108,7 @@ fn missing_file_fails_with_its_name() {
 #[test]
 fn a_file_delivers_every_frame_then_finishes() {
     let stop = Arc::new(AtomicBool::new(false));
-    let running = start(&camera("file", short_clip().to_str().unwrap()), &stop);
+    let running = start(&camera_with("file", short_clip().to_str().unwrap(), ""), &stop);
     let mut count = 0u64;
     let mut last_seq = None;
     // vtest.avi has 795 frames; a slow consumer must not lose any of them.
@@ -159,73 +123,6 @@ fn a_file_delivers_every_frame_then_finishes() {
     assert_eq!(count, 795);
     assert!(wait_until(Duration::from_secs(5), || running.source.is_finished()));
     assert_eq!(running.source.health.snapshot().state, CameraState::Finished);
-}
-
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-fn camera_with(id: &str, url: &str, extra: &str) -> CameraConfig {
-    let toml = format!(
-        "id = \"{id}\"\nurl = \"{url}\"\nbackoff_initial_ms = 100\nbackoff_max_ms = 400\nstall_timeout_s = 2.0\n{extra}\n"
-    );
-    toml::from_str(&toml).unwrap()
-}
-
-fn count_entries(dir: &str) -> usize {
-    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
-}
-
-/// Waits for `n` new frames; returns how long that took.
-fn time_to_frames(frames: &crossbeam_channel::Receiver<Frame>, n: usize, limit: Duration) -> Option<Duration> {
-    let started = Instant::now();
-    let mut got = 0;
-    wait_until(limit, || {
-        got += frames.try_iter().count();
-        got >= n
-    })
-    .then(|| started.elapsed())
-}
-
-#[test]
-fn ten_server_restarts_resume_without_leaking_threads_or_fds() {
-    let port = closed_port();
-    let stop = Arc::new(AtomicBool::new(false));
-    let cam = camera_with("cam", &format!("rtsp://127.0.0.1:{port}/live"), "");
-    let running = start(&cam, &stop);
-    // Allowed: the longest back-off (400 ms + 20 % jitter) plus 2 s.
-    let resume_limit = Duration::from_millis(480) + Duration::from_secs(2);
-    let mut baseline = None;
-    for cycle in 0..10 {
-        let server = RtspServer::start(&short_clip(), port, "/live").unwrap();
-        let limit = if cycle == 0 {
-            Duration::from_secs(20)
-        } else {
-            resume_limit
-        };
-        let resumed = time_to_frames(&running.frames, 3, limit);
-        assert!(
-            resumed.is_some(),
-            "cycle {cycle}: no frames within {limit:?}: {:?}",
-            running.source.health.snapshot()
-        );
-        let counts = (count_entries("/proc/self/task"), count_entries("/proc/self/fd"));
-        let (threads, fds) = *baseline.get_or_insert(counts);
-        assert!(
-            counts.0 <= threads + 4 && counts.1 <= fds + 4,
-            "cycle {cycle}: threads/fds {counts:?} vs {:?}",
-            (threads, fds)
-        );
-        let reconnects = running.source.health.snapshot().reconnects;
-        drop(server);
-        assert!(
-            wait_until(Duration::from_secs(10), || running.source.health.snapshot().reconnects
-                > reconnects),
-            "cycle {cycle}: server loss noticed"
-        );
-    }
-    stop.store(true, Ordering::Relaxed);
 }
 
 #[test]

@@ -1,0 +1,63 @@
+//! Helpers shared by the ingest test binaries.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use squint::ingest::{CameraConfig, CameraSource, FrameSender};
+use squint::testing;
+use squint::types::Frame;
+
+pub struct Running {
+    pub source: CameraSource,
+    pub frames: crossbeam_channel::Receiver<Frame>,
+}
+
+pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+pub fn time_to_frames(frames: &crossbeam_channel::Receiver<Frame>, n: usize, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut got = 0;
+    wait_until(limit, || {
+        got += frames.try_iter().count();
+        got >= n
+    })
+    .then(|| started.elapsed())
+}
+
+pub fn short_clip() -> PathBuf {
+    testing::background_video()
+}
+
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn start(camera: &CameraConfig, stop: &Arc<AtomicBool>) -> Running {
+    let (tx, rx) = crossbeam_channel::bounded(2);
+    let templates = testing::repo().join("pipelines");
+    let source = CameraSource::spawn(camera, &templates, FrameSender::new(tx, rx.clone()), stop.clone()).unwrap();
+    Running { source, frames: rx }
+}
+
+pub fn camera_with(id: &str, url: &str, extra: &str) -> CameraConfig {
+    let toml = format!(
+        "id = \"{id}\"\nurl = \"{url}\"\nbackoff_initial_ms = 100\nbackoff_max_ms = 400\nstall_timeout_s = 2.0\n{extra}\n"
+    );
+    toml::from_str(&toml).unwrap()
+}
