@@ -124,3 +124,32 @@ realtime = true
         "the embedded broker's address file is removed"
     );
 }
+
+#[test]
+fn run_fails_naming_a_camera_whose_file_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = testing::repo();
+    let config = dir.path().join("missing.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[models]\ndetector = \"{repo}/models/yunet.card.toml\"\nrecognizer = \"{repo}/models/sface.card.toml\"\n\
+             [pipeline]\nstate_dir = \"{dir}\"\n[gallery]\npath = \"{dir}/g.db\"\n[kafka]\nbrokers = \"embedded\"\n\
+             [[cameras]]\nid = \"archive\"\nurl = \"{dir}/no-such-clip.mp4\"\n",
+            repo = repo.display(),
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_squint"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .envs(testing::ort_library().map(|p| ("ORT_DYLIB_PATH", p)))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("camera(s) failed: archive") && stderr.contains("no-such-clip.mp4"),
+        "{stderr}"
+    );
+}

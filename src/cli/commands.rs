@@ -10,6 +10,7 @@ use super::{Cli, Command, GalleryAction, ModelArgs};
 use crate::config::Config;
 use crate::detect::{DetectConfig, Detector};
 use crate::gallery::{Enroller, Gallery};
+use crate::ingest::CameraState;
 use crate::model::ModelCard;
 use crate::pipeline::{Pipeline, embedded_address_file};
 use crate::publish::{IdentityEvent, TailOptions, UNKNOWN, tail};
@@ -150,6 +151,16 @@ fn run(config_path: &Path, duration: Option<f64>, stats_json: Option<&Path>) -> 
         let json = serde_json::json!({ "stats": stats, "cameras": health });
         std::fs::write(path, serde_json::to_vec_pretty(&json)?)
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    // Live cameras are retried forever; only a source that cannot work (a missing or
+    // undecodable file) ends as failed, and that should fail the command too.
+    let failed: Vec<String> = health
+        .iter()
+        .filter(|c| c.state == CameraState::Failed)
+        .map(|c| format!("{}: {}", c.camera_id, c.last_error.as_deref().unwrap_or("failed")))
+        .collect();
+    if !failed.is_empty() {
+        bail!("camera(s) failed: {}", failed.join("; "));
     }
     Ok(())
 }
