@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::detect::FaceQuality;
 pub use crate::image::BgrImage;
 
 /// A decoded video frame.
@@ -97,6 +98,7 @@ impl From<&Frame> for FrameMeta {
 pub struct FaceCrop {
     pub frame: FrameMeta,
     pub detection: Detection,
+    pub quality: FaceQuality,
     /// Square crop at the recognizer's input size.
     pub image: BgrImage,
 }
@@ -106,6 +108,7 @@ pub struct FaceCrop {
 pub struct EmbeddedFace {
     pub frame: FrameMeta,
     pub detection: Detection,
+    pub quality: FaceQuality,
     /// L2-normalised.
     pub embedding: Vec<f32>,
 }

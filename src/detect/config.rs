@@ -2,22 +2,46 @@ use serde::Deserialize;
 
 use crate::config::{KeyError, check_range};
 
+/// How the detector looks at a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectMode {
+    /// The frame as it is.
+    Native,
+    /// The whole frame scaled by `upscale`.
+    Upscale,
+    /// `tile_grid`×`tile_grid` overlapping tiles, each scaled by `upscale`, run as one batch;
+    /// boxes merged across tile borders by NMS.
+    Tiles,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectConfig {
+    #[serde(default = "default_mode")]
+    pub mode: DetectMode,
     /// Minimum YuNet score (sqrt of class × objectness) for a face.
     #[serde(default = "default_score")]
     pub score_threshold: f32,
     /// IoU above which the weaker of two boxes is dropped.
     #[serde(default = "default_nms")]
     pub nms_threshold: f32,
-    /// Scale the frame by this before detection; 2.0 finds 10 px faces that 1.0 misses, at
+    /// Scale for `upscale` and `tiles` modes; 2.0 finds 10 px faces that native misses, at
     /// about 4× the cost.
     #[serde(default = "default_upscale")]
     pub upscale: f32,
+    /// Tiles per side in `tiles` mode.
+    #[serde(default = "default_tile_grid")]
+    pub tile_grid: u32,
+    /// Overlap between neighbouring tiles, as a fraction of a tile.
+    #[serde(default = "default_tile_overlap")]
+    pub tile_overlap: f32,
     /// Faces narrower than this (in frame pixels) are ignored.
     #[serde(default = "default_min_face")]
     pub min_face_px: f32,
+    /// Faces wider than this are ignored (0 = no limit).
+    #[serde(default)]
+    pub max_face_px: f32,
     /// At most this many faces per frame, best scores first.
     #[serde(default = "default_max_faces")]
     pub max_faces: usize,
@@ -29,6 +53,10 @@ pub struct DetectConfig {
 impl Default for DetectConfig {
     fn default() -> Self {
         DetectConfig {
+            mode: default_mode(),
+            tile_grid: default_tile_grid(),
+            tile_overlap: default_tile_overlap(),
+            max_face_px: 0.0,
             score_threshold: default_score(),
             nms_threshold: default_nms(),
             upscale: default_upscale(),
@@ -39,6 +67,15 @@ impl Default for DetectConfig {
     }
 }
 
+fn default_mode() -> DetectMode {
+    DetectMode::Native
+}
+fn default_tile_grid() -> u32 {
+    2
+}
+fn default_tile_overlap() -> f32 {
+    0.15
+}
 fn default_score() -> f32 {
     0.6
 }
@@ -64,6 +101,9 @@ impl DetectConfig {
         check_range("nms_threshold", self.nms_threshold, 0.0, 1.0)?;
         check_range("upscale", self.upscale, 0.25, 4.0)?;
         check_range("min_face_px", self.min_face_px, 0.0, 10_000.0)?;
+        check_range("max_face_px", self.max_face_px, 0.0, 10_000.0)?;
+        check_range("tile_grid", self.tile_grid, 1, 8)?;
+        check_range("tile_overlap", self.tile_overlap, 0.0, 0.5)?;
         check_range("max_faces", self.max_faces, 1, 10_000)?;
         check_range("threads", self.threads, 1, 256)
     }

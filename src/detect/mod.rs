@@ -3,9 +3,11 @@
 //! decoded into boxes, scores and five landmarks, then de-duplicated with NMS.
 
 mod config;
+mod quality;
 mod yunet;
 
-pub use config::DetectConfig;
+pub use config::{DetectConfig, DetectMode};
+pub use quality::{FaceQuality, assess};
 pub use yunet::{Detector, decode_stride, nms};
 
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +16,8 @@ pub enum DetectError {
     Model(#[from] crate::model::ModelError),
     #[error("frame: {0}")]
     Image(#[from] crate::image::ImageError),
+    #[error("a detection batch must hold images of one size")]
+    MixedSizes,
     #[error("detector output `{name}` has {len} values; expected {expected} for a {width}x{height} input")]
     Output {
         name: String,

@@ -115,3 +115,154 @@ fn corrupt_and_empty_frames_are_clear_errors() {
     };
     assert!(detector.detect(&empty).is_err());
 }
+
+fn detector_with(config: DetectConfig) -> Detector {
+    Detector::load(&testing::detector_card(), testing::ort_library().as_deref(), &config).expect("detector loads")
+}
+
+/// A vtest.avi frame with obama's face pasted at `target`.
+fn scene_with_face(target: BBox) -> BgrImage {
+    let reader = crate::serve::VideoReader::open(&testing::background_video(), false).unwrap();
+    let mut frame = reader.next_frame().unwrap().unwrap();
+    let photo = BgrImage::load(&testing::photo("obama.jpg")).unwrap();
+    let faces = detector().detect(&photo).unwrap();
+    let face = crate::gallery::largest_face(&faces).unwrap();
+    crate::scenario::FacePatch::cut(&photo, &face.bbox)
+        .paste(&mut frame, target)
+        .unwrap();
+    frame
+}
+
+fn hits(faces: &[Detection], target: &BBox) -> usize {
+    faces.iter().filter(|d| d.bbox.iou(target) > 0.1).count()
+}
+
+#[test]
+fn a_12_px_face_in_street_footage_is_found_in_tiny_face_modes() {
+    // Top-left grass area, away from vtest's pedestrians.
+    let target = BBox {
+        x: 120.0,
+        y: 330.0,
+        w: 12.0,
+        h: 14.4,
+    };
+    let frame = scene_with_face(target);
+    for mode in [DetectMode::Upscale, DetectMode::Tiles] {
+        let mut detector = detector_with(DetectConfig {
+            mode,
+            upscale: 2.0,
+            ..DetectConfig::default()
+        });
+        let faces = detector.detect(&frame).unwrap();
+        assert_eq!(hits(&faces, &target), 1, "{mode:?}: {faces:?}");
+    }
+}
+
+#[test]
+fn tiles_merge_a_face_on_a_tile_border_into_one_box() {
+    // The centre of the frame is where the four 2×2 tiles meet.
+    let target = BBox {
+        x: 364.0,
+        y: 268.0,
+        w: 40.0,
+        h: 48.0,
+    };
+    let frame = scene_with_face(target);
+    let mut detector = detector_with(DetectConfig {
+        mode: DetectMode::Tiles,
+        upscale: 1.0,
+        ..DetectConfig::default()
+    });
+    let faces = detector.detect(&frame).unwrap();
+    assert_eq!(hits(&faces, &target), 1, "{faces:?}");
+}
+
+#[test]
+fn a_batch_gives_what_single_runs_give_and_rejects_mixed_sizes() {
+    let mut detector = detector();
+    let a = BgrImage::load(&testing::photo("obama.jpg"))
+        .unwrap()
+        .resized(320, 240)
+        .unwrap();
+    let b = BgrImage::load(&testing::photo("biden.jpg"))
+        .unwrap()
+        .resized(320, 240)
+        .unwrap();
+    let batch = detector.detect_batch(&[&a, &b]).unwrap();
+    let single = [
+        detector.detect_batch(&[&a]).unwrap().remove(0),
+        detector.detect_batch(&[&b]).unwrap().remove(0),
+    ];
+    for (one, many) in single.iter().zip(&batch) {
+        assert_eq!(one.len(), many.len());
+        for (x, y) in one.iter().zip(many) {
+            assert!((x.bbox.x - y.bbox.x).abs() < 0.01 && (x.score - y.score).abs() < 1e-4);
+        }
+    }
+    let small = a.resized(160, 120).unwrap();
+    assert!(matches!(
+        detector.detect_batch(&[&a, &small]),
+        Err(DetectError::MixedSizes)
+    ));
+}
+
+#[test]
+fn blur_lowers_sharpness_and_tilt_sets_the_roll_sign() {
+    let mut detector = detector();
+    let photo = BgrImage::load(&testing::photo("obama.jpg")).unwrap();
+    let face = crate::gallery::largest_face(&detector.detect(&photo).unwrap())
+        .unwrap()
+        .clone();
+    let sharp = assess(&photo, &face);
+    let blurred = photo
+        .resized(photo.width / 4, photo.height / 4)
+        .unwrap()
+        .resized(photo.width, photo.height)
+        .unwrap();
+    let soft = assess(&blurred, &face);
+    assert!(
+        soft.sharpness < sharp.sharpness * 0.5,
+        "blurred {} vs sharp {}",
+        soft.sharpness,
+        sharp.sharpness
+    );
+    assert!(sharp.roll_deg.abs() < 8.0 && sharp.yaw_deg.abs() < 25.0, "{sharp:?}");
+
+    let (cx, cy) = (photo.width as f64 / 2.0, photo.height as f64 / 2.0);
+    for degrees in [15.0f64, -15.0] {
+        let (s, c) = degrees.to_radians().sin_cos();
+        // Rotates clockwise on screen for positive angles (image y points down).
+        let matrix = [[c, -s, cx - c * cx + s * cy], [s, c, cy - s * cx - c * cy]];
+        let tilted = photo.warp_affine(matrix, photo.width, photo.height).unwrap();
+        let faces = detector.detect(&tilted).unwrap();
+        let q = assess(&tilted, crate::gallery::largest_face(&faces).unwrap());
+        assert_eq!(q.roll_deg.signum(), degrees.signum() as f32, "{degrees}°: {q:?}");
+        assert!((q.roll_deg - degrees as f32).abs() < 8.0, "{degrees}°: {q:?}");
+    }
+}
+
+#[test]
+fn faces_at_the_frame_edge_are_flagged() {
+    let frame = BgrImage::new(100, 100);
+    let at_edge = Detection {
+        bbox: BBox {
+            x: 0.0,
+            y: 40.0,
+            w: 20.0,
+            h: 24.0,
+        },
+        landmarks: [(5.0, 50.0); 5],
+        score: 0.8,
+    };
+    let inside = Detection {
+        bbox: BBox {
+            x: 40.0,
+            y: 40.0,
+            w: 20.0,
+            h: 24.0,
+        },
+        ..at_edge.clone()
+    };
+    assert!(assess(&frame, &at_edge).touches_border);
+    assert!(!assess(&frame, &inside).touches_border);
+}

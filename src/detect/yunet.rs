@@ -3,7 +3,7 @@ use std::path::Path;
 use ndarray::ArrayView4;
 use ort::value::TensorRef;
 
-use super::{DetectConfig, DetectError};
+use super::{DetectConfig, DetectError, DetectMode};
 use crate::image::BgrImage;
 use crate::model::{ModelCard, ModelError, ModelSession, TensorSpec};
 use crate::types::{BBox, Detection};
@@ -52,50 +52,66 @@ impl Detector {
     /// Finds faces in a frame; boxes and landmarks are in the frame's pixels.
     pub fn detect(&mut self, frame: &BgrImage) -> Result<Vec<Detection>, DetectError> {
         frame.validate()?;
-        let scale = self.config.upscale;
-        let scaled;
-        let image = if (scale - 1.0).abs() > f32::EPSILON {
-            let w = ((frame.width as f32 * scale).round() as u32).max(1);
-            let h = ((frame.height as f32 * scale).round() as u32).max(1);
-            scaled = frame.resized(w, h)?;
-            &scaled
-        } else {
-            frame
+        let views = match self.config.mode {
+            DetectMode::Native => vec![View::whole(frame, 1.0)],
+            DetectMode::Upscale => vec![View::whole(frame, self.config.upscale)],
+            DetectMode::Tiles => View::tiles(
+                frame,
+                self.config.tile_grid,
+                self.config.tile_overlap,
+                self.config.upscale,
+            ),
         };
-        let (pad_w, pad_h) = (image.width.div_ceil(32) * 32, image.height.div_ceil(32) * 32);
-        fill_input(&mut self.input, image, pad_w, pad_h);
-        let mut candidates = self.run(pad_w, pad_h)?;
-        let inv = 1.0 / scale;
-        for det in &mut candidates {
-            det.bbox = BBox {
-                x: det.bbox.x * inv,
-                y: det.bbox.y * inv,
-                w: det.bbox.w * inv,
-                h: det.bbox.h * inv,
-            };
-            for point in &mut det.landmarks {
-                *point = (point.0 * inv, point.1 * inv);
-            }
-        }
-        candidates.retain(|d| d.bbox.w >= self.config.min_face_px);
+        let images = views.iter().map(|v| v.render(frame)).collect::<Result<Vec<_>, _>>()?;
+        let per_view = self.detect_batch(&images.iter().collect::<Vec<_>>())?;
+        let candidates = views
+            .iter()
+            .zip(per_view)
+            .flat_map(|(view, dets)| dets.into_iter().map(|d| view.to_frame(d)));
+        let (min, max) = (self.config.min_face_px, self.config.max_face_px);
+        let candidates = candidates
+            .filter(|d| d.bbox.w >= min && (max <= 0.0 || d.bbox.w <= max))
+            .collect();
         let mut faces = nms(candidates, self.config.nms_threshold);
         faces.truncate(self.config.max_faces);
         Ok(faces)
     }
 
-    fn run(&mut self, pad_w: u32, pad_h: u32) -> Result<Vec<Detection>, DetectError> {
+    /// Runs YuNet once on same-sized images; boxes are in each image's pixels, before NMS.
+    pub fn detect_batch(&mut self, images: &[&BgrImage]) -> Result<Vec<Vec<Detection>>, DetectError> {
+        let Some(first) = images.first() else {
+            return Ok(Vec::new());
+        };
+        let (width, height) = (first.width, first.height);
+        for image in images {
+            image.validate()?;
+            if (image.width, image.height) != (width, height) {
+                return Err(DetectError::MixedSizes);
+            }
+        }
+        let (pad_w, pad_h) = (width.div_ceil(32) * 32, height.div_ceil(32) * 32);
+        let plane = (pad_w * pad_h) as usize;
+        self.input.clear();
+        self.input.resize(images.len() * 3 * plane, 0.0);
+        for (n, image) in images.iter().enumerate() {
+            fill_input(&mut self.input[n * 3 * plane..(n + 1) * 3 * plane], image, pad_w, pad_h);
+        }
+        self.run(images.len(), pad_w, pad_h)
+    }
+
+    fn run(&mut self, batch: usize, pad_w: u32, pad_h: u32) -> Result<Vec<Vec<Detection>>, DetectError> {
         let ModelSession { card, session } = &mut self.model;
         let run_error = |e: &dyn std::fmt::Display| ModelError::Run {
             path: card.model_path(),
             message: e.to_string(),
         };
-        let shape = (1, 3, pad_h as usize, pad_w as usize);
+        let shape = (batch, 3, pad_h as usize, pad_w as usize);
         let view = ArrayView4::from_shape(shape, &self.input).map_err(|e| run_error(&e))?;
         let tensor = TensorRef::from_array_view(view).map_err(|e| run_error(&e))?;
         let outputs = session
             .run(ort::inputs![card.input.as_str() => tensor])
             .map_err(|e| run_error(&e))?;
-        let mut found = Vec::new();
+        let mut found = vec![Vec::new(); batch];
         for stride in STRIDES {
             let (cols, rows) = (pad_w / stride, pad_h / stride);
             let anchors = (cols * rows) as usize;
@@ -104,7 +120,7 @@ impl Detector {
                 let (_, data) = outputs[key.as_str()]
                     .try_extract_tensor::<f32>()
                     .map_err(|e| run_error(&e))?;
-                let expected = anchors * per_anchor;
+                let expected = batch * anchors * per_anchor;
                 if data.len() != expected {
                     return Err(DetectError::Output {
                         name: key,
@@ -116,23 +132,107 @@ impl Detector {
                 }
                 Ok(data)
             };
-            let heads = StrideOutputs {
-                cls: head("cls", 1)?,
-                obj: head("obj", 1)?,
-                bbox: head("bbox", 4)?,
-                kps: head("kps", 10)?,
-            };
-            decode_stride(&heads, stride, cols, self.config.score_threshold, &mut found);
+            let (cls, obj, bbox, kps) = (head("cls", 1)?, head("obj", 1)?, head("bbox", 4)?, head("kps", 10)?);
+            // A batch comes back as one row: image k's anchors are the k-th block of each head.
+            for (k, image_found) in found.iter_mut().enumerate() {
+                let range = |per: usize| k * anchors * per..(k + 1) * anchors * per;
+                let heads = StrideOutputs {
+                    cls: &cls[range(1)],
+                    obj: &obj[range(1)],
+                    bbox: &bbox[range(4)],
+                    kps: &kps[range(10)],
+                };
+                decode_stride(&heads, stride, cols, self.config.score_threshold, image_found);
+            }
         }
         Ok(found)
     }
 }
 
-/// YuNet takes BGR 0–255 in NCHW; padding stays zero.
-fn fill_input(input: &mut Vec<f32>, image: &BgrImage, pad_w: u32, pad_h: u32) {
+/// A part of the frame the detector looks at, at some scale.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct View {
+    x: u32,
+    y: u32,
+    width: u32,
+    height: u32,
+    scale: f32,
+}
+
+impl View {
+    fn whole(frame: &BgrImage, scale: f32) -> View {
+        View {
+            x: 0,
+            y: 0,
+            width: frame.width,
+            height: frame.height,
+            scale,
+        }
+    }
+
+    /// A grid×grid cover of the frame with tiles overlapping by `overlap` of a tile, so a face
+    /// cut by one tile's border lies whole inside its neighbour.
+    fn tiles(frame: &BgrImage, grid: u32, overlap: f32, scale: f32) -> Vec<View> {
+        let grid = grid.max(1);
+        let span = |total: u32| {
+            let tile = (total as f32 / (grid as f32 - overlap * (grid as f32 - 1.0)))
+                .ceil()
+                .min(total as f32) as u32;
+            let step = if grid > 1 {
+                (total - tile) as f32 / (grid - 1) as f32
+            } else {
+                0.0
+            };
+            (tile, step)
+        };
+        let ((tw, sx), (th, sy)) = (span(frame.width), span(frame.height));
+        let mut views = Vec::new();
+        for row in 0..grid {
+            for col in 0..grid {
+                let (x, y) = ((col as f32 * sx).round() as u32, (row as f32 * sy).round() as u32);
+                views.push(View {
+                    x,
+                    y,
+                    width: tw.min(frame.width - x),
+                    height: th.min(frame.height - y),
+                    scale,
+                });
+            }
+        }
+        views
+    }
+
+    fn render(&self, frame: &BgrImage) -> Result<BgrImage, DetectError> {
+        let part = if (self.x, self.y, self.width, self.height) == (0, 0, frame.width, frame.height) {
+            frame.clone()
+        } else {
+            frame.crop(self.x as i32, self.y as i32, self.width, self.height)
+        };
+        if (self.scale - 1.0).abs() <= f32::EPSILON {
+            return Ok(part);
+        }
+        let w = ((self.width as f32 * self.scale).round() as u32).max(1);
+        let h = ((self.height as f32 * self.scale).round() as u32).max(1);
+        Ok(part.resized(w, h)?)
+    }
+
+    /// From the view's (scaled) pixels to the frame's.
+    fn to_frame(&self, d: Detection) -> Detection {
+        let inv = 1.0 / self.scale;
+        let bbox = BBox {
+            x: d.bbox.x * inv,
+            y: d.bbox.y * inv,
+            w: d.bbox.w * inv,
+            h: d.bbox.h * inv,
+        };
+        let landmarks = d.landmarks.map(|(x, y)| (x * inv, y * inv));
+        Detection { bbox, landmarks, ..d }.offset(self.x as f32, self.y as f32)
+    }
+}
+
+/// YuNet takes BGR 0–255 in NCHW; `input` is one image's zeroed slot, padding stays zero.
+fn fill_input(input: &mut [f32], image: &BgrImage, pad_w: u32, pad_h: u32) {
     let plane = (pad_w * pad_h) as usize;
-    input.clear();
-    input.resize(plane * 3, 0.0);
     let (w, pw) = (image.width as usize, pad_w as usize);
     for (y, row) in image.data.chunks_exact(w * 3).enumerate() {
         for (x, px) in row.chunks_exact(3).enumerate() {

@@ -71,9 +71,11 @@ impl DetectWorker {
             };
             add_elapsed(&self.stats.align_ns, started);
             self.stats.faces.fetch_add(1, Ordering::Relaxed);
+            let quality = crate::detect::assess(&frame.image, &detection);
             let crop = FaceCrop {
                 frame: FrameMeta::from(frame),
                 detection,
+                quality,
                 image,
             };
             if self.wait_for_recognizer {
@@ -139,6 +141,7 @@ impl RecognizeWorker {
             let face = EmbeddedFace {
                 frame: crop.frame,
                 detection: crop.detection,
+                quality: crop.quality,
                 embedding,
             };
             let event = IdentityEvent::new(&face, best, self.threshold, &self.models);

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::gallery::Match;
-use crate::types::{BBox, EmbeddedFace};
+use crate::types::{BBox, EmbeddedFace, FaceQuality};
 
 /// Bumped on any incompatible change; documented in `schemas/identity-event.v1.json`.
 pub const EVENT_SCHEMA_VERSION: u32 = 1;
@@ -34,6 +34,8 @@ pub struct IdentityEvent {
     pub landmarks: [[f32; 2]; 5],
     pub face_width_px: f32,
     pub detection_score: f32,
+    /// Size, sharpness, pose and border contact of the face.
+    pub quality: FaceQuality,
     /// Gallery name, or `unknown`.
     pub identity: String,
     /// Cosine similarity to the best gallery identity (also when below the threshold);
@@ -69,6 +71,7 @@ impl IdentityEvent {
             landmarks: d.landmarks.map(|(x, y)| [x, y]),
             face_width_px: d.bbox.w,
             detection_score: d.score,
+            quality: face.quality,
             identity: named.unwrap_or_else(|| UNKNOWN.to_string()),
             similarity: best.as_ref().map(|m| m.similarity),
             best_candidate: best.map(|m| m.identity),
@@ -102,6 +105,14 @@ mod tests {
                 },
                 landmarks: [(5.0, 6.0); 5],
                 score: 0.9,
+            },
+            quality: FaceQuality {
+                width_px: 30.0,
+                detection_score: 0.9,
+                sharpness: 120.0,
+                yaw_deg: 3.0,
+                roll_deg: -2.0,
+                touches_border: false,
             },
             embedding: vec![1.0],
         }
@@ -199,5 +210,9 @@ mod tests {
             keys(&schema["properties"]["models"]["properties"])
         );
         assert_eq!(keys(&event["bbox"]), keys(&schema["properties"]["bbox"]["properties"]));
+        assert_eq!(
+            keys(&event["quality"]),
+            keys(&schema["properties"]["quality"]["properties"])
+        );
     }
 }
