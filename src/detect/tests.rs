@@ -266,3 +266,50 @@ fn faces_at_the_frame_edge_are_flagged() {
     assert!(assess(&frame, &at_edge).touches_border);
     assert!(!assess(&frame, &inside).touches_border);
 }
+
+#[test]
+fn decoding_matches_opencvs_face_detector_yn() {
+    let path = testing::repo().join("tests/fixtures/yunet/reference.json");
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let config = DetectConfig {
+        min_face_px: 0.0,
+        max_faces: 5000,
+        ..DetectConfig::default()
+    };
+    assert!((reference["score_threshold"].as_f64().unwrap() - config.score_threshold as f64).abs() < 1e-6);
+    assert!((reference["nms_threshold"].as_f64().unwrap() - config.nms_threshold as f64).abs() < 1e-6);
+    let mut detector = detector_with(config);
+    let mut compared = 0;
+    for case in reference["cases"].as_array().unwrap() {
+        let image_path = case["image"].as_str().unwrap();
+        let image = BgrImage::load(&testing::repo().join(image_path)).unwrap();
+        let ours = detector.detect(&image).unwrap();
+        let theirs: Vec<Vec<f32>> = serde_json::from_value(case["faces"].clone()).unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{image_path}: {ours:?} vs {theirs:?}");
+        for face in &theirs {
+            let bbox = BBox {
+                x: face[0],
+                y: face[1],
+                w: face[2],
+                h: face[3],
+            };
+            let mine = ours
+                .iter()
+                .max_by(|a, b| a.bbox.iou(&bbox).total_cmp(&b.bbox.iou(&bbox)))
+                .unwrap();
+            let mut values = vec![mine.bbox.x, mine.bbox.y, mine.bbox.w, mine.bbox.h];
+            values.extend(mine.landmarks.iter().flat_map(|&(x, y)| [x, y]));
+            for (i, (a, b)) in values.iter().zip(&face[..14]).enumerate() {
+                assert!((a - b).abs() <= 1.0, "{image_path}: value {i} is {a}, OpenCV says {b}");
+            }
+            assert!(
+                (mine.score - face[14]).abs() <= 0.01,
+                "{image_path}: score {} vs {}",
+                mine.score,
+                face[14]
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 10, "only {compared} faces compared");
+}
