@@ -186,3 +186,21 @@ fn enrolling_a_photo_without_a_face_names_it_and_keeps_the_others() {
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].name.as_str(), listed[0].templates), ("obama", 1));
 }
+
+#[test]
+fn detector_with_unexpected_outputs_names_the_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = testing::detector_card();
+    // SFace takes an input named like the card says once we rename it, but has none of
+    // YuNet's twelve outputs.
+    let mut card = altered_card(dir.path(), &base, testing::recognizer_card().model_path(), None);
+    card.input = "data".into();
+    let err = Detector::load(&card, ort().as_deref(), &DetectConfig::default())
+        .err()
+        .expect("wrong outputs")
+        .to_string();
+    assert!(
+        err.contains("sface.onnx") && err.contains("no output named `cls_8`"),
+        "{err}"
+    );
+}

@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+pub mod detect;
+
 use crate::align::align_face;
 use crate::detect::Detector;
 use crate::image::BgrImage;

@@ -82,6 +82,26 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             write_report(&report, out.as_deref())
         }
+        Command::BenchDetect {
+            video,
+            photos,
+            frames,
+            out,
+            models,
+        } => {
+            let card = ModelCard::load(&models.detector)?;
+            let sample = crate::bench::detect::sample_frames(&video, frames, 20)?;
+            let photo_paths: Vec<PathBuf> = ["obama.jpg", "biden.jpg", "grace_hopper.jpg", "astronaut.png"]
+                .iter()
+                .map(|n| photos.join(n))
+                .collect();
+            let photo_refs: Vec<&Path> = photo_paths.iter().map(PathBuf::as_path).collect();
+            let report = serde_json::json!({
+                "cost": crate::bench::detect::cost(&card, &sample[..sample.len().min(10)], &[1, 2])?,
+                "recall": crate::bench::detect::recall(&card, &sample, &photo_refs)?,
+            });
+            write_report(&report, out.as_deref())
+        }
         Command::Bench {
             video,
             frames,

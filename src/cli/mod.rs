@@ -116,6 +116,20 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Detection modes compared: ms per frame (768×576 and 1920×1080, 1 and 2 threads) and
+    /// recall of faces pasted at 8–32 px into street footage; writes JSON.
+    BenchDetect {
+        #[arg(long, default_value = "assets/vtest.avi")]
+        video: PathBuf,
+        #[arg(long, default_value = "assets/photos")]
+        photos: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        frames: usize,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        models: ModelArgs,
+    },
     /// Measure each stage of the frame path on a video; writes JSON.
     Bench {
         #[arg(long)]

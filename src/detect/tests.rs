@@ -272,6 +272,7 @@ fn decoding_matches_opencvs_face_detector_yn() {
     let path = testing::repo().join("tests/fixtures/yunet/reference.json");
     let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let config = DetectConfig {
+        mode: DetectMode::Native,
         min_face_px: 0.0,
         max_faces: 5000,
         ..DetectConfig::default()
@@ -312,4 +313,31 @@ fn decoding_matches_opencvs_face_detector_yn() {
         }
     }
     assert!(compared >= 10, "only {compared} faces compared");
+}
+
+#[test]
+fn detect_many_over_cameras_of_different_sizes_equals_one_at_a_time() {
+    let mut detector = detector();
+    let a = BgrImage::load(&testing::photo("obama.jpg"))
+        .unwrap()
+        .resized(320, 240)
+        .unwrap();
+    let b = BgrImage::load(&testing::photo("biden.jpg"))
+        .unwrap()
+        .resized(320, 240)
+        .unwrap();
+    let c = BgrImage::load(&testing::photo("grace_hopper.jpg"))
+        .unwrap()
+        .resized(200, 200)
+        .unwrap();
+    let together = detector.detect_many(&[&a, &b, &c]).unwrap();
+    let alone = [&a, &b, &c].map(|image| detector.detect(image).unwrap());
+    assert_eq!(together.len(), 3);
+    for (many, one) in together.iter().zip(&alone) {
+        assert_eq!(many.len(), one.len());
+        assert!(!one.is_empty(), "each photo has a face");
+        for (x, y) in many.iter().zip(one) {
+            assert!(x.bbox.iou(&y.bbox) > 0.99 && (x.score - y.score).abs() < 1e-4);
+        }
+    }
 }

@@ -51,30 +51,56 @@ impl Detector {
 
     /// Finds faces in a frame; boxes and landmarks are in the frame's pixels.
     pub fn detect(&mut self, frame: &BgrImage) -> Result<Vec<Detection>, DetectError> {
-        frame.validate()?;
-        let views = match self.config.mode {
-            DetectMode::Native => vec![View::whole(frame, 1.0)],
-            DetectMode::Upscale => vec![View::whole(frame, self.config.upscale)],
-            DetectMode::Tiles => View::tiles(
-                frame,
-                self.config.tile_grid,
-                self.config.tile_overlap,
-                self.config.upscale,
-            ),
-        };
-        let images = views.iter().map(|v| v.render(frame)).collect::<Result<Vec<_>, _>>()?;
-        let per_view = self.detect_batch(&images.iter().collect::<Vec<_>>())?;
-        let candidates = views
-            .iter()
-            .zip(per_view)
-            .flat_map(|(view, dets)| dets.into_iter().map(|d| view.to_frame(d)));
+        Ok(self.detect_many(&[frame])?.pop().unwrap_or_default())
+    }
+
+    /// Finds faces in several frames (e.g. one per camera). Every view of every frame that
+    /// has the same size goes through the model in one batch.
+    pub fn detect_many(&mut self, frames: &[&BgrImage]) -> Result<Vec<Vec<Detection>>, DetectError> {
+        let mut views = Vec::new();
+        for (index, frame) in frames.iter().enumerate() {
+            frame.validate()?;
+            let frame_views = match self.config.mode {
+                DetectMode::Native => vec![View::whole(frame, 1.0)],
+                DetectMode::Upscale => vec![View::whole(frame, self.config.upscale)],
+                DetectMode::Tiles => View::tiles(
+                    frame,
+                    self.config.tile_grid,
+                    self.config.tile_overlap,
+                    self.config.upscale,
+                ),
+            };
+            for view in frame_views {
+                views.push((index, view, view.render(frame)?));
+            }
+        }
+        let mut candidates = vec![Vec::new(); frames.len()];
+        let mut sizes: Vec<(u32, u32)> = views.iter().map(|(_, _, image)| (image.width, image.height)).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        for size in sizes {
+            let group: Vec<_> = views
+                .iter()
+                .filter(|(_, _, image)| (image.width, image.height) == size)
+                .collect();
+            let images: Vec<&BgrImage> = group.iter().map(|(_, _, image)| image).collect();
+            for ((index, view, _), found) in group.iter().zip(self.detect_batch(&images)?) {
+                candidates[*index].extend(found.into_iter().map(|d| view.frame_coords(d)));
+            }
+        }
         let (min, max) = (self.config.min_face_px, self.config.max_face_px);
-        let candidates = candidates
-            .filter(|d| d.bbox.w >= min && (max <= 0.0 || d.bbox.w <= max))
-            .collect();
-        let mut faces = nms(candidates, self.config.nms_threshold);
-        faces.truncate(self.config.max_faces);
-        Ok(faces)
+        Ok(candidates
+            .into_iter()
+            .map(|found| {
+                let kept = found
+                    .into_iter()
+                    .filter(|d| d.bbox.w >= min && (max <= 0.0 || d.bbox.w <= max))
+                    .collect();
+                let mut faces = nms(kept, self.config.nms_threshold);
+                faces.truncate(self.config.max_faces);
+                faces
+            })
+            .collect())
     }
 
     /// Runs YuNet once on same-sized images; boxes are in each image's pixels, before NMS.
@@ -217,7 +243,7 @@ impl View {
     }
 
     /// From the view's (scaled) pixels to the frame's.
-    fn to_frame(&self, d: Detection) -> Detection {
+    fn frame_coords(self, d: Detection) -> Detection {
         let inv = 1.0 / self.scale;
         let bbox = BBox {
             x: d.bbox.x * inv,

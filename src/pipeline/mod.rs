@@ -1,8 +1,9 @@
 //! Wires the stages with bounded channels and owns their threads and shutdown:
 //!
 //! ```text
-//! ingest (thread per camera) ─frames, latest-wins─▶ detect+align (thread per camera)
-//!   ─crops, shared, drop-when-full─▶ recognize+match (one thread, dynamic batches)
+//! ingest (thread per camera) ─frames, latest-wins─▶ detect+align (one thread, frames of
+//!   all cameras batched) ─crops, shared, drop-when-full─▶ recognize+match (one thread,
+//!   dynamic batches)
 //!   ─events, blocking─▶ publish (one thread)
 //! ```
 
@@ -96,8 +97,8 @@ impl Pipeline {
 
         let mut workers = Vec::new();
         let mut cameras = Vec::new();
+        let mut inputs = Vec::new();
         for camera in &config.cameras {
-            let detector = Detector::load(&detector_card, ort_lib, &config.detect)?;
             let (frame_tx, frame_rx) = crossbeam_channel::bounded(config.pipeline.frame_queue);
             let frames = FrameSender::new(frame_tx, frame_rx.clone());
             cameras.push(CameraSource::spawn(
@@ -106,18 +107,20 @@ impl Pipeline {
                 frames,
                 stop.clone(),
             )?);
-            let worker = workers::DetectWorker {
-                detector,
-                crop_size: recognizer.input_size(),
+            inputs.push(workers::CameraInput {
                 frames: frame_rx,
-                crops: crop_tx.clone(),
                 wait_for_recognizer: !camera.is_live(),
                 roi: camera.roi,
-                stats: stats.clone(),
-            };
-            workers.push(spawn(format!("detect-{}", camera.id), move || worker.run())?);
+            });
         }
-        drop(crop_tx);
+        let detect = workers::DetectWorker {
+            detector: Detector::load(&detector_card, ort_lib, &config.detect)?,
+            crop_size: recognizer.input_size(),
+            cameras: inputs,
+            crops: crop_tx,
+            stats: stats.clone(),
+        };
+        workers.push(spawn("detect".into(), move || detect.run())?);
         let recognize = workers::RecognizeWorker {
             recognizer,
             matcher,

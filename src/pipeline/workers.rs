@@ -1,65 +1,116 @@
 //! The loops each pipeline thread runs.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
 
 use super::stats::{PipelineStats, add_elapsed};
 use crate::align::align_face;
-use crate::detect::{DetectError, Detector};
+use crate::detect::Detector;
 use crate::gallery::Matcher;
 use crate::image::BgrImage;
 use crate::publish::{IdentityEvent, ModelIds, Publisher};
 use crate::recognize::{Batch, RecognizeConfig, Recognizer, next_batch};
 use crate::types::{Detection, EmbeddedFace, FaceCrop, Frame, FrameMeta};
 
-pub struct DetectWorker {
-    pub detector: Detector,
-    pub crop_size: u32,
+/// One camera's frames as the detect worker sees them.
+pub struct CameraInput {
     pub frames: Receiver<Frame>,
-    pub crops: Sender<FaceCrop>,
     /// Live cameras drop crops when the recognizer is behind (video must not wait); files
     /// wait instead, so no face of a file is lost.
     pub wait_for_recognizer: bool,
     /// Search only this `[x, y, w, h]` region of each frame.
     pub roi: Option<[u32; 4]>,
+}
+
+impl CameraInput {
+    /// The part of the frame to search, and its offset in the frame.
+    fn region<'f>(&self, frame: &'f Frame) -> (Cow<'f, BgrImage>, (f32, f32)) {
+        match self.roi {
+            Some([x, y, w, h]) => (
+                Cow::Owned(frame.image.crop(x as i32, y as i32, w, h)),
+                (x as f32, y as f32),
+            ),
+            None => (Cow::Borrowed(&frame.image), (0.0, 0.0)),
+        }
+    }
+}
+
+/// Detects and aligns faces for every camera. Whenever frames are waiting it takes the
+/// newest ready frame of each camera and runs them through the detector together, so
+/// cameras of the same size share one batched model run.
+pub struct DetectWorker {
+    pub detector: Detector,
+    pub crop_size: u32,
+    pub cameras: Vec<CameraInput>,
+    pub crops: Sender<FaceCrop>,
     pub stats: Arc<PipelineStats>,
 }
 
 impl DetectWorker {
+    /// Ends when every camera's ingest thread is gone and its queue is empty.
     pub fn run(mut self) {
-        // Ends when the camera's ingest thread is gone and its queue is empty.
-        while let Ok(frame) = self.frames.recv() {
-            if !self.process(&frame) {
+        while !self.cameras.is_empty() {
+            let mut select = Select::new();
+            for camera in &self.cameras {
+                select.recv(&camera.frames);
+            }
+            if select.ready_timeout(Duration::from_millis(100)).is_err() {
+                continue;
+            }
+            let mut ready = Vec::new();
+            let mut closed = Vec::new();
+            for (index, camera) in self.cameras.iter().enumerate() {
+                match camera.frames.try_recv() {
+                    Ok(frame) => ready.push((index, frame)),
+                    Err(TryRecvError::Disconnected) => closed.push(index),
+                    Err(TryRecvError::Empty) => {}
+                }
+            }
+            if !self.process(&ready) {
                 return;
+            }
+            for index in closed.into_iter().rev() {
+                self.cameras.remove(index);
             }
         }
     }
 
-    fn detect(&mut self, image: &BgrImage) -> Result<Vec<Detection>, DetectError> {
-        let Some([x, y, w, h]) = self.roi else {
-            return self.detector.detect(image);
-        };
-        let region = image.crop(x as i32, y as i32, w, h);
-        let faces = self.detector.detect(&region)?;
-        Ok(faces.into_iter().map(|d| d.offset(x as f32, y as f32)).collect())
-    }
-
     /// Returns false when the recognizer is gone.
-    fn process(&mut self, frame: &Frame) -> bool {
+    fn process(&mut self, ready: &[(usize, Frame)]) -> bool {
+        if ready.is_empty() {
+            return true;
+        }
         let started = Instant::now();
-        let faces = match self.detect(&frame.image) {
-            Ok(faces) => faces,
+        let regions: Vec<_> = ready
+            .iter()
+            .map(|(index, frame)| self.cameras[*index].region(frame))
+            .collect();
+        let images: Vec<&BgrImage> = regions.iter().map(|(image, _)| image.as_ref()).collect();
+        let found = match self.detector.detect_many(&images) {
+            Ok(found) => found,
             Err(e) => {
-                self.stats.frame_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(camera = %frame.camera_id, seq = frame.seq, error = %e, "frame skipped");
+                self.stats.frame_errors.fetch_add(ready.len() as u64, Ordering::Relaxed);
+                tracing::warn!(frames = ready.len(), error = %e, "frames skipped");
                 return true;
             }
         };
         add_elapsed(&self.stats.detect_ns, started);
-        self.stats.frames.fetch_add(1, Ordering::Relaxed);
+        self.stats.frames.fetch_add(ready.len() as u64, Ordering::Relaxed);
+        for (((index, frame), (_, (dx, dy))), faces) in ready.iter().zip(&regions).zip(found) {
+            let faces = faces.into_iter().map(|d| d.offset(*dx, *dy));
+            if !self.send_faces(frame, faces, self.cameras[*index].wait_for_recognizer) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Aligns each face and queues it for the recognizer; false when the recognizer is gone.
+    fn send_faces(&self, frame: &Frame, faces: impl Iterator<Item = Detection>, wait: bool) -> bool {
         for detection in faces {
             let started = Instant::now();
             let image = match align_face(&frame.image, &detection.landmarks, self.crop_size) {
@@ -78,7 +129,7 @@ impl DetectWorker {
                 quality,
                 image,
             };
-            if self.wait_for_recognizer {
+            if wait {
                 if self.crops.send(crop).is_err() {
                     return false;
                 }
