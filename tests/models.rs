@@ -188,19 +188,22 @@ fn enrolling_a_photo_without_a_face_names_it_and_keeps_the_others() {
 }
 
 #[test]
-fn detector_with_unexpected_outputs_names_the_missing_one() {
+fn detector_given_another_model_lists_every_tensor_it_expects() {
     let dir = tempfile::tempdir().unwrap();
     let base = testing::detector_card();
-    // SFace takes an input named like the card says once we rename it, but has none of
-    // YuNet's twelve outputs.
+    // SFace with its input named on the card: wrong input shape and none of YuNet's outputs.
     let mut card = altered_card(dir.path(), &base, testing::recognizer_card().model_path(), None);
     card.input = "data".into();
     let err = Detector::load(&card, ort().as_deref(), &DetectConfig::default())
         .err()
-        .expect("wrong outputs")
+        .expect("wrong model")
         .to_string();
     assert!(
-        err.contains("sface.onnx") && err.contains("no output named `cls_8`"),
+        err.contains("sface.onnx") && err.contains("does not match its card"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`cls_8` [1,?,1]") && err.contains("`kps_32` [1,?,10]"),
         "{err}"
     );
 }
