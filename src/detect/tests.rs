@@ -177,17 +177,19 @@ fn tiles_merge_a_face_on_a_tile_border_into_one_box() {
     assert_eq!(hits(&faces, &target), 1, "{faces:?}");
 }
 
+/// A public-domain photo scaled to `width × height`.
+fn photo_at(name: &str, width: u32, height: u32) -> BgrImage {
+    BgrImage::load(&testing::photo(name))
+        .unwrap()
+        .resized(width, height)
+        .unwrap()
+}
+
 #[test]
 fn a_batch_gives_what_single_runs_give_and_rejects_mixed_sizes() {
     let mut detector = detector();
-    let a = BgrImage::load(&testing::photo("obama.jpg"))
-        .unwrap()
-        .resized(320, 240)
-        .unwrap();
-    let b = BgrImage::load(&testing::photo("biden.jpg"))
-        .unwrap()
-        .resized(320, 240)
-        .unwrap();
+    let a = photo_at("obama.jpg", 320, 240);
+    let b = photo_at("biden.jpg", 320, 240);
     let batch = detector.detect_batch(&[&a, &b]).unwrap();
     let single = [
         detector.detect_batch(&[&a]).unwrap().remove(0),
@@ -318,18 +320,9 @@ fn decoding_matches_opencvs_face_detector_yn() {
 #[test]
 fn detect_many_over_cameras_of_different_sizes_equals_one_at_a_time() {
     let mut detector = detector();
-    let a = BgrImage::load(&testing::photo("obama.jpg"))
-        .unwrap()
-        .resized(320, 240)
-        .unwrap();
-    let b = BgrImage::load(&testing::photo("biden.jpg"))
-        .unwrap()
-        .resized(320, 240)
-        .unwrap();
-    let c = BgrImage::load(&testing::photo("grace_hopper.jpg"))
-        .unwrap()
-        .resized(200, 200)
-        .unwrap();
+    let a = photo_at("obama.jpg", 320, 240);
+    let b = photo_at("biden.jpg", 320, 240);
+    let c = photo_at("grace_hopper.jpg", 200, 200);
     let together = detector.detect_many(&[&a, &b, &c]).unwrap();
     let alone = [&a, &b, &c].map(|image| detector.detect(image).unwrap());
     assert_eq!(together.len(), 3);
