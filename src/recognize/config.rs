@@ -26,8 +26,10 @@ impl Default for RecognizeConfig {
     }
 }
 
+/// SFace on this class of CPU (2 threads) is fastest per face at batch 8 (8.5 ms) and
+/// slower at 32 (11.9 ms): `squint bench` measures it for other models and machines.
 fn default_max_batch() -> usize {
-    16
+    8
 }
 fn default_max_wait_ms() -> u64 {
     20
