@@ -16,6 +16,7 @@ mod gst_util;
 pub mod image;
 pub mod ingest;
 pub mod model;
+pub mod observe;
 pub mod pipeline;
 pub mod publish;
 pub mod recognize;

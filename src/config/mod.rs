@@ -91,6 +91,8 @@ pub struct Config {
     pub gallery: GalleryConfig,
     pub kafka: KafkaConfig,
     #[serde(default)]
+    pub http: crate::observe::HttpConfig,
+    #[serde(default)]
     pub cameras: Vec<CameraConfig>,
     /// The file this was read from, for error messages.
     #[serde(skip)]

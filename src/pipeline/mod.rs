@@ -23,6 +23,7 @@ use crate::detect::{DetectError, Detector};
 use crate::gallery::{Gallery, GalleryError};
 use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
 use crate::model::{ModelCard, ModelError};
+use crate::observe::{HttpEndpoint, Observed};
 use crate::publish::{EmbeddedBroker, ModelIds, PublishError, Publisher};
 use crate::recognize::{RecognizeError, Recognizer};
 
@@ -40,6 +41,8 @@ pub enum PipelineError {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error(transparent)]
+    Http(#[from] crate::observe::HttpError),
     #[error("starting thread {name}: {source}")]
     Thread { name: String, source: std::io::Error },
 }
@@ -52,6 +55,8 @@ pub struct Pipeline {
     publisher: Option<JoinHandle<()>>,
     pub stats: Arc<PipelineStats>,
     delivery: Arc<crate::publish::DeliveryStats>,
+    /// /metrics and /health, when configured.
+    pub http: Option<HttpEndpoint>,
     /// Declared last so it is dropped after the publisher thread has flushed.
     _embedded: Option<EmbeddedBroker>,
 }
@@ -68,6 +73,7 @@ impl Pipeline {
         tracing::info!(model = recognizer.model_id(), provider = "CPU", "recognizer loaded");
         let (dim, space) = recognizer_card.require_embedding()?;
         let matcher = Gallery::open(&config.gallery.path)?.matcher(&space, dim)?;
+        let gallery_identities = matcher.identities();
         tracing::info!(identities = matcher.identities(), gallery = %config.gallery.path.display(), "gallery loaded");
         if matcher.identities() == 0 {
             tracing::warn!(
@@ -138,6 +144,18 @@ impl Pipeline {
             stats: stats.clone(),
         };
         let publisher = Some(spawn("publish".into(), move || publish.run())?);
+        let http = match &config.http.address {
+            Some(address) => {
+                let observed = Observed {
+                    cameras: cameras.iter().map(|c| c.health.clone()).collect(),
+                    stats: stats.clone(),
+                    delivery: delivery.clone(),
+                    gallery_identities,
+                };
+                Some(HttpEndpoint::start(address, observed)?)
+            }
+            None => None,
+        };
         Ok(Pipeline {
             stop,
             cameras,
@@ -145,6 +163,7 @@ impl Pipeline {
             publisher,
             stats,
             delivery,
+            http,
             _embedded: embedded,
         })
     }

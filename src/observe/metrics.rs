@@ -1,0 +1,132 @@
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Observed, is_down};
+use crate::ingest::HealthSnapshot;
+
+/// Escapes a label value for the Prometheus text format.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+struct Writer(String);
+
+impl Writer {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn value(&mut self, name: &str, labels: &str, value: f64) {
+        let _ = writeln!(self.0, "{name}{labels} {value}");
+    }
+
+    fn counter(&mut self, name: &str, help: &str, counter: &AtomicU64) {
+        self.family(name, "counter", help);
+        self.value(name, "", counter.load(Ordering::Relaxed) as f64);
+    }
+
+    fn seconds(&mut self, name: &str, help: &str, nanos: &AtomicU64) {
+        self.family(name, "counter", help);
+        self.value(name, "", nanos.load(Ordering::Relaxed) as f64 / 1e9);
+    }
+
+    fn per_camera(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        cameras: &[HealthSnapshot],
+        f: impl Fn(&HealthSnapshot) -> f64,
+    ) {
+        self.family(name, kind, help);
+        for c in cameras {
+            self.value(name, &format!("{{camera=\"{}\"}}", label(&c.camera_id)), f(c));
+        }
+    }
+}
+
+/// The /metrics page.
+pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String {
+    let mut w = Writer(String::new());
+    w.per_camera(
+        "squint_camera_frames_total",
+        "counter",
+        "Frames received from the camera.",
+        cameras,
+        |c| c.frames_in as f64,
+    );
+    w.per_camera(
+        "squint_camera_frames_dropped_total",
+        "counter",
+        "Frames dropped because detection was behind.",
+        cameras,
+        |c| c.frames_dropped as f64,
+    );
+    w.per_camera(
+        "squint_camera_reconnects_total",
+        "counter",
+        "Pipeline restarts after errors, ends or stalls.",
+        cameras,
+        |c| c.reconnects as f64,
+    );
+    w.per_camera(
+        "squint_camera_fps",
+        "gauge",
+        "Frames per second received, recent window.",
+        cameras,
+        |c| c.fps_in,
+    );
+    w.per_camera(
+        "squint_camera_up",
+        "gauge",
+        "1 unless the camera is failed, reconnecting or stalled.",
+        cameras,
+        |c| {
+            if is_down(c.state) { 0.0 } else { 1.0 }
+        },
+    );
+    let s = &observed.stats;
+    w.counter(
+        "squint_frames_detected_total",
+        "Frames run through face detection.",
+        &s.frames,
+    );
+    w.counter("squint_faces_total", "Faces detected and aligned.", &s.faces);
+    w.counter(
+        "squint_crops_dropped_total",
+        "Face crops dropped because the recognizer was behind.",
+        &s.crops_dropped,
+    );
+    w.counter(
+        "squint_faces_embedded_total",
+        "Faces embedded by the recognizer.",
+        &s.embedded,
+    );
+    w.counter("squint_recognizer_batches_total", "Recognizer model runs.", &s.batches);
+    w.counter(
+        "squint_frame_errors_total",
+        "Frames skipped because detection failed on them.",
+        &s.frame_errors,
+    );
+    w.seconds("squint_detect_seconds_total", "Time spent detecting.", &s.detect_ns);
+    w.seconds("squint_align_seconds_total", "Time spent aligning faces.", &s.align_ns);
+    w.seconds("squint_embed_seconds_total", "Time spent embedding faces.", &s.embed_ns);
+    w.counter(
+        "squint_events_published_total",
+        "Identity events handed to the Kafka producer.",
+        &s.events,
+    );
+    w.counter(
+        "squint_events_delivered_total",
+        "Identity events acknowledged by Kafka.",
+        &observed.delivery.delivered,
+    );
+    w.counter(
+        "squint_events_delivery_failed_total",
+        "Identity events Kafka reported as failed.",
+        &observed.delivery.failed,
+    );
+    w.family("squint_gallery_identities", "gauge", "Identities in the gallery.");
+    w.value("squint_gallery_identities", "", observed.gallery_identities as f64);
+    w.0
+}

@@ -1,0 +1,127 @@
+//! Operating Squint unattended: an HTTP endpoint with `/metrics` (Prometheus text format) and
+//! `/health` (overall and per-camera state as JSON; 503 while any camera is down).
+
+mod metrics;
+
+pub use metrics::render_metrics;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::ingest::{CameraHealth, CameraState, HealthSnapshot};
+use crate::pipeline::PipelineStats;
+use crate::publish::DeliveryStats;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// `host:port` to serve /metrics and /health on; absent = no HTTP endpoint.
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+/// Everything the endpoint reports, shared with the pipeline's threads.
+#[derive(Clone)]
+pub struct Observed {
+    pub cameras: Vec<Arc<CameraHealth>>,
+    pub stats: Arc<PipelineStats>,
+    pub delivery: Arc<DeliveryStats>,
+    pub gallery_identities: usize,
+}
+
+/// States in which a camera delivers no frames through no choice of the operator.
+pub fn is_down(state: CameraState) -> bool {
+    matches!(
+        state,
+        CameraState::Failed | CameraState::Reconnecting | CameraState::Stalled
+    )
+}
+
+/// The /health body and whether it is healthy.
+pub fn health(cameras: &[HealthSnapshot]) -> (bool, serde_json::Value) {
+    let healthy = !cameras.iter().any(|c| is_down(c.state));
+    let body = serde_json::json!({ "status": if healthy { "ok" } else { "degraded" }, "cameras": cameras });
+    (healthy, body)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP endpoint on {address}: {message}")]
+pub struct HttpError {
+    pub address: String,
+    pub message: String,
+}
+
+/// The running endpoint; stops when dropped.
+pub struct HttpEndpoint {
+    pub address: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HttpEndpoint {
+    pub fn start(address: &str, observed: Observed) -> Result<HttpEndpoint, HttpError> {
+        let error = |message: String| HttpError {
+            address: address.to_string(),
+            message,
+        };
+        let server = tiny_http::Server::http(address).map_err(|e| error(e.to_string()))?;
+        let bound = server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| error("not an IP address".into()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("http".into())
+            .spawn(move || serve(&server, &observed, &flag))
+            .map_err(|e| error(e.to_string()))?;
+        tracing::info!(address = %bound, "serving /metrics and /health");
+        Ok(HttpEndpoint {
+            address: bound,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for HttpEndpoint {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(server: &tiny_http::Server, observed: &Observed, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        let (status, content_type, body) = respond(request.url(), observed);
+        let header = tiny_http::Header::from_bytes("Content-Type", content_type).ok();
+        let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+        if let Some(header) = header {
+            response.add_header(header);
+        }
+        if let Err(e) = request.respond(response) {
+            tracing::debug!(error = %e, "HTTP client went away");
+        }
+    }
+}
+
+fn respond(url: &str, observed: &Observed) -> (u16, &'static str, String) {
+    let cameras: Vec<HealthSnapshot> = observed.cameras.iter().map(|c| c.snapshot()).collect();
+    match url.split('?').next().unwrap_or("") {
+        "/metrics" => (200, "text/plain; version=0.0.4", render_metrics(observed, &cameras)),
+        "/health" => {
+            let (healthy, body) = health(&cameras);
+            (if healthy { 200 } else { 503 }, "application/json", body.to_string())
+        }
+        _ => (404, "text/plain", "not found: try /metrics or /health\n".into()),
+    }
+}

@@ -1,0 +1,153 @@
+//! The HTTP endpoint of a running pipeline: /metrics is valid Prometheus text whose counters
+//! move while a camera streams; /health turns 503 while the camera's server is down.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use squint::config::Config;
+use squint::pipeline::Pipeline;
+use squint::serve::RtspServer;
+use squint::testing;
+
+fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Parses Prometheus text format strictly enough to catch malformed output; returns samples.
+fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    let mut typed = HashMap::new();
+    let mut samples = HashMap::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(kind == "counter" || kind == "gauge", "{line}");
+            assert!(
+                kind != "counter" || name.ends_with("_total"),
+                "counter names end in _total: {line}"
+            );
+            typed.insert(name.to_string(), kind.to_string());
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "{line}"
+        );
+        assert!(typed.contains_key(name), "sample before its TYPE: {line}");
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "{line}"
+            );
+        }
+        samples.insert(
+            series.to_string(),
+            value.parse::<f64>().unwrap_or_else(|_| panic!("bad value: {line}")),
+        );
+    }
+    samples
+}
+
+fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+fn config(dir: &Path, camera_url: &str) -> Config {
+    let repo = testing::repo();
+    let text = format!(
+        r#"
+[models]
+detector = "{repo}/models/yunet.card.toml"
+recognizer = "{repo}/models/sface.card.toml"
+onnxruntime = "{ort}"
+[pipeline]
+templates = "{repo}/pipelines"
+state_dir = "{dir}"
+[gallery]
+path = "{dir}/gallery.db"
+[kafka]
+brokers = "embedded"
+[http]
+address = "127.0.0.1:0"
+[[cameras]]
+id = "gate"
+url = "{camera_url}"
+backoff_initial_ms = 100
+backoff_max_ms = 400
+stall_timeout_s = 2.0
+"#,
+        repo = repo.display(),
+        ort = testing::ort_library().expect("ONNX Runtime installed").display(),
+        dir = dir.display(),
+    );
+    Config::parse(&text, &dir.join("observe.toml")).unwrap()
+}
+
+#[test]
+fn metrics_move_and_health_follows_the_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RtspServer::start(&testing::background_video(), 0, "/gate").unwrap();
+    let port = server.port;
+    let pipeline = Pipeline::start(&config(dir.path(), &server.url())).unwrap();
+    let address = pipeline.http.as_ref().expect("endpoint configured").address;
+
+    assert!(
+        wait_for(Duration::from_secs(20), || get(address, "/health").0 == 200),
+        "healthy once streaming"
+    );
+    let frames = |m: &HashMap<String, f64>| m["squint_camera_frames_total{camera=\"gate\"}"];
+    let first = parse_metrics(&get(address, "/metrics").1);
+    assert!(wait_for(Duration::from_secs(20), || {
+        let now = parse_metrics(&get(address, "/metrics").1);
+        frames(&now) > frames(&first) && now["squint_frames_detected_total"] > first["squint_frames_detected_total"]
+    }));
+    let (status, body) = get(address, "/health");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    assert_eq!(health["cameras"][0]["camera_id"], "gate");
+
+    drop(server);
+    assert!(
+        wait_for(Duration::from_secs(15), || get(address, "/health").0 == 503),
+        "503 while the server is down"
+    );
+    let down = parse_metrics(&get(address, "/metrics").1);
+    assert_eq!(down["squint_camera_up{camera=\"gate\"}"], 0.0);
+    assert!(down["squint_camera_reconnects_total{camera=\"gate\"}"] >= 1.0);
+
+    let _server = RtspServer::start(&testing::background_video(), port, "/gate").unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || get(address, "/health").0 == 200),
+        "healthy again"
+    );
+    assert_eq!(get(address, "/nowhere").0, 404);
+    pipeline.shutdown();
+}
