@@ -32,12 +32,12 @@ fn get(address: SocketAddr, path: &str) -> (u16, String) {
 
 /// Parses Prometheus text format strictly enough to catch malformed output; returns samples.
 fn parse_metrics(text: &str) -> HashMap<String, f64> {
-    let mut typed = HashMap::new();
+    let mut typed: HashMap<String, String> = HashMap::new();
     let mut samples = HashMap::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap();
-            assert!(kind == "counter" || kind == "gauge", "{line}");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
             assert!(
                 kind != "counter" || name.ends_with("_total"),
                 "counter names end in _total: {line}"
@@ -54,13 +54,20 @@ fn parse_metrics(text: &str) -> HashMap<String, f64> {
             name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "{line}"
         );
-        assert!(typed.contains_key(name), "sample before its TYPE: {line}");
-        if let Some(labels) = series.strip_prefix(name) {
-            assert!(
-                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
-                "{line}"
-            );
-        }
+        let histogram_of = |suffix: &str| {
+            name.strip_suffix(suffix)
+                .filter(|base| typed.get(*base).is_some_and(|k| k == "histogram"))
+        };
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| histogram_of(suffix))
+            .unwrap_or(name);
+        assert!(typed.contains_key(family), "sample before its TYPE: {line}");
+        let labels = &series[name.len()..];
+        assert!(
+            labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+            "{line}"
+        );
         samples.insert(
             series.to_string(),
             value.parse::<f64>().unwrap_or_else(|_| panic!("bad value: {line}")),
@@ -129,6 +136,12 @@ fn metrics_move_and_health_follows_the_camera() {
         let now = parse_metrics(&get(address, "/metrics").1);
         frames(&now) > frames(&first) && now["squint_frames_detected_total"] > first["squint_frames_detected_total"]
     }));
+    let now = parse_metrics(&get(address, "/metrics").1);
+    assert!(now["squint_detect_run_seconds_count"] > 0.0);
+    assert_eq!(
+        now["squint_detect_run_seconds_bucket{le=\"+Inf\"}"],
+        now["squint_detect_run_seconds_count"]
+    );
     let (status, body) = get(address, "/health");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));

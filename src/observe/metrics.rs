@@ -3,6 +3,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Observed, is_down};
 use crate::ingest::HealthSnapshot;
+use crate::pipeline::Latency;
 
 /// Escapes a label value for the Prometheus text format.
 fn label(value: &str) -> String {
@@ -28,6 +29,17 @@ impl Writer {
     fn seconds(&mut self, name: &str, help: &str, nanos: &AtomicU64) {
         self.family(name, "counter", help);
         self.value(name, "", nanos.load(Ordering::Relaxed) as f64 / 1e9);
+    }
+
+    fn histogram(&mut self, name: &str, help: &str, latency: &Latency) {
+        self.family(name, "histogram", help);
+        let (buckets, count, sum) = latency.histogram();
+        for (le, n) in buckets {
+            self.value(&format!("{name}_bucket"), &format!("{{le=\"{le}\"}}"), n as f64);
+        }
+        self.value(&format!("{name}_bucket"), "{le=\"+Inf\"}", count as f64);
+        self.value(&format!("{name}_sum"), "", sum);
+        self.value(&format!("{name}_count"), "", count as f64);
     }
 
     fn per_camera(
@@ -126,6 +138,17 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         "Identity events Kafka reported as failed.",
         &observed.delivery.failed,
     );
+    w.histogram(
+        "squint_event_latency_seconds",
+        "From frame decode to the event handed to Kafka.",
+        &s.event_latency,
+    );
+    w.histogram(
+        "squint_detect_run_seconds",
+        "One detector run over the frames ready at once.",
+        &s.detect_latency,
+    );
+    w.histogram("squint_embed_batch_seconds", "One recognizer batch.", &s.embed_latency);
     w.family("squint_gallery_identities", "gauge", "Identities in the gallery.");
     w.value("squint_gallery_identities", "", observed.gallery_identities as f64);
     w.0

@@ -7,9 +7,11 @@
 //!   ─events, blocking─▶ publish (one thread)
 //! ```
 
+mod latency;
 mod stats;
 mod workers;
 
+pub use latency::{BUCKETS, Latency, Percentiles};
 pub use stats::{PipelineStats, StatsSnapshot};
 
 use std::path::PathBuf;

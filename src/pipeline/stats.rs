@@ -3,6 +3,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::latency::{Latency, Percentiles};
+
 /// Counters and stage timings, shared by the pipeline's threads.
 #[derive(Debug)]
 pub struct PipelineStats {
@@ -17,6 +19,12 @@ pub struct PipelineStats {
     pub batches: AtomicU64,
     pub events: AtomicU64,
     pub frame_errors: AtomicU64,
+    /// From the frame leaving the decoder to its event being handed to Kafka.
+    pub event_latency: Latency,
+    /// One detector run over the frames ready at once.
+    pub detect_latency: Latency,
+    /// One recognizer batch.
+    pub embed_latency: Latency,
 }
 
 impl Default for PipelineStats {
@@ -33,6 +41,9 @@ impl Default for PipelineStats {
             batches: AtomicU64::new(0),
             events: AtomicU64::new(0),
             frame_errors: AtomicU64::new(0),
+            event_latency: Latency::default(),
+            detect_latency: Latency::default(),
+            embed_latency: Latency::default(),
         }
     }
 }
@@ -55,6 +66,7 @@ pub struct StatsSnapshot {
     pub events_per_s: f64,
     pub delivered: u64,
     pub delivery_failed: u64,
+    pub event_latency: Percentiles,
 }
 
 pub(crate) fn add_elapsed(counter: &AtomicU64, since: Instant) {
@@ -104,6 +116,7 @@ impl PipelineStats {
             events_per_s: if seconds > 0.0 { events as f64 / seconds } else { 0.0 },
             delivered: 0,
             delivery_failed: 0,
+            event_latency: self.event_latency.percentiles(),
         }
     }
 }

@@ -99,6 +99,7 @@ impl DetectWorker {
             }
         };
         add_elapsed(&self.stats.detect_ns, started);
+        self.stats.detect_latency.record(started.elapsed());
         self.stats.frames.fetch_add(ready.len() as u64, Ordering::Relaxed);
         for (((index, frame), (_, (dx, dy))), faces) in ready.iter().zip(&regions).zip(found) {
             let faces = faces.into_iter().map(|d| d.offset(*dx, *dy));
@@ -185,6 +186,7 @@ impl RecognizeWorker {
             }
         };
         add_elapsed(&self.stats.embed_ns, started);
+        self.stats.embed_latency.record(started.elapsed());
         self.stats.embedded.fetch_add(batch.len() as u64, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         for (crop, embedding) in batch.into_iter().zip(embeddings) {
@@ -216,6 +218,11 @@ impl PublishWorker {
             match self.publisher.send(&event) {
                 Ok(()) => {
                     self.stats.events.fetch_add(1, Ordering::Relaxed);
+                    let captured = std::time::UNIX_EPOCH + Duration::from_millis(event.captured_at_ms);
+                    let age = std::time::SystemTime::now()
+                        .duration_since(captured)
+                        .unwrap_or_default();
+                    self.stats.event_latency.record(age);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, event_id = %event.event_id, "event not queued for Kafka")
