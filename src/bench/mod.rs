@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 pub mod detect;
+pub mod pipeline;
 
 use crate::align::align_face;
 use crate::detect::Detector;

@@ -82,6 +82,26 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             write_report(&report, out.as_deref())
         }
+        Command::BenchPipeline {
+            cameras,
+            frames,
+            work,
+            realtime,
+            python,
+            reference_models,
+            out,
+        } => {
+            let bench = crate::bench::pipeline::PipelineBench {
+                cameras,
+                frames,
+                work,
+                python,
+                reference_models,
+                repo: std::env::current_dir()?,
+                realtime,
+            };
+            write_report(&bench.run()?, out.as_deref())
+        }
         Command::BenchDetect {
             video,
             photos,

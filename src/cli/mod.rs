@@ -130,6 +130,28 @@ pub enum Command {
         #[command(flatten)]
         models: ModelArgs,
     },
+    /// The whole pipeline on a generated 768×576 scene with N cameras, against the OpenCV
+    /// Python reference on the same frames (run scripts/bench-pipeline.sh); writes JSON.
+    BenchPipeline {
+        #[arg(long, default_value_t = 1)]
+        cameras: usize,
+        #[arg(long, default_value_t = 150)]
+        frames: usize,
+        #[arg(long, default_value = "run/bench/work")]
+        work: PathBuf,
+        /// Play the scene at 25 fps like live cameras (for latency) instead of as fast as
+        /// possible (for throughput).
+        #[arg(long)]
+        realtime: bool,
+        /// Python with opencv-python-headless.
+        #[arg(long)]
+        python: PathBuf,
+        /// Folder with face_detection_yunet_2023mar.onnx and face_recognition_sface_2021dec.onnx.
+        #[arg(long)]
+        reference_models: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Measure each stage of the frame path on a video; writes JSON.
     Bench {
         #[arg(long)]

