@@ -13,21 +13,23 @@ use squint::serve::RtspServer;
 use squint::testing;
 
 fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let (status, body) = get_bytes(address, path);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn get_bytes(address: SocketAddr, path: &str) -> (u16, Vec<u8>) {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |p| p + 4);
+    let head = String::from_utf8_lossy(&response[..head_end]);
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, response[head_end..].to_vec())
 }
 
 /// Parses Prometheus text format strictly enough to catch malformed output; returns samples.
@@ -142,6 +144,19 @@ fn metrics_move_and_health_follows_the_camera() {
         now["squint_detect_run_seconds_bucket{le=\"+Inf\"}"],
         now["squint_detect_run_seconds_count"]
     );
+    let (status, jpeg) = get_bytes(address, "/cameras/gate/snapshot.jpg");
+    assert_eq!(status, 200);
+    let decoded = opencv::imgcodecs::imdecode(
+        &opencv::core::Vector::from_slice(&jpeg),
+        opencv::imgcodecs::IMREAD_COLOR,
+    )
+    .unwrap();
+    use opencv::prelude::MatTraitConst;
+    assert_eq!(
+        (decoded.cols(), decoded.rows()),
+        (768, 576),
+        "a JPEG of the frame's size"
+    );
     let (status, body) = get(address, "/health");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
@@ -162,5 +177,6 @@ fn metrics_move_and_health_follows_the_camera() {
         "healthy again"
     );
     assert_eq!(get(address, "/nowhere").0, 404);
+    assert_eq!(get(address, "/cameras/nobody/snapshot.jpg").0, 404);
     pipeline.shutdown();
 }

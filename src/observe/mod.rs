@@ -1,9 +1,12 @@
 //! Operating Squint unattended: an HTTP endpoint with `/metrics` (Prometheus text format) and
-//! `/health` (overall and per-camera state as JSON; 503 while any camera is down).
+//! `/health` (overall and per-camera state as JSON; 503 while any camera is down) and
+//! `/cameras/{id}/snapshot.jpg` (latest frame with faces and names drawn).
 
 mod metrics;
+mod snapshot;
 
 pub use metrics::render_metrics;
+pub use snapshot::Snapshots;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +34,7 @@ pub struct Observed {
     pub stats: Arc<PipelineStats>,
     pub delivery: Arc<DeliveryStats>,
     pub gallery_identities: usize,
+    pub snapshots: Arc<Snapshots>,
 }
 
 /// States in which a camera delivers no frames through no choice of the operator.
@@ -104,7 +108,7 @@ fn serve(server: &tiny_http::Server, observed: &Observed, stop: &AtomicBool) {
         };
         let (status, content_type, body) = respond(request.url(), observed);
         let header = tiny_http::Header::from_bytes("Content-Type", content_type).ok();
-        let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+        let mut response = tiny_http::Response::from_data(body).with_status_code(status);
         if let Some(header) = header {
             response.add_header(header);
         }
@@ -114,14 +118,41 @@ fn serve(server: &tiny_http::Server, observed: &Observed, stop: &AtomicBool) {
     }
 }
 
-fn respond(url: &str, observed: &Observed) -> (u16, &'static str, String) {
+fn respond(url: &str, observed: &Observed) -> (u16, &'static str, Vec<u8>) {
     let cameras: Vec<HealthSnapshot> = observed.cameras.iter().map(|c| c.snapshot()).collect();
-    match url.split('?').next().unwrap_or("") {
-        "/metrics" => (200, "text/plain; version=0.0.4", render_metrics(observed, &cameras)),
+    let path = url.split('?').next().unwrap_or("");
+    if let Some(camera) = path
+        .strip_prefix("/cameras/")
+        .and_then(|p| p.strip_suffix("/snapshot.jpg"))
+    {
+        return match observed.snapshots.jpeg(camera) {
+            Some(Ok(jpeg)) => (200, "image/jpeg", jpeg),
+            Some(Err(e)) => (500, "text/plain", format!("snapshot: {e}\n").into_bytes()),
+            None => (
+                404,
+                "text/plain",
+                format!("no frame from camera {camera} yet\n").into_bytes(),
+            ),
+        };
+    }
+    match path {
+        "/metrics" => (
+            200,
+            "text/plain; version=0.0.4",
+            render_metrics(observed, &cameras).into_bytes(),
+        ),
         "/health" => {
             let (healthy, body) = health(&cameras);
-            (if healthy { 200 } else { 503 }, "application/json", body.to_string())
+            (
+                if healthy { 200 } else { 503 },
+                "application/json",
+                body.to_string().into_bytes(),
+            )
         }
-        _ => (404, "text/plain", "not found: try /metrics or /health\n".into()),
+        _ => (
+            404,
+            "text/plain",
+            b"not found: try /metrics, /health or /cameras/ID/snapshot.jpg\n".to_vec(),
+        ),
     }
 }

@@ -25,7 +25,7 @@ use crate::detect::{DetectError, Detector};
 use crate::gallery::{Gallery, GalleryError};
 use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
 use crate::model::{ModelCard, ModelError};
-use crate::observe::{HttpEndpoint, Observed};
+use crate::observe::{HttpEndpoint, Observed, Snapshots};
 use crate::publish::{EmbeddedBroker, ModelIds, PublishError, Publisher};
 use crate::recognize::{RecognizeError, Recognizer};
 
@@ -121,12 +121,14 @@ impl Pipeline {
                 roi: camera.roi,
             });
         }
+        let snapshots = Arc::new(Snapshots::default());
         let detect = workers::DetectWorker {
             detector: Detector::load(&detector_card, ort_lib, &config.detect)?,
             crop_size: recognizer.input_size(),
             cameras: inputs,
             crops: crop_tx,
             stats: stats.clone(),
+            snapshots: snapshots.clone(),
         };
         workers.push(spawn("detect".into(), move || detect.run())?);
         let recognize = workers::RecognizeWorker {
@@ -138,6 +140,7 @@ impl Pipeline {
             crops: crop_rx,
             events: event_tx,
             stats: stats.clone(),
+            snapshots: snapshots.clone(),
         };
         workers.push(spawn("recognize".into(), move || recognize.run())?);
         let publish = workers::PublishWorker {
@@ -153,6 +156,7 @@ impl Pipeline {
                     stats: stats.clone(),
                     delivery: delivery.clone(),
                     gallery_identities,
+                    snapshots,
                 };
                 Some(HttpEndpoint::start(address, observed)?)
             }

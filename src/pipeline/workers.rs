@@ -12,6 +12,7 @@ use crate::align::align_face;
 use crate::detect::Detector;
 use crate::gallery::Matcher;
 use crate::image::BgrImage;
+use crate::observe::Snapshots;
 use crate::publish::{IdentityEvent, ModelIds, Publisher};
 use crate::recognize::{Batch, RecognizeConfig, Recognizer, next_batch};
 use crate::types::{Detection, EmbeddedFace, FaceCrop, Frame, FrameMeta};
@@ -48,6 +49,7 @@ pub struct DetectWorker {
     pub cameras: Vec<CameraInput>,
     pub crops: Sender<FaceCrop>,
     pub stats: Arc<PipelineStats>,
+    pub snapshots: Arc<Snapshots>,
 }
 
 impl DetectWorker {
@@ -102,8 +104,10 @@ impl DetectWorker {
         self.stats.detect_latency.record(started.elapsed());
         self.stats.frames.fetch_add(ready.len() as u64, Ordering::Relaxed);
         for (((index, frame), (_, (dx, dy))), faces) in ready.iter().zip(&regions).zip(found) {
-            let faces = faces.into_iter().map(|d| d.offset(*dx, *dy));
-            if !self.send_faces(frame, faces, self.cameras[*index].wait_for_recognizer) {
+            let faces: Vec<Detection> = faces.into_iter().map(|d| d.offset(*dx, *dy)).collect();
+            self.snapshots
+                .offer(&frame.camera_id, frame.seq, &frame.image, faces.iter().map(|d| d.bbox));
+            if !self.send_faces(frame, faces.into_iter(), self.cameras[*index].wait_for_recognizer) {
                 return false;
             }
         }
@@ -157,6 +161,7 @@ pub struct RecognizeWorker {
     pub crops: Receiver<FaceCrop>,
     pub events: Sender<IdentityEvent>,
     pub stats: Arc<PipelineStats>,
+    pub snapshots: Arc<Snapshots>,
 }
 
 impl RecognizeWorker {
@@ -198,6 +203,8 @@ impl RecognizeWorker {
                 embedding,
             };
             let event = IdentityEvent::new(&face, best, self.threshold, &self.models);
+            self.snapshots
+                .label(&event.camera_id, event.frame_seq, &event.bbox, &event.identity);
             if self.events.send(event).is_err() {
                 return false;
             }
