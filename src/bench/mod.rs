@@ -8,6 +8,7 @@ use serde::Serialize;
 
 pub mod detect;
 pub mod pipeline;
+pub mod soak;
 
 use crate::align::align_face;
 use crate::detect::Detector;

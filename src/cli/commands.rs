@@ -102,6 +102,21 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             write_report(&bench.run()?, out.as_deref())
         }
+        Command::Soak {
+            config,
+            seconds,
+            every,
+            out,
+        } => {
+            let stop = install_stop_handler()?;
+            let samples = crate::bench::soak::soak(
+                &config,
+                Duration::from_secs_f64(seconds),
+                Duration::from_secs_f64(every),
+                &stop,
+            )?;
+            write_report(&serde_json::to_value(samples)?, out.as_deref())
+        }
         Command::BenchDetect {
             video,
             photos,

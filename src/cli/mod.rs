@@ -152,6 +152,18 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run the configured pipeline for a long time, sampling memory, threads, open files,
+    /// event rate and latency at an interval; writes JSON.
+    Soak {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value_t = 1800.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 60.0)]
+        every: f64,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Measure each stage of the frame path on a video; writes JSON.
     Bench {
         #[arg(long)]
