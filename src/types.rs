@@ -101,6 +101,8 @@ pub struct FaceCrop {
     pub quality: FaceQuality,
     /// Square crop at the recognizer's input size.
     pub image: BgrImage,
+    /// When it entered the recognizer's queue.
+    pub queued_at: std::time::Instant,
 }
 
 /// A face with its embedding, ready for matching.

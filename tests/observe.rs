@@ -140,6 +140,11 @@ fn metrics_move_and_health_follows_the_camera() {
     }));
     let now = parse_metrics(&get(address, "/metrics").1);
     assert!(now["squint_detect_run_seconds_count"] > 0.0);
+    assert!(
+        now["squint_frame_queue_depth{camera=\"gate\"}"] <= 2.0,
+        "frame queue within its bound"
+    );
+    assert!(now["squint_crop_queue_depth"] <= 16.0, "crop queue within its bound");
     assert_eq!(
         now["squint_detect_run_seconds_bucket{le=\"+Inf\"}"],
         now["squint_detect_run_seconds_count"]

@@ -97,6 +97,31 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
             if is_down(c.state) { 0.0 } else { 1.0 }
         },
     );
+    let q = &observed.queues;
+    w.family(
+        "squint_frame_queue_depth",
+        "gauge",
+        "Frames waiting for detection, per camera.",
+    );
+    for (camera, frames) in &q.frames {
+        w.value(
+            "squint_frame_queue_depth",
+            &format!("{{camera=\"{}\"}}", label(camera)),
+            frames.len() as f64,
+        );
+    }
+    w.family(
+        "squint_crop_queue_depth",
+        "gauge",
+        "Face crops waiting for the recognizer.",
+    );
+    w.value("squint_crop_queue_depth", "", q.crops.len() as f64);
+    w.family(
+        "squint_event_queue_depth",
+        "gauge",
+        "Events waiting for the Kafka producer.",
+    );
+    w.value("squint_event_queue_depth", "", q.events.len() as f64);
     let s = &observed.stats;
     w.counter(
         "squint_frames_detected_total",
@@ -149,6 +174,26 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         &s.detect_latency,
     );
     w.histogram("squint_embed_batch_seconds", "One recognizer batch.", &s.embed_latency);
+    w.histogram(
+        "squint_frame_wait_seconds",
+        "A frame's age when detection starts on it.",
+        &s.frame_wait_latency,
+    );
+    w.histogram(
+        "squint_crop_wait_seconds",
+        "A face crop's wait in the recognizer queue.",
+        &s.crop_wait_latency,
+    );
+    w.histogram(
+        "squint_match_seconds",
+        "Matching one embedding against the gallery.",
+        &s.match_latency,
+    );
+    w.histogram(
+        "squint_publish_seconds",
+        "Handing one event to the Kafka producer.",
+        &s.publish_latency,
+    );
     w.family("squint_gallery_identities", "gauge", "Identities in the gallery.");
     w.value("squint_gallery_identities", "", observed.gallery_identities as f64);
     w.0

@@ -35,6 +35,15 @@ pub struct Observed {
     pub delivery: Arc<DeliveryStats>,
     pub gallery_identities: usize,
     pub snapshots: Arc<Snapshots>,
+    pub queues: QueueDepths,
+}
+
+/// Receiving ends of the pipeline's queues, held only to read their lengths.
+#[derive(Clone)]
+pub struct QueueDepths {
+    pub frames: Vec<(String, crossbeam_channel::Receiver<crate::types::Frame>)>,
+    pub crops: crossbeam_channel::Receiver<crate::types::FaceCrop>,
+    pub events: crossbeam_channel::Receiver<crate::publish::IdentityEvent>,
 }
 
 /// States in which a camera delivers no frames through no choice of the operator.

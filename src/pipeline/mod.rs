@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::detect::{DetectError, Detector};
-use crate::gallery::{Gallery, GalleryError};
+use crate::gallery::{Gallery, GalleryError, Matcher};
 use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
 use crate::model::{ModelCard, ModelError};
-use crate::observe::{HttpEndpoint, Observed, Snapshots};
+use crate::observe::{HttpEndpoint, Observed, QueueDepths, Snapshots};
 use crate::publish::{EmbeddedBroker, ModelIds, PublishError, Publisher};
 use crate::recognize::{RecognizeError, Recognizer};
 
@@ -70,58 +70,23 @@ impl Pipeline {
     pub fn start(config: &Config) -> Result<Pipeline, PipelineError> {
         let ort_lib = config.models.onnxruntime.as_deref();
         let detector_card = ModelCard::load(&config.models.detector)?;
-        let recognizer_card = ModelCard::load(&config.models.recognizer)?;
-        let recognizer = Recognizer::load(&recognizer_card, ort_lib, config.recognize.threads)?;
-        tracing::info!(model = recognizer.model_id(), provider = "CPU", "recognizer loaded");
-        let (dim, space) = recognizer_card.require_embedding()?;
-        let matcher = Gallery::open(&config.gallery.path)?.matcher(&space, dim)?;
+        let (recognizer, matcher, models) = load_recognition(config, &detector_card)?;
         let gallery_identities = matcher.identities();
-        tracing::info!(identities = matcher.identities(), gallery = %config.gallery.path.display(), "gallery loaded");
-        if matcher.identities() == 0 {
-            tracing::warn!(
-                "the gallery is empty: every face will be reported as unknown; enroll people with `squint enroll`"
-            );
-        }
-        let models = ModelIds {
-            detector: detector_card.id.clone(),
-            recognizer: recognizer_card.id.clone(),
-            embedding_space: space,
-        };
-        let embedded = if config.kafka.is_embedded() {
-            Some(EmbeddedBroker::start(&config.kafka, &embedded_address_file(config))?)
-        } else {
-            None
-        };
-        let brokers = embedded
-            .as_ref()
-            .map_or(config.kafka.brokers.as_str(), |e| e.brokers.as_str());
-        let publisher = Publisher::start(&config.kafka, brokers)?;
+        let (embedded, publisher) = start_kafka(config)?;
         let delivery = publisher.stats.clone();
 
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(PipelineStats::default());
+        let snapshots = Arc::new(Snapshots::default());
         let (crop_tx, crop_rx) = crossbeam_channel::bounded(config.pipeline.crop_queue);
         let (event_tx, event_rx) = crossbeam_channel::bounded(config.kafka.queue);
+        let (cameras, inputs, frame_queues) = start_cameras(config, &stop)?;
+        let queues = QueueDepths {
+            frames: frame_queues,
+            crops: crop_rx.clone(),
+            events: event_rx.clone(),
+        };
 
-        let mut workers = Vec::new();
-        let mut cameras = Vec::new();
-        let mut inputs = Vec::new();
-        for camera in &config.cameras {
-            let (frame_tx, frame_rx) = crossbeam_channel::bounded(config.pipeline.frame_queue);
-            let frames = FrameSender::new(frame_tx, frame_rx.clone());
-            cameras.push(CameraSource::spawn(
-                camera,
-                config.pipeline.templates_dir(),
-                frames,
-                stop.clone(),
-            )?);
-            inputs.push(workers::CameraInput {
-                frames: frame_rx,
-                wait_for_recognizer: !camera.is_live(),
-                roi: camera.roi,
-            });
-        }
-        let snapshots = Arc::new(Snapshots::default());
         let detect = workers::DetectWorker {
             detector: Detector::load(&detector_card, ort_lib, &config.detect)?,
             crop_size: recognizer.input_size(),
@@ -130,7 +95,6 @@ impl Pipeline {
             stats: stats.clone(),
             snapshots: snapshots.clone(),
         };
-        workers.push(spawn("detect".into(), move || detect.run())?);
         let recognize = workers::RecognizeWorker {
             recognizer,
             matcher,
@@ -142,21 +106,27 @@ impl Pipeline {
             stats: stats.clone(),
             snapshots: snapshots.clone(),
         };
-        workers.push(spawn("recognize".into(), move || recognize.run())?);
         let publish = workers::PublishWorker {
             publisher,
             events: event_rx,
             stats: stats.clone(),
         };
+        let workers = vec![
+            spawn("detect".into(), move || detect.run())?,
+            spawn("recognize".into(), move || recognize.run())?,
+        ];
         let publisher = Some(spawn("publish".into(), move || publish.run())?);
         let http = match &config.http.address {
             Some(address) => {
+                let cameras = cameras.iter().map(|c| c.health.clone()).collect();
+                let delivery = delivery.clone();
                 let observed = Observed {
-                    cameras: cameras.iter().map(|c| c.health.clone()).collect(),
+                    cameras,
                     stats: stats.clone(),
-                    delivery: delivery.clone(),
+                    delivery,
                     gallery_identities,
                     snapshots,
+                    queues,
                 };
                 Some(HttpEndpoint::start(address, observed)?)
             }
@@ -231,6 +201,73 @@ impl Pipeline {
         }
         (snapshot, self.health())
     }
+}
+
+/// The recognizer, the gallery's matcher for its embedding space, and the model ids events carry.
+fn load_recognition(config: &Config, detector: &ModelCard) -> Result<(Recognizer, Matcher, ModelIds), PipelineError> {
+    let recognizer_card = ModelCard::load(&config.models.recognizer)?;
+    let recognizer = Recognizer::load(
+        &recognizer_card,
+        config.models.onnxruntime.as_deref(),
+        config.recognize.threads,
+    )?;
+    tracing::info!(model = recognizer.model_id(), provider = "CPU", "recognizer loaded");
+    let (dim, space) = recognizer_card.require_embedding()?;
+    let matcher = Gallery::open(&config.gallery.path)?.matcher(&space, dim)?;
+    tracing::info!(identities = matcher.identities(), gallery = %config.gallery.path.display(), "gallery loaded");
+    if matcher.identities() == 0 {
+        tracing::warn!(
+            "the gallery is empty: every face will be reported as unknown; enroll people with `squint enroll`"
+        );
+    }
+    let models = ModelIds {
+        detector: detector.id.clone(),
+        recognizer: recognizer_card.id.clone(),
+        embedding_space: space,
+    };
+    Ok((recognizer, matcher, models))
+}
+
+/// The producer, and the embedded broker it talks to when configured.
+fn start_kafka(config: &Config) -> Result<(Option<EmbeddedBroker>, Publisher), PipelineError> {
+    let embedded = if config.kafka.is_embedded() {
+        Some(EmbeddedBroker::start(&config.kafka, &embedded_address_file(config))?)
+    } else {
+        None
+    };
+    let brokers = embedded
+        .as_ref()
+        .map_or(config.kafka.brokers.as_str(), |e| e.brokers.as_str());
+    let publisher = Publisher::start(&config.kafka, brokers)?;
+    Ok((embedded, publisher))
+}
+
+type FrameQueues = Vec<(String, crossbeam_channel::Receiver<crate::types::Frame>)>;
+
+/// Starts every camera with its own bounded frame queue.
+fn start_cameras(
+    config: &Config,
+    stop: &Arc<AtomicBool>,
+) -> Result<(Vec<CameraSource>, Vec<workers::CameraInput>, FrameQueues), PipelineError> {
+    let (mut cameras, mut inputs, mut queues) = (Vec::new(), Vec::new(), Vec::new());
+    for camera in &config.cameras {
+        let (frame_tx, frame_rx) = crossbeam_channel::bounded(config.pipeline.frame_queue);
+        let frames = FrameSender::new(frame_tx, frame_rx.clone());
+        queues.push((camera.id.clone(), frame_rx.clone()));
+        cameras.push(CameraSource::spawn(
+            camera,
+            config.pipeline.templates_dir(),
+            frames,
+            stop.clone(),
+        )?);
+        let wait_for_recognizer = !camera.is_live();
+        inputs.push(workers::CameraInput {
+            frames: frame_rx,
+            wait_for_recognizer,
+            roi: camera.roi,
+        });
+    }
+    Ok((cameras, inputs, queues))
 }
 
 const EMBEDDED_LINGER: Duration = Duration::from_secs(3);

@@ -25,6 +25,14 @@ pub struct PipelineStats {
     pub detect_latency: Latency,
     /// One recognizer batch.
     pub embed_latency: Latency,
+    /// A frame's age when detection starts on it (decode → detect, incl. its queue).
+    pub frame_wait_latency: Latency,
+    /// A face crop's wait in the recognizer queue.
+    pub crop_wait_latency: Latency,
+    /// Matching one embedding against the gallery.
+    pub match_latency: Latency,
+    /// Handing one event to the Kafka producer.
+    pub publish_latency: Latency,
 }
 
 impl Default for PipelineStats {
@@ -44,6 +52,10 @@ impl Default for PipelineStats {
             event_latency: Latency::default(),
             detect_latency: Latency::default(),
             embed_latency: Latency::default(),
+            frame_wait_latency: Latency::default(),
+            crop_wait_latency: Latency::default(),
+            match_latency: Latency::default(),
+            publish_latency: Latency::default(),
         }
     }
 }

@@ -86,6 +86,10 @@ impl DetectWorker {
         if ready.is_empty() {
             return true;
         }
+        for (_, frame) in ready {
+            let age = frame.captured_at.elapsed().unwrap_or_default();
+            self.stats.frame_wait_latency.record(age);
+        }
         let started = Instant::now();
         let regions: Vec<_> = ready
             .iter()
@@ -133,6 +137,7 @@ impl DetectWorker {
                 detection,
                 quality,
                 image,
+                queued_at: Instant::now(),
             };
             if wait {
                 if self.crops.send(crop).is_err() {
@@ -181,6 +186,9 @@ impl RecognizeWorker {
     }
 
     fn process(&mut self, batch: Vec<FaceCrop>) -> bool {
+        for crop in &batch {
+            self.stats.crop_wait_latency.record(crop.queued_at.elapsed());
+        }
         let started = Instant::now();
         let images: Vec<_> = batch.iter().map(|c| &c.image).collect();
         let embeddings = match self.recognizer.embed(&images) {
@@ -195,7 +203,9 @@ impl RecognizeWorker {
         self.stats.embedded.fetch_add(batch.len() as u64, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         for (crop, embedding) in batch.into_iter().zip(embeddings) {
+            let matched_at = Instant::now();
             let best = self.matcher.best(&embedding);
+            self.stats.match_latency.record(matched_at.elapsed());
             let face = EmbeddedFace {
                 frame: crop.frame,
                 detection: crop.detection,
@@ -222,7 +232,10 @@ pub struct PublishWorker {
 impl PublishWorker {
     pub fn run(self) {
         while let Ok(event) = self.events.recv() {
-            match self.publisher.send(&event) {
+            let started = Instant::now();
+            let sent = self.publisher.send(&event);
+            self.stats.publish_latency.record(started.elapsed());
+            match sent {
                 Ok(()) => {
                     self.stats.events.fetch_add(1, Ordering::Relaxed);
                     let captured = std::time::UNIX_EPOCH + Duration::from_millis(event.captured_at_ms);
