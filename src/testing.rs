@@ -49,3 +49,17 @@ pub fn photo(name: &str) -> PathBuf {
 pub fn background_video() -> PathBuf {
     repo().join("assets/vtest.avi")
 }
+
+/// The `[models]` and `[pipeline]` sections of a config for this checkout, with run-time
+/// state under `dir`; tests append the sections they care about.
+pub fn base_config(dir: &std::path::Path) -> String {
+    let repo = repo();
+    let ort = ort_library().expect("ONNX Runtime installed (run scripts/setup.sh)");
+    format!(
+        "[models]\ndetector = \"{repo}/models/yunet.card.toml\"\nrecognizer = \"{repo}/models/sface.card.toml\"\n\
+         onnxruntime = \"{ort}\"\n[pipeline]\ntemplates = \"{repo}/pipelines\"\nstate_dir = \"{dir}/state\"\n",
+        repo = repo.display(),
+        ort = ort.display(),
+        dir = dir.display(),
+    )
+}

@@ -68,23 +68,13 @@ fn enroll(gallery_path: &Path) {
         ("biden", "biden.jpg"),
         ("grace", "grace_hopper.jpg"),
     ] {
-        let embedding = enroller.embed_photo(&testing::photo(photo)).unwrap();
-        gallery.add_template(name, photo, "sface-2021dec", &embedding).unwrap();
+        enroller.enroll(&mut gallery, name, &testing::photo(photo)).unwrap();
     }
 }
 
 fn config(dir: &Path, camera_url: &str, topic: &str) -> Config {
-    let repo = testing::repo();
     let text = format!(
-        r#"
-[models]
-detector = "{repo}/models/yunet.card.toml"
-recognizer = "{repo}/models/sface.card.toml"
-onnxruntime = "{ort}"
-[pipeline]
-templates = "{repo}/pipelines"
-state_dir = "{dir}/state"
-[detect]
+        r#"{base}[detect]
 min_face_px = 20
 [gallery]
 path = "{dir}/gallery.db"
@@ -97,12 +87,11 @@ partitions = 1
 id = "street"
 url = "{camera_url}"
 "#,
-        repo = repo.display(),
-        ort = testing::ort_library().expect("ONNX Runtime installed").display(),
+        base = testing::base_config(dir),
         dir = dir.display(),
         broker = test_broker(),
     );
-    Config::parse(&text, &dir.join("e2e.toml")).unwrap()
+    Config::parse(&text, &dir.join("test.toml")).unwrap()
 }
 
 fn read_events(topic: &str) -> Vec<IdentityEvent> {

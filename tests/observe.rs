@@ -90,17 +90,8 @@ fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
 }
 
 fn config(dir: &Path, camera_url: &str) -> Config {
-    let repo = testing::repo();
     let text = format!(
-        r#"
-[models]
-detector = "{repo}/models/yunet.card.toml"
-recognizer = "{repo}/models/sface.card.toml"
-onnxruntime = "{ort}"
-[pipeline]
-templates = "{repo}/pipelines"
-state_dir = "{dir}"
-[gallery]
+        r#"{base}[gallery]
 path = "{dir}/gallery.db"
 [kafka]
 brokers = "embedded"
@@ -113,11 +104,10 @@ backoff_initial_ms = 100
 backoff_max_ms = 400
 stall_timeout_s = 2.0
 "#,
-        repo = repo.display(),
-        ort = testing::ort_library().expect("ONNX Runtime installed").display(),
+        base = testing::base_config(dir),
         dir = dir.display(),
     );
-    Config::parse(&text, &dir.join("observe.toml")).unwrap()
+    Config::parse(&text, &dir.join("test.toml")).unwrap()
 }
 
 #[test]

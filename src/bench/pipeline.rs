@@ -89,8 +89,7 @@ impl PipelineBench {
         let mut enroller = Enroller { detector, recognizer };
         let mut gallery = Gallery::open(&path)?;
         for (name, photo) in GALLERY {
-            let embedding = enroller.embed_photo(&self.photo(photo))?;
-            gallery.add_template(name, photo, enroller.recognizer.embedding_space(), &embedding)?;
+            enroller.enroll(&mut gallery, name, &self.photo(photo))?;
         }
         Ok(path)
     }

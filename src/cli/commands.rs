@@ -297,14 +297,9 @@ fn enroll(
     let list = enrolment_list(name, folder, images)?;
     let mut enroller = load_enroller(models, &DetectConfig::default(), 2)?;
     let mut gallery = Gallery::open(gallery_path)?;
-    let space = enroller.recognizer.embedding_space().to_string();
     let mut failed = 0;
     for (name, photo) in &list {
-        let result = enroller
-            .embed_photo(photo)
-            .map_err(anyhow::Error::from)
-            .and_then(|embedding| Ok(gallery.add_template(name, &photo.to_string_lossy(), &space, &embedding)?));
-        match result {
+        match enroller.enroll(&mut gallery, name, photo) {
             Ok(()) => println!("enrolled {name} from {}", photo.display()),
             Err(e) => {
                 failed += 1;

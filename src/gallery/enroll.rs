@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use super::GalleryError;
+use super::{Gallery, GalleryError};
 use crate::align::align_face;
 use crate::detect::Detector;
 use crate::image::BgrImage;
@@ -19,6 +19,14 @@ pub struct Enroller {
 }
 
 impl Enroller {
+    /// Embeds the photo's largest face and stores it as a template of `name`, in the
+    /// recognizer's embedding space.
+    pub fn enroll(&mut self, gallery: &mut Gallery, name: &str, photo: &Path) -> Result<(), GalleryError> {
+        let embedding = self.embed_photo(photo)?;
+        let space = self.recognizer.embedding_space().to_string();
+        gallery.add_template(name, &photo.to_string_lossy(), &space, &embedding)
+    }
+
     pub fn embed_photo(&mut self, path: &Path) -> Result<Vec<f32>, GalleryError> {
         let image_error = |message: String| GalleryError::Image {
             path: path.to_path_buf(),

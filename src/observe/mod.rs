@@ -128,7 +128,6 @@ fn serve(server: &tiny_http::Server, observed: &Observed, stop: &AtomicBool) {
 }
 
 fn respond(url: &str, observed: &Observed) -> (u16, &'static str, Vec<u8>) {
-    let cameras: Vec<HealthSnapshot> = observed.cameras.iter().map(|c| c.snapshot()).collect();
     let path = url.split('?').next().unwrap_or("");
     if let Some(camera) = path
         .strip_prefix("/cameras/")
@@ -144,14 +143,16 @@ fn respond(url: &str, observed: &Observed) -> (u16, &'static str, Vec<u8>) {
             ),
         };
     }
+    // Only these two read camera health (which also advances each camera's fps window).
+    let cameras = || -> Vec<HealthSnapshot> { observed.cameras.iter().map(|c| c.snapshot()).collect() };
     match path {
         "/metrics" => (
             200,
             "text/plain; version=0.0.4",
-            render_metrics(observed, &cameras).into_bytes(),
+            render_metrics(observed, &cameras()).into_bytes(),
         ),
         "/health" => {
-            let (healthy, body) = health(&cameras);
+            let (healthy, body) = health(&cameras());
             (
                 if healthy { 200 } else { 503 },
                 "application/json",

@@ -118,6 +118,13 @@ mod tests {
         }
     }
 
+    fn ada(similarity: f32) -> Option<Match> {
+        Some(Match {
+            identity: "ada".into(),
+            similarity,
+        })
+    }
+
     fn ids() -> ModelIds {
         ModelIds {
             detector: "d".into(),
@@ -128,25 +135,9 @@ mod tests {
 
     #[test]
     fn names_identity_only_at_or_above_threshold() {
-        let above = IdentityEvent::new(
-            &face(),
-            Some(Match {
-                identity: "ada".into(),
-                similarity: 0.5,
-            }),
-            0.4,
-            &ids(),
-        );
+        let above = IdentityEvent::new(&face(), ada(0.5), 0.4, &ids());
         assert_eq!(above.identity, "ada");
-        let below = IdentityEvent::new(
-            &face(),
-            Some(Match {
-                identity: "ada".into(),
-                similarity: 0.3,
-            }),
-            0.4,
-            &ids(),
-        );
+        let below = IdentityEvent::new(&face(), ada(0.3), 0.4, &ids());
         assert_eq!(below.identity, UNKNOWN);
         assert_eq!(below.best_candidate.as_deref(), Some("ada"));
         let empty = IdentityEvent::new(&face(), None, 0.4, &ids());
@@ -155,15 +146,7 @@ mod tests {
 
     #[test]
     fn json_round_trips_with_documented_field_names() {
-        let event = IdentityEvent::new(
-            &face(),
-            Some(Match {
-                identity: "ada".into(),
-                similarity: 0.5,
-            }),
-            0.4,
-            &ids(),
-        );
+        let event = IdentityEvent::new(&face(), ada(0.5), 0.4, &ids());
         let json = serde_json::to_value(&event).unwrap();
         for key in [
             "schema_version",
