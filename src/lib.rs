@@ -1,11 +1,13 @@
 //! Squint: recognize people from tiny faces in live surveillance video.
 //!
 //! A frame travels through the stages in this order, one folder each:
-//! [`ingest`] (GStreamer → BGR frames) → [`detect`] (YuNet) → [`align`] (5-point warp to
-//! 112×112) → [`recognize`] (batched ONNX embedding) → [`gallery`] (match) → [`publish`]
-//! (JSON events to Kafka). [`pipeline`] wires them with bounded channels and owns the threads.
+//! [`ingest`] (GStreamer → BGR frames) → [`detect`] (YuNet) → [`track`] (track ids,
+//! recognition budget) → [`align`] (5-point warp to 112×112) → [`recognize`] (batched ONNX
+//! embedding) → [`alert`] (gallery match, evidence per track, two-stage alerts) →
+//! [`publish`] (spool, then JSON events to Kafka). [`pipeline`] wires them with bounded channels and owns the threads.
 //! The data types that flow between stages live in [`types`].
 
+pub mod alert;
 pub mod align;
 pub mod bench;
 pub mod cli;
@@ -25,4 +27,5 @@ pub mod scenario;
 pub mod serve;
 #[doc(hidden)]
 pub mod testing;
+pub mod track;
 pub mod types;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::detect::FaceQuality;
 pub use crate::image::BgrImage;
+pub use crate::track::TrackInfo;
 
 /// A decoded video frame.
 #[derive(Debug, Clone)]
@@ -99,6 +100,7 @@ pub struct FaceCrop {
     pub frame: FrameMeta,
     pub detection: Detection,
     pub quality: FaceQuality,
+    pub track: TrackInfo,
     /// Square crop at the recognizer's input size.
     pub image: BgrImage,
     /// When it entered the recognizer's queue.
@@ -111,6 +113,15 @@ pub struct EmbeddedFace {
     pub frame: FrameMeta,
     pub detection: Detection,
     pub quality: FaceQuality,
+    pub track: TrackInfo,
     /// L2-normalised.
     pub embedding: Vec<f32>,
+}
+
+/// What flows from tracking to alerting, in each camera's frame order: faces of tracks,
+/// and the end of a track once it is lost.
+#[derive(Debug, Clone)]
+pub enum TrackMessage<F> {
+    Face(F),
+    Ended(TrackInfo),
 }

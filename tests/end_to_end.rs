@@ -78,7 +78,6 @@ fn config(dir: &Path, camera_url: &str, topic: &str) -> Config {
 min_face_px = 20
 [gallery]
 path = "{dir}/gallery.db"
-match_threshold = 0.30
 [kafka]
 brokers = "{broker}"
 topic = "{topic}"
@@ -162,7 +161,7 @@ fn scene_over_rtsp_reaches_kafka_with_the_right_names() {
     let mut wrong = Vec::new();
     for event in &events {
         assert_eq!(event.camera_id, "street");
-        assert!(event.face_width_px > 0.0 && event.match_threshold == 0.30);
+        assert!(event.face_width_px > 0.0 && event.match_threshold > 0.0 && !event.track_id.is_empty());
         if event.identity != UNKNOWN && !overlapping_identities(&truth, event).contains(&event.identity) {
             wrong.push(format!(
                 "{} at {:?} sim {:?}",

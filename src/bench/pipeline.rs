@@ -101,7 +101,7 @@ impl PipelineBench {
             "[models]\ndetector = \"{repo}/models/yunet.card.toml\"\nrecognizer = \"{repo}/models/sface.card.toml\"\n\
              [pipeline]\ntemplates = \"{repo}/pipelines\"\nstate_dir = \"{state}\"\n\
              [detect]\nmode = \"native\"\nscore_threshold = 0.6\nnms_threshold = 0.3\n\
-             [gallery]\npath = \"{gallery}\"\nmatch_threshold = 0.30\n[kafka]\nbrokers = \"embedded\"\n",
+             [gallery]\npath = \"{gallery}\"\n[kafka]\nbrokers = \"embedded\"\n",
             state = self.work.join("state").display(),
             gallery = gallery.display(),
         );

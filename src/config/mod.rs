@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::alert::AlertConfig;
 use crate::detect::DetectConfig;
 use crate::gallery::GalleryConfig;
 use crate::ingest::CameraConfig;
 use crate::publish::KafkaConfig;
 use crate::recognize::RecognizeConfig;
+use crate::track::TrackConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -90,7 +92,11 @@ pub struct Config {
     pub detect: DetectConfig,
     #[serde(default)]
     pub recognize: RecognizeConfig,
+    #[serde(default)]
+    pub track: TrackConfig,
     pub gallery: GalleryConfig,
+    #[serde(default)]
+    pub alerts: AlertConfig,
     pub kafka: KafkaConfig,
     #[serde(default)]
     pub http: crate::observe::HttpConfig,
@@ -147,6 +153,9 @@ impl Config {
         }
         resolve(&mut self.pipeline.state_dir);
         resolve(&mut self.gallery.path);
+        if let Some(dir) = self.kafka.spool.dir.as_mut() {
+            resolve(dir);
+        }
         for camera in &mut self.cameras {
             camera.resolve_paths(base);
         }
@@ -182,9 +191,12 @@ impl Config {
         self.recognize
             .validate()
             .map_err(|(key, msg)| invalid(format!("recognize.{key}"), msg))?;
-        self.gallery
+        self.track
             .validate()
-            .map_err(|(key, msg)| invalid(format!("gallery.{key}"), msg))?;
+            .map_err(|(key, msg)| invalid(format!("track.{key}"), msg))?;
+        self.alerts
+            .validate()
+            .map_err(|(key, msg)| invalid(format!("alerts.{key}"), msg))?;
         self.kafka
             .validate()
             .map_err(|(key, msg)| invalid(format!("kafka.{key}"), msg))?;
@@ -206,6 +218,17 @@ impl PipelineConfig {
     /// The templates folder (always set after [`Config::load`]).
     pub fn templates_dir(&self) -> &Path {
         self.templates.as_deref().unwrap_or(Path::new("pipelines"))
+    }
+}
+
+impl Config {
+    /// Where the event spool lives: `kafka.spool.dir`, else `<state_dir>/spool`.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.kafka
+            .spool
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.pipeline.state_dir.join("spool"))
     }
 }
 

@@ -46,10 +46,10 @@ fn unknown_key_names_file_and_key() {
 
 #[test]
 fn wrong_type_names_file_and_key() {
-    let text = MINIMAL.replace("[gallery]", "[gallery]\nmatch_threshold = \"high\"");
+    let text = format!("{MINIMAL}\n[alerts]\ncooldown_s = \"long\"\n");
     let err = parse(&text).expect_err("wrong type").to_string();
     assert!(
-        err.contains("/etc/squint/site.toml") && err.contains("match_threshold"),
+        err.contains("/etc/squint/site.toml") && err.contains("cooldown_s"),
         "{err}"
     );
 }
@@ -77,9 +77,16 @@ fn duplicate_camera_ids_are_rejected() {
 
 #[test]
 fn out_of_range_threshold_names_key() {
-    let text = MINIMAL.replace("[gallery]", "[gallery]\nmatch_threshold = 1.5");
+    let text = format!("{MINIMAL}\n[alerts]\n[[alerts.bands]]\ncandidate = 1.5\nconfirm = 1.5\n");
     let err = parse(&text).expect_err("range").to_string();
-    assert!(err.contains("gallery.match_threshold"), "{err}");
+    assert!(err.contains("alerts.bands[0].candidate"), "{err}");
+}
+
+#[test]
+fn spool_smaller_than_two_segments_names_key() {
+    let text = format!("{MINIMAL}\n[kafka.spool]\nmax_bytes = 5000\nsegment_bytes = 4096\n");
+    let err = parse(&text).expect_err("spool").to_string();
+    assert!(err.contains("kafka.spool.max_bytes"), "{err}");
 }
 
 #[test]

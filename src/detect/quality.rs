@@ -22,6 +22,19 @@ pub struct FaceQuality {
     pub touches_border: bool,
 }
 
+impl FaceQuality {
+    /// How much one embedding of this face counts as evidence, in (0, 1]: larger, sharper,
+    /// more frontal, uncut and confidently detected faces count more. Width saturates at
+    /// 40 px, where recognition stops being resolution-limited.
+    pub fn weight(&self) -> f32 {
+        let size = (self.width_px / 40.0).clamp(0.1, 1.0);
+        let sharp = (self.sharpness / 200.0).clamp(0.2, 1.0);
+        let pose = self.yaw_deg.to_radians().cos().clamp(0.2, 1.0);
+        let border = if self.touches_border { 0.5 } else { 1.0 };
+        (size * sharp * pose * border * self.detection_score).clamp(1e-3, 1.0)
+    }
+}
+
 /// Assesses one detection on the frame it came from.
 pub fn assess(frame: &BgrImage, detection: &Detection) -> FaceQuality {
     let b = &detection.bbox;

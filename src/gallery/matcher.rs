@@ -42,6 +42,36 @@ impl Matcher {
         self.names.len()
     }
 
+    /// The `k` identities most similar to `probe` (each by its best template), best first.
+    /// One pass over the template matrix; the probe must be L2-normalised.
+    pub fn ranked(&self, probe: &[f32], k: usize) -> Vec<Match> {
+        if probe.len() != self.dim || self.names.is_empty() {
+            return Vec::new();
+        }
+        let mut best = vec![f32::NEG_INFINITY; self.names.len()];
+        for (template, &owner) in self.templates.chunks_exact(self.dim).zip(&self.owners) {
+            let similarity = dot(template, probe);
+            if similarity > best[owner] {
+                best[owner] = similarity;
+            }
+        }
+        let mut order: Vec<usize> = (0..best.len()).collect();
+        let k = k.min(order.len());
+        if k == 0 {
+            return Vec::new();
+        }
+        order.select_nth_unstable_by(k - 1, |&a, &b| best[b].total_cmp(&best[a]));
+        order.truncate(k);
+        order.sort_by(|&a, &b| best[b].total_cmp(&best[a]));
+        order
+            .into_iter()
+            .map(|i| Match {
+                identity: self.names[i].clone(),
+                similarity: best[i],
+            })
+            .collect()
+    }
+
     /// Highest cosine similarity over all templates (probe must be L2-normalised).
     pub fn best(&self, probe: &[f32]) -> Option<Match> {
         if probe.len() != self.dim {
@@ -50,11 +80,15 @@ impl Matcher {
         self.templates
             .chunks_exact(self.dim)
             .zip(&self.owners)
-            .map(|(t, &owner)| (owner, t.iter().zip(probe).map(|(a, b)| a * b).sum::<f32>()))
+            .map(|(t, &owner)| (owner, dot(t, probe)))
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(owner, similarity)| Match {
                 identity: self.names[owner].clone(),
                 similarity,
             })
     }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

@@ -69,3 +69,21 @@ fn remove_deletes_identity_and_templates() {
     assert!(gallery.list().unwrap().is_empty());
     assert_eq!(gallery.matcher("s", 2).unwrap().best(&unit(&[1.0, 0.0])), None);
 }
+
+#[test]
+fn ranked_lists_each_identity_once_by_its_best_template() {
+    let mut matcher = Matcher::new(3);
+    matcher.add("ada", &unit(&[1.0, 0.0, 0.0]));
+    matcher.add("ada", &unit(&[0.0, 0.0, 1.0]));
+    matcher.add("bob", &unit(&[0.7, 0.7, 0.0]));
+    matcher.add("cy", &unit(&[0.0, 1.0, 0.0]));
+    let ranked = matcher.ranked(&unit(&[0.1, 0.2, 1.0]), 2);
+    let names: Vec<_> = ranked.iter().map(|m| m.identity.as_str()).collect();
+    assert_eq!(names, ["ada", "bob"]);
+    assert!(ranked[0].similarity > 0.97 && ranked[0].similarity <= 1.0);
+    assert_eq!(matcher.ranked(&unit(&[1.0, 0.0, 0.0]), 10).len(), 3);
+    assert!(
+        matcher.ranked(&[1.0, 0.0], 2).is_empty(),
+        "wrong dimension matches nothing"
+    );
+}

@@ -117,9 +117,15 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
     );
     w.value("squint_crop_queue_depth", "", q.crops.len() as f64);
     w.family(
+        "squint_embedded_queue_depth",
+        "gauge",
+        "Embedded faces waiting for matching and alerting.",
+    );
+    w.value("squint_embedded_queue_depth", "", q.faces.len() as f64);
+    w.family(
         "squint_event_queue_depth",
         "gauge",
-        "Events waiting for the Kafka producer.",
+        "Events waiting for the spool and Kafka producer.",
     );
     w.value("squint_event_queue_depth", "", q.events.len() as f64);
     let s = &observed.stats;
@@ -128,7 +134,12 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         "Frames run through face detection.",
         &s.frames,
     );
-    w.counter("squint_faces_total", "Faces detected and aligned.", &s.faces);
+    w.counter("squint_faces_total", "Faces detected.", &s.faces);
+    w.counter(
+        "squint_faces_skipped_by_budget_total",
+        "Faces of tracked people the recognition budget did not embed.",
+        &s.faces_skipped,
+    );
     w.counter(
         "squint_crops_dropped_total",
         "Face crops dropped because the recognizer was behind.",
@@ -149,23 +160,59 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
     w.seconds("squint_align_seconds_total", "Time spent aligning faces.", &s.align_ns);
     w.seconds("squint_embed_seconds_total", "Time spent embedding faces.", &s.embed_ns);
     w.counter(
-        "squint_events_published_total",
-        "Identity events handed to the Kafka producer.",
+        "squint_identity_events_total",
+        "Identity events raised (one per track and interval).",
         &s.events,
     );
+    w.counter("squint_alerts_total", "Alert events raised (all stages).", &s.alerts);
     w.counter(
-        "squint_events_delivered_total",
-        "Identity events acknowledged by Kafka.",
-        &observed.delivery.delivered,
+        "squint_alerts_suppressed_total",
+        "Alerts not raised because of the per-camera identity cooldown.",
+        &s.alerts_suppressed,
+    );
+    let d = &observed.delivery;
+    w.counter(
+        "squint_kafka_sent_total",
+        "Events handed to librdkafka (replays included).",
+        &d.sent,
     );
     w.counter(
-        "squint_events_delivery_failed_total",
-        "Identity events Kafka reported as failed.",
-        &observed.delivery.failed,
+        "squint_kafka_delivered_total",
+        "Events acknowledged by Kafka.",
+        &d.delivered,
+    );
+    w.counter(
+        "squint_kafka_delivery_failed_total",
+        "Events Kafka refused for good.",
+        &d.failed,
+    );
+    let spool = &observed.spool;
+    w.family("squint_spool_bytes", "gauge", "Bytes in the on-disk event spool.");
+    w.value("squint_spool_bytes", "", spool.bytes.load(Ordering::Relaxed) as f64);
+    w.family(
+        "squint_spool_pending_events",
+        "gauge",
+        "Spooled events Kafka has not acknowledged yet.",
+    );
+    w.value(
+        "squint_spool_pending_events",
+        "",
+        spool.pending.load(Ordering::Relaxed) as f64,
+    );
+    w.counter(
+        "squint_spool_dropped_events_total",
+        "Events dropped because the spool was full (when_full = drop_oldest).",
+        &spool.dropped,
+    );
+    w.family("squint_spool_alarm", "gauge", "1 while the spool is nearly full.");
+    w.value(
+        "squint_spool_alarm",
+        "",
+        f64::from(u8::from(spool.alarm.load(Ordering::Relaxed))),
     );
     w.histogram(
         "squint_event_latency_seconds",
-        "From frame decode to the event handed to Kafka.",
+        "From frame decode to its identity event leaving the alert stage.",
         &s.event_latency,
     );
     w.histogram(
@@ -186,13 +233,8 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
     );
     w.histogram(
         "squint_match_seconds",
-        "Matching one embedding against the gallery.",
+        "Matching one embedding against the gallery and updating its track.",
         &s.match_latency,
-    );
-    w.histogram(
-        "squint_publish_seconds",
-        "Handing one event to the Kafka producer.",
-        &s.publish_latency,
     );
     w.family("squint_gallery_identities", "gauge", "Identities in the gallery.");
     w.value("squint_gallery_identities", "", observed.gallery_identities as f64);

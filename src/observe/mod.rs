@@ -33,6 +33,7 @@ pub struct Observed {
     pub cameras: Vec<Arc<CameraHealth>>,
     pub stats: Arc<PipelineStats>,
     pub delivery: Arc<DeliveryStats>,
+    pub spool: Arc<crate::publish::SpoolStats>,
     pub gallery_identities: usize,
     pub snapshots: Arc<Snapshots>,
     pub queues: QueueDepths,
@@ -42,8 +43,9 @@ pub struct Observed {
 #[derive(Clone)]
 pub struct QueueDepths {
     pub frames: Vec<(String, crossbeam_channel::Receiver<crate::types::Frame>)>,
-    pub crops: crossbeam_channel::Receiver<crate::types::FaceCrop>,
-    pub events: crossbeam_channel::Receiver<crate::publish::IdentityEvent>,
+    pub crops: crossbeam_channel::Receiver<crate::types::TrackMessage<crate::types::FaceCrop>>,
+    pub faces: crossbeam_channel::Receiver<crate::types::TrackMessage<crate::types::EmbeddedFace>>,
+    pub events: crossbeam_channel::Receiver<crate::publish::Outgoing>,
 }
 
 /// States in which a camera delivers no frames through no choice of the operator.

@@ -1,10 +1,11 @@
 //! Wires the stages with bounded channels and owns their threads and shutdown:
 //!
 //! ```text
-//! ingest (thread per camera) ─frames, latest-wins─▶ detect+align (one thread, frames of
-//!   all cameras batched) ─crops, shared, drop-when-full─▶ recognize+match (one thread,
-//!   dynamic batches)
-//!   ─events, blocking─▶ publish (one thread)
+//! ingest (thread per camera) ─frames, latest-wins─▶ detect+track+align (one thread, frames
+//!   of all cameras batched; the budget picks which faces to embed) ─crops and track ends,
+//!   shared, crops dropped when full─▶ recognize (one thread, dynamic batches)
+//!   ─embedded faces and track ends─▶ alert (match, evidence, alerts; one thread)
+//!   ─identity and alert events─▶ publish (spool, then Kafka; one thread)
 //! ```
 
 mod latency;
@@ -20,14 +21,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::alert::AlertEngine;
 use crate::config::Config;
 use crate::detect::{DetectError, Detector};
 use crate::gallery::{Gallery, GalleryError, Matcher};
 use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
 use crate::model::{ModelCard, ModelError};
 use crate::observe::{HttpEndpoint, Observed, QueueDepths, Snapshots};
-use crate::publish::{EmbeddedBroker, ModelIds, PublishError, Publisher};
+use crate::publish::{EmbeddedBroker, ModelIds, PublishError, Publisher, SpoolStats};
 use crate::recognize::{RecognizeError, Recognizer};
+use crate::track::Tracker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -57,6 +60,7 @@ pub struct Pipeline {
     publisher: Option<JoinHandle<()>>,
     pub stats: Arc<PipelineStats>,
     delivery: Arc<crate::publish::DeliveryStats>,
+    spool: Arc<SpoolStats>,
     /// /metrics and /health, when configured.
     pub http: Option<HttpEndpoint>,
     /// Declared last so it is dropped after the publisher thread has flushed.
@@ -74,16 +78,19 @@ impl Pipeline {
         let gallery_identities = matcher.identities();
         let (embedded, publisher) = start_kafka(config)?;
         let delivery = publisher.stats.clone();
+        let spool = publisher.spool_stats();
 
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(PipelineStats::default());
         let snapshots = Arc::new(Snapshots::default());
         let (crop_tx, crop_rx) = crossbeam_channel::bounded(config.pipeline.crop_queue);
+        let (face_tx, face_rx) = crossbeam_channel::bounded(config.recognize.max_batch * 4);
         let (event_tx, event_rx) = crossbeam_channel::bounded(config.kafka.queue);
         let (cameras, inputs, frame_queues) = start_cameras(config, &stop)?;
         let queues = QueueDepths {
             frames: frame_queues,
             crops: crop_rx.clone(),
+            faces: face_rx.clone(),
             events: event_rx.clone(),
         };
 
@@ -97,25 +104,24 @@ impl Pipeline {
         };
         let recognize = workers::RecognizeWorker {
             recognizer,
-            matcher,
-            threshold: config.gallery.match_threshold,
-            models,
             config: config.recognize.clone(),
             crops: crop_rx,
+            faces: face_tx,
+            stats: stats.clone(),
+        };
+        let alert = workers::AlertWorker {
+            engine: AlertEngine::new(&config.alerts, matcher, models),
+            faces: face_rx,
             events: event_tx,
             stats: stats.clone(),
             snapshots: snapshots.clone(),
         };
-        let publish = workers::PublishWorker {
-            publisher,
-            events: event_rx,
-            stats: stats.clone(),
-        };
         let workers = vec![
             spawn("detect".into(), move || detect.run())?,
             spawn("recognize".into(), move || recognize.run())?,
+            spawn("alert".into(), move || alert.run())?,
         ];
-        let publisher = Some(spawn("publish".into(), move || publish.run())?);
+        let publisher = Some(spawn("publish".into(), move || publisher.run(event_rx))?);
         let http = match &config.http.address {
             Some(address) => {
                 let cameras = cameras.iter().map(|c| c.health.clone()).collect();
@@ -124,6 +130,7 @@ impl Pipeline {
                     cameras,
                     stats: stats.clone(),
                     delivery,
+                    spool: spool.clone(),
                     gallery_identities,
                     snapshots,
                     queues,
@@ -139,6 +146,7 @@ impl Pipeline {
             publisher,
             stats,
             delivery,
+            spool,
             http,
             _embedded: embedded,
         })
@@ -194,6 +202,7 @@ impl Pipeline {
         let mut snapshot = self.stats.snapshot(self.stats.elapsed());
         snapshot.delivered = self.delivery.delivered.load(Ordering::Relaxed);
         snapshot.delivery_failed = self.delivery.failed.load(Ordering::Relaxed);
+        snapshot.spool_pending = self.spool.pending.load(Ordering::Relaxed);
         if self._embedded.is_some() {
             // Consumers of the embedded broker (e.g. `squint tail`) need a moment to read
             // the last events before the broker disappears with this process.
@@ -238,7 +247,7 @@ fn start_kafka(config: &Config) -> Result<(Option<EmbeddedBroker>, Publisher), P
     let brokers = embedded
         .as_ref()
         .map_or(config.kafka.brokers.as_str(), |e| e.brokers.as_str());
-    let publisher = Publisher::start(&config.kafka, brokers)?;
+    let publisher = Publisher::start(&config.kafka, brokers, &config.spool_dir())?;
     Ok((embedded, publisher))
 }
 
@@ -265,6 +274,7 @@ fn start_cameras(
             frames: frame_rx,
             wait_for_recognizer,
             roi: camera.roi,
+            tracker: Tracker::new(Arc::from(camera.id.as_str()), &config.track),
         });
     }
     Ok((cameras, inputs, queues))

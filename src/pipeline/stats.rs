@@ -12,14 +12,20 @@ pub struct PipelineStats {
     pub frames: AtomicU64,
     pub detect_ns: AtomicU64,
     pub faces: AtomicU64,
+    /// Faces the recognition budget did not send to the recognizer.
+    pub faces_skipped: AtomicU64,
     pub align_ns: AtomicU64,
     pub crops_dropped: AtomicU64,
     pub embedded: AtomicU64,
     pub embed_ns: AtomicU64,
     pub batches: AtomicU64,
+    /// Identity events.
     pub events: AtomicU64,
+    pub alerts: AtomicU64,
+    /// Alerts not raised because the identity was confirmed on that camera moments ago.
+    pub alerts_suppressed: AtomicU64,
     pub frame_errors: AtomicU64,
-    /// From the frame leaving the decoder to its event being handed to Kafka.
+    /// From the frame leaving the decoder to its identity event leaving the alert stage.
     pub event_latency: Latency,
     /// One detector run over the frames ready at once.
     pub detect_latency: Latency,
@@ -29,10 +35,8 @@ pub struct PipelineStats {
     pub frame_wait_latency: Latency,
     /// A face crop's wait in the recognizer queue.
     pub crop_wait_latency: Latency,
-    /// Matching one embedding against the gallery.
+    /// Matching one embedding against the gallery and updating its track's evidence.
     pub match_latency: Latency,
-    /// Handing one event to the Kafka producer.
-    pub publish_latency: Latency,
 }
 
 impl Default for PipelineStats {
@@ -42,12 +46,15 @@ impl Default for PipelineStats {
             frames: AtomicU64::new(0),
             detect_ns: AtomicU64::new(0),
             faces: AtomicU64::new(0),
+            faces_skipped: AtomicU64::new(0),
             align_ns: AtomicU64::new(0),
             crops_dropped: AtomicU64::new(0),
             embedded: AtomicU64::new(0),
             embed_ns: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             events: AtomicU64::new(0),
+            alerts: AtomicU64::new(0),
+            alerts_suppressed: AtomicU64::new(0),
             frame_errors: AtomicU64::new(0),
             event_latency: Latency::default(),
             detect_latency: Latency::default(),
@@ -55,7 +62,6 @@ impl Default for PipelineStats {
             frame_wait_latency: Latency::default(),
             crop_wait_latency: Latency::default(),
             match_latency: Latency::default(),
-            publish_latency: Latency::default(),
         }
     }
 }
@@ -66,10 +72,13 @@ pub struct StatsSnapshot {
     pub seconds: f64,
     pub frames: u64,
     pub faces: u64,
+    pub faces_skipped: u64,
     pub crops_dropped: u64,
     pub embedded: u64,
     pub batches: u64,
     pub events: u64,
+    pub alerts: u64,
+    pub alerts_suppressed: u64,
     pub frame_errors: u64,
     pub detect_ms_per_frame: f64,
     pub align_ms_per_face: f64,
@@ -78,6 +87,8 @@ pub struct StatsSnapshot {
     pub events_per_s: f64,
     pub delivered: u64,
     pub delivery_failed: u64,
+    /// Events still in the spool (not acknowledged by Kafka) at shutdown.
+    pub spool_pending: u64,
     pub event_latency: Percentiles,
 }
 
@@ -112,10 +123,13 @@ impl PipelineStats {
             seconds,
             frames,
             faces,
+            faces_skipped: get(&self.faces_skipped),
             crops_dropped: get(&self.crops_dropped),
             embedded,
             batches,
             events,
+            alerts: get(&self.alerts),
+            alerts_suppressed: get(&self.alerts_suppressed),
             frame_errors: get(&self.frame_errors),
             detect_ms_per_frame: per(get(&self.detect_ns), frames),
             align_ms_per_face: per(get(&self.align_ns), faces),
@@ -128,6 +142,7 @@ impl PipelineStats {
             events_per_s: if seconds > 0.0 { events as f64 / seconds } else { 0.0 },
             delivered: 0,
             delivery_failed: 0,
+            spool_pending: 0,
             event_latency: self.event_latency.percentiles(),
         }
     }

@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
 
 use super::stats::{PipelineStats, add_elapsed};
+use crate::alert::AlertEngine;
 use crate::align::align_face;
 use crate::detect::Detector;
-use crate::gallery::Matcher;
 use crate::image::BgrImage;
 use crate::observe::Snapshots;
-use crate::publish::{IdentityEvent, ModelIds, Publisher};
+use crate::publish::Outgoing;
 use crate::recognize::{Batch, RecognizeConfig, Recognizer, next_batch};
-use crate::types::{Detection, EmbeddedFace, FaceCrop, Frame, FrameMeta};
+use crate::track::{TrackInfo, TrackedFace, Tracker};
+use crate::types::{Detection, EmbeddedFace, FaceCrop, Frame, FrameMeta, TrackMessage};
 
 /// One camera's frames as the detect worker sees them.
 pub struct CameraInput {
@@ -25,6 +26,7 @@ pub struct CameraInput {
     pub wait_for_recognizer: bool,
     /// Search only this `[x, y, w, h]` region of each frame.
     pub roi: Option<[u32; 4]>,
+    pub tracker: Tracker,
 }
 
 impl CameraInput {
@@ -40,14 +42,15 @@ impl CameraInput {
     }
 }
 
-/// Detects and aligns faces for every camera. Whenever frames are waiting it takes the
-/// newest ready frame of each camera and runs them through the detector together, so
-/// cameras of the same size share one batched model run.
+/// Detects, tracks and aligns faces for every camera. Whenever frames are waiting it takes
+/// the newest ready frame of each camera and runs them through the detector together, so
+/// cameras of the same size share one batched model run. Only the faces the recognition
+/// budget picks are aligned and queued.
 pub struct DetectWorker {
     pub detector: Detector,
     pub crop_size: u32,
     pub cameras: Vec<CameraInput>,
-    pub crops: Sender<FaceCrop>,
+    pub crops: Sender<TrackMessage<FaceCrop>>,
     pub stats: Arc<PipelineStats>,
     pub snapshots: Arc<Snapshots>,
 }
@@ -76,9 +79,19 @@ impl DetectWorker {
                 return;
             }
             for index in closed.into_iter().rev() {
-                self.cameras.remove(index);
+                let mut camera = self.cameras.remove(index);
+                if !self.end_tracks(camera.tracker.end_all()) {
+                    return;
+                }
             }
         }
+    }
+
+    /// Tells the alert stage that tracks ended; never dropped. False when it is gone.
+    fn end_tracks(&self, ended: Vec<TrackInfo>) -> bool {
+        ended
+            .into_iter()
+            .all(|track| self.crops.send(TrackMessage::Ended(track)).is_ok())
     }
 
     /// Returns false when the recognizer is gone.
@@ -108,19 +121,43 @@ impl DetectWorker {
         self.stats.detect_latency.record(started.elapsed());
         self.stats.frames.fetch_add(ready.len() as u64, Ordering::Relaxed);
         for (((index, frame), (_, (dx, dy))), faces) in ready.iter().zip(&regions).zip(found) {
-            let faces: Vec<Detection> = faces.into_iter().map(|d| d.offset(*dx, *dy)).collect();
-            self.snapshots
-                .offer(&frame.camera_id, frame.seq, &frame.image, faces.iter().map(|d| d.bbox));
-            if !self.send_faces(frame, faces.into_iter(), self.cameras[*index].wait_for_recognizer) {
+            let faces: Vec<(Detection, _)> = faces
+                .into_iter()
+                .map(|d| d.offset(*dx, *dy))
+                .map(|d| (crate::detect::assess(&frame.image, &d), d))
+                .map(|(quality, d)| (d, quality))
+                .collect();
+            self.snapshots.offer(
+                &frame.camera_id,
+                frame.seq,
+                &frame.image,
+                faces.iter().map(|(d, _)| d.bbox),
+            );
+            let camera = &mut self.cameras[*index];
+            let wait = camera.wait_for_recognizer;
+            let (tracked, ended) = camera.tracker.update(&FrameMeta::from(frame), faces);
+            if !self.send_faces(frame, tracked, wait) || !self.end_tracks(ended) {
                 return false;
             }
         }
         true
     }
 
-    /// Aligns each face and queues it for the recognizer; false when the recognizer is gone.
-    fn send_faces(&self, frame: &Frame, faces: impl Iterator<Item = Detection>, wait: bool) -> bool {
-        for detection in faces {
+    /// Aligns the faces the budget picked and queues them for the recognizer; false when
+    /// the recognizer is gone.
+    fn send_faces(&self, frame: &Frame, faces: Vec<TrackedFace>, wait: bool) -> bool {
+        for TrackedFace {
+            detection,
+            quality,
+            track,
+            embed,
+        } in faces
+        {
+            self.stats.faces.fetch_add(1, Ordering::Relaxed);
+            if !embed {
+                self.stats.faces_skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             let started = Instant::now();
             let image = match align_face(&frame.image, &detection.landmarks, self.crop_size) {
                 Ok(image) => image,
@@ -130,15 +167,14 @@ impl DetectWorker {
                 }
             };
             add_elapsed(&self.stats.align_ns, started);
-            self.stats.faces.fetch_add(1, Ordering::Relaxed);
-            let quality = crate::detect::assess(&frame.image, &detection);
-            let crop = FaceCrop {
+            let crop = TrackMessage::Face(FaceCrop {
                 frame: FrameMeta::from(frame),
                 detection,
                 quality,
+                track,
                 image,
                 queued_at: Instant::now(),
-            };
+            });
             if wait {
                 if self.crops.send(crop).is_err() {
                     return false;
@@ -157,16 +193,13 @@ impl DetectWorker {
     }
 }
 
+/// Embeds faces in dynamic batches and passes them on, with track ends, in order.
 pub struct RecognizeWorker {
     pub recognizer: Recognizer,
-    pub matcher: Matcher,
-    pub threshold: f32,
-    pub models: ModelIds,
     pub config: RecognizeConfig,
-    pub crops: Receiver<FaceCrop>,
-    pub events: Sender<IdentityEvent>,
+    pub crops: Receiver<TrackMessage<FaceCrop>>,
+    pub faces: Sender<TrackMessage<EmbeddedFace>>,
     pub stats: Arc<PipelineStats>,
-    pub snapshots: Arc<Snapshots>,
 }
 
 impl RecognizeWorker {
@@ -185,73 +218,109 @@ impl RecognizeWorker {
         }
     }
 
-    fn process(&mut self, batch: Vec<FaceCrop>) -> bool {
-        for crop in &batch {
-            self.stats.crop_wait_latency.record(crop.queued_at.elapsed());
-        }
-        let started = Instant::now();
-        let images: Vec<_> = batch.iter().map(|c| &c.image).collect();
-        let embeddings = match self.recognizer.embed(&images) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(error = %e, faces = batch.len(), "batch not embedded");
-                return true;
-            }
-        };
-        add_elapsed(&self.stats.embed_ns, started);
-        self.stats.embed_latency.record(started.elapsed());
-        self.stats.embedded.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        for (crop, embedding) in batch.into_iter().zip(embeddings) {
-            let matched_at = Instant::now();
-            let best = self.matcher.best(&embedding);
-            self.stats.match_latency.record(matched_at.elapsed());
-            let face = EmbeddedFace {
-                frame: crop.frame,
-                detection: crop.detection,
-                quality: crop.quality,
-                embedding,
+    fn process(&mut self, batch: Vec<TrackMessage<FaceCrop>>) -> bool {
+        let crops: Vec<&FaceCrop> = batch
+            .iter()
+            .filter_map(|m| match m {
+                TrackMessage::Face(crop) => Some(crop),
+                TrackMessage::Ended(_) => None,
+            })
+            .collect();
+        let mut embeddings = self.embed(&crops).into_iter();
+        for message in batch {
+            let out = match message {
+                TrackMessage::Face(crop) => match embeddings.next().flatten() {
+                    Some(embedding) => TrackMessage::Face(EmbeddedFace {
+                        frame: crop.frame,
+                        detection: crop.detection,
+                        quality: crop.quality,
+                        track: crop.track,
+                        embedding,
+                    }),
+                    None => continue,
+                },
+                TrackMessage::Ended(track) => TrackMessage::Ended(track),
             };
-            let event = IdentityEvent::new(&face, best, self.threshold, &self.models);
-            self.snapshots
-                .label(&event.camera_id, event.frame_seq, &event.bbox, &event.identity);
-            if self.events.send(event).is_err() {
+            if self.faces.send(out).is_err() {
                 return false;
             }
         }
         true
     }
+
+    /// One embedding per crop, or `None` for each when the batch failed.
+    fn embed(&mut self, crops: &[&FaceCrop]) -> Vec<Option<Vec<f32>>> {
+        if crops.is_empty() {
+            return Vec::new();
+        }
+        for crop in crops {
+            self.stats.crop_wait_latency.record(crop.queued_at.elapsed());
+        }
+        let started = Instant::now();
+        let images: Vec<_> = crops.iter().map(|c| &c.image).collect();
+        match self.recognizer.embed(&images) {
+            Ok(embeddings) => {
+                add_elapsed(&self.stats.embed_ns, started);
+                self.stats.embed_latency.record(started.elapsed());
+                self.stats.embedded.fetch_add(crops.len() as u64, Ordering::Relaxed);
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                embeddings.into_iter().map(Some).collect()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, faces = crops.len(), "batch not embedded");
+                vec![None; crops.len()]
+            }
+        }
+    }
 }
 
-pub struct PublishWorker {
-    pub publisher: Publisher,
-    pub events: Receiver<IdentityEvent>,
+/// Matches faces against the gallery, gathers evidence per track and raises alerts.
+pub struct AlertWorker {
+    pub engine: AlertEngine,
+    pub faces: Receiver<TrackMessage<EmbeddedFace>>,
+    pub events: Sender<Outgoing>,
     pub stats: Arc<PipelineStats>,
+    pub snapshots: Arc<Snapshots>,
 }
 
-impl PublishWorker {
-    pub fn run(self) {
-        while let Ok(event) = self.events.recv() {
+impl AlertWorker {
+    pub fn run(mut self) {
+        while let Ok(message) = self.faces.recv() {
             let started = Instant::now();
-            let sent = self.publisher.send(&event);
-            self.stats.publish_latency.record(started.elapsed());
-            match sent {
-                Ok(()) => {
-                    self.stats.events.fetch_add(1, Ordering::Relaxed);
-                    let captured = std::time::UNIX_EPOCH + Duration::from_millis(event.captured_at_ms);
-                    let age = std::time::SystemTime::now()
-                        .duration_since(captured)
-                        .unwrap_or_default();
-                    self.stats.event_latency.record(age);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, event_id = %event.event_id, "event not queued for Kafka")
+            let out = match &message {
+                TrackMessage::Face(face) => self.engine.face(face),
+                TrackMessage::Ended(track) => self.engine.track_ended(track),
+            };
+            self.stats.match_latency.record(started.elapsed());
+            for event in out {
+                self.count(&event);
+                if self.events.send(event).is_err() {
+                    return;
                 }
             }
         }
-        let outstanding = self.publisher.flush(Duration::from_secs(15));
-        if outstanding > 0 {
-            tracing::error!(outstanding, "events not acknowledged by Kafka at shutdown");
+        self.stats
+            .alerts_suppressed
+            .store(self.engine.suppressed, Ordering::Relaxed);
+    }
+
+    fn count(&self, event: &Outgoing) {
+        match event {
+            Outgoing::Identity(e) => {
+                self.stats.events.fetch_add(1, Ordering::Relaxed);
+                self.snapshots.label(&e.camera_id, e.frame_seq, &e.bbox, &e.identity);
+                let captured = std::time::UNIX_EPOCH + Duration::from_millis(e.captured_at_ms);
+                let age = std::time::SystemTime::now()
+                    .duration_since(captured)
+                    .unwrap_or_default();
+                self.stats.event_latency.record(age);
+            }
+            Outgoing::Alert(_) => {
+                self.stats.alerts.fetch_add(1, Ordering::Relaxed);
+            }
         }
+        self.stats
+            .alerts_suppressed
+            .store(self.engine.suppressed, Ordering::Relaxed);
     }
 }

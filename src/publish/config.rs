@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::SpoolConfig;
 use crate::config::{KeyError, check_range};
 
 /// Property names whose values must never be logged.
@@ -18,8 +19,12 @@ pub struct KafkaConfig {
     /// `host:port[,host:port…]`, or `embedded` for an in-process broker (demo only: its
     /// events live as long as `squint run`).
     pub brokers: String,
+    /// Identity events (one per track and interval).
     #[serde(default = "default_topic")]
     pub topic: String,
+    /// Alert events (candidate, confirmed, ended, retracted).
+    #[serde(default = "default_alert_topic")]
+    pub alert_topic: String,
     /// Create the topic at start-up when it does not exist.
     #[serde(default = "default_true")]
     pub create_topic: bool,
@@ -29,14 +34,20 @@ pub struct KafkaConfig {
     /// `sasl.username`, `sasl.password`); secret values are never logged.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
-    /// Events waiting for the producer. When full, the pipeline waits: events are never
-    /// dropped.
+    /// Events waiting for the publishing thread. When full, the pipeline waits: events are
+    /// never dropped here.
     #[serde(default = "default_queue")]
     pub queue: usize,
+    /// On-disk spool between the pipeline and Kafka.
+    #[serde(default)]
+    pub spool: SpoolConfig,
 }
 
 fn default_topic() -> String {
     "squint.identity".into()
+}
+fn default_alert_topic() -> String {
+    "squint.alerts".into()
 }
 fn default_true() -> bool {
     true
@@ -60,9 +71,15 @@ impl KafkaConfig {
                 "must not be empty; use host:port or \"embedded\"".into(),
             ));
         }
-        if self.topic.trim().is_empty() {
-            return Err(("topic".into(), "must not be empty".into()));
+        for (key, topic) in [("topic", &self.topic), ("alert_topic", &self.alert_topic)] {
+            if topic.trim().is_empty() {
+                return Err((key.into(), "must not be empty".into()));
+            }
         }
+        if self.topic == self.alert_topic {
+            return Err(("alert_topic".into(), "must differ from `topic`".into()));
+        }
+        self.spool.validate()?;
         check_range("partitions", self.partitions, 1, 10_000)?;
         check_range("queue", self.queue, 1, 10_000_000)
     }

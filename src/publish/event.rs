@@ -6,8 +6,9 @@ use uuid::Uuid;
 use crate::gallery::Match;
 use crate::types::{BBox, EmbeddedFace, FaceQuality};
 
-/// Bumped on any incompatible change; documented in `schemas/identity-event.v1.json`.
-pub const EVENT_SCHEMA_VERSION: u32 = 1;
+/// Bumped on any incompatible change; documented in `schemas/identity-event.v2.json`.
+/// Version 2: one event per track and interval instead of per frame, with track fields.
+pub const EVENT_SCHEMA_VERSION: u32 = 2;
 
 /// Identity of a face no gallery entry matched at the threshold.
 pub const UNKNOWN: &str = "unknown";
@@ -19,12 +20,28 @@ pub struct ModelIds {
     pub embedding_space: String,
 }
 
-/// One recognized (or unknown) face, as published to Kafka.
+/// What a track's evidence says so far, for its identity events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackOpinion {
+    pub track_id: String,
+    pub frames_seen: u64,
+    /// The gallery identity closest to the track's template.
+    pub best: Option<Match>,
+    /// Threshold of the face's size band.
+    pub threshold: f32,
+    pub band: String,
+}
+
+/// A track's current identity with its latest face, as published to Kafka: one per track
+/// when it starts or changes identity, and at most one per configured interval otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdentityEvent {
     pub schema_version: u32,
     pub event_id: Uuid,
     pub camera_id: String,
+    /// `<run>-<n>`: unique per camera.
+    pub track_id: String,
+    pub track_frames_seen: u64,
     pub frame_seq: u64,
     pub frame_pts_ns: Option<u64>,
     /// Wall-clock time the frame left the decoder, milliseconds since the Unix epoch.
@@ -36,14 +53,19 @@ pub struct IdentityEvent {
     pub detection_score: f32,
     /// Size, sharpness, pose and border contact of the face.
     pub quality: FaceQuality,
-    /// Gallery name, or `unknown`.
+    /// Gallery name of the track, or `unknown`.
     pub identity: String,
-    /// Cosine similarity to the best gallery identity (also when below the threshold);
-    /// absent when the gallery is empty.
+    /// Cosine similarity of the track's template (quality-weighted mean embedding) to
+    /// `best_candidate`; absent when the gallery is empty.
     pub similarity: Option<f32>,
+    /// This face's own best similarity to any gallery identity.
+    pub frame_similarity: Option<f32>,
     /// Best gallery identity even when below the threshold, for tuning.
     pub best_candidate: Option<String>,
+    /// The face-size band's candidate threshold that `similarity` was held against.
     pub match_threshold: f32,
+    /// Face-size band, e.g. `16-24`.
+    pub band: String,
     pub models: ModelIds,
 }
 
@@ -54,16 +76,24 @@ pub(crate) fn unix_ms(time: SystemTime) -> u64 {
 }
 
 impl IdentityEvent {
-    pub fn new(face: &EmbeddedFace, best: Option<Match>, threshold: f32, models: &ModelIds) -> IdentityEvent {
+    pub fn new(
+        face: &EmbeddedFace,
+        frame_best: Option<&Match>,
+        track: TrackOpinion,
+        models: &ModelIds,
+    ) -> IdentityEvent {
+        let best = track.best;
         let named = best
             .as_ref()
-            .filter(|m| m.similarity >= threshold)
+            .filter(|m| m.similarity >= track.threshold)
             .map(|m| m.identity.clone());
         let d = &face.detection;
         IdentityEvent {
             schema_version: EVENT_SCHEMA_VERSION,
             event_id: Uuid::new_v4(),
             camera_id: face.frame.camera_id.to_string(),
+            track_id: track.track_id,
+            track_frames_seen: track.frames_seen,
             frame_seq: face.frame.seq,
             frame_pts_ns: face.frame.pts_ns,
             captured_at_ms: unix_ms(face.frame.captured_at),
@@ -74,8 +104,10 @@ impl IdentityEvent {
             quality: face.quality,
             identity: named.unwrap_or_else(|| UNKNOWN.to_string()),
             similarity: best.as_ref().map(|m| m.similarity),
+            frame_similarity: frame_best.map(|m| m.similarity),
             best_candidate: best.map(|m| m.identity),
-            match_threshold: threshold,
+            match_threshold: track.threshold,
+            band: track.band,
             models: models.clone(),
         }
     }
@@ -115,6 +147,17 @@ mod tests {
                 touches_border: false,
             },
             embedding: vec![1.0],
+            track: crate::track::TrackInfo {
+                camera_id: Arc::from("door"),
+                track_id: 3,
+                frames_seen: 4,
+                first_seq: 4,
+                last_seq: 7,
+                first_seen: SystemTime::now(),
+                last_seen: SystemTime::now(),
+                width_min_px: 28.0,
+                width_max_px: 30.0,
+            },
         }
     }
 
@@ -123,6 +166,16 @@ mod tests {
             identity: "ada".into(),
             similarity,
         })
+    }
+
+    fn track(best: Option<Match>, threshold: f32) -> TrackOpinion {
+        TrackOpinion {
+            track_id: "r-3".into(),
+            frames_seen: 4,
+            best,
+            threshold,
+            band: "24-40".into(),
+        }
     }
 
     fn ids() -> ModelIds {
@@ -135,23 +188,25 @@ mod tests {
 
     #[test]
     fn names_identity_only_at_or_above_threshold() {
-        let above = IdentityEvent::new(&face(), ada(0.5), 0.4, &ids());
+        let above = IdentityEvent::new(&face(), ada(0.2).as_ref(), track(ada(0.5), 0.4), &ids());
         assert_eq!(above.identity, "ada");
-        let below = IdentityEvent::new(&face(), ada(0.3), 0.4, &ids());
-        assert_eq!(below.identity, UNKNOWN);
+        assert_eq!((above.similarity, above.frame_similarity), (Some(0.5), Some(0.2)));
+        let below = IdentityEvent::new(&face(), ada(0.5).as_ref(), track(ada(0.3), 0.4), &ids());
+        assert_eq!(below.identity, UNKNOWN, "the track's template decides, not one frame");
         assert_eq!(below.best_candidate.as_deref(), Some("ada"));
-        let empty = IdentityEvent::new(&face(), None, 0.4, &ids());
+        let empty = IdentityEvent::new(&face(), None, track(None, 0.4), &ids());
         assert_eq!((empty.identity.as_str(), empty.similarity), (UNKNOWN, None));
     }
 
     #[test]
     fn json_round_trips_with_documented_field_names() {
-        let event = IdentityEvent::new(&face(), ada(0.5), 0.4, &ids());
+        let event = IdentityEvent::new(&face(), ada(0.5).as_ref(), track(ada(0.5), 0.4), &ids());
         let json = serde_json::to_value(&event).unwrap();
         for key in [
             "schema_version",
             "event_id",
             "camera_id",
+            "track_id",
             "frame_pts_ns",
             "captured_at_ms",
             "bbox",
@@ -169,33 +224,19 @@ mod tests {
     }
 
     #[test]
-    fn event_fields_match_the_published_schema() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/identity-event.v1.json");
+    fn events_validate_against_the_published_schema() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/identity-event.v2.json");
         let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let event = serde_json::to_value(IdentityEvent::new(&face(), None, 0.4, &ids())).unwrap();
-        let keys = |v: &serde_json::Value| -> Vec<String> {
-            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
-            k.sort();
-            k
-        };
-        let mut required: Vec<String> = schema["required"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect();
-        required.sort();
-        assert_eq!(keys(&event), required, "every field is documented and required");
-        assert_eq!(keys(&schema["properties"]), required);
         assert_eq!(schema["properties"]["schema_version"]["const"], EVENT_SCHEMA_VERSION);
-        assert_eq!(
-            keys(&event["models"]),
-            keys(&schema["properties"]["models"]["properties"])
-        );
-        assert_eq!(keys(&event["bbox"]), keys(&schema["properties"]["bbox"]["properties"]));
-        assert_eq!(
-            keys(&event["quality"]),
-            keys(&schema["properties"]["quality"]["properties"])
-        );
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        for (frame, best) in [(ada(0.5), ada(0.5)), (None, None)] {
+            let event =
+                serde_json::to_value(IdentityEvent::new(&face(), frame.as_ref(), track(best, 0.4), &ids())).unwrap();
+            let errors: Vec<String> = validator.iter_errors(&event).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{errors:?}");
+        }
+        let mut extra = serde_json::to_value(IdentityEvent::new(&face(), None, track(None, 0.4), &ids())).unwrap();
+        extra["undocumented"] = 1.into();
+        assert!(!validator.is_valid(&extra), "the schema rejects undocumented fields");
     }
 }

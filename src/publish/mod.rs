@@ -1,15 +1,21 @@
-//! Publishing: identity events as versioned JSON on a Kafka topic, keyed by camera id so each
-//! camera's events stay in order. `kafka.brokers = "embedded"` starts librdkafka's
+//! Publishing: identity and alert events as versioned JSON on two Kafka topics, keyed by
+//! camera id so each camera's events stay in order, through an on-disk spool that keeps
+//! them across broker outages and restarts. `kafka.brokers = "embedded"` starts librdkafka's
 //! in-process Kafka-protocol cluster for demos; any other value is a real bootstrap list.
 
 mod config;
 mod event;
+mod outgoing;
 mod producer;
+mod spool;
 mod tail;
 
 pub use config::KafkaConfig;
-pub use event::{EVENT_SCHEMA_VERSION, IdentityEvent, ModelIds, UNKNOWN};
+pub(crate) use event::unix_ms;
+pub use event::{EVENT_SCHEMA_VERSION, IdentityEvent, ModelIds, TrackOpinion, UNKNOWN};
+pub use outgoing::{Outgoing, TopicKind};
 pub use producer::{DeliveryStats, EmbeddedBroker, Publisher};
+pub use spool::{Spool, SpoolConfig, SpoolError, SpoolRecord, SpoolStats, WhenFull};
 pub use tail::{TailOptions, tail};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +26,8 @@ pub enum PublishError {
         "embedded broker address file {path}: {message}; is `squint run` with kafka.brokers = \"embedded\" running?"
     )]
     AddressFile { path: std::path::PathBuf, message: String },
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
     #[error("event could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
 }

@@ -1,60 +1,74 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crossbeam_channel::Receiver;
 use rdkafka::ClientConfig;
+use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Message};
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 
-use super::{IdentityEvent, KafkaConfig, PublishError};
+use super::spool::{Spool, SpoolError, SpoolRecord, SpoolStats};
+use super::{KafkaConfig, Outgoing, PublishError, TopicKind};
 use crate::redact::redact_credentials;
 
 /// Counts of what the broker acknowledged.
 #[derive(Debug, Default)]
 pub struct DeliveryStats {
+    /// Handed to librdkafka (replays after an outage count again).
     pub sent: AtomicU64,
     pub delivered: AtomicU64,
+    /// Failed for good (e.g. message too large); set aside in the dead-letter file.
     pub failed: AtomicU64,
+    pub identity_events: AtomicU64,
+    pub alerts: AtomicU64,
 }
 
-pub struct DeliveryCounter(Arc<DeliveryStats>);
+/// Delivery reports go back to the publishing thread, which owns the spool.
+pub struct DeliveryReports(crossbeam_channel::Sender<(u64, Result<(), String>)>);
 
-impl ClientContext for DeliveryCounter {}
+impl ClientContext for DeliveryReports {}
 
-impl ProducerContext for DeliveryCounter {
-    type DeliveryOpaque = ();
+impl ProducerContext for DeliveryReports {
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(_) => {
-                self.0.delivered.fetch_add(1, Ordering::Relaxed);
-            }
-            Err((err, message)) => {
-                self.0.failed.fetch_add(1, Ordering::Relaxed);
-                let key = message.key().map(String::from_utf8_lossy).unwrap_or_default();
-                tracing::error!(error = %err, camera = %key, "event delivery failed");
-            }
-        }
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        let report = match result {
+            Ok(_) => Ok(()),
+            Err((err, _)) => Err(err.to_string()),
+        };
+        let _ = self.0.send((seq as u64, report));
     }
 }
 
-/// Publishes identity events; owns the embedded broker when one is configured.
+/// Publishes events through the spool: every event is appended (fsync'd) before it is
+/// handed to librdkafka and stays there until the broker acknowledges it, so a broker
+/// outage or a restart of Squint loses nothing and keeps each camera's order.
 pub struct Publisher {
-    producer: ThreadedProducer<DeliveryCounter>,
-    topic: String,
+    producer: ThreadedProducer<DeliveryReports>,
+    reports: crossbeam_channel::Receiver<(u64, Result<(), String>)>,
+    identity_topic: String,
+    alert_topic: String,
     brokers: String,
+    spool: Spool,
+    max_in_flight: usize,
+    /// A record read from the spool that librdkafka had no room for yet.
+    unsent: Option<SpoolRecord>,
     pub stats: Arc<DeliveryStats>,
 }
 
+/// How long `run` keeps delivering after its input closes; the rest stays spooled.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+const CURSOR_EVERY: Duration = Duration::from_millis(200);
+
 impl Publisher {
-    /// Connects to `brokers` (the configured list, or the embedded broker's address) and
-    /// creates the topic when configured to.
-    pub fn start(config: &KafkaConfig, brokers: &str) -> Result<Publisher, PublishError> {
+    /// Connects to `brokers` (the configured list, or the embedded broker's address),
+    /// creates the topics when configured to, and opens the spool in `spool_dir`.
+    pub fn start(config: &KafkaConfig, brokers: &str, spool_dir: &Path) -> Result<Publisher, PublishError> {
         let brokers = brokers.to_string();
         let kafka_error = |e: KafkaError| PublishError::Kafka {
             brokers: brokers.clone(),
@@ -62,65 +76,217 @@ impl Publisher {
         };
         let mut client = client_config(config, &brokers);
         // Idempotent, acks=all, and no delivery timeout: while the broker is away librdkafka
-        // keeps events queued and retries instead of dropping them.
+        // keeps retrying the in-flight window instead of failing it.
         client
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("message.timeout.ms", "0")
             .set("linger.ms", "5");
-        let stats = Arc::new(DeliveryStats::default());
-        let producer: ThreadedProducer<DeliveryCounter> = client
-            .create_with_context(DeliveryCounter(stats.clone()))
+        let (report_tx, reports) = crossbeam_channel::unbounded();
+        let producer: ThreadedProducer<DeliveryReports> = client
+            .create_with_context(DeliveryReports(report_tx))
             .map_err(kafka_error)?;
         if config.create_topic && !config.is_embedded() {
-            create_topic(config, &brokers)?;
+            for topic in [&config.topic, &config.alert_topic] {
+                create_topic(config, topic, &brokers)?;
+            }
         }
-        tracing::info!(brokers = %redact_credentials(&brokers), topic = %config.topic, properties = ?config.redacted_properties(), "publishing events");
+        let spool = Spool::open(spool_dir, &config.spool)?;
+        tracing::info!(
+            brokers = %redact_credentials(&brokers),
+            identity_topic = %config.topic,
+            alert_topic = %config.alert_topic,
+            spool = %spool_dir.display(),
+            properties = ?config.redacted_properties(),
+            "publishing events"
+        );
         Ok(Publisher {
             producer,
-            topic: config.topic.clone(),
+            reports,
+            identity_topic: config.topic.clone(),
+            alert_topic: config.alert_topic.clone(),
             brokers,
-            stats,
+            spool,
+            max_in_flight: config.spool.max_in_flight,
+            unsent: None,
+            stats: Arc::new(DeliveryStats::default()),
         })
     }
 
-    /// Queues one event, keyed by its camera. When librdkafka's local queue is full this
-    /// waits for room rather than dropping the event.
-    pub fn send(&self, event: &IdentityEvent) -> Result<(), PublishError> {
-        let payload = serde_json::to_vec(event)?;
-        let mut record = BaseRecord::to(&self.topic)
-            .key(event.camera_id.as_str())
-            .payload(&payload);
-        let mut warned = false;
+    pub fn spool_stats(&self) -> Arc<SpoolStats> {
+        self.spool.stats.clone()
+    }
+
+    /// Spools and sends events until `events` closes, then keeps delivering for a grace
+    /// period; whatever is still unacknowledged stays in the spool for the next start.
+    pub fn run(mut self, events: Receiver<Outgoing>) {
+        let mut held: Option<Outgoing> = None;
+        let mut closed = false;
+        let mut cursor_saved = Instant::now();
+        let mut closed_at = None;
         loop {
-            match self.producer.send(record) {
+            closed |= self.take(&events, &mut held);
+            self.send_spooled();
+            self.handle_reports(Duration::ZERO);
+            if cursor_saved.elapsed() >= CURSOR_EVERY {
+                self.save_cursor();
+                cursor_saved = Instant::now();
+            }
+            if closed && held.is_none() {
+                let since = *closed_at.get_or_insert_with(Instant::now);
+                if self.spool.pending() == 0 || since.elapsed() >= SHUTDOWN_GRACE {
+                    break;
+                }
+                self.handle_reports(Duration::from_millis(20));
+            }
+        }
+        self.save_cursor();
+        let pending = self.spool.pending();
+        if pending > 0 {
+            tracing::warn!(events = pending, spool = %self.spool.dir().display(), "events not yet acknowledged by Kafka stay in the spool and are sent at the next start");
+        }
+    }
+
+    /// Appends what has arrived (waiting briefly when idle) and makes it durable; returns
+    /// true once `events` is closed and empty. A full spool in "block" mode keeps the
+    /// event in `held` and takes nothing more until there is room.
+    fn take(&mut self, events: &Receiver<Outgoing>, held: &mut Option<Outgoing>) -> bool {
+        let in_flight = self.spool.in_flight();
+        let sendable = self.unsent.is_some() || self.spool.pending() as usize > in_flight;
+        let busy = held.is_some() || (sendable && in_flight < self.max_in_flight);
+        let wait = if busy {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(20)
+        };
+        let mut closed = false;
+        let mut next = match held.take() {
+            Some(event) => Some(event),
+            None => match events.recv_timeout(wait) {
+                Ok(event) => Some(event),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    closed = true;
+                    None
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+            },
+        };
+        let mut taken = 0;
+        while let Some(event) = next {
+            match self.append(&event) {
+                Ok(()) => {}
+                Err(SpoolError::Full { .. }) => {
+                    *held = Some(event);
+                    std::thread::sleep(Duration::from_millis(50));
+                    break;
+                }
+                Err(e) => {
+                    // The disk failed: still try to send it straight away rather than lose it.
+                    tracing::error!(error = %e, "event could not be spooled");
+                    *held = Some(event);
+                    std::thread::sleep(Duration::from_millis(200));
+                    break;
+                }
+            }
+            taken += 1;
+            next = if taken < 1000 { events.try_recv().ok() } else { None };
+        }
+        if let Err(e) = self.spool.sync() {
+            tracing::error!(error = %e, "event spool not synced");
+        }
+        closed && held.is_none() && events.is_empty()
+    }
+
+    fn append(&mut self, event: &Outgoing) -> Result<(), SpoolError> {
+        let payload = match event.to_json() {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::error!(error = %e, "event could not be encoded; skipped");
+                return Ok(());
+            }
+        };
+        self.spool.append(event.kind(), event.camera_id(), &payload)?;
+        let counter = match event.kind() {
+            TopicKind::Identity => &self.stats.identity_events,
+            TopicKind::Alert => &self.stats.alerts,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Hands spooled records to librdkafka, oldest first, up to the in-flight window.
+    fn send_spooled(&mut self) {
+        while self.spool.in_flight() < self.max_in_flight {
+            let record = match self.unsent.take() {
+                Some(record) => record,
+                None => match self.spool.next_unsent() {
+                    Ok(Some(record)) => record,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::error!(error = %e, "event spool unreadable");
+                        return;
+                    }
+                },
+            };
+            let topic = match record.kind {
+                TopicKind::Identity => &self.identity_topic,
+                TopicKind::Alert => &self.alert_topic,
+            };
+            let base = BaseRecord::with_opaque_to(topic, record.seq as usize)
+                .key(record.key.as_str())
+                .payload(&record.payload);
+            match self.producer.send(base) {
                 Ok(()) => {
                     self.stats.sent.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
                 }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    if !warned {
-                        tracing::warn!("kafka producer queue full (broker slow or away); waiting for room");
-                        warned = true;
-                    }
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(50));
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    self.unsent = Some(record);
+                    return;
                 }
                 Err((e, _)) => {
-                    return Err(PublishError::Kafka {
-                        brokers: self.brokers.clone(),
-                        message: redact_credentials(&e.to_string()),
-                    });
+                    let message = redact_credentials(&e.to_string());
+                    self.set_aside(record.seq, &message);
                 }
             }
         }
     }
 
-    /// Waits up to `timeout` for every queued event to be acknowledged; returns how many
-    /// are still outstanding.
-    pub fn flush(&self, timeout: Duration) -> u64 {
-        let _ = self.producer.flush(timeout);
-        self.producer.in_flight_count().max(0) as u64
+    fn handle_reports(&mut self, wait: Duration) {
+        if let Ok(first) = self.reports.recv_timeout(wait) {
+            self.handle_report(first);
+        }
+        while let Ok(report) = self.reports.try_recv() {
+            self.handle_report(report);
+        }
+    }
+
+    fn handle_report(&mut self, (seq, result): (u64, Result<(), String>)) {
+        match result {
+            Ok(()) => {
+                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = self.spool.ack(seq) {
+                    tracing::error!(error = %e, "event spool not advanced");
+                }
+            }
+            Err(message) => self.set_aside(seq, &message),
+        }
+    }
+
+    /// A record Kafka refused for good: counted and logged, and moved past so it does not
+    /// block every later event. Its copy stays readable in the spool segment until it is
+    /// removed.
+    fn set_aside(&mut self, seq: u64, message: &str) {
+        self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(brokers = %redact_credentials(&self.brokers), seq, error = %message, "event refused by Kafka for good");
+        if let Err(e) = self.spool.ack(seq) {
+            tracing::error!(error = %e, "event spool not advanced");
+        }
+    }
+
+    fn save_cursor(&mut self) {
+        if let Err(e) = self.spool.save_cursor() {
+            tracing::error!(error = %e, "event spool cursor not saved");
+        }
     }
 }
 
@@ -150,9 +316,11 @@ impl EmbeddedBroker {
             message: e.to_string(),
         };
         let cluster = MockCluster::new(1).map_err(embedded_error)?;
-        cluster
-            .create_topic(&config.topic, config.partitions, 1)
-            .map_err(embedded_error)?;
+        for topic in [&config.topic, &config.alert_topic] {
+            cluster
+                .create_topic(topic, config.partitions, 1)
+                .map_err(embedded_error)?;
+        }
         let brokers = cluster.bootstrap_servers();
         let address_error = |e: std::io::Error| PublishError::AddressFile {
             path: address_file.to_path_buf(),
@@ -179,7 +347,7 @@ impl Drop for EmbeddedBroker {
 }
 
 /// Creates the topic unless it exists.
-fn create_topic(config: &KafkaConfig, brokers: &str) -> Result<(), PublishError> {
+fn create_topic(config: &KafkaConfig, name: &str, brokers: &str) -> Result<(), PublishError> {
     let kafka_error = |message: String| PublishError::Kafka {
         brokers: brokers.to_string(),
         message: redact_credentials(&message),
@@ -187,12 +355,12 @@ fn create_topic(config: &KafkaConfig, brokers: &str) -> Result<(), PublishError>
     let admin: AdminClient<DefaultClientContext> = client_config(config, brokers)
         .create()
         .map_err(|e| kafka_error(e.to_string()))?;
-    let topic = NewTopic::new(&config.topic, config.partitions, TopicReplication::Fixed(1));
+    let topic = NewTopic::new(name, config.partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new()
         .operation_timeout(Some(Duration::from_secs(10)))
         .request_timeout(Some(Duration::from_secs(15)));
     let results = futures_executor::block_on(admin.create_topics([&topic], &options))
-        .map_err(|e| kafka_error(format!("creating topic {}: {e}", config.topic)))?;
+        .map_err(|e| kafka_error(format!("creating topic {name}: {e}")))?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}

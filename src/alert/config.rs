@@ -1,0 +1,177 @@
+use serde::Deserialize;
+
+use crate::config::{KeyError, check_range};
+
+/// Similarity thresholds for faces narrower than `below_px` (the last band has no limit).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Band {
+    #[serde(default)]
+    pub below_px: Option<f32>,
+    /// Names a track in identity events and raises a `candidate` alert.
+    pub candidate: f32,
+    /// Each supporting frame must reach this for `confirmed`.
+    pub confirm: f32,
+}
+
+impl Band {
+    fn new(below_px: Option<f32>, candidate: f32, confirm: f32) -> Band {
+        Band {
+            below_px,
+            candidate,
+            confirm,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertConfig {
+    /// Face-size bands, narrowest first; see README "Choosing thresholds" for how the
+    /// defaults were measured.
+    #[serde(default = "default_bands")]
+    pub bands: Vec<Band>,
+    /// `confirmed` needs this many frames at or above the band's confirm threshold…
+    #[serde(default = "default_confirm_frames")]
+    pub confirm_min_frames: usize,
+    /// …within this many frames of the track.
+    #[serde(default = "default_confirm_window")]
+    pub confirm_window_frames: u64,
+    /// A candidate is retracted after this many embedded frames in a row that no longer
+    /// support it.
+    #[serde(default = "default_retract_after")]
+    pub retract_after_frames: u32,
+    /// After `confirmed`, the same identity on the same camera raises no new alert for this
+    /// long (a track that breaks and restarts is still the same visit).
+    #[serde(default = "default_cooldown")]
+    pub cooldown_s: f64,
+    /// Identity events: at most one per track per this interval, plus one whenever the
+    /// track's identity changes.
+    #[serde(default = "default_identity_interval")]
+    pub identity_interval_ms: u64,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            bands: default_bands(),
+            confirm_min_frames: default_confirm_frames(),
+            confirm_window_frames: default_confirm_window(),
+            retract_after_frames: default_retract_after(),
+            cooldown_s: default_cooldown(),
+            identity_interval_ms: default_identity_interval(),
+        }
+    }
+}
+
+fn default_bands() -> Vec<Band> {
+    vec![
+        Band::new(Some(16.0), 0.45, 0.45),
+        Band::new(Some(24.0), 0.40, 0.40),
+        Band::new(Some(40.0), 0.36, 0.38),
+        Band::new(None, 0.34, 0.36),
+    ]
+}
+fn default_confirm_frames() -> usize {
+    3
+}
+fn default_confirm_window() -> u64 {
+    75
+}
+fn default_retract_after() -> u32 {
+    4
+}
+fn default_cooldown() -> f64 {
+    30.0
+}
+fn default_identity_interval() -> u64 {
+    1000
+}
+
+impl AlertConfig {
+    /// The band a face of `width_px` falls in.
+    pub fn band(&self, width_px: f32) -> &Band {
+        self.bands
+            .iter()
+            .find(|b| b.below_px.is_none_or(|limit| width_px < limit))
+            .unwrap_or_else(|| &self.bands[self.bands.len() - 1])
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), KeyError> {
+        if self.bands.is_empty() {
+            return Err(("bands".into(), "needs at least one band".into()));
+        }
+        let mut previous = 0.0;
+        for (i, band) in self.bands.iter().enumerate() {
+            let key = |k: &str| format!("bands[{i}].{k}");
+            check_range(&key("candidate"), band.candidate, -1.0, 1.0)?;
+            check_range(&key("confirm"), band.confirm, band.candidate, 1.0)
+                .map_err(|(k, m)| (k, format!("{m} (confirm is at least candidate)")))?;
+            let last = i + 1 == self.bands.len();
+            match (band.below_px, last) {
+                (Some(limit), false) if limit > previous => previous = limit,
+                (None, true) => {}
+                (_, false) => {
+                    return Err((
+                        key("below_px"),
+                        "every band but the last needs below_px, increasing from band to band".into(),
+                    ));
+                }
+                (Some(_), true) => {
+                    return Err((
+                        key("below_px"),
+                        "the last band covers all larger faces: leave it out".into(),
+                    ));
+                }
+            }
+        }
+        check_range("confirm_min_frames", self.confirm_min_frames, 1, 1000)?;
+        check_range("confirm_window_frames", self.confirm_window_frames, 1, 100_000)?;
+        check_range("retract_after_frames", self.retract_after_frames, 1, 10_000)?;
+        check_range("cooldown_s", self.cooldown_s, 0.0, 86_400.0)?;
+        check_range("identity_interval_ms", self.identity_interval_ms, 0, 3_600_000)
+    }
+}
+
+/// A band's name in events, e.g. `16-24`.
+pub fn band_label(bands: &[Band], band: &Band) -> String {
+    let lower = bands
+        .iter()
+        .take_while(|b| *b != band)
+        .filter_map(|b| b.below_px)
+        .last();
+    match (lower, band.below_px) {
+        (None, Some(hi)) => format!("<{hi}"),
+        (Some(lo), Some(hi)) => format!("{lo}-{hi}"),
+        (Some(lo), None) => format!(">={lo}"),
+        (None, None) => "all".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faces_fall_into_their_band() {
+        let config = AlertConfig::default();
+        config.validate().unwrap();
+        let labels: Vec<String> = [12.0, 16.0, 30.0, 80.0]
+            .iter()
+            .map(|&w| band_label(&config.bands, config.band(w)))
+            .collect();
+        assert_eq!(labels, ["<16", "16-24", "24-40", ">=40"]);
+    }
+
+    #[test]
+    fn misordered_bands_name_the_key() {
+        let config: AlertConfig = toml::from_str(
+            "[[bands]]\nbelow_px = 24\ncandidate = 0.4\nconfirm = 0.4\n[[bands]]\nbelow_px = 16\ncandidate = 0.4\nconfirm = 0.4\n[[bands]]\ncandidate = 0.3\nconfirm = 0.3\n",
+        )
+        .unwrap();
+        let (key, message) = config.validate().unwrap_err();
+        assert_eq!(key, "bands[1].below_px", "{message}");
+        let config: AlertConfig = toml::from_str("[[bands]]\ncandidate = 0.5\nconfirm = 0.4\n").unwrap();
+        assert_eq!(config.validate().unwrap_err().0, "bands[0].confirm");
+    }
+}

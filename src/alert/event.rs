@@ -1,0 +1,78 @@
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::EvidenceSummary;
+use crate::publish::ModelIds;
+use crate::types::BBox;
+
+/// Bumped on any incompatible change; documented in `schemas/alert-event.v1.json`.
+pub const ALERT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStage {
+    /// Evidence first crossed the candidate threshold: an early heads-up.
+    Candidate,
+    /// Enough frames crossed the confirm threshold: an alert to act on.
+    Confirmed,
+    /// A confirmed track was lost.
+    Ended,
+    /// A candidate's evidence fell away, or its track ended unconfirmed.
+    Retracted,
+}
+
+impl AlertStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStage::Candidate => "candidate",
+            AlertStage::Confirmed => "confirmed",
+            AlertStage::Ended => "ended",
+            AlertStage::Retracted => "retracted",
+        }
+    }
+}
+
+/// The thresholds an alert decision used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Face-size band of the deciding face, e.g. `16-24`.
+    pub band: String,
+    pub candidate: f32,
+    pub confirm: f32,
+    pub confirm_min_frames: usize,
+    pub confirm_window_frames: u64,
+}
+
+/// One step of a (camera, track, identity) alert, as published to the alerts topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    pub schema_version: u32,
+    /// Derived from `key`: a replayed alert has the same id.
+    pub alert_id: Uuid,
+    /// `camera/track/identity/stage`: unique per alert step, for de-duplication.
+    pub key: String,
+    pub stage: AlertStage,
+    pub camera_id: String,
+    pub track_id: String,
+    pub identity: String,
+    /// Why a candidate was retracted.
+    pub reason: Option<String>,
+    /// Capture time of the frame that decided this step, ms since the Unix epoch.
+    pub captured_at_ms: u64,
+    pub emitted_at_ms: u64,
+    /// The track's last face box, frame pixels.
+    pub bbox: BBox,
+    pub evidence: EvidenceSummary,
+    pub thresholds: Thresholds,
+    pub models: ModelIds,
+}
+
+impl AlertEvent {
+    pub fn key_for(camera_id: &str, track_id: &str, identity: &str, stage: AlertStage) -> String {
+        format!("{camera_id}/{track_id}/{identity}/{}", stage.as_str())
+    }
+
+    pub fn id_for(key: &str) -> Uuid {
+        Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes())
+    }
+}

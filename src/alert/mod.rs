@@ -1,0 +1,13 @@
+//! Alerting: turns a track's embedded faces into evidence about gallery identities and that
+//! evidence into two-stage alerts (`candidate`, then `confirmed`; `ended` or `retracted`),
+//! plus rate-limited identity events per track. Thresholds depend on the face's size band.
+
+mod config;
+mod engine;
+mod event;
+mod evidence;
+
+pub use config::{AlertConfig, Band, band_label};
+pub use engine::AlertEngine;
+pub use event::{ALERT_SCHEMA_VERSION, AlertEvent, AlertStage, Thresholds};
+pub use evidence::{EvidenceSummary, TrackEvidence};
