@@ -63,3 +63,65 @@ pub fn base_config(dir: &std::path::Path) -> String {
         dir = dir.display(),
     )
 }
+
+/// A well-formed identity event for `camera`, frame `seq`, for tests of the publishing
+/// path.
+pub fn identity_event(camera: &str, seq: u64) -> crate::publish::IdentityEvent {
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    use crate::types::{BBox, Detection, EmbeddedFace, FaceQuality, FrameMeta, TrackInfo};
+    let camera_id: Arc<str> = Arc::from(camera);
+    let bbox = BBox {
+        x: 10.0,
+        y: 20.0,
+        w: 20.0,
+        h: 24.0,
+    };
+    let face = EmbeddedFace {
+        frame: FrameMeta {
+            camera_id: camera_id.clone(),
+            seq,
+            pts_ns: None,
+            captured_at: SystemTime::now(),
+        },
+        detection: Detection {
+            bbox,
+            landmarks: [(15.0, 25.0); 5],
+            score: 0.9,
+        },
+        quality: FaceQuality {
+            width_px: 20.0,
+            detection_score: 0.9,
+            sharpness: 100.0,
+            yaw_deg: 0.0,
+            roll_deg: 0.0,
+            touches_border: false,
+        },
+        track: TrackInfo {
+            camera_id,
+            track_id: 1,
+            frames_seen: 1,
+            first_seq: seq,
+            last_seq: seq,
+            first_seen: SystemTime::now(),
+            last_seen: SystemTime::now(),
+            width_min_px: 20.0,
+            width_max_px: 20.0,
+        },
+        embedding: vec![1.0],
+    };
+    let track = crate::publish::TrackOpinion {
+        track_id: "test-1".into(),
+        frames_seen: 1,
+        best: None,
+        threshold: 0.4,
+        band: "16-24".into(),
+    };
+    let models = crate::publish::ModelIds {
+        detector: "d".into(),
+        recognizer: "r".into(),
+        embedding_space: "s".into(),
+    };
+    crate::publish::IdentityEvent::new(&face, None, track, &models)
+}

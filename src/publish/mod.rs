@@ -16,7 +16,7 @@ pub use event::{EVENT_SCHEMA_VERSION, IdentityEvent, ModelIds, TrackOpinion, UNK
 pub use outgoing::{Outgoing, TopicKind};
 pub use producer::{DeliveryStats, EmbeddedBroker, Publisher};
 pub use spool::{Spool, SpoolConfig, SpoolError, SpoolRecord, SpoolStats, WhenFull};
-pub use tail::{TailOptions, tail};
+pub use tail::{TailOptions, tail, tail_raw};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {

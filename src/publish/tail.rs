@@ -22,10 +22,23 @@ pub struct TailOptions {
 }
 
 /// Reads identity events and hands each to `on_event`; returns how many were read.
-/// Partitions are assigned directly (no consumer group) so reading starts at once.
 pub fn tail(
     options: &TailOptions,
     mut on_event: impl FnMut(Result<IdentityEvent, String>),
+) -> Result<usize, PublishError> {
+    tail_raw(options, |message| {
+        on_event(message.and_then(|(_, payload)| {
+            serde_json::from_slice::<IdentityEvent>(payload).map_err(|e| format!("not an identity event: {e}"))
+        }))
+    })
+}
+
+/// Reads messages and hands each key and payload to `on_message`, in partition order;
+/// returns how many were read. Partitions are assigned directly (no consumer group) so
+/// reading starts at once.
+pub fn tail_raw(
+    options: &TailOptions,
+    mut on_message: impl FnMut(Result<(&str, &[u8]), String>),
 ) -> Result<usize, PublishError> {
     let started = Instant::now();
     let brokers = resolve_brokers(options, started)?;
@@ -74,13 +87,13 @@ pub fn tail(
                 consecutive_errors = 0;
                 count += 1;
                 last = Instant::now();
-                let parsed = message
-                    .payload()
-                    .ok_or_else(|| "empty message".to_string())
-                    .and_then(|p| {
-                        serde_json::from_slice::<IdentityEvent>(p).map_err(|e| format!("not an identity event: {e}"))
-                    });
-                on_event(parsed);
+                let key = message.key().and_then(|k| std::str::from_utf8(k).ok()).unwrap_or("");
+                on_message(
+                    message
+                        .payload()
+                        .map(|p| (key, p))
+                        .ok_or_else(|| "empty message".to_string()),
+                );
             }
             Some(Err(e)) => {
                 consecutive_errors += 1;
