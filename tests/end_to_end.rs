@@ -1,17 +1,19 @@
-//! A generated scene served over RTSP → the whole pipeline → the real test broker (tansu,
-//! started by scripts/test.sh) → events read back over the Kafka protocol and scored
-//! against the scene's ground truth.
+//! Generated scenes → the whole pipeline → the real test broker (tansu, started by
+//! scripts/test.sh, or by a test itself when it needs to kill it) → events read back over
+//! the Kafka protocol, validated against their JSON Schemas and scored against the scenes'
+//! ground truth.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use squint::alert::{AlertEvent, AlertStage};
 use squint::config::Config;
 use squint::detect::{DetectConfig, Detector};
 use squint::gallery::{Enroller, Gallery};
 use squint::pipeline::Pipeline;
-use squint::publish::{IdentityEvent, TailOptions, UNKNOWN, tail};
+use squint::publish::{IdentityEvent, TailOptions, UNKNOWN, tail_raw};
 use squint::recognize::Recognizer;
 use squint::scenario::{GroundTruth, Person, ScenarioSpec, generate};
 use squint::serve::RtspServer;
@@ -30,21 +32,33 @@ fn person(name: &str, photo: &str) -> Person {
 }
 
 fn make_scene(dir: &Path) -> GroundTruth {
+    let people = vec![
+        person("obama", "obama.jpg"),
+        person("biden", "biden.jpg"),
+        person("grace", "grace_hopper.jpg"),
+        person("eileen", "astronaut.png"),
+    ];
+    generate_scene(dir, people, 120, (32.0, 48.0), 2, 11)
+}
+
+fn generate_scene(
+    dir: &Path,
+    people: Vec<Person>,
+    frames: usize,
+    (min_face_px, max_face_px): (f32, f32),
+    appearances_per_person: usize,
+    seed: u64,
+) -> GroundTruth {
     let spec = ScenarioSpec {
         background: testing::background_video(),
-        people: vec![
-            person("obama", "obama.jpg"),
-            person("biden", "biden.jpg"),
-            person("grace", "grace_hopper.jpg"),
-            person("eileen", "astronaut.png"),
-        ],
+        people,
         out_dir: dir.to_path_buf(),
-        frames: 120,
-        min_face_px: 32.0,
-        max_face_px: 48.0,
-        appearances_per_person: 2,
-        seed: 11,
-        fps: None,
+        frames,
+        min_face_px,
+        max_face_px,
+        appearances_per_person,
+        seed,
+        fps: Some(25.0),
         size: None,
     };
     let config = DetectConfig {
@@ -73,29 +87,58 @@ fn enroll(gallery_path: &Path) {
 }
 
 fn config(dir: &Path, camera_url: &str, topic: &str) -> Config {
+    config_with(
+        dir,
+        &test_broker(),
+        topic,
+        "min_face_px = 20",
+        &camera(camera_url, "street", ""),
+    )
+}
+
+fn camera(url: &str, id: &str, extra: &str) -> String {
+    format!("[[cameras]]\nid = \"{id}\"\nurl = \"{url}\"\n{extra}\n")
+}
+
+fn config_with(dir: &Path, broker: &str, topic: &str, detect: &str, cameras: &str) -> Config {
     let text = format!(
         r#"{base}[detect]
-min_face_px = 20
+{detect}
 [gallery]
 path = "{dir}/gallery.db"
 [kafka]
 brokers = "{broker}"
 topic = "{topic}"
-partitions = 1
-[[cameras]]
-id = "street"
-url = "{camera_url}"
-"#,
+alert_topic = "{topic}.alerts"
+partitions = 2
+[kafka.properties]
+"batch.num.messages" = "1"
+{cameras}"#,
         base = testing::base_config(dir),
         dir = dir.display(),
-        broker = test_broker(),
     );
     Config::parse(&text, &dir.join("test.toml")).unwrap()
 }
 
 fn read_events(topic: &str) -> Vec<IdentityEvent> {
+    read_events_from(&test_broker(), topic)
+}
+
+fn read_alerts(broker: &str, topic: &str) -> Vec<AlertEvent> {
+    read_json(broker, topic, "alert-event.v1.json")
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect()
+}
+
+/// Every message of `topic`, each checked against the repo's JSON Schema `schema`, with
+/// its Kafka key checked to be its camera.
+fn read_json(broker: &str, topic: &str, schema: &str) -> Vec<serde_json::Value> {
+    let path = testing::repo().join("schemas").join(schema);
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
     let options = TailOptions {
-        brokers: Some(test_broker()),
+        brokers: Some(broker.to_string()),
         address_file: Default::default(),
         topic: topic.into(),
         from_beginning: true,
@@ -103,12 +146,17 @@ fn read_events(topic: &str) -> Vec<IdentityEvent> {
         idle: Duration::from_secs(5),
         timeout: Duration::from_secs(60),
     };
-    let mut events = Vec::new();
-    tail(&options, |e| {
-        events.push(e.expect("every message is an identity event"))
+    let mut messages = Vec::new();
+    tail_raw(&options, |message| {
+        let (key, payload) = message.expect("every message has a payload");
+        let value: serde_json::Value = serde_json::from_slice(payload).expect("JSON");
+        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{value} breaks its schema: {errors:?}");
+        assert_eq!(value["camera_id"], key, "keyed by camera");
+        messages.push(value);
     })
     .unwrap();
-    events
+    messages
 }
 
 /// Identities whose ground-truth face overlaps `event`'s box in some frame.
@@ -152,8 +200,9 @@ fn scene_over_rtsp_reaches_kafka_with_the_right_names() {
     }
 
     let events = read_events(&topic);
+    let alerts = read_alerts(&test_broker(), &format!("{topic}.alerts"));
     assert_eq!(
-        events.len() as u64,
+        (events.len() + alerts.len()) as u64,
         stats.delivered,
         "every delivered event is read back"
     );
@@ -200,4 +249,166 @@ fn scene_over_rtsp_reaches_kafka_with_the_right_names() {
     );
     let eileen_named = events.iter().filter(|e| e.identity == "eileen").count();
     assert_eq!(eileen_named, 0, "a person not in the gallery is never named");
+}
+
+/// Plays `scene` from its file (every frame, no drops) through the pipeline to `broker`.
+fn run_file(config: &Config) -> squint::pipeline::StatsSnapshot {
+    let pipeline = Pipeline::start(config).unwrap();
+    pipeline.wait(
+        &AtomicBool::new(false),
+        Some(Duration::from_secs(120)),
+        Duration::from_secs(5),
+    );
+    let (stats, _) = pipeline.shutdown();
+    stats
+}
+
+#[test]
+fn enrolled_person_at_16_to_24_px_raises_candidate_confirmed_ended_and_a_stranger_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let people = vec![person("obama", "obama.jpg"), person("eileen", "astronaut.png")];
+    let truth = generate_scene(dir.path(), people, 150, (16.0, 24.0), 1, 5);
+    enroll(&dir.path().join("gallery.db"));
+    let topic = format!("squint.alerts-test.{}", uuid::Uuid::new_v4());
+    let scene = dir.path().join("scene.mp4");
+    let config = config_with(
+        dir.path(),
+        &test_broker(),
+        &topic,
+        "min_face_px = 12",
+        &camera(&scene.display().to_string(), "street", ""),
+    );
+    let stats = run_file(&config);
+    assert_eq!(stats.spool_pending, 0, "{stats:?}");
+
+    let alerts = read_alerts(&test_broker(), &format!("{topic}.alerts"));
+    let events = read_events(&topic);
+    assert_eq!((alerts.len() as u64, events.len() as u64), (stats.alerts, stats.events));
+    let obama = truth.appearances.iter().find(|a| a.identity == "obama").unwrap();
+    let on_obama = |bbox: &squint::types::BBox| {
+        (obama.first_frame..=obama.last_frame).any(|f| obama.box_at(f).is_some_and(|b| b.iou(bbox) >= 0.3))
+    };
+    let stages: Vec<(AlertStage, &str)> = alerts.iter().map(|a| (a.stage, a.identity.as_str())).collect();
+    assert_eq!(
+        stages,
+        [
+            (AlertStage::Candidate, "obama"),
+            (AlertStage::Confirmed, "obama"),
+            (AlertStage::Ended, "obama")
+        ],
+        "{alerts:#?}"
+    );
+    assert!(alerts.iter().all(|a| a.track_id == alerts[0].track_id), "one track");
+    assert!(
+        alerts.iter().all(|a| on_obama(&a.bbox)),
+        "no alert on the stranger's path"
+    );
+    let confirmed = &alerts[1];
+    assert!(confirmed.evidence.frames_supporting >= confirmed.thresholds.confirm_min_frames as u64);
+    assert!(confirmed.evidence.face_width_max_px < 30.0, "{:?}", confirmed.evidence);
+    assert!(confirmed.thresholds.band == "16-24" || confirmed.thresholds.band == "<16");
+    let keys: BTreeSet<&str> = alerts.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(keys.len(), 3, "idempotent keys are unique per step");
+    // Identity events come per track and interval, not per frame.
+    assert!(
+        events.len() * 3 < stats.faces as usize,
+        "{} events for {} faces",
+        events.len(),
+        stats.faces
+    );
+    assert!(events.iter().all(|e| e.identity != "eileen"));
+}
+
+/// Starts (or restarts) this test's own tansu on `port`, keeping its data in `dir`.
+fn broker_script(action: &str, dir: &Path, port: Option<u16>) -> String {
+    let mut command = std::process::Command::new(testing::repo().join("scripts/broker.sh"));
+    command.arg(action).arg(dir);
+    if let Some(port) = port {
+        command.arg(port.to_string());
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "broker.sh {action}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Stops the test's own broker however the test ends.
+struct OwnBroker(std::path::PathBuf);
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(testing::repo().join("scripts/broker.sh"))
+            .arg("stop")
+            .arg(&self.0)
+            .output();
+    }
+}
+
+#[test]
+fn broker_outage_of_30_s_loses_nothing_and_keeps_each_cameras_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let people = vec![person("obama", "obama.jpg"), person("biden", "biden.jpg")];
+    generate_scene(dir.path(), people, 100, (24.0, 40.0), 2, 9);
+    enroll(&dir.path().join("gallery.db"));
+    let broker_dir = dir.path().join("broker");
+    let broker = broker_script("start", &broker_dir, None);
+    let _stop_at_exit = OwnBroker(broker_dir.clone());
+    let port: u16 = broker.rsplit(':').next().unwrap().parse().unwrap();
+    let topic = format!("squint.outage.{}", uuid::Uuid::new_v4());
+    let scene = dir.path().join("scene.mp4").display().to_string();
+    let live = "loop_file = true\nrealtime = true";
+    let cameras = camera(&scene, "east", live) + &camera(&scene, "west", live);
+    let mut config = config_with(dir.path(), &broker, &topic, "min_face_px = 20", &cameras);
+    config.alerts.identity_interval_ms = 200;
+    config.alerts.cooldown_s = 0.0;
+
+    let pipeline = Pipeline::start(&config).unwrap();
+    let outage: u64 = std::env::var("SQUINT_TEST_OUTAGE_SECS").map_or(30, |s| s.parse().unwrap());
+    let never = AtomicBool::new(false);
+    let produced = || pipeline.stats.events.load(std::sync::atomic::Ordering::Relaxed);
+    pipeline.wait(&never, Some(Duration::from_secs(4)), Duration::from_secs(60));
+    broker_script("kill", &broker_dir, None);
+    let before_outage = produced();
+    pipeline.wait(&never, Some(Duration::from_secs(outage)), Duration::from_secs(60));
+    let spooled_in_outage = produced() - before_outage;
+    broker_script("start", &broker_dir, Some(port));
+    pipeline.wait(&never, Some(Duration::from_secs(6)), Duration::from_secs(60));
+    let (stats, _) = pipeline.shutdown();
+    assert_eq!(stats.spool_pending, 0, "every event acknowledged: {stats:?}");
+    assert_eq!(stats.delivery_failed, 0);
+
+    let events = read_events_from(&broker, &topic);
+    let alerts = read_alerts(&broker, &format!("{topic}.alerts"));
+    broker_script("stop", &broker_dir, None);
+    assert!(spooled_in_outage > 10, "events were produced during the outage");
+    assert_eq!(events.len() as u64, stats.events, "every identity event arrives");
+    assert_eq!(alerts.len() as u64, stats.alerts, "every alert arrives");
+    let ids: BTreeSet<_> = events.iter().map(|e| e.event_id).collect();
+    assert_eq!(ids.len(), events.len(), "exactly once");
+    let keys: BTreeSet<_> = alerts.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(keys.len(), alerts.len(), "no alert twice");
+    eprintln!(
+        "outage of {outage} s: {} identity events and {} alerts produced ({spooled_in_outage} identity \
+         events during the outage); all read back exactly once, in order per camera",
+        stats.events, stats.alerts
+    );
+    for camera in ["east", "west"] {
+        let seqs: Vec<u64> = events
+            .iter()
+            .filter(|e| e.camera_id == camera)
+            .map(|e| e.frame_seq)
+            .collect();
+        assert!(!seqs.is_empty(), "{camera} published");
+        assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{camera} in order: {seqs:?}");
+    }
+}
+
+fn read_events_from(broker: &str, topic: &str) -> Vec<IdentityEvent> {
+    read_json(broker, topic, "identity-event.v2.json")
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect()
 }

@@ -86,7 +86,7 @@ impl AlertEngine {
             out.extend(
                 self.advance(&mut state, face, &top, &band)
                     .into_iter()
-                    .map(Outgoing::Alert),
+                    .map(|a| Outgoing::Alert(Box::new(a))),
             );
         }
         self.tracks.insert(key, state);
@@ -118,17 +118,11 @@ impl AlertEngine {
             ),
             Stage::Watching => return Vec::new(),
         };
-        vec![Outgoing::Alert(alert)]
+        vec![Outgoing::Alert(Box::new(alert))]
     }
 
     /// Moves the track's alert state on after one face; returns the alerts raised.
-    fn advance(
-        &mut self,
-        state: &mut TrackState,
-        face: &EmbeddedFace,
-        top: &Match,
-        band: &Band,
-    ) -> Vec<Box<AlertEvent>> {
+    fn advance(&mut self, state: &mut TrackState, face: &EmbeddedFace, top: &Match, band: &Band) -> Vec<AlertEvent> {
         let at = face.frame.captured_at;
         let mut raised = Vec::new();
         if state.stage == Stage::Watching
@@ -197,12 +191,12 @@ impl AlertEngine {
         reason: Option<&str>,
         band: &Band,
         at: SystemTime,
-    ) -> Box<AlertEvent> {
+    ) -> AlertEvent {
         let track = state.evidence.track.clone();
         let track_id = self.track_id(&track);
         let track_similarity = self.track_similarity(&state.evidence, identity);
         let key = AlertEvent::key_for(&track.camera_id, &track_id, identity, stage);
-        Box::new(AlertEvent {
+        AlertEvent {
             schema_version: super::ALERT_SCHEMA_VERSION,
             alert_id: AlertEvent::id_for(&key),
             key,
@@ -225,7 +219,7 @@ impl AlertEngine {
                 confirm_window_frames: self.config.confirm_window_frames,
             },
             models: self.models.clone(),
-        })
+        }
     }
 
     /// The track template's similarity to `identity` (not only to its best match).

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+pub mod alerts;
 pub mod detect;
 pub mod pipeline;
 pub mod soak;

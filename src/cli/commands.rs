@@ -117,6 +117,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             )?;
             write_report(&serde_json::to_value(samples)?, out.as_deref())
         }
+        Command::BenchAlerts { config, scenes, out } => {
+            let config = Config::load(&config)?;
+            let report = crate::bench::alerts::run(&config, &scenes)?;
+            write_report(&serde_json::to_value(report)?, out.as_deref())
+        }
         Command::BenchDetect {
             video,
             photos,
@@ -377,12 +382,21 @@ fn serve(file: &Path, port: u16, path: &str) -> anyhow::Result<()> {
 }
 
 fn tail_events(options: &TailOptions, json: bool) -> anyhow::Result<()> {
+    if json {
+        // Raw lines work for any topic, alerts included.
+        let count = crate::publish::tail_raw(options, |message| match message {
+            Ok((_, payload)) => println!("{}", String::from_utf8_lossy(payload)),
+            Err(e) => eprintln!("skipped message: {e}"),
+        })?;
+        eprintln!("{count} messages read");
+        return Ok(());
+    }
     let mut per_identity: BTreeMap<String, usize> = BTreeMap::new();
     let mut bad = 0;
     let count = tail(options, |event| match event {
         Ok(event) => {
             *per_identity.entry(event.identity.clone()).or_default() += 1;
-            print_event(&event, json);
+            print_event(&event);
         }
         Err(e) => {
             bad += 1;
@@ -402,21 +416,16 @@ fn tail_events(options: &TailOptions, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_event(event: &IdentityEvent, json: bool) {
-    if json {
-        if let Ok(line) = serde_json::to_string(event) {
-            println!("{line}");
-        }
-        return;
-    }
+fn print_event(event: &IdentityEvent) {
     let similarity = event.similarity.map_or("-".to_string(), |s| format!("{s:.2}"));
     let candidate = match (&event.best_candidate, event.identity.as_str()) {
         (Some(c), UNKNOWN) => format!(" (closest: {c})"),
         _ => String::new(),
     };
     println!(
-        "{:<8} frame {:>5}  {:<14} sim {:>5} (threshold {:.2})  face {:>3.0} px  det {:.2}{candidate}",
+        "{:<8} track {:<16} frame {:>5}  {:<14} sim {:>5} (threshold {:.2})  face {:>3.0} px  det {:.2}{candidate}",
         event.camera_id,
+        event.track_id,
         event.frame_seq,
         event.identity,
         similarity,

@@ -116,6 +116,18 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Alert precision/recall per face-size band, time to `confirmed`, similarity
+    /// distributions and recognition-budget savings on generated scenes (folders made by
+    /// `squint scenario`), using the config's models, gallery, track and alert settings;
+    /// writes JSON.
+    BenchAlerts {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long = "scene", required = true)]
+        scenes: Vec<PathBuf>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Detection modes compared: ms per frame (768×576 and 1920×1080, 1 and 2 threads) and
     /// recall of faces pasted at 8–32 px into street footage; writes JSON.
     BenchDetect {

@@ -109,3 +109,14 @@ fn shipped_configs_parse() {
         );
     }
 }
+
+#[test]
+fn example_config_documents_the_default_thresholds() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.alerts.bands, crate::alert::AlertConfig::default().bands);
+    assert_eq!(
+        config.kafka.spool.max_bytes,
+        crate::publish::SpoolConfig::default().max_bytes
+    );
+}

@@ -38,6 +38,11 @@ impl Matcher {
         self.templates.extend_from_slice(embedding);
     }
 
+    /// The enrolled names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
+    }
+
     pub fn identities(&self) -> usize {
         self.names.len()
     }

@@ -24,12 +24,24 @@ pub struct DeliveryStats {
     pub delivered: AtomicU64,
     /// Failed for good (e.g. message too large); set aside in the dead-letter file.
     pub failed: AtomicU64,
+    /// Delivery attempts that failed transiently and were sent again.
+    pub retried: AtomicU64,
     pub identity_events: AtomicU64,
     pub alerts: AtomicU64,
 }
 
+/// How a delivery attempt ended.
+#[derive(Debug)]
+enum Report {
+    Delivered,
+    /// Worth sending again: the broker was unavailable, shutting down, or overloaded.
+    Transient(String),
+    /// The broker will never take this record (too large, not authorised, invalid).
+    Refused(String),
+}
+
 /// Delivery reports go back to the publishing thread, which owns the spool.
-pub struct DeliveryReports(crossbeam_channel::Sender<(u64, Result<(), String>)>);
+pub struct DeliveryReports(crossbeam_channel::Sender<(u64, Report)>);
 
 impl ClientContext for DeliveryReports {}
 
@@ -38,11 +50,31 @@ impl ProducerContext for DeliveryReports {
 
     fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
         let report = match result {
-            Ok(_) => Ok(()),
-            Err((err, _)) => Err(err.to_string()),
+            Ok(_) => Report::Delivered,
+            Err((err, _)) if is_permanent(err) => Report::Refused(err.to_string()),
+            Err((err, _)) => Report::Transient(err.to_string()),
         };
         let _ = self.0.send((seq as u64, report));
     }
+}
+
+/// Errors no retry can fix. Anything else (e.g. the unknown server error a broker returns
+/// while it shuts down) is retried: giving up on it would lose the event.
+fn is_permanent(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            MessageSizeTooLarge
+                | InvalidMessageSize
+                | InvalidMessage
+                | InvalidRecord
+                | TopicAuthorizationFailed
+                | ClusterAuthorizationFailed
+                | InvalidTopic
+                | InvalidRequiredAcks
+        )
+    )
 }
 
 /// Publishes events through the spool: every event is appended (fsync'd) before it is
@@ -50,7 +82,7 @@ impl ProducerContext for DeliveryReports {
 /// outage or a restart of Squint loses nothing and keeps each camera's order.
 pub struct Publisher {
     producer: ThreadedProducer<DeliveryReports>,
-    reports: crossbeam_channel::Receiver<(u64, Result<(), String>)>,
+    reports: crossbeam_channel::Receiver<(u64, Report)>,
     identity_topic: String,
     alert_topic: String,
     brokers: String,
@@ -58,12 +90,18 @@ pub struct Publisher {
     max_in_flight: usize,
     /// A record read from the spool that librdkafka had no room for yet.
     unsent: Option<SpoolRecord>,
+    /// Records whose delivery failed transiently, to send again (oldest first) once
+    /// `retry_at` has passed.
+    retry: std::collections::BTreeSet<u64>,
+    retry_at: Instant,
     pub stats: Arc<DeliveryStats>,
 }
 
 /// How long `run` keeps delivering after its input closes; the rest stays spooled.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 const CURSOR_EVERY: Duration = Duration::from_millis(200);
+/// Pause before sending transiently failed records again.
+const RETRY_AFTER: Duration = Duration::from_millis(500);
 
 impl Publisher {
     /// Connects to `brokers` (the configured list, or the embedded broker's address),
@@ -109,6 +147,8 @@ impl Publisher {
             spool,
             max_in_flight: config.spool.max_in_flight,
             unsent: None,
+            retry: Default::default(),
+            retry_at: Instant::now(),
             stats: Arc::new(DeliveryStats::default()),
         })
     }
@@ -214,8 +254,12 @@ impl Publisher {
         Ok(())
     }
 
-    /// Hands spooled records to librdkafka, oldest first, up to the in-flight window.
+    /// Hands spooled records to librdkafka, oldest first, up to the in-flight window;
+    /// transiently failed ones go first.
     fn send_spooled(&mut self) {
+        if !self.resend_failed() {
+            return;
+        }
         while self.spool.in_flight() < self.max_in_flight {
             let record = match self.unsent.take() {
                 Some(record) => record,
@@ -228,25 +272,32 @@ impl Publisher {
                     }
                 },
             };
-            let topic = match record.kind {
-                TopicKind::Identity => &self.identity_topic,
-                TopicKind::Alert => &self.alert_topic,
-            };
-            let base = BaseRecord::with_opaque_to(topic, record.seq as usize)
-                .key(record.key.as_str())
-                .payload(&record.payload);
-            match self.producer.send(base) {
-                Ok(()) => {
-                    self.stats.sent.fetch_add(1, Ordering::Relaxed);
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    self.unsent = Some(record);
-                    return;
-                }
-                Err((e, _)) => {
-                    let message = redact_credentials(&e.to_string());
-                    self.set_aside(record.seq, &message);
-                }
+            if !self.produce(&record) {
+                self.unsent = Some(record);
+                return;
+            }
+        }
+    }
+
+    /// Hands one record to librdkafka; false when its queue is full.
+    fn produce(&mut self, record: &SpoolRecord) -> bool {
+        let topic = match record.kind {
+            TopicKind::Identity => &self.identity_topic,
+            TopicKind::Alert => &self.alert_topic,
+        };
+        let base = BaseRecord::with_opaque_to(topic, record.seq as usize)
+            .key(record.key.as_str())
+            .payload(&record.payload);
+        match self.producer.send(base) {
+            Ok(()) => {
+                self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => false,
+            Err((e, _)) => {
+                let message = redact_credentials(&e.to_string());
+                self.set_aside(record.seq, &message);
+                true
             }
         }
     }
@@ -260,16 +311,47 @@ impl Publisher {
         }
     }
 
-    fn handle_report(&mut self, (seq, result): (u64, Result<(), String>)) {
-        match result {
-            Ok(()) => {
+    fn handle_report(&mut self, (seq, report): (u64, Report)) {
+        match report {
+            Report::Delivered => {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = self.spool.ack(seq) {
                     tracing::error!(error = %e, "event spool not advanced");
                 }
             }
-            Err(message) => self.set_aside(seq, &message),
+            Report::Transient(message) => {
+                if self.retry.is_empty() {
+                    tracing::warn!(error = %message, "Kafka did not take events; sending them again from the spool");
+                }
+                self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                self.retry.insert(seq);
+                self.retry_at = Instant::now() + RETRY_AFTER;
+            }
+            Report::Refused(message) => self.set_aside(seq, &message),
         }
+    }
+
+    /// Sends transiently failed records again, oldest first; false while waiting to.
+    fn resend_failed(&mut self) -> bool {
+        if self.retry.is_empty() {
+            return true;
+        }
+        if Instant::now() < self.retry_at {
+            return false;
+        }
+        while let Some(seq) = self.retry.pop_first() {
+            match self.spool.read(seq) {
+                Ok(Some(record)) => {
+                    if !self.produce(&record) {
+                        self.retry.insert(seq);
+                        return false;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, seq, "spooled event unreadable"),
+            }
+        }
+        true
     }
 
     /// A record Kafka refused for good: counted and logged, and moved past so it does not

@@ -295,6 +295,32 @@ impl Spool {
         }))
     }
 
+    /// Reads record `seq` again (to resend it); `None` when it is no longer spooled.
+    pub fn read(&self, seq: u64) -> Result<Option<SpoolRecord>, SpoolError> {
+        let Some(segment) = self
+            .segments
+            .iter()
+            .find(|s| s.first_seq <= seq && seq < s.first_seq + s.records)
+        else {
+            return Ok(None);
+        };
+        let io = |source| SpoolError::Io {
+            path: segment.path.clone(),
+            source,
+        };
+        let mut file = BufReader::new(File::open(&segment.path).map_err(io)?);
+        for _ in segment.first_seq..seq {
+            read_record(&mut file).map_err(io)?;
+        }
+        let (kind, key, payload) = decode(&read_record(&mut file).map_err(io)?).map_err(io)?;
+        Ok(Some(SpoolRecord {
+            seq,
+            kind,
+            key,
+            payload,
+        }))
+    }
+
     /// Kafka acknowledged `seq` (or it failed for good and was set aside).
     pub fn ack(&mut self, seq: u64) -> Result<(), SpoolError> {
         self.in_flight.remove(&seq);

@@ -46,6 +46,12 @@ fn records_come_back_in_order_across_segments() {
         assert_eq!(record.kind == TopicKind::Alert, i % 3 == 0);
     }
     assert_eq!(spool.pending(), 100);
+    assert_eq!(
+        spool.read(57).unwrap().as_ref(),
+        Some(&records[57]),
+        "random access for resends"
+    );
+    assert_eq!(spool.read(100).unwrap(), None);
 }
 
 #[test]
