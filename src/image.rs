@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use opencv::core::{self as cv, Mat, MatTraitConst, MatTraitConstManual};
+use opencv::prelude::VectorToVec;
 use opencv::{imgcodecs, imgproc};
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +163,15 @@ impl BgrImage {
         self.with_mat(|mat| {
             imgcodecs::imwrite(path_str, mat, &cv::Vector::new())?;
             Ok(())
+        })
+    }
+
+    /// Encodes as JPEG (OpenCV's default quality, 95).
+    pub fn jpeg(&self) -> Result<Vec<u8>, ImageError> {
+        self.with_mat(|mat| {
+            let mut jpeg = cv::Vector::<u8>::new();
+            imgcodecs::imencode(".jpg", mat, &mut jpeg, &cv::Vector::new())?;
+            Ok(jpeg.to_vec())
         })
     }
 }

@@ -109,6 +109,7 @@ pub fn identity_event(camera: &str, seq: u64) -> crate::publish::IdentityEvent {
             width_min_px: 20.0,
             width_max_px: 20.0,
         },
+        crop: crate::image::BgrImage::new(4, 4),
         embedding: vec![1.0],
     };
     let track = crate::publish::TrackOpinion {

@@ -114,6 +114,8 @@ pub struct EmbeddedFace {
     pub detection: Detection,
     pub quality: FaceQuality,
     pub track: TrackInfo,
+    /// The aligned crop that was embedded (kept for alert thumbnails).
+    pub crop: BgrImage,
     /// L2-normalised.
     pub embedding: Vec<f32>,
 }

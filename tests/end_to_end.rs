@@ -19,6 +19,14 @@ use squint::scenario::{GroundTruth, Person, ScenarioSpec, generate};
 use squint::serve::RtspServer;
 use squint::testing;
 
+/// These tests are each sized for the whole machine (live cameras, time-based runs); they
+/// take turns rather than starve each other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn take_turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn test_broker() -> String {
     std::env::var("SQUINT_TEST_KAFKA")
         .expect("SQUINT_TEST_KAFKA is not set: run the suite with scripts/test.sh, which starts the test broker")
@@ -171,6 +179,7 @@ fn overlapping_identities(truth: &GroundTruth, event: &IdentityEvent) -> BTreeSe
 
 #[test]
 fn scene_over_rtsp_reaches_kafka_with_the_right_names() {
+    let _turn = take_turn();
     let dir = tempfile::tempdir().unwrap();
     let truth = make_scene(dir.path());
     enroll(&dir.path().join("gallery.db"));
@@ -265,6 +274,7 @@ fn run_file(config: &Config) -> squint::pipeline::StatsSnapshot {
 
 #[test]
 fn enrolled_person_at_16_to_24_px_raises_candidate_confirmed_ended_and_a_stranger_nothing() {
+    let _turn = take_turn();
     let dir = tempfile::tempdir().unwrap();
     let people = vec![person("obama", "obama.jpg"), person("eileen", "astronaut.png")];
     let truth = generate_scene(dir.path(), people, 150, (16.0, 24.0), 1, 5);
@@ -278,6 +288,8 @@ fn enrolled_person_at_16_to_24_px_raises_candidate_confirmed_ended_and_a_strange
         "min_face_px = 12",
         &camera(&scene.display().to_string(), "street", ""),
     );
+    let mut config = config;
+    config.alerts.thumbnails.dir = Some(dir.path().join("thumbnails"));
     let stats = run_file(&config);
     assert_eq!(stats.spool_pending, 0, "{stats:?}");
 
@@ -309,6 +321,17 @@ fn enrolled_person_at_16_to_24_px_raises_candidate_confirmed_ended_and_a_strange
     assert!(confirmed.thresholds.band == "16-24" || confirmed.thresholds.band == "<16");
     let keys: BTreeSet<&str> = alerts.iter().map(|a| a.key.as_str()).collect();
     assert_eq!(keys.len(), 3, "idempotent keys are unique per step");
+    for alert in &alerts[..2] {
+        let pictures = alert
+            .thumbnails
+            .as_ref()
+            .expect("candidate and confirmed carry pictures");
+        let face = squint::image::BgrImage::load(Path::new(&pictures.face)).unwrap();
+        assert_eq!((face.width, face.height), (112, 112));
+        let frame = squint::image::BgrImage::load(Path::new(pictures.frame.as_deref().unwrap())).unwrap();
+        assert_eq!((frame.width, frame.height), (truth.width, truth.height));
+    }
+    assert!(alerts[2].thumbnails.is_none(), "ended carries none");
     // Identity events come per track and interval, not per frame.
     assert!(
         events.len() * 3 < stats.faces as usize,
@@ -349,6 +372,7 @@ impl Drop for OwnBroker {
 
 #[test]
 fn broker_outage_of_30_s_loses_nothing_and_keeps_each_cameras_order() {
+    let _turn = take_turn();
     let dir = tempfile::tempdir().unwrap();
     let people = vec![person("obama", "obama.jpg"), person("biden", "biden.jpg")];
     generate_scene(dir.path(), people, 100, (24.0, 40.0), 2, 9);

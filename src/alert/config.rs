@@ -49,6 +49,8 @@ pub struct AlertConfig {
     /// track's identity changes.
     #[serde(default = "default_identity_interval")]
     pub identity_interval_ms: u64,
+    #[serde(default)]
+    pub thumbnails: super::ThumbnailConfig,
 }
 
 impl Default for AlertConfig {
@@ -60,6 +62,7 @@ impl Default for AlertConfig {
             retract_after_frames: default_retract_after(),
             cooldown_s: default_cooldown(),
             identity_interval_ms: default_identity_interval(),
+            thumbnails: Default::default(),
         }
     }
 }
@@ -133,7 +136,8 @@ impl AlertConfig {
         check_range("confirm_window_frames", self.confirm_window_frames, 1, 100_000)?;
         check_range("retract_after_frames", self.retract_after_frames, 1, 10_000)?;
         check_range("cooldown_s", self.cooldown_s, 0.0, 86_400.0)?;
-        check_range("identity_interval_ms", self.identity_interval_ms, 0, 3_600_000)
+        check_range("identity_interval_ms", self.identity_interval_ms, 0, 3_600_000)?;
+        self.thumbnails.validate()
     }
 }
 

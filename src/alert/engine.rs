@@ -219,6 +219,11 @@ impl AlertEngine {
                 confirm_window_frames: self.config.confirm_window_frames,
             },
             models: self.models.clone(),
+            thumbnails: None,
+            best_face: match stage {
+                AlertStage::Candidate | AlertStage::Confirmed => state.evidence.best_crop.clone(),
+                AlertStage::Ended | AlertStage::Retracted => None,
+            },
         }
     }
 

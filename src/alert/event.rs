@@ -3,7 +3,7 @@ use uuid::Uuid;
 
 use super::EvidenceSummary;
 use crate::publish::ModelIds;
-use crate::types::BBox;
+use crate::types::{BBox, BgrImage};
 
 /// Bumped on any incompatible change; documented in `schemas/alert-event.v1.json`.
 pub const ALERT_SCHEMA_VERSION: u32 = 1;
@@ -65,6 +65,23 @@ pub struct AlertEvent {
     pub evidence: EvidenceSummary,
     pub thresholds: Thresholds,
     pub models: ModelIds,
+    /// Best face crop and context frame, for `candidate` and `confirmed` when
+    /// `[alerts.thumbnails]` is configured.
+    pub thumbnails: Option<Thumbnails>,
+    /// The track's best aligned face, until it is written as a thumbnail.
+    #[serde(skip)]
+    pub best_face: Option<BgrImage>,
+}
+
+/// Where an alert's pictures were written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thumbnails {
+    /// JPEG of the track's best aligned face.
+    pub face: String,
+    /// JPEG of the camera's latest frame at alert time, faces boxed and named.
+    pub frame: Option<String>,
+    /// The face JPEG itself, base64, when `embed_base64` is on.
+    pub face_jpeg_base64: Option<String>,
 }
 
 impl AlertEvent {

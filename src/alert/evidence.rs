@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::gallery::Match;
 use crate::publish::unix_ms;
 use crate::track::TrackInfo;
-use crate::types::{BBox, EmbeddedFace};
+use crate::types::{BBox, BgrImage, EmbeddedFace};
 
 /// What one track has shown about one gallery identity.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +27,8 @@ pub struct TrackEvidence {
     identities: HashMap<String, IdentityEvidence>,
     /// The face of highest quality so far: (weight, box, frame sequence number).
     pub best_face: Option<(f32, BBox, u64)>,
+    /// Its aligned crop, for alert thumbnails.
+    pub best_crop: Option<BgrImage>,
     pub last_bbox: BBox,
 }
 
@@ -56,6 +58,7 @@ impl TrackEvidence {
             embedded: 0,
             identities: HashMap::new(),
             best_face: None,
+            best_crop: None,
             last_bbox: face.detection.bbox,
         }
     }
@@ -72,6 +75,7 @@ impl TrackEvidence {
         }
         if self.best_face.is_none_or(|(best, _, _)| weight > best) {
             self.best_face = Some((weight, face.detection.bbox, face.frame.seq));
+            self.best_crop = Some(face.crop.clone());
         }
         for m in matches {
             let evidence = self.identities.entry(m.identity.clone()).or_default();

@@ -6,8 +6,10 @@ mod config;
 mod engine;
 mod event;
 mod evidence;
+mod thumbnails;
 
 pub use config::{AlertConfig, Band, band_label};
 pub use engine::AlertEngine;
-pub use event::{ALERT_SCHEMA_VERSION, AlertEvent, AlertStage, Thresholds};
+pub use event::{ALERT_SCHEMA_VERSION, AlertEvent, AlertStage, Thresholds, Thumbnails};
 pub use evidence::{EvidenceSummary, TrackEvidence};
+pub use thumbnails::{ThumbnailConfig, ThumbnailError, ThumbnailStore};

@@ -159,6 +159,7 @@ fn observe(
                 detection: face.detection,
                 quality: face.quality,
                 track: face.track,
+                crop,
                 embedding,
             };
             let all = matcher.ranked(&embedded.embedding, matcher.identities());

@@ -156,6 +156,9 @@ impl Config {
         if let Some(dir) = self.kafka.spool.dir.as_mut() {
             resolve(dir);
         }
+        if let Some(dir) = self.alerts.thumbnails.dir.as_mut() {
+            resolve(dir);
+        }
         for camera in &mut self.cameras {
             camera.resolve_paths(base);
         }

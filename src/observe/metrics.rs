@@ -204,6 +204,16 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         "Events dropped because the spool was full (when_full = drop_oldest).",
         &spool.dropped,
     );
+    w.family(
+        "squint_alert_thumbnail_bytes",
+        "gauge",
+        "Bytes in the alert thumbnail folder.",
+    );
+    w.value(
+        "squint_alert_thumbnail_bytes",
+        "",
+        s.thumbnail_bytes.load(Ordering::Relaxed) as f64,
+    );
     w.family("squint_spool_alarm", "gauge", "1 while the spool is nearly full.");
     w.value(
         "squint_spool_alarm",

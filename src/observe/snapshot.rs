@@ -69,7 +69,7 @@ fn render(image: &BgrImage, faces: &[(BBox, String)]) -> Result<Vec<u8>, ImageEr
         mat.copy_to(&mut canvas)?;
         for (b, name) in faces {
             let rect = cv::Rect::new(b.x as i32, b.y as i32, b.w.max(1.0) as i32, b.h.max(1.0) as i32);
-            let colour = if name == "unknown" || name == "?" {
+            let colour = if name.starts_with("unknown") || name == "?" {
                 cv::Scalar::new(0.0, 200.0, 255.0, 0.0)
             } else {
                 cv::Scalar::new(0.0, 255.0, 0.0, 0.0)

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::alert::AlertEngine;
+use crate::alert::{AlertEngine, ThumbnailError, ThumbnailStore};
 use crate::config::Config;
 use crate::detect::{DetectError, Detector};
 use crate::gallery::{Gallery, GalleryError, Matcher};
@@ -48,6 +48,8 @@ pub enum PipelineError {
     Publish(#[from] PublishError),
     #[error(transparent)]
     Http(#[from] crate::observe::HttpError),
+    #[error(transparent)]
+    Thumbnails(#[from] ThumbnailError),
     #[error("starting thread {name}: {source}")]
     Thread { name: String, source: std::io::Error },
 }
@@ -111,6 +113,7 @@ impl Pipeline {
         };
         let alert = workers::AlertWorker {
             engine: AlertEngine::new(&config.alerts, matcher, models),
+            thumbnails: ThumbnailStore::open(&config.alerts.thumbnails)?,
             faces: face_rx,
             events: event_tx,
             stats: stats.clone(),

@@ -24,6 +24,8 @@ pub struct PipelineStats {
     pub alerts: AtomicU64,
     /// Alerts not raised because the identity was confirmed on that camera moments ago.
     pub alerts_suppressed: AtomicU64,
+    /// Bytes in the alert thumbnail folder.
+    pub thumbnail_bytes: AtomicU64,
     pub frame_errors: AtomicU64,
     /// From the frame leaving the decoder to its identity event leaving the alert stage.
     pub event_latency: Latency,
@@ -55,6 +57,7 @@ impl Default for PipelineStats {
             events: AtomicU64::new(0),
             alerts: AtomicU64::new(0),
             alerts_suppressed: AtomicU64::new(0),
+            thumbnail_bytes: AtomicU64::new(0),
             frame_errors: AtomicU64::new(0),
             event_latency: Latency::default(),
             detect_latency: Latency::default(),

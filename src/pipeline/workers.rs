@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
 
 use super::stats::{PipelineStats, add_elapsed};
-use crate::alert::AlertEngine;
+use crate::alert::{AlertEngine, ThumbnailStore};
 use crate::align::align_face;
 use crate::detect::Detector;
 use crate::image::BgrImage;
@@ -235,6 +235,7 @@ impl RecognizeWorker {
                         detection: crop.detection,
                         quality: crop.quality,
                         track: crop.track,
+                        crop: crop.image,
                         embedding,
                     }),
                     None => continue,
@@ -277,6 +278,7 @@ impl RecognizeWorker {
 /// Matches faces against the gallery, gathers evidence per track and raises alerts.
 pub struct AlertWorker {
     pub engine: AlertEngine,
+    pub thumbnails: Option<ThumbnailStore>,
     pub faces: Receiver<TrackMessage<EmbeddedFace>>,
     pub events: Sender<Outgoing>,
     pub stats: Arc<PipelineStats>,
@@ -292,7 +294,8 @@ impl AlertWorker {
                 TrackMessage::Ended(track) => self.engine.track_ended(track),
             };
             self.stats.match_latency.record(started.elapsed());
-            for event in out {
+            for mut event in out {
+                self.attach_thumbnails(&mut event);
                 self.count(&event);
                 if self.events.send(event).is_err() {
                     return;
@@ -304,11 +307,28 @@ impl AlertWorker {
             .store(self.engine.suppressed, Ordering::Relaxed);
     }
 
+    /// Writes the alert's pictures (best face, camera frame) when thumbnails are on.
+    fn attach_thumbnails(&mut self, event: &mut Outgoing) {
+        let (Some(store), Outgoing::Alert(alert)) = (self.thumbnails.as_mut(), event) else {
+            return;
+        };
+        if alert.best_face.is_none() {
+            return;
+        }
+        let frame = self.snapshots.jpeg(&alert.camera_id).and_then(Result::ok);
+        if let Err(e) = store.attach(alert, frame) {
+            tracing::warn!(error = %e, alert = %alert.key, "alert thumbnails not written");
+        }
+        self.stats.thumbnail_bytes.store(store.bytes(), Ordering::Relaxed);
+    }
+
     fn count(&self, event: &Outgoing) {
         match event {
             Outgoing::Identity(e) => {
                 self.stats.events.fetch_add(1, Ordering::Relaxed);
-                self.snapshots.label(&e.camera_id, e.frame_seq, &e.bbox, &e.identity);
+                let track = e.track_id.rsplit('-').next().unwrap_or_default();
+                let label = format!("{} #{track}", e.identity);
+                self.snapshots.label(&e.camera_id, e.frame_seq, &e.bbox, &label);
                 let captured = std::time::UNIX_EPOCH + Duration::from_millis(e.captured_at_ms);
                 let age = std::time::SystemTime::now()
                     .duration_since(captured)

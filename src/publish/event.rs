@@ -146,6 +146,7 @@ mod tests {
                 roll_deg: -2.0,
                 touches_border: false,
             },
+            crop: crate::image::BgrImage::new(4, 4),
             embedding: vec![1.0],
             track: crate::track::TrackInfo {
                 camera_id: Arc::from("door"),
