@@ -44,10 +44,15 @@ rm -f "$DEMO/embedded-kafka.addr"
   >"$DEMO/events.txt" 2>"$DEMO/tail.log" &
 TAIL_PID=$!
 PIDS+=($TAIL_PID)
+"$SQUINT" tail --config config/demo.toml --topic squint.alerts --json --from-beginning \
+  --timeout-secs $((DURATION + 30)) --idle-secs 10 >"$DEMO/alerts.jsonl" 2>"$DEMO/tail-alerts.log" &
+ALERTS_PID=$!
+PIDS+=($ALERTS_PID)
 "$SQUINT" run --config config/demo.toml --duration "$DURATION" --stats-json "$DEMO/stats.json" 2>"$DEMO/run.log" &
 RUN_PID=$!
 PIDS+=($RUN_PID)
-tail -n +1 -f "$DEMO/events.txt" --pid "$TAIL_PID" | awk 'NR % 10 == 1'
+tail -n +1 -f "$DEMO/events.txt" --pid "$TAIL_PID" | awk 'NR % 5 == 1'
+wait "$ALERTS_PID" || true
 if ! wait "$RUN_PID"; then
   echo "squint run failed; the end of $DEMO/run.log:" >&2
   grep -v '^ ' "$DEMO/run.log" | tail -n 15 >&2
@@ -59,9 +64,18 @@ tail -n 1 "$DEMO/tail.log"
 python3 - "$DEMO/stats.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))["stats"]
-print(f"{s['frames']} frames, {s['faces']} faces, {s['events']} events ({s['events_per_s']:.1f}/s), "
-      f"{s['delivered']} delivered to Kafka")
+print(f"{s['frames']} frames, {s['faces']} faces ({s['faces_skipped']} not embedded: recognition budget), "
+      f"{s['events']} identity events, {s['alerts']} alerts, {s['delivered']} delivered to Kafka")
 print(f"detect {s['detect_ms_per_frame']:.1f} ms/frame, align {s['align_ms_per_face']:.2f} ms/face, "
       f"embed {s['embed_ms_per_face']:.1f} ms/face (mean batch {s['mean_batch']:.1f})")
 PY
-echo "(every event: $DEMO/events.txt; logs: $DEMO/run.log)"
+python3 - "$DEMO/alerts.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    a = json.loads(line)
+    e = a["evidence"]
+    print(f"alert {a['stage']:<10} {a['identity']:<8} track {a['track_id']:<16} frames {e['frames_seen']:>3} "
+          f"(supporting {e['frames_supporting']}), track sim {e['track_similarity']:.2f}, "
+          f"face {e['face_width_min_px']:.0f}-{e['face_width_max_px']:.0f} px, band {a['thresholds']['band']}")
+PY
+echo "(identity events: $DEMO/events.txt; alerts: $DEMO/alerts.jsonl; logs: $DEMO/run.log)"

@@ -32,8 +32,12 @@ impl Writer {
     }
 
     fn histogram(&mut self, name: &str, help: &str, latency: &Latency) {
+        self.buckets(name, help, latency.histogram());
+    }
+
+    /// A histogram from cumulative buckets, count and sum.
+    fn buckets(&mut self, name: &str, help: &str, (buckets, count, sum): (Vec<(f64, u64)>, u64, f64)) {
         self.family(name, "histogram", help);
-        let (buckets, count, sum) = latency.histogram();
         for (le, n) in buckets {
             self.value(&format!("{name}_bucket"), &format!("{{le=\"{le}\"}}"), n as f64);
         }
@@ -245,6 +249,22 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         "squint_match_seconds",
         "Matching one embedding against the gallery and updating its track.",
         &s.match_latency,
+    );
+    w.histogram("squint_align_seconds", "Aligning one face.", &s.align_latency);
+    w.histogram(
+        "squint_publish_seconds",
+        "From an event entering the spool to Kafka acknowledging it.",
+        &observed.delivery.ack_latency,
+    );
+    w.buckets(
+        "squint_recognizer_batch_size",
+        "Faces per recognizer batch.",
+        s.batch_sizes.histogram(),
+    );
+    w.buckets(
+        "squint_faces_per_frame",
+        "Faces detected per frame.",
+        s.faces_per_frame.histogram(),
     );
     w.family("squint_gallery_identities", "gauge", "Identities in the gallery.");
     w.value("squint_gallery_identities", "", observed.gallery_identities as f64);

@@ -84,9 +84,59 @@ impl Latency {
     }
 }
 
+/// Upper bounds of the count histogram buckets (batch sizes, faces per frame).
+pub const SIZE_BUCKETS: [f64; 9] = [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
+
+/// A histogram of small counts for /metrics.
+#[derive(Debug, Default)]
+pub struct SizeHistogram {
+    buckets: [AtomicU64; SIZE_BUCKETS.len()],
+    count: AtomicU64,
+    sum: AtomicU64,
+}
+
+impl SizeHistogram {
+    pub fn record(&self, size: usize) {
+        for (bucket, bound) in self.buckets.iter().zip(SIZE_BUCKETS) {
+            if size as f64 <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(size as u64, Ordering::Relaxed);
+    }
+
+    /// Cumulative bucket counts, total count and sum, as [`Latency::histogram`].
+    pub fn histogram(&self) -> (Vec<(f64, u64)>, u64, f64) {
+        let buckets = SIZE_BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(&le, c)| (le, c.load(Ordering::Relaxed)))
+            .collect();
+        (
+            buckets,
+            self.count.load(Ordering::Relaxed),
+            self.sum.load(Ordering::Relaxed) as f64,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn size_buckets_are_cumulative() {
+        let sizes = SizeHistogram::default();
+        for n in [0, 1, 3, 8, 200] {
+            sizes.record(n);
+        }
+        let (buckets, count, sum) = sizes.histogram();
+        assert_eq!((count, sum), (5, 212.0));
+        assert_eq!(buckets[0], (0.0, 1));
+        assert_eq!(buckets[3], (4.0, 3));
+        assert_eq!(buckets[8], (128.0, 4), "200 only in +Inf");
+    }
 
     #[test]
     fn buckets_are_cumulative_and_percentiles_exact() {

@@ -12,7 +12,7 @@ mod latency;
 mod stats;
 mod workers;
 
-pub use latency::{BUCKETS, Latency, Percentiles};
+pub use latency::{BUCKETS, Latency, Percentiles, SizeHistogram};
 pub use stats::{PipelineStats, StatsSnapshot};
 
 use std::path::PathBuf;

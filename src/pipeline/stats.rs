@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::latency::{Latency, Percentiles};
+use super::latency::{Latency, Percentiles, SizeHistogram};
 
 /// Counters and stage timings, shared by the pipeline's threads.
 #[derive(Debug)]
@@ -39,6 +39,10 @@ pub struct PipelineStats {
     pub crop_wait_latency: Latency,
     /// Matching one embedding against the gallery and updating its track's evidence.
     pub match_latency: Latency,
+    /// Aligning one face.
+    pub align_latency: Latency,
+    pub batch_sizes: SizeHistogram,
+    pub faces_per_frame: SizeHistogram,
 }
 
 impl Default for PipelineStats {
@@ -65,6 +69,9 @@ impl Default for PipelineStats {
             frame_wait_latency: Latency::default(),
             crop_wait_latency: Latency::default(),
             match_latency: Latency::default(),
+            align_latency: Latency::default(),
+            batch_sizes: SizeHistogram::default(),
+            faces_per_frame: SizeHistogram::default(),
         }
     }
 }

@@ -133,6 +133,7 @@ impl DetectWorker {
                 &frame.image,
                 faces.iter().map(|(d, _)| d.bbox),
             );
+            self.stats.faces_per_frame.record(faces.len());
             let camera = &mut self.cameras[*index];
             let wait = camera.wait_for_recognizer;
             let (tracked, ended) = camera.tracker.update(&FrameMeta::from(frame), faces);
@@ -167,6 +168,7 @@ impl DetectWorker {
                 }
             };
             add_elapsed(&self.stats.align_ns, started);
+            self.stats.align_latency.record(started.elapsed());
             let crop = TrackMessage::Face(FaceCrop {
                 frame: FrameMeta::from(frame),
                 detection,
@@ -265,6 +267,7 @@ impl RecognizeWorker {
                 self.stats.embed_latency.record(started.elapsed());
                 self.stats.embedded.fetch_add(crops.len() as u64, Ordering::Relaxed);
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.stats.batch_sizes.record(crops.len());
                 embeddings.into_iter().map(Some).collect()
             }
             Err(e) => {

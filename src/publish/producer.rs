@@ -28,6 +28,8 @@ pub struct DeliveryStats {
     pub retried: AtomicU64,
     pub identity_events: AtomicU64,
     pub alerts: AtomicU64,
+    /// From an event entering the spool to Kafka acknowledging it.
+    pub ack_latency: crate::pipeline::Latency,
 }
 
 /// How a delivery attempt ended.
@@ -94,12 +96,17 @@ pub struct Publisher {
     /// `retry_at` has passed.
     retry: std::collections::BTreeSet<u64>,
     retry_at: Instant,
+    /// When each pending record entered the spool (bounded: during a long outage only the
+    /// oldest are timed).
+    appended_at: std::collections::BTreeMap<u64, Instant>,
     pub stats: Arc<DeliveryStats>,
 }
 
 /// How long `run` keeps delivering after its input closes; the rest stays spooled.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 const CURSOR_EVERY: Duration = Duration::from_millis(200);
+/// Most records timed from spool to acknowledgement at once.
+const TIMED_MAX: usize = 100_000;
 /// Pause before sending transiently failed records again.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 
@@ -149,6 +156,7 @@ impl Publisher {
             unsent: None,
             retry: Default::default(),
             retry_at: Instant::now(),
+            appended_at: Default::default(),
             stats: Arc::new(DeliveryStats::default()),
         })
     }
@@ -245,7 +253,10 @@ impl Publisher {
                 return Ok(());
             }
         };
-        self.spool.append(event.kind(), event.camera_id(), &payload)?;
+        let seq = self.spool.append(event.kind(), event.camera_id(), &payload)?;
+        if self.appended_at.len() < TIMED_MAX {
+            self.appended_at.insert(seq, Instant::now());
+        }
         let counter = match event.kind() {
             TopicKind::Identity => &self.stats.identity_events,
             TopicKind::Alert => &self.stats.alerts,
@@ -315,6 +326,9 @@ impl Publisher {
         match report {
             Report::Delivered => {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                if let Some(appended) = self.appended_at.remove(&seq) {
+                    self.stats.ack_latency.record(appended.elapsed());
+                }
                 if let Err(e) = self.spool.ack(seq) {
                     tracing::error!(error = %e, "event spool not advanced");
                 }
@@ -359,6 +373,7 @@ impl Publisher {
     /// removed.
     fn set_aside(&mut self, seq: u64, message: &str) {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        self.appended_at.remove(&seq);
         tracing::error!(brokers = %redact_credentials(&self.brokers), seq, error = %message, "event refused by Kafka for good");
         if let Err(e) = self.spool.ack(seq) {
             tracing::error!(error = %e, "event spool not advanced");
