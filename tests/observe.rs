@@ -135,6 +135,22 @@ fn metrics_move_and_health_follows_the_camera() {
         "frame queue within its bound"
     );
     assert!(now["squint_crop_queue_depth"] <= 16.0, "crop queue within its bound");
+    assert!(
+        now["squint_faces_per_frame_count"] > 0.0,
+        "faces per frame recorded for every frame"
+    );
+    for family in [
+        "squint_spool_pending_events",
+        "squint_spool_bytes",
+        "squint_spool_alarm",
+        "squint_publish_seconds_count",
+        "squint_recognizer_batch_size_count",
+        "squint_alerts_total",
+        "squint_identity_events_total",
+        "squint_kafka_delivered_total",
+    ] {
+        assert!(now.contains_key(family), "{family} exported");
+    }
     assert_eq!(
         now["squint_detect_run_seconds_bucket{le=\"+Inf\"}"],
         now["squint_detect_run_seconds_count"]
