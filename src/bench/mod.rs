@@ -9,6 +9,7 @@ use serde::Serialize;
 pub mod alerts;
 pub mod detect;
 pub mod pipeline;
+pub mod recognize;
 pub mod soak;
 
 use crate::align::align_face;

@@ -117,6 +117,29 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             )?;
             write_report(&serde_json::to_value(samples)?, out.as_deref())
         }
+        Command::BenchRecognize {
+            photos,
+            batches,
+            threads,
+            seconds,
+            out,
+            models,
+        } => {
+            let mut detector = Detector::load(&ModelCard::load(&models.detector)?, None, &DetectConfig::default())?;
+            let card = ModelCard::load(&models.recognizer)?;
+            let size = card.input_size.map_or(112, |[w, _]| w);
+            let mut crops = Vec::new();
+            for entry in std::fs::read_dir(&photos).with_context(|| format!("reading {}", photos.display()))? {
+                let path = entry?.path();
+                match crate::gallery::align_photo(&mut detector, &path, size) {
+                    Ok(crop) => crops.push(crop),
+                    Err(e) => tracing::warn!(error = %e, "photo skipped"),
+                }
+            }
+            anyhow::ensure!(!crops.is_empty(), "no face found in {}", photos.display());
+            let report = crate::bench::recognize::run(&card, &crops, &batches, threads, seconds)?;
+            write_report(&serde_json::to_value(report)?, out.as_deref())
+        }
         Command::BenchAlerts { config, scenes, out } => {
             let config = Config::load(&config)?;
             let report = crate::bench::alerts::run(&config, &scenes)?;

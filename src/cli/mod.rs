@@ -116,6 +116,24 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Crops/s through Squint's recognizer against a plain ONNX Runtime loop (same model,
+    /// crops, batch sizes and threads, same run), and match time for 1k/10k/100k
+    /// identities; writes JSON.
+    BenchRecognize {
+        #[arg(long, default_value = "assets/photos")]
+        photos: PathBuf,
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+        batches: Vec<usize>,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Measuring time per batch size and side.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        models: ModelArgs,
+    },
     /// Alert precision/recall per face-size band, time to `confirmed`, similarity
     /// distributions and recognition-budget savings on generated scenes (folders made by
     /// `squint scenario`), using the config's models, gallery, track and alert settings;

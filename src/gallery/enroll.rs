@@ -12,6 +12,20 @@ pub fn largest_face(faces: &[Detection]) -> Option<&Detection> {
     faces.iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
 }
 
+/// The photo's largest face, aligned to a `size`×`size` crop.
+pub fn align_photo(detector: &mut Detector, path: &Path, size: u32) -> Result<BgrImage, GalleryError> {
+    let image_error = |message: String| GalleryError::Image {
+        path: path.to_path_buf(),
+        message,
+    };
+    let image = BgrImage::load(path).map_err(|e| image_error(e.to_string()))?;
+    let faces = detector.detect(&image).map_err(|e| image_error(e.to_string()))?;
+    let face = largest_face(&faces).ok_or_else(|| GalleryError::NoFace {
+        path: path.to_path_buf(),
+    })?;
+    align_face(&image, &face.landmarks, size).map_err(|e| image_error(e.to_string()))
+}
+
 /// Turns photos into gallery templates: detect the largest face, align, embed.
 pub struct Enroller {
     pub detector: Detector,
@@ -32,13 +46,7 @@ impl Enroller {
             path: path.to_path_buf(),
             message,
         };
-        let image = BgrImage::load(path).map_err(|e| image_error(e.to_string()))?;
-        let faces = self.detector.detect(&image).map_err(|e| image_error(e.to_string()))?;
-        let face = largest_face(&faces).ok_or_else(|| GalleryError::NoFace {
-            path: path.to_path_buf(),
-        })?;
-        let crop = align_face(&image, &face.landmarks, self.recognizer.input_size())
-            .map_err(|e| image_error(e.to_string()))?;
+        let crop = align_photo(&mut self.detector, path, self.recognizer.input_size())?;
         let mut embeddings = self
             .recognizer
             .embed(&[&crop])

@@ -7,7 +7,7 @@ mod matcher;
 mod store;
 
 pub use config::GalleryConfig;
-pub use enroll::{Enroller, largest_face};
+pub use enroll::{Enroller, align_photo, largest_face};
 pub use matcher::{Match, Matcher};
 pub use store::{Gallery, IdentitySummary};
 

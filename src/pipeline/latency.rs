@@ -31,11 +31,7 @@ pub struct Percentiles {
 impl Latency {
     pub fn record(&self, latency: Duration) {
         let seconds = latency.as_secs_f64();
-        for (bucket, bound) in self.buckets.iter().zip(BUCKETS) {
-            if seconds <= bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        count_into(&BUCKETS, &self.buckets, seconds);
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum_ns.fetch_add(latency.as_nanos() as u64, Ordering::Relaxed);
         if let Ok(mut recent) = self.recent.lock() {
@@ -48,15 +44,11 @@ impl Latency {
 
     /// Cumulative bucket counts (as Prometheus wants them), total count and sum in seconds.
     pub fn histogram(&self) -> (Vec<(f64, u64)>, u64, f64) {
-        let buckets = BUCKETS
-            .iter()
-            .zip(&self.buckets)
-            .map(|(&le, c)| (le, c.load(Ordering::Relaxed)))
-            .collect();
+        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
         (
-            buckets,
+            cumulative(&BUCKETS, &self.buckets),
             self.count.load(Ordering::Relaxed),
-            self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
+            sum,
         )
     }
 
@@ -97,28 +89,37 @@ pub struct SizeHistogram {
 
 impl SizeHistogram {
     pub fn record(&self, size: usize) {
-        for (bucket, bound) in self.buckets.iter().zip(SIZE_BUCKETS) {
-            if size as f64 <= bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        count_into(&SIZE_BUCKETS, &self.buckets, size as f64);
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum.fetch_add(size as u64, Ordering::Relaxed);
     }
 
     /// Cumulative bucket counts, total count and sum, as [`Latency::histogram`].
     pub fn histogram(&self) -> (Vec<(f64, u64)>, u64, f64) {
-        let buckets = SIZE_BUCKETS
-            .iter()
-            .zip(&self.buckets)
-            .map(|(&le, c)| (le, c.load(Ordering::Relaxed)))
-            .collect();
+        let sum = self.sum.load(Ordering::Relaxed) as f64;
         (
-            buckets,
+            cumulative(&SIZE_BUCKETS, &self.buckets),
             self.count.load(Ordering::Relaxed),
-            self.sum.load(Ordering::Relaxed) as f64,
+            sum,
         )
     }
+}
+
+/// Counts `value` in every bucket whose upper bound it does not exceed (cumulative).
+fn count_into(bounds: &[f64], buckets: &[AtomicU64], value: f64) {
+    for (bucket, &bound) in buckets.iter().zip(bounds) {
+        if value <= bound {
+            bucket.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn cumulative(bounds: &[f64], buckets: &[AtomicU64]) -> Vec<(f64, u64)> {
+    bounds
+        .iter()
+        .zip(buckets)
+        .map(|(&le, c)| (le, c.load(Ordering::Relaxed)))
+        .collect()
 }
 
 #[cfg(test)]
