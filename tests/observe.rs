@@ -189,5 +189,33 @@ fn metrics_move_and_health_follows_the_camera() {
     );
     assert_eq!(get(address, "/nowhere").0, 404);
     assert_eq!(get(address, "/cameras/nobody/snapshot.jpg").0, 404);
+
+    // Hot reload: enrolment and removal by another process show up without a restart.
+    let identities = || parse_metrics(&get(address, "/metrics").1)["squint_gallery_identities"];
+    assert_eq!(identities(), 0.0);
+    enroll_obama(&dir.path().join("gallery.db"));
+    assert!(
+        wait_for(Duration::from_secs(15), || identities() == 1.0),
+        "enrolment picked up"
+    );
+    let mut gallery = squint::gallery::Gallery::open(&dir.path().join("gallery.db")).unwrap();
+    assert!(gallery.remove("obama").unwrap());
+    assert!(
+        wait_for(Duration::from_secs(15), || identities() == 0.0),
+        "removal picked up"
+    );
     pipeline.shutdown();
+}
+
+fn enroll_obama(gallery: &Path) {
+    use squint::detect::{DetectConfig, Detector};
+    use squint::gallery::{Enroller, Gallery};
+    let ort = testing::ort_library();
+    let detector = Detector::load(&testing::detector_card(), ort.as_deref(), &DetectConfig::default()).unwrap();
+    let recognizer = squint::recognize::Recognizer::load(&testing::recognizer_card(), ort.as_deref(), 1).unwrap();
+    let mut enroller = Enroller { detector, recognizer };
+    let mut gallery = Gallery::open(gallery).unwrap();
+    enroller
+        .enroll(&mut gallery, "obama", &testing::photo("obama2.jpg"))
+        .unwrap();
 }

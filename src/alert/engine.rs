@@ -57,6 +57,12 @@ impl AlertEngine {
         }
     }
 
+    /// Matches from now on against `matcher` (the gallery changed). Evidence gathered so
+    /// far stays; identities no longer enrolled simply stop matching.
+    pub fn set_matcher(&mut self, matcher: Matcher) {
+        self.matcher = matcher;
+    }
+
     pub fn active_tracks(&self) -> usize {
         self.tracks.len()
     }

@@ -194,6 +194,9 @@ impl Config {
         self.recognize
             .validate()
             .map_err(|(key, msg)| invalid(format!("recognize.{key}"), msg))?;
+        self.gallery
+            .validate()
+            .map_err(|(key, msg)| invalid(format!("gallery.{key}"), msg))?;
         self.track
             .validate()
             .map_err(|(key, msg)| invalid(format!("track.{key}"), msg))?;

@@ -5,11 +5,13 @@ mod config;
 mod enroll;
 mod matcher;
 mod store;
+mod watch;
 
 pub use config::GalleryConfig;
 pub use enroll::{Enroller, align_photo, largest_face};
 pub use matcher::{Match, Matcher};
 pub use store::{Gallery, IdentitySummary};
+pub use watch::GalleryWatch;
 
 use std::path::PathBuf;
 

@@ -52,6 +52,13 @@ impl Gallery {
         })
     }
 
+    /// Changes whenever another connection (e.g. `squint enroll`) commits to the file.
+    pub fn data_version(&self) -> Result<i64, GalleryError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| self.sqlite(e))
+    }
+
     fn sqlite(&self, source: rusqlite::Error) -> GalleryError {
         GalleryError::Sqlite {
             path: self.path.clone(),

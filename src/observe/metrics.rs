@@ -267,6 +267,10 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         s.faces_per_frame.histogram(),
     );
     w.family("squint_gallery_identities", "gauge", "Identities in the gallery.");
-    w.value("squint_gallery_identities", "", observed.gallery_identities as f64);
+    w.value(
+        "squint_gallery_identities",
+        "",
+        s.gallery_identities.load(Ordering::Relaxed) as f64,
+    );
     w.0
 }

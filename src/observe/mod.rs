@@ -34,7 +34,6 @@ pub struct Observed {
     pub stats: Arc<PipelineStats>,
     pub delivery: Arc<DeliveryStats>,
     pub spool: Arc<crate::publish::SpoolStats>,
-    pub gallery_identities: usize,
     pub snapshots: Arc<Snapshots>,
     pub queues: QueueDepths,
 }

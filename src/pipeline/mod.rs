@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::alert::{AlertEngine, ThumbnailError, ThumbnailStore};
 use crate::config::Config;
 use crate::detect::{DetectError, Detector};
-use crate::gallery::{Gallery, GalleryError, Matcher};
+use crate::gallery::{GalleryError, GalleryWatch, Matcher};
 use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
 use crate::model::{ModelCard, ModelError};
 use crate::observe::{HttpEndpoint, Observed, QueueDepths, Snapshots};
@@ -76,14 +76,16 @@ impl Pipeline {
     pub fn start(config: &Config) -> Result<Pipeline, PipelineError> {
         let ort_lib = config.models.onnxruntime.as_deref();
         let detector_card = ModelCard::load(&config.models.detector)?;
-        let (recognizer, matcher, models) = load_recognition(config, &detector_card)?;
-        let gallery_identities = matcher.identities();
+        let (recognizer, gallery, matcher, models) = load_recognition(config, &detector_card)?;
         let (embedded, publisher) = start_kafka(config)?;
         let delivery = publisher.stats.clone();
         let spool = publisher.spool_stats();
 
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(PipelineStats::default());
+        stats
+            .gallery_identities
+            .store(matcher.identities() as u64, Ordering::Relaxed);
         let snapshots = Arc::new(Snapshots::default());
         let (crop_tx, crop_rx) = crossbeam_channel::bounded(config.pipeline.crop_queue);
         let (face_tx, face_rx) = crossbeam_channel::bounded(config.recognize.max_batch * 4);
@@ -114,6 +116,7 @@ impl Pipeline {
         let alert = workers::AlertWorker {
             engine: AlertEngine::new(&config.alerts, matcher, models),
             thumbnails: ThumbnailStore::open(&config.alerts.thumbnails)?,
+            gallery,
             faces: face_rx,
             events: event_tx,
             stats: stats.clone(),
@@ -134,7 +137,6 @@ impl Pipeline {
                     stats: stats.clone(),
                     delivery,
                     spool: spool.clone(),
-                    gallery_identities,
                     snapshots,
                     queues,
                 };
@@ -216,7 +218,11 @@ impl Pipeline {
 }
 
 /// The recognizer, the gallery's matcher for its embedding space, and the model ids events carry.
-fn load_recognition(config: &Config, detector: &ModelCard) -> Result<(Recognizer, Matcher, ModelIds), PipelineError> {
+type Recognition = (Recognizer, GalleryWatch, Matcher, ModelIds);
+
+/// The recognizer, the gallery (watched for changes) with its matcher for the recognizer's
+/// embedding space, and the model ids events carry.
+fn load_recognition(config: &Config, detector: &ModelCard) -> Result<Recognition, PipelineError> {
     let recognizer_card = ModelCard::load(&config.models.recognizer)?;
     let recognizer = Recognizer::load(
         &recognizer_card,
@@ -225,7 +231,8 @@ fn load_recognition(config: &Config, detector: &ModelCard) -> Result<(Recognizer
     )?;
     tracing::info!(model = recognizer.model_id(), provider = "CPU", "recognizer loaded");
     let (dim, space) = recognizer_card.require_embedding()?;
-    let matcher = Gallery::open(&config.gallery.path)?.matcher(&space, dim)?;
+    let every = Duration::from_secs_f64(config.gallery.reload_s);
+    let (watch, matcher) = GalleryWatch::open(&config.gallery.path, &space, dim, every)?;
     tracing::info!(identities = matcher.identities(), gallery = %config.gallery.path.display(), "gallery loaded");
     if matcher.identities() == 0 {
         tracing::warn!(
@@ -237,7 +244,7 @@ fn load_recognition(config: &Config, detector: &ModelCard) -> Result<(Recognizer
         recognizer: recognizer_card.id.clone(),
         embedding_space: space,
     };
-    Ok((recognizer, matcher, models))
+    Ok((recognizer, watch, matcher, models))
 }
 
 /// The producer, and the embedded broker it talks to when configured.

@@ -26,6 +26,8 @@ pub struct PipelineStats {
     pub alerts_suppressed: AtomicU64,
     /// Bytes in the alert thumbnail folder.
     pub thumbnail_bytes: AtomicU64,
+    /// Identities the matcher holds (changes on hot reload).
+    pub gallery_identities: AtomicU64,
     pub frame_errors: AtomicU64,
     /// From the frame leaving the decoder to its identity event leaving the alert stage.
     pub event_latency: Latency,
@@ -62,6 +64,7 @@ impl Default for PipelineStats {
             alerts: AtomicU64::new(0),
             alerts_suppressed: AtomicU64::new(0),
             thumbnail_bytes: AtomicU64::new(0),
+            gallery_identities: AtomicU64::new(0),
             frame_errors: AtomicU64::new(0),
             event_latency: Latency::default(),
             detect_latency: Latency::default(),

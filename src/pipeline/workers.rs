@@ -11,6 +11,7 @@ use super::stats::{PipelineStats, add_elapsed};
 use crate::alert::{AlertEngine, ThumbnailStore};
 use crate::align::align_face;
 use crate::detect::Detector;
+use crate::gallery::GalleryWatch;
 use crate::image::BgrImage;
 use crate::observe::Snapshots;
 use crate::publish::Outgoing;
@@ -282,6 +283,7 @@ impl RecognizeWorker {
 pub struct AlertWorker {
     pub engine: AlertEngine,
     pub thumbnails: Option<ThumbnailStore>,
+    pub gallery: GalleryWatch,
     pub faces: Receiver<TrackMessage<EmbeddedFace>>,
     pub events: Sender<Outgoing>,
     pub stats: Arc<PipelineStats>,
@@ -290,7 +292,13 @@ pub struct AlertWorker {
 
 impl AlertWorker {
     pub fn run(mut self) {
-        while let Ok(message) = self.faces.recv() {
+        loop {
+            self.reload_gallery();
+            let message = match self.faces.recv_timeout(Duration::from_millis(200)) {
+                Ok(message) => message,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            };
             let started = Instant::now();
             let out = match &message {
                 TrackMessage::Face(face) => self.engine.face(face),
@@ -308,6 +316,23 @@ impl AlertWorker {
         self.stats
             .alerts_suppressed
             .store(self.engine.suppressed, Ordering::Relaxed);
+    }
+
+    /// Picks up gallery changes made while running (`squint enroll`, `gallery remove`).
+    fn reload_gallery(&mut self) {
+        match self.gallery.poll() {
+            Some(Ok(matcher)) => {
+                tracing::info!(identities = matcher.identities(), "gallery changed; reloaded");
+                self.stats
+                    .gallery_identities
+                    .store(matcher.identities() as u64, Ordering::Relaxed);
+                self.engine.set_matcher(matcher);
+            }
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "gallery changed but could not be reloaded; keeping the previous one")
+            }
+            None => {}
+        }
     }
 
     /// Writes the alert's pictures (best face, camera frame) when thumbnails are on.
