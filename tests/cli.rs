@@ -153,3 +153,54 @@ fn run_fails_naming_a_camera_whose_file_is_missing() {
         "{stderr}"
     );
 }
+
+#[test]
+fn multi_resolution_enrolment_and_negatives_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let gallery = dir.path().join("g.db");
+    let g = gallery.to_str().unwrap();
+    let photo = testing::photo("obama2.jpg");
+    let (ok, stderr) = squint(&[
+        "enroll",
+        "--gallery",
+        g,
+        "--name",
+        "obama",
+        "--multi-res",
+        "16,24",
+        photo.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let list = Command::new(env!("CARGO_BIN_EXE_squint"))
+        .args(["gallery", "--gallery", g, "list"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        listed.contains("obama\t3 template(s)"),
+        "photo plus two degraded: {listed}"
+    );
+
+    let other = testing::photo("biden.jpg");
+    let (ok, stderr) = squint(&[
+        "enroll",
+        "--gallery",
+        g,
+        "--name",
+        "grace",
+        "--negative",
+        other.to_str().unwrap(),
+    ]);
+    assert!(!ok, "a negative needs an enrolled identity");
+    assert!(stderr.contains("no identity `grace`"), "{stderr}");
+    let (ok, stderr) = squint(&[
+        "enroll",
+        "--gallery",
+        g,
+        "--name",
+        "obama",
+        "--negative",
+        other.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+}

@@ -30,8 +30,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             name,
             folder,
             images,
+            negative,
+            multi_res,
             models,
-        } => enroll(&gallery, name, folder, images, &models),
+        } => {
+            let how = EnrolAs { negative, multi_res };
+            enroll(&gallery, name, folder, images, &how, &models)
+        }
         Command::Gallery { gallery, action } => gallery_action(&gallery, action),
         Command::Scenario {
             background,
@@ -315,11 +320,37 @@ fn enrolment_list(
     Ok(images.into_iter().map(|p| (name.clone(), p)).collect())
 }
 
+/// How `squint enroll` stores each photo.
+struct EnrolAs {
+    negative: bool,
+    multi_res: Vec<u32>,
+}
+
+fn enroll_one(
+    enroller: &mut Enroller,
+    gallery: &mut Gallery,
+    name: &str,
+    photo: &Path,
+    how: &EnrolAs,
+) -> anyhow::Result<String> {
+    if how.negative {
+        enroller.enroll_negative(gallery, name, photo)?;
+        return Ok(format!("negative for {name} from {}", photo.display()));
+    }
+    enroller.enroll(gallery, name, photo)?;
+    let extra = enroller.enroll_degraded(gallery, name, photo, &how.multi_res)?;
+    Ok(format!(
+        "enrolled {name} from {} (+{extra} degraded templates)",
+        photo.display()
+    ))
+}
+
 fn enroll(
     gallery_path: &Path,
     name: Option<String>,
     folder: Option<PathBuf>,
     images: Vec<PathBuf>,
+    how: &EnrolAs,
     models: &ModelArgs,
 ) -> anyhow::Result<()> {
     let list = enrolment_list(name, folder, images)?;
@@ -327,8 +358,8 @@ fn enroll(
     let mut gallery = Gallery::open(gallery_path)?;
     let mut failed = 0;
     for (name, photo) in &list {
-        match enroller.enroll(&mut gallery, name, photo) {
-            Ok(()) => println!("enrolled {name} from {}", photo.display()),
+        match enroll_one(&mut enroller, &mut gallery, name, photo, how) {
+            Ok(done) => println!("{done}"),
             Err(e) => {
                 failed += 1;
                 eprintln!("error: {e:#}");

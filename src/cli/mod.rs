@@ -52,6 +52,14 @@ pub enum Command {
         #[arg(long, conflicts_with = "name")]
         folder: Option<PathBuf>,
         images: Vec<PathBuf>,
+        /// Store the photos as negatives of the (already enrolled) person: look-alikes that
+        /// must not be matched to them.
+        #[arg(long)]
+        negative: bool,
+        /// Also store templates of each face degraded to these widths in pixels (e.g.
+        /// 16,24,32), to match tiny probes better.
+        #[arg(long, value_delimiter = ',', conflicts_with = "negative")]
+        multi_res: Vec<u32>,
         #[command(flatten)]
         models: ModelArgs,
     },

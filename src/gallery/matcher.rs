@@ -13,6 +13,9 @@ pub struct Matcher {
     /// Index into `names` for each template row.
     owners: Vec<usize>,
     templates: Vec<f32>,
+    /// "Not this person" embeddings, row-major, and the identity each belongs to.
+    negatives: Vec<f32>,
+    negative_owners: Vec<usize>,
 }
 
 impl Matcher {
@@ -22,6 +25,16 @@ impl Matcher {
             names: Vec::new(),
             owners: Vec::new(),
             templates: Vec::new(),
+            negatives: Vec::new(),
+            negative_owners: Vec::new(),
+        }
+    }
+
+    /// Adds a negative for an identity already added; ignored for unknown names.
+    pub fn add_negative(&mut self, name: &str, embedding: &[f32]) {
+        if let Some(owner) = self.names.iter().position(|n| n == name) {
+            self.negative_owners.push(owner);
+            self.negatives.extend_from_slice(embedding);
         }
     }
 
@@ -60,7 +73,13 @@ impl Matcher {
                 best[owner] = similarity;
             }
         }
-        let mut order: Vec<usize> = (0..best.len()).collect();
+        // An identity is out when the probe is at least as close to one of its negatives.
+        for (negative, &owner) in self.negatives.chunks_exact(self.dim).zip(&self.negative_owners) {
+            if dot(negative, probe) >= best[owner] {
+                best[owner] = f32::NEG_INFINITY;
+            }
+        }
+        let mut order: Vec<usize> = (0..best.len()).filter(|&i| best[i] > f32::NEG_INFINITY).collect();
         let k = k.min(order.len());
         if k == 0 {
             return Vec::new();
@@ -79,18 +98,7 @@ impl Matcher {
 
     /// Highest cosine similarity over all templates (probe must be L2-normalised).
     pub fn best(&self, probe: &[f32]) -> Option<Match> {
-        if probe.len() != self.dim {
-            return None;
-        }
-        self.templates
-            .chunks_exact(self.dim)
-            .zip(&self.owners)
-            .map(|(t, &owner)| (owner, dot(t, probe)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(owner, similarity)| Match {
-                identity: self.names[owner].clone(),
-                similarity,
-            })
+        self.ranked(probe, 1).pop()
     }
 }
 

@@ -10,7 +10,7 @@ mod watch;
 pub use config::GalleryConfig;
 pub use enroll::{Enroller, align_photo, largest_face};
 pub use matcher::{Match, Matcher};
-pub use store::{Gallery, IdentitySummary};
+pub use store::{GALLERY_SCHEMA_VERSION, Gallery, IdentitySummary};
 pub use watch::GalleryWatch;
 
 use std::path::PathBuf;
@@ -33,6 +33,16 @@ pub enum GalleryError {
     NoFace { path: PathBuf },
     #[error("{path}: {message}")]
     Image { path: PathBuf, message: String },
+    #[error("gallery {path}: no identity `{name}`; enroll them before adding negatives")]
+    UnknownIdentity { path: PathBuf, name: String },
+    #[error(
+        "gallery {path} has schema version {version}, newer than this Squint reads ({supported}); upgrade Squint (the file was left untouched)"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        version: u32,
+        supported: u32,
+    },
 }
 
 #[cfg(test)]

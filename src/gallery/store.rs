@@ -18,7 +18,18 @@ CREATE TABLE IF NOT EXISTS templates (
     embedding BLOB NOT NULL,
     created_at INTEGER NOT NULL DEFAULT (unixepoch())
 );
+CREATE TABLE IF NOT EXISTS negatives (
+    id INTEGER PRIMARY KEY,
+    identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    created_at INTEGER NOT NULL DEFAULT (unixepoch())
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '2');
 ";
+
+/// The newest gallery layout this build reads and writes. Version 2 added `negatives`.
+pub const GALLERY_SCHEMA_VERSION: u32 = 2;
 
 /// One identity as `squint gallery list` shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -43,8 +54,12 @@ impl Gallery {
             source,
         };
         let conn = Connection::open(path).map_err(sqlite)?;
+        // Another process (e.g. `squint enroll` during `squint run`) may hold the write lock
+        // for a moment.
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sqlite)?;
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;")
             .map_err(sqlite)?;
+        check_schema_version(&conn, path)?;
         conn.execute_batch(SCHEMA).map_err(sqlite)?;
         Ok(Gallery {
             path: path.to_path_buf(),
@@ -151,6 +166,35 @@ impl Gallery {
         rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
     }
 
+    /// Stores a "not this person" embedding for an enrolled identity: a probe closer to it
+    /// than to the identity's own templates is not matched to the identity.
+    pub fn add_negative(
+        &mut self,
+        name: &str,
+        source: &str,
+        space: &str,
+        embedding: &[f32],
+    ) -> Result<(), GalleryError> {
+        self.check_space(space, embedding.len())?;
+        let blob: Vec<u8> = embedding.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let id: Option<i64> = self
+            .conn
+            .query_row("SELECT id FROM identities WHERE name = ?1", [name], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.sqlite(e))?;
+        let id = id.ok_or_else(|| GalleryError::UnknownIdentity {
+            path: self.path.clone(),
+            name: name.to_string(),
+        })?;
+        self.conn
+            .execute(
+                "INSERT INTO negatives (identity_id, source, embedding) VALUES (?1, ?2, ?3)",
+                params![id, source, blob],
+            )
+            .map_err(|e| self.sqlite(e))?;
+        Ok(())
+    }
+
     /// Removes an identity and its templates; false when there was none of that name.
     pub fn remove(&mut self, name: &str) -> Result<bool, GalleryError> {
         let n = self
@@ -173,19 +217,67 @@ impl Gallery {
         let mut matcher = Matcher::new(size);
         for row in rows {
             let (name, blob) = row.map_err(|e| self.sqlite(e))?;
-            let embedding: Vec<f32> = blob
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            if embedding.len() != size {
-                return Err(GalleryError::Dimension {
-                    path: self.path.clone(),
-                    got: embedding.len(),
-                    expected: size,
-                });
-            }
-            matcher.add(&name, &embedding);
+            matcher.add(&name, &self.decode(&blob, size)?);
+        }
+        drop(stmt);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT i.name, n.embedding FROM negatives n JOIN identities i ON i.id = n.identity_id")
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .map_err(|e| self.sqlite(e))?;
+        for row in rows {
+            let (name, blob) = row.map_err(|e| self.sqlite(e))?;
+            matcher.add_negative(&name, &self.decode(&blob, size)?);
         }
         Ok(matcher)
+    }
+
+    fn decode(&self, blob: &[u8], size: usize) -> Result<Vec<f32>, GalleryError> {
+        let embedding: Vec<f32> = blob
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        if embedding.len() != size {
+            return Err(GalleryError::Dimension {
+                path: self.path.clone(),
+                got: embedding.len(),
+                expected: size,
+            });
+        }
+        Ok(embedding)
+    }
+}
+
+/// Refuses a gallery written by a newer Squint before anything is written to it.
+fn check_schema_version(conn: &Connection, path: &Path) -> Result<(), GalleryError> {
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|source| GalleryError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if !has_meta {
+        return Ok(());
+    }
+    let stored: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .optional()
+        .map_err(|source| GalleryError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    match stored.and_then(|v| v.parse::<u32>().ok()) {
+        Some(version) if version > GALLERY_SCHEMA_VERSION => Err(GalleryError::NewerSchema {
+            path: path.to_path_buf(),
+            version,
+            supported: GALLERY_SCHEMA_VERSION,
+        }),
+        _ => Ok(()),
     }
 }

@@ -87,3 +87,67 @@ fn ranked_lists_each_identity_once_by_its_best_template() {
         "wrong dimension matches nothing"
     );
 }
+
+#[test]
+fn negatives_suppress_a_match_and_survive_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let mut gallery = Gallery::open(&path).unwrap();
+    gallery
+        .add_template("ada", "a.jpg", "s", &unit(&[1.0, 0.2, 0.0]))
+        .unwrap();
+    gallery
+        .add_template("bob", "b.jpg", "s", &unit(&[0.0, 1.0, 0.0]))
+        .unwrap();
+    // Ada's look-alike: close to Ada's template, and even closer to this negative.
+    let lookalike = unit(&[1.0, 0.0, 0.3]);
+    assert_eq!(
+        gallery.matcher("s", 3).unwrap().best(&lookalike).unwrap().identity,
+        "ada"
+    );
+    gallery
+        .add_negative("ada", "lookalike.jpg", "s", &unit(&[1.0, 0.0, 0.35]))
+        .unwrap();
+    drop(gallery);
+    let matcher = Gallery::open(&path).unwrap().matcher("s", 3).unwrap();
+    let ranked = matcher.ranked(&lookalike, 2);
+    assert!(ranked.iter().all(|m| m.identity != "ada"), "{ranked:?}");
+    // Ada herself still matches: her own template is closer than the negative.
+    assert_eq!(matcher.best(&unit(&[1.0, 0.2, 0.0])).unwrap().identity, "ada");
+    let mut gallery = Gallery::open(&path).unwrap();
+    let error = gallery
+        .add_negative("cy", "c.jpg", "s", &unit(&[0.0, 0.0, 1.0]))
+        .unwrap_err();
+    assert!(error.to_string().contains("no identity `cy`"), "{error}");
+}
+
+#[test]
+fn a_gallery_from_a_newer_squint_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    drop(Gallery::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", [])
+        .unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    drop(conn);
+    let before = std::fs::read(&path).unwrap();
+    let error = Gallery::open(&path).err().expect("refused").to_string();
+    assert!(error.contains("schema version 99") && error.contains("g.db"), "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing written");
+}
+
+#[test]
+fn a_corrupt_gallery_file_is_named_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    std::fs::write(
+        &path,
+        b"this is not a database, it is a text file of some length..........",
+    )
+    .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let error = Gallery::open(&path).err().expect("refused").to_string();
+    assert!(error.contains("g.db") && error.contains("not a database"), "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
