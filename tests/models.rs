@@ -207,3 +207,22 @@ fn detector_given_another_model_lists_every_tensor_it_expects() {
         "{err}"
     );
 }
+
+#[test]
+fn a_requested_gpu_never_falls_back_to_the_cpu_silently() {
+    // This machine's ONNX Runtime (the CPU wheel) has no CUDA provider: asking for it must
+    // stop with an error that says so, not quietly run on the CPU.
+    let placement = squint::model::Placement {
+        provider: squint::model::Provider::Cuda,
+        device_id: 0,
+    };
+    let error = Recognizer::load_on(&testing::recognizer_card(), ort().as_deref(), 1, placement)
+        .err()
+        .expect("CUDA is refused on a CPU-only runtime")
+        .to_string();
+    assert!(
+        error.contains("CUDA") && error.contains("could not start") && error.contains("sface"),
+        "{error}"
+    );
+    assert!(error.contains("provider = \"cpu\""), "says how to fix it: {error}");
+}

@@ -4,12 +4,14 @@
 //! what it produces, so a new model can be dropped in without code changes.
 
 mod card;
+mod provider;
 mod runtime;
 mod session;
 
 pub use card::{ColorOrder, ModelCard};
+pub use provider::Provider;
 pub use runtime::{environment, ort_library_path};
-pub use session::{ModelSession, TensorSpec};
+pub use session::{ModelSession, Placement, TensorSpec};
 
 use std::path::PathBuf;
 
@@ -39,4 +41,12 @@ pub enum ModelError {
     },
     #[error("running model {path}: {message}")]
     Run { path: PathBuf, message: String },
+    #[error(
+        "model {path}: execution provider {provider} could not start: {message}; use the GPU build of ONNX Runtime (libonnxruntime from the PyPI package onnxruntime-gpu, via models.onnxruntime or ORT_DYLIB_PATH) on a machine with an NVIDIA GPU, or set provider = \"cpu\""
+    )]
+    Provider {
+        path: PathBuf,
+        provider: &'static str,
+        message: String,
+    },
 }

@@ -5,7 +5,14 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::ValueType;
 
-use super::{ModelCard, ModelError, environment};
+use super::{ModelCard, ModelError, Provider, environment};
+
+/// Execution provider and device for a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub provider: Provider,
+    pub device_id: i32,
+}
 
 /// Expected tensor shape; `None` marks a dimension the model must leave dynamic.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,11 +39,27 @@ pub struct ModelSession {
 }
 
 impl ModelSession {
-    /// Loads the card's model and checks it takes `input` and gives `outputs`.
+    /// Loads the card's model on the CPU and checks it takes `input` and gives `outputs`.
     pub fn load(
         card: &ModelCard,
         ort_library: Option<&Path>,
         intra_threads: usize,
+        input: &TensorSpec,
+        outputs: &[TensorSpec],
+    ) -> Result<ModelSession, ModelError> {
+        let cpu = Placement {
+            provider: Provider::Cpu,
+            device_id: 0,
+        };
+        ModelSession::load_on(card, ort_library, intra_threads, cpu, input, outputs)
+    }
+
+    /// As [`ModelSession::load`], on the given execution provider.
+    pub fn load_on(
+        card: &ModelCard,
+        ort_library: Option<&Path>,
+        intra_threads: usize,
+        placement: Placement,
         input: &TensorSpec,
         outputs: &[TensorSpec],
     ) -> Result<ModelSession, ModelError> {
@@ -57,6 +80,12 @@ impl ModelSession {
             .map_err(|e| load_error(e.to_string()))?
             .with_intra_threads(intra_threads.max(1))
             .map_err(|e| load_error(e.to_string()))?
+            .with_execution_providers(placement.provider.dispatch(placement.device_id))
+            .map_err(|e| ModelError::Provider {
+                path: path.clone(),
+                provider: placement.provider.name(),
+                message: e.to_string(),
+            })?
             .commit_from_file(&path)
             .map_err(|e| load_error(e.to_string()))?;
         check_outlets(&path, &expected, &session, input, outputs)?;

@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::detect::{DetectError, Detector};
 use crate::gallery::{GalleryError, GalleryWatch, Matcher};
 use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
-use crate::model::{ModelCard, ModelError};
+use crate::model::{ModelCard, ModelError, Placement};
 use crate::observe::{HttpEndpoint, Observed, QueueDepths, Snapshots};
 use crate::publish::{EmbeddedBroker, ModelIds, PublishError, Publisher, SpoolStats};
 use crate::recognize::{RecognizeError, Recognizer};
@@ -224,12 +224,23 @@ type Recognition = (Recognizer, GalleryWatch, Matcher, ModelIds);
 /// embedding space, and the model ids events carry.
 fn load_recognition(config: &Config, detector: &ModelCard) -> Result<Recognition, PipelineError> {
     let recognizer_card = ModelCard::load(&config.models.recognizer)?;
-    let recognizer = Recognizer::load(
+    let placement = Placement {
+        provider: config.recognize.provider,
+        device_id: config.recognize.device_id,
+    };
+    let recognizer = Recognizer::load_on(
         &recognizer_card,
         config.models.onnxruntime.as_deref(),
         config.recognize.threads,
+        placement,
     )?;
-    tracing::info!(model = recognizer.model_id(), provider = "CPU", "recognizer loaded");
+    tracing::info!(
+        model = recognizer.model_id(),
+        provider = placement.provider.name(),
+        device = placement.device_id,
+        "recognizer loaded; running on {}",
+        placement.provider.name()
+    );
     let (dim, space) = recognizer_card.require_embedding()?;
     let every = Duration::from_secs_f64(config.gallery.reload_s);
     let (watch, matcher) = GalleryWatch::open(&config.gallery.path, &space, dim, every)?;

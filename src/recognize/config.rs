@@ -14,6 +14,13 @@ pub struct RecognizeConfig {
     /// ONNX Runtime intra-op threads.
     #[serde(default = "default_threads")]
     pub threads: usize,
+    /// "cpu", "cuda" or "tensorrt". A GPU provider that cannot start stops Squint with an
+    /// error instead of falling back to the CPU.
+    #[serde(default)]
+    pub provider: crate::model::Provider,
+    /// GPU index for "cuda" / "tensorrt".
+    #[serde(default)]
+    pub device_id: i32,
 }
 
 impl Default for RecognizeConfig {
@@ -22,6 +29,8 @@ impl Default for RecognizeConfig {
             max_batch: default_max_batch(),
             max_wait_ms: default_max_wait_ms(),
             threads: default_threads(),
+            provider: Default::default(),
+            device_id: 0,
         }
     }
 }
@@ -42,6 +51,7 @@ impl RecognizeConfig {
     pub(crate) fn validate(&self) -> Result<(), KeyError> {
         check_range("max_batch", self.max_batch, 1, 1024)?;
         check_range("max_wait_ms", self.max_wait_ms, 0, 10_000)?;
-        check_range("threads", self.threads, 1, 256)
+        check_range("threads", self.threads, 1, 256)?;
+        check_range("device_id", self.device_id, 0, 64)
     }
 }

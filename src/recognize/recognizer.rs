@@ -5,7 +5,7 @@ use ort::value::TensorRef;
 
 use super::RecognizeError;
 use crate::image::BgrImage;
-use crate::model::{ColorOrder, ModelCard, ModelError, ModelSession, TensorSpec};
+use crate::model::{ColorOrder, ModelCard, ModelError, ModelSession, Placement, Provider, TensorSpec};
 
 /// Embeds aligned face crops with the model its card describes.
 pub struct Recognizer {
@@ -18,7 +18,21 @@ pub struct Recognizer {
 }
 
 impl Recognizer {
+    /// On the CPU.
     pub fn load(card: &ModelCard, ort_library: Option<&Path>, threads: usize) -> Result<Recognizer, RecognizeError> {
+        let cpu = Placement {
+            provider: Provider::Cpu,
+            device_id: 0,
+        };
+        Recognizer::load_on(card, ort_library, threads, cpu)
+    }
+
+    pub fn load_on(
+        card: &ModelCard,
+        ort_library: Option<&Path>,
+        threads: usize,
+        placement: Placement,
+    ) -> Result<Recognizer, RecognizeError> {
         let (embedding_size, embedding_space) = card.require_embedding()?;
         let [w, h] = card.input_size.unwrap_or([0, 0]);
         if w != h {
@@ -37,7 +51,7 @@ impl Recognizer {
             name: output_name,
             dims: vec![None, Some(embedding_size as i64)],
         };
-        let model = ModelSession::load(card, ort_library, threads, &input, &[output])?;
+        let model = ModelSession::load_on(card, ort_library, threads, placement, &input, &[output])?;
         Ok(Recognizer {
             model,
             size: w,
