@@ -273,3 +273,183 @@ impl AlertEngine {
         Some(IdentityEvent::new(face, frame_best, opinion, &self.models))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::image::BgrImage;
+    use crate::types::{BBox, Detection, FaceQuality, FrameMeta};
+
+    const ADA: [f32; 4] = [1.0, 0.0, 0.0, 0.0];
+    const BOB: [f32; 4] = [0.0, 0.0, 1.0, 0.0];
+
+    fn engine() -> AlertEngine {
+        let mut matcher = Matcher::new(4);
+        matcher.add("ada", &ADA);
+        matcher.add("bob", &BOB);
+        let models = ModelIds {
+            detector: "d".into(),
+            recognizer: "r".into(),
+            embedding_space: "s".into(),
+        };
+        AlertEngine::new(&AlertConfig::default(), matcher, models)
+    }
+
+    /// A unit embedding with cosine `similarity` to Ada and none to Bob.
+    fn like_ada(similarity: f32) -> Vec<f32> {
+        vec![similarity, (1.0 - similarity * similarity).sqrt(), 0.0, 0.0]
+    }
+
+    fn stranger() -> Vec<f32> {
+        vec![0.05, 0.0, 0.0, (1.0f32 - 0.0025).sqrt()]
+    }
+
+    /// Face of `track` at frame `seq` (25 fps, starting at `t0`), 20 px wide.
+    fn face(track: u64, seq: u64, t0: u64, embedding: Vec<f32>) -> EmbeddedFace {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(t0) + Duration::from_millis(seq * 40);
+        let camera: Arc<str> = Arc::from("door");
+        let bbox = BBox {
+            x: 100.0,
+            y: 80.0,
+            w: 20.0,
+            h: 24.0,
+        };
+        EmbeddedFace {
+            frame: FrameMeta {
+                camera_id: camera.clone(),
+                seq,
+                pts_ns: None,
+                captured_at: at,
+            },
+            detection: Detection {
+                bbox,
+                landmarks: [(110.0, 90.0); 5],
+                score: 0.9,
+            },
+            quality: FaceQuality {
+                width_px: 20.0,
+                detection_score: 0.9,
+                sharpness: 150.0,
+                yaw_deg: 0.0,
+                roll_deg: 0.0,
+                touches_border: false,
+            },
+            track: TrackInfo {
+                camera_id: camera,
+                track_id: track,
+                frames_seen: seq + 1,
+                first_seq: 0,
+                last_seq: seq,
+                first_seen: SystemTime::UNIX_EPOCH + Duration::from_secs(t0),
+                last_seen: at,
+                width_min_px: 20.0,
+                width_max_px: 20.0,
+            },
+            crop: BgrImage::new(4, 4),
+            embedding,
+        }
+    }
+
+    fn alerts(out: Vec<Outgoing>) -> Vec<(AlertStage, String)> {
+        out.into_iter()
+            .filter_map(|o| match o {
+                Outgoing::Alert(a) => Some((a.stage, a.identity.clone())),
+                Outgoing::Identity(_) => None,
+            })
+            .collect()
+    }
+
+    /// Feeds `count` faces of `track`, returning every alert raised and the last face.
+    fn walk(
+        engine: &mut AlertEngine,
+        track: u64,
+        t0: u64,
+        frames: std::ops::Range<u64>,
+        embedding: impl Fn(u64) -> Vec<f32>,
+    ) -> (Vec<(AlertStage, String)>, EmbeddedFace) {
+        let mut raised = Vec::new();
+        let mut last = None;
+        for seq in frames {
+            let f = face(track, seq, t0, embedding(seq));
+            raised.extend(alerts(engine.face(&f)));
+            last = Some(f);
+        }
+        (raised, last.unwrap())
+    }
+
+    #[test]
+    fn a_steady_match_goes_candidate_confirmed_ended() {
+        let mut engine = engine();
+        let (raised, last) = walk(&mut engine, 1, 0, 0..6, |_| like_ada(0.6));
+        let ada = |stage| (stage, "ada".to_string());
+        assert_eq!(raised, [ada(AlertStage::Candidate), ada(AlertStage::Confirmed)]);
+        assert_eq!(alerts(engine.track_ended(&last.track)), [ada(AlertStage::Ended)]);
+        assert_eq!(engine.active_tracks(), 0);
+    }
+
+    #[test]
+    fn a_candidate_whose_evidence_falls_away_is_retracted() {
+        let mut engine = engine();
+        // One frame just above the candidate threshold, then a stranger's face.
+        let (raised, last) = walk(&mut engine, 1, 0, 0..12, |seq| {
+            if seq == 0 { like_ada(0.40) } else { stranger() }
+        });
+        let stages: Vec<AlertStage> = raised.iter().map(|(s, _)| *s).collect();
+        assert_eq!(stages, [AlertStage::Candidate, AlertStage::Retracted]);
+        assert!(
+            alerts(engine.track_ended(&last.track)).is_empty(),
+            "nothing more to say"
+        );
+    }
+
+    #[test]
+    fn a_track_ending_before_confirmation_retracts_its_candidate() {
+        let mut engine = engine();
+        let (raised, last) = walk(&mut engine, 1, 0, 0..1, |_| like_ada(0.5));
+        assert_eq!(raised, [(AlertStage::Candidate, "ada".to_string())]);
+        let ended = engine.track_ended(&last.track);
+        let Some(Outgoing::Alert(alert)) = ended.first() else {
+            panic!("{ended:?}")
+        };
+        assert_eq!(alert.stage, AlertStage::Retracted);
+        assert_eq!(alert.reason.as_deref(), Some("track ended before confirmation"));
+    }
+
+    #[test]
+    fn the_same_person_again_within_the_cooldown_raises_nothing() {
+        let mut engine = engine();
+        let (_, last) = walk(&mut engine, 1, 0, 0..6, |_| like_ada(0.6));
+        engine.track_ended(&last.track);
+        // A broken-off track of the same visit, 2 s later.
+        let (raised, last) = walk(&mut engine, 2, 2, 0..6, |_| like_ada(0.6));
+        assert!(raised.is_empty(), "{raised:?}");
+        assert!(alerts(engine.track_ended(&last.track)).is_empty());
+        assert_eq!(engine.suppressed, 1);
+        // A new visit long after the cooldown alerts again.
+        let (raised, _) = walk(&mut engine, 3, 120, 0..6, |_| like_ada(0.6));
+        assert_eq!(raised.len(), 2, "{raised:?}");
+    }
+
+    #[test]
+    fn identity_events_come_per_interval_and_on_change_not_per_frame() {
+        let mut engine = engine();
+        let mut identities = Vec::new();
+        // 75 frames = 3 s at 25 fps; the face turns into a stranger at frame 50.
+        for seq in 0..75 {
+            let embedding = if seq < 50 { like_ada(0.6) } else { stranger() };
+            for out in engine.face(&face(1, seq, 0, embedding)) {
+                if let Outgoing::Identity(e) = out {
+                    identities.push((seq, e.identity.clone(), e.track_id.clone()));
+                }
+            }
+        }
+        let seqs: Vec<u64> = identities.iter().map(|(s, _, _)| *s).collect();
+        assert!(identities.len() <= 6, "{seqs:?}");
+        assert_eq!(seqs[..3], [0, 25, 50], "first face, then one per second");
+        assert!(identities.iter().all(|(_, _, track)| track.ends_with("-1")));
+        assert_eq!(identities[0].1, "ada");
+    }
+}
