@@ -51,6 +51,38 @@ pub struct AlertConfig {
     pub identity_interval_ms: u64,
     #[serde(default)]
     pub thumbnails: super::ThumbnailConfig,
+    /// Alert policy per gallery watchlist (`squint enroll --watchlist`); identities on a
+    /// watchlist not listed here use the settings above.
+    #[serde(default)]
+    pub watchlists: std::collections::BTreeMap<String, WatchlistPolicy>,
+}
+
+/// How alerts for one watchlist's identities behave; unset keys take the `[alerts]` value.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchlistPolicy {
+    /// false: no alerts at all (e.g. staff), identity events only.
+    #[serde(default = "default_true")]
+    pub alerts: bool,
+    /// false: no early `candidate` (nor its `retracted`), only `confirmed` and `ended`.
+    #[serde(default = "default_true")]
+    pub candidates: bool,
+    pub confirm_min_frames: Option<usize>,
+    pub cooldown_s: Option<f64>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The policy in force for one identity, all keys resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub watchlist: String,
+    pub alerts: bool,
+    pub candidates: bool,
+    pub confirm_min_frames: usize,
+    pub cooldown_s: f64,
 }
 
 impl Default for AlertConfig {
@@ -63,6 +95,7 @@ impl Default for AlertConfig {
             cooldown_s: default_cooldown(),
             identity_interval_ms: default_identity_interval(),
             thumbnails: Default::default(),
+            watchlists: Default::default(),
         }
     }
 }
@@ -96,6 +129,22 @@ fn default_identity_interval() -> u64 {
 }
 
 impl AlertConfig {
+    /// The alert policy for identities on `watchlist`.
+    pub fn policy(&self, watchlist: &str) -> Policy {
+        let own = self.watchlists.get(watchlist).cloned().unwrap_or(WatchlistPolicy {
+            alerts: true,
+            candidates: true,
+            ..WatchlistPolicy::default()
+        });
+        Policy {
+            watchlist: watchlist.to_string(),
+            alerts: own.alerts,
+            candidates: own.candidates,
+            confirm_min_frames: own.confirm_min_frames.unwrap_or(self.confirm_min_frames),
+            cooldown_s: own.cooldown_s.unwrap_or(self.cooldown_s),
+        }
+    }
+
     /// The band a face of `width_px` falls in.
     pub fn band(&self, width_px: f32) -> &Band {
         self.bands
@@ -137,6 +186,14 @@ impl AlertConfig {
         check_range("retract_after_frames", self.retract_after_frames, 1, 10_000)?;
         check_range("cooldown_s", self.cooldown_s, 0.0, 86_400.0)?;
         check_range("identity_interval_ms", self.identity_interval_ms, 0, 3_600_000)?;
+        for (name, policy) in &self.watchlists {
+            if let Some(frames) = policy.confirm_min_frames {
+                check_range(&format!("watchlists.{name}.confirm_min_frames"), frames, 1, 1000)?;
+            }
+            if let Some(cooldown) = policy.cooldown_s {
+                check_range(&format!("watchlists.{name}.cooldown_s"), cooldown, 0.0, 86_400.0)?;
+            }
+        }
         self.thumbnails.validate()
     }
 }

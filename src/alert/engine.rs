@@ -2,7 +2,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{AlertConfig, AlertEvent, AlertStage, Band, Thresholds, TrackEvidence, band_label};
+use super::{AlertConfig, AlertEvent, AlertStage, Band, Policy, Thresholds, TrackEvidence, band_label};
 use crate::gallery::{Match, Matcher};
 use crate::publish::{IdentityEvent, ModelIds, Outgoing, TrackOpinion, unix_ms};
 use crate::track::TrackInfo;
@@ -114,7 +114,7 @@ impl AlertEngine {
                 }
                 self.alert(&mut state, AlertStage::Ended, &identity, None, &band, track.last_seen)
             }
-            Stage::Candidate(identity) => self.alert(
+            Stage::Candidate(identity) if self.policy(&identity).candidates => self.alert(
                 &mut state,
                 AlertStage::Retracted,
                 &identity,
@@ -122,6 +122,7 @@ impl AlertEngine {
                 &band,
                 track.last_seen,
             ),
+            Stage::Candidate(_) => return Vec::new(),
             Stage::Watching => return Vec::new(),
         };
         vec![Outgoing::Alert(Box::new(alert))]
@@ -135,6 +136,10 @@ impl AlertEngine {
             && top.similarity >= band.candidate
             && !state.retracted.contains(&top.identity)
         {
+            let policy = self.policy(&top.identity);
+            if !policy.alerts {
+                return raised;
+            }
             if self.cooling(&face.track, &top.identity, at) {
                 self.suppressed += 1;
                 state.stage = Stage::Suppressed(top.identity.clone());
@@ -142,13 +147,16 @@ impl AlertEngine {
             }
             state.stage = Stage::Candidate(top.identity.clone());
             state.contrary = 0;
-            raised.push(self.alert(state, AlertStage::Candidate, &top.identity, None, band, at));
+            if policy.candidates {
+                raised.push(self.alert(state, AlertStage::Candidate, &top.identity, None, band, at));
+            }
         }
         match state.stage.clone() {
             Stage::Candidate(identity) => {
+                let policy = self.policy(&identity);
                 let supported = state.evidence.supporting(&identity, self.config.confirm_window_frames);
                 let agrees = top.identity == identity;
-                if agrees && top.similarity >= band.confirm && supported >= self.config.confirm_min_frames {
+                if agrees && top.similarity >= band.confirm && supported >= policy.confirm_min_frames {
                     state.stage = Stage::Confirmed(identity.clone());
                     self.cool_down(&face.track, &identity, at);
                     raised.push(self.alert(state, AlertStage::Confirmed, &identity, None, band, at));
@@ -156,7 +164,9 @@ impl AlertEngine {
                     state.contrary += 1;
                     if state.contrary >= self.config.retract_after_frames {
                         let reason = Some("evidence fell below the candidate threshold");
-                        raised.push(self.alert(state, AlertStage::Retracted, &identity, reason, band, at));
+                        if policy.candidates {
+                            raised.push(self.alert(state, AlertStage::Retracted, &identity, reason, band, at));
+                        }
                         state.retracted.insert(identity);
                         state.stage = Stage::Watching;
                     }
@@ -170,6 +180,11 @@ impl AlertEngine {
         raised
     }
 
+    /// The alert policy of the identity's watchlist.
+    fn policy(&self, identity: &str) -> Policy {
+        self.config.policy(self.matcher.watchlist_of(identity))
+    }
+
     fn cooling(&self, track: &TrackInfo, identity: &str, at: SystemTime) -> bool {
         self.cooldowns
             .get(&(track.camera_id.clone(), identity.to_string()))
@@ -177,7 +192,7 @@ impl AlertEngine {
     }
 
     fn cool_down(&mut self, track: &TrackInfo, identity: &str, from: SystemTime) {
-        let until = from + Duration::from_secs_f64(self.config.cooldown_s);
+        let until = from + Duration::from_secs_f64(self.policy(identity).cooldown_s);
         let entry = self
             .cooldowns
             .entry((track.camera_id.clone(), identity.to_string()))
@@ -210,6 +225,7 @@ impl AlertEngine {
             camera_id: track.camera_id.to_string(),
             track_id,
             identity: identity.to_string(),
+            watchlist: self.matcher.watchlist_of(identity).to_string(),
             reason: reason.map(str::to_string),
             captured_at_ms: unix_ms(at),
             emitted_at_ms: unix_ms(SystemTime::now()),
@@ -221,7 +237,7 @@ impl AlertEngine {
                 band: band_label(&self.config.bands, band),
                 candidate: band.candidate,
                 confirm: band.confirm,
-                confirm_min_frames: self.config.confirm_min_frames,
+                confirm_min_frames: self.policy(identity).confirm_min_frames,
                 confirm_window_frames: self.config.confirm_window_frames,
             },
             models: self.models.clone(),
@@ -287,15 +303,21 @@ mod tests {
     const BOB: [f32; 4] = [0.0, 0.0, 1.0, 0.0];
 
     fn engine() -> AlertEngine {
+        engine_with(AlertConfig::default(), "default")
+    }
+
+    /// Ada on `watchlist`, Bob on the default one.
+    fn engine_with(config: AlertConfig, watchlist: &str) -> AlertEngine {
         let mut matcher = Matcher::new(4);
         matcher.add("ada", &ADA);
         matcher.add("bob", &BOB);
+        matcher.set_watchlist("ada", watchlist);
         let models = ModelIds {
             detector: "d".into(),
             recognizer: "r".into(),
             embedding_space: "s".into(),
         };
-        AlertEngine::new(&AlertConfig::default(), matcher, models)
+        AlertEngine::new(&config, matcher, models)
     }
 
     /// A unit embedding with cosine `similarity` to Ada and none to Bob.
@@ -451,5 +473,32 @@ mod tests {
         assert_eq!(seqs[..3], [0, 25, 50], "first face, then one per second");
         assert!(identities.iter().all(|(_, _, track)| track.ends_with("-1")));
         assert_eq!(identities[0].1, "ada");
+    }
+
+    #[test]
+    fn watchlist_policies_shape_the_alerts() {
+        let config: AlertConfig = toml::from_str(
+            "[watchlists.staff]\nalerts = false\n[watchlists.vip]\ncandidates = false\nconfirm_min_frames = 1\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+
+        let mut staff = engine_with(config.clone(), "staff");
+        let (raised, last) = walk(&mut staff, 1, 0, 0..10, |_| like_ada(0.6));
+        assert!(raised.is_empty(), "staff raise no alerts: {raised:?}");
+        assert!(alerts(staff.track_ended(&last.track)).is_empty());
+
+        let mut vip = engine_with(config, "vip");
+        let f = face(1, 0, 0, like_ada(0.6));
+        let out = vip.face(&f);
+        let Some(Outgoing::Alert(confirmed)) = out.iter().find(|o| matches!(o, Outgoing::Alert(_))) else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            (confirmed.stage, confirmed.watchlist.as_str()),
+            (AlertStage::Confirmed, "vip"),
+            "no candidate, confirmed on the first frame"
+        );
+        assert_eq!(confirmed.thresholds.confirm_min_frames, 1);
     }
 }

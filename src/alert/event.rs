@@ -55,6 +55,8 @@ pub struct AlertEvent {
     pub camera_id: String,
     pub track_id: String,
     pub identity: String,
+    /// The identity's gallery watchlist, whose policy applied.
+    pub watchlist: String,
     /// Why a candidate was retracted.
     pub reason: Option<String>,
     /// Capture time of the frame that decided this step, ms since the Unix epoch.

@@ -197,6 +197,7 @@ mod tests {
             camera_id: "gate/../1".into(),
             track_id: "r-1".into(),
             identity: "ada".into(),
+            watchlist: "default".into(),
             reason: None,
             captured_at_ms: 0,
             emitted_at_ms: 0,

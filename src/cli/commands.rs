@@ -32,9 +32,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             images,
             negative,
             multi_res,
+            watchlist,
             models,
         } => {
-            let how = EnrolAs { negative, multi_res };
+            let how = EnrolAs {
+                negative,
+                multi_res,
+                watchlist,
+            };
             enroll(&gallery, name, folder, images, &how, &models)
         }
         Command::Gallery { gallery, action } => gallery_action(&gallery, action),
@@ -324,6 +329,7 @@ fn enrolment_list(
 struct EnrolAs {
     negative: bool,
     multi_res: Vec<u32>,
+    watchlist: Option<String>,
 }
 
 fn enroll_one(
@@ -339,6 +345,9 @@ fn enroll_one(
     }
     enroller.enroll(gallery, name, photo)?;
     let extra = enroller.enroll_degraded(gallery, name, photo, &how.multi_res)?;
+    if let Some(watchlist) = &how.watchlist {
+        gallery.set_watchlist(name, watchlist)?;
+    }
     Ok(format!(
         "enrolled {name} from {} (+{extra} degraded templates)",
         photo.display()
@@ -383,7 +392,10 @@ fn gallery_action(path: &Path, action: GalleryAction) -> anyhow::Result<()> {
     match action {
         GalleryAction::List => {
             for identity in gallery.list()? {
-                println!("{}\t{} template(s)", identity.name, identity.templates);
+                println!(
+                    "{}\t{} template(s)\twatchlist {}",
+                    identity.name, identity.templates, identity.watchlist
+                );
             }
         }
         GalleryAction::Remove { name } => {

@@ -60,6 +60,9 @@ pub enum Command {
         /// 16,24,32), to match tiny probes better.
         #[arg(long, value_delimiter = ',', conflicts_with = "negative")]
         multi_res: Vec<u32>,
+        /// Put the person on this watchlist (its alert policy is `[alerts.watchlists.NAME]`).
+        #[arg(long, conflicts_with = "negative")]
+        watchlist: Option<String>,
         #[command(flatten)]
         models: ModelArgs,
     },

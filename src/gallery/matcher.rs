@@ -10,6 +10,8 @@ pub struct Match {
 pub struct Matcher {
     dim: usize,
     names: Vec<String>,
+    /// Watchlist of each name.
+    watchlists: Vec<String>,
     /// Index into `names` for each template row.
     owners: Vec<usize>,
     templates: Vec<f32>,
@@ -23,6 +25,7 @@ impl Matcher {
         Matcher {
             dim,
             names: Vec::new(),
+            watchlists: Vec::new(),
             owners: Vec::new(),
             templates: Vec::new(),
             negatives: Vec::new(),
@@ -44,11 +47,26 @@ impl Matcher {
             Some(i) => i,
             None => {
                 self.names.push(name.to_string());
+                self.watchlists.push(super::DEFAULT_WATCHLIST.to_string());
                 self.names.len() - 1
             }
         };
         self.owners.push(owner);
         self.templates.extend_from_slice(embedding);
+    }
+
+    pub fn set_watchlist(&mut self, name: &str, watchlist: &str) {
+        if let Some(i) = self.names.iter().position(|n| n == name) {
+            self.watchlists[i] = watchlist.to_string();
+        }
+    }
+
+    /// The watchlist `name` is on (the default one for unknown names).
+    pub fn watchlist_of(&self, name: &str) -> &str {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map_or(super::DEFAULT_WATCHLIST, |i| self.watchlists[i].as_str())
     }
 
     /// The enrolled names.

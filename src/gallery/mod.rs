@@ -10,7 +10,7 @@ mod watch;
 pub use config::GalleryConfig;
 pub use enroll::{Enroller, align_photo, largest_face};
 pub use matcher::{Match, Matcher};
-pub use store::{GALLERY_SCHEMA_VERSION, Gallery, IdentitySummary};
+pub use store::{DEFAULT_WATCHLIST, GALLERY_SCHEMA_VERSION, Gallery, IdentitySummary};
 pub use watch::GalleryWatch;
 
 use std::path::PathBuf;

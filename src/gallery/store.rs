@@ -9,7 +9,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS identities (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
-    created_at INTEGER NOT NULL DEFAULT (unixepoch())
+    created_at INTEGER NOT NULL DEFAULT (unixepoch()),
+    watchlist TEXT NOT NULL DEFAULT 'default'
 );
 CREATE TABLE IF NOT EXISTS templates (
     id INTEGER PRIMARY KEY,
@@ -25,17 +26,22 @@ CREATE TABLE IF NOT EXISTS negatives (
     embedding BLOB NOT NULL,
     created_at INTEGER NOT NULL DEFAULT (unixepoch())
 );
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '2');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '3');
 ";
 
-/// The newest gallery layout this build reads and writes. Version 2 added `negatives`.
-pub const GALLERY_SCHEMA_VERSION: u32 = 2;
+/// The newest gallery layout this build reads and writes. Version 2 added `negatives`,
+/// version 3 the identities' `watchlist`.
+pub const GALLERY_SCHEMA_VERSION: u32 = 3;
+
+/// The watchlist of identities enrolled without one.
+pub const DEFAULT_WATCHLIST: &str = "default";
 
 /// One identity as `squint gallery list` shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct IdentitySummary {
     pub name: String,
     pub templates: usize,
+    pub watchlist: String,
 }
 
 pub struct Gallery {
@@ -61,6 +67,7 @@ impl Gallery {
             .map_err(sqlite)?;
         check_schema_version(&conn, path)?;
         conn.execute_batch(SCHEMA).map_err(sqlite)?;
+        upgrade(&conn).map_err(sqlite)?;
         Ok(Gallery {
             path: path.to_path_buf(),
             conn,
@@ -153,13 +160,14 @@ impl Gallery {
     pub fn list(&self) -> Result<Vec<IdentitySummary>, GalleryError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT i.name, COUNT(t.id) FROM identities i LEFT JOIN templates t ON t.identity_id = i.id GROUP BY i.id ORDER BY i.name")
+            .prepare("SELECT i.name, COUNT(t.id), i.watchlist FROM identities i LEFT JOIN templates t ON t.identity_id = i.id GROUP BY i.id ORDER BY i.name")
             .map_err(|e| self.sqlite(e))?;
         let rows = stmt
             .query_map([], |r| {
                 Ok(IdentitySummary {
                     name: r.get(0)?,
                     templates: r.get::<_, i64>(1)? as usize,
+                    watchlist: r.get(2)?,
                 })
             })
             .map_err(|e| self.sqlite(e))?;
@@ -195,6 +203,24 @@ impl Gallery {
         Ok(())
     }
 
+    /// Puts an enrolled identity on a watchlist (each watchlist has its own alert policy).
+    pub fn set_watchlist(&mut self, name: &str, watchlist: &str) -> Result<(), GalleryError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE identities SET watchlist = ?2 WHERE name = ?1",
+                [name, watchlist],
+            )
+            .map_err(|e| self.sqlite(e))?;
+        if n == 0 {
+            return Err(GalleryError::UnknownIdentity {
+                path: self.path.clone(),
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// Removes an identity and its templates; false when there was none of that name.
     pub fn remove(&mut self, name: &str) -> Result<bool, GalleryError> {
         let n = self
@@ -220,6 +246,9 @@ impl Gallery {
             matcher.add(&name, &self.decode(&blob, size)?);
         }
         drop(stmt);
+        for summary in self.list()? {
+            matcher.set_watchlist(&summary.name, &summary.watchlist);
+        }
         let mut stmt = self
             .conn
             .prepare("SELECT i.name, n.embedding FROM negatives n JOIN identities i ON i.id = n.identity_id")
@@ -280,4 +309,21 @@ fn check_schema_version(conn: &Connection, path: &Path) -> Result<(), GalleryErr
         }),
         _ => Ok(()),
     }
+}
+
+/// Brings a gallery of an older layout up to this one (in place, keeping its data).
+fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
+    let has_watchlist: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('identities') WHERE name = 'watchlist'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_watchlist {
+        conn.execute_batch("ALTER TABLE identities ADD COLUMN watchlist TEXT NOT NULL DEFAULT 'default';")?;
+    }
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?1",
+        [GALLERY_SCHEMA_VERSION],
+    )?;
+    Ok(())
 }

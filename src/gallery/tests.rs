@@ -29,11 +29,13 @@ fn store_round_trips_templates_into_the_matcher() {
         vec![
             IdentitySummary {
                 name: "ada".into(),
-                templates: 2
+                templates: 2,
+                watchlist: DEFAULT_WATCHLIST.into()
             },
             IdentitySummary {
                 name: "bob".into(),
-                templates: 1
+                templates: 1,
+                watchlist: DEFAULT_WATCHLIST.into()
             }
         ]
     );
@@ -150,4 +152,35 @@ fn a_corrupt_gallery_file_is_named_and_left_alone() {
     let error = Gallery::open(&path).err().expect("refused").to_string();
     assert!(error.contains("g.db") && error.contains("not a database"), "{error}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn an_older_gallery_is_upgraded_in_place_and_watchlists_reach_the_matcher() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    // The version-1 layout: no negatives, no watchlist column.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         CREATE TABLE identities (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL DEFAULT 0);
+         CREATE TABLE templates (id INTEGER PRIMARY KEY, identity_id INTEGER NOT NULL, source TEXT NOT NULL, embedding BLOB NOT NULL, created_at INTEGER NOT NULL DEFAULT 0);
+         INSERT INTO meta VALUES ('embedding_space', 's'), ('embedding_size', '2');
+         INSERT INTO identities (id, name) VALUES (1, 'ada');",
+    )
+    .unwrap();
+    let blob: Vec<u8> = [1.0f32, 0.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    conn.execute(
+        "INSERT INTO templates (identity_id, source, embedding) VALUES (1, 'a.jpg', ?1)",
+        [blob],
+    )
+    .unwrap();
+    drop(conn);
+
+    let mut gallery = Gallery::open(&path).unwrap();
+    assert_eq!(gallery.list().unwrap()[0].watchlist, DEFAULT_WATCHLIST);
+    gallery.set_watchlist("ada", "vip").unwrap();
+    assert!(gallery.set_watchlist("nobody", "vip").is_err());
+    let matcher = gallery.matcher("s", 2).unwrap();
+    assert_eq!(matcher.best(&[1.0, 0.0]).unwrap().identity, "ada", "templates kept");
+    assert_eq!(matcher.watchlist_of("ada"), "vip");
 }
