@@ -203,4 +203,15 @@ fn multi_resolution_enrolment_and_negatives_from_the_command_line() {
         other.to_str().unwrap(),
     ]);
     assert!(ok, "{stderr}");
+
+    let export = dir.path().join("export.json");
+    let (ok, stderr) = squint(&["gallery", "--gallery", g, "export", "--out", export.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let exported: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    let obama = &exported["identities"][0];
+    assert_eq!(obama["name"], "obama");
+    assert_eq!(obama["templates"].as_array().unwrap().len(), 3);
+    assert_eq!(obama["negatives"].as_array().unwrap().len(), 1);
+    assert_eq!(obama["templates"][0]["embedding"].as_array().unwrap().len(), 128);
+    assert_eq!(exported["embedding_space"], "sface-2021dec");
 }

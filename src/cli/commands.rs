@@ -366,15 +366,22 @@ fn enroll(
     let mut enroller = load_enroller(models, &DetectConfig::default(), 2)?;
     let mut gallery = Gallery::open(gallery_path)?;
     let mut failed = 0;
+    // Drawn on a terminal only; logs and pipes get the plain lines.
+    let progress = indicatif::ProgressBar::new(list.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} photos, {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     for (name, photo) in &list {
         match enroll_one(&mut enroller, &mut gallery, name, photo, how) {
-            Ok(done) => println!("{done}"),
+            Ok(done) => progress.suspend(|| println!("{done}")),
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {e:#}");
+                progress.suspend(|| eprintln!("error: {e:#}"));
             }
         }
+        progress.inc(1);
     }
+    progress.finish_and_clear();
     println!(
         "{} of {} photos enrolled into {}",
         list.len() - failed,
@@ -396,6 +403,13 @@ fn gallery_action(path: &Path, action: GalleryAction) -> anyhow::Result<()> {
                     "{}\t{} template(s)\twatchlist {}",
                     identity.name, identity.templates, identity.watchlist
                 );
+            }
+        }
+        GalleryAction::Export { out } => {
+            let json = serde_json::to_string_pretty(&gallery.export()?)?;
+            match out {
+                Some(path) => std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?,
+                None => println!("{json}"),
             }
         }
         GalleryAction::Remove { name } => {

@@ -260,4 +260,10 @@ pub enum GalleryAction {
     List,
     /// Remove an identity and all its templates.
     Remove { name: String },
+    /// Write every identity with its watchlist, templates and negatives as JSON (to stdout,
+    /// or --out).
+    Export {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }

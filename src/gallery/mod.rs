@@ -10,7 +10,10 @@ mod watch;
 pub use config::GalleryConfig;
 pub use enroll::{Enroller, align_photo, largest_face};
 pub use matcher::{Match, Matcher};
-pub use store::{DEFAULT_WATCHLIST, GALLERY_SCHEMA_VERSION, Gallery, IdentitySummary};
+pub use store::{
+    DEFAULT_WATCHLIST, ExportedEmbedding, ExportedIdentity, GALLERY_SCHEMA_VERSION, Gallery, GalleryExport,
+    IdentitySummary,
+};
 pub use watch::GalleryWatch;
 
 use std::path::PathBuf;

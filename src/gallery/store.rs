@@ -36,6 +36,28 @@ pub const GALLERY_SCHEMA_VERSION: u32 = 3;
 /// The watchlist of identities enrolled without one.
 pub const DEFAULT_WATCHLIST: &str = "default";
 
+/// The whole gallery as `squint gallery export` writes it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GalleryExport {
+    pub schema_version: u32,
+    pub embedding_space: Option<String>,
+    pub identities: Vec<ExportedIdentity>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExportedIdentity {
+    pub name: String,
+    pub watchlist: String,
+    pub templates: Vec<ExportedEmbedding>,
+    pub negatives: Vec<ExportedEmbedding>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExportedEmbedding {
+    pub source: String,
+    pub embedding: Vec<f32>,
+}
+
 /// One identity as `squint gallery list` shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct IdentitySummary {
@@ -201,6 +223,45 @@ impl Gallery {
             )
             .map_err(|e| self.sqlite(e))?;
         Ok(())
+    }
+
+    /// Everything in the gallery, for backups and other tools.
+    pub fn export(&self) -> Result<GalleryExport, GalleryError> {
+        let mut identities = Vec::new();
+        for summary in self.list()? {
+            identities.push(ExportedIdentity {
+                templates: self.embeddings("templates", &summary.name)?,
+                negatives: self.embeddings("negatives", &summary.name)?,
+                name: summary.name,
+                watchlist: summary.watchlist,
+            });
+        }
+        Ok(GalleryExport {
+            schema_version: GALLERY_SCHEMA_VERSION,
+            embedding_space: self.meta("embedding_space")?,
+            identities,
+        })
+    }
+
+    /// `table`'s rows (templates or negatives) of one identity.
+    fn embeddings(&self, table: &str, name: &str) -> Result<Vec<ExportedEmbedding>, GalleryError> {
+        let sql = format!(
+            "SELECT e.source, e.embedding FROM {table} e JOIN identities i ON i.id = e.identity_id WHERE i.name = ?1 ORDER BY e.id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map([name], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .map_err(|e| self.sqlite(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (source, blob) = row.map_err(|e| self.sqlite(e))?;
+            let embedding = blob
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            out.push(ExportedEmbedding { source, embedding });
+        }
+        Ok(out)
     }
 
     /// Puts an enrolled identity on a watchlist (each watchlist has its own alert policy).

@@ -184,3 +184,21 @@ fn an_older_gallery_is_upgraded_in_place_and_watchlists_reach_the_matcher() {
     assert_eq!(matcher.best(&[1.0, 0.0]).unwrap().identity, "ada", "templates kept");
     assert_eq!(matcher.watchlist_of("ada"), "vip");
 }
+
+#[test]
+fn a_gallery_locked_by_another_writer_is_a_clear_error_after_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let mut gallery = Gallery::open(&path).unwrap();
+    gallery.add_template("ada", "a.jpg", "s", &unit(&[1.0, 0.0])).unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    let error = gallery
+        .add_template("bob", "b.jpg", "s", &unit(&[0.0, 1.0]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("g.db") && error.contains("locked"), "{error}");
+    other.execute_batch("ROLLBACK;").unwrap();
+    gallery.add_template("bob", "b.jpg", "s", &unit(&[0.0, 1.0])).unwrap();
+    assert_eq!(gallery.list().unwrap().len(), 2, "nothing lost once the lock is gone");
+}
