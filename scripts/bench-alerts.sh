@@ -8,10 +8,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-eval "$(scripts/setup.sh)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/squint/target}"
-cargo build --release --locked --quiet
-SQUINT="$CARGO_TARGET_DIR/release/squint"
+eval "$(scripts/release.sh)"
 WORK="$ROOT/run/bench/alerts"
 PHOTOS="$ROOT/assets/photos"
 mkdir -p "$WORK"

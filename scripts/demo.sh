@@ -6,10 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 DURATION="${SQUINT_DEMO_SECONDS:-30}"
-eval "$(scripts/setup.sh)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/squint/target}"
-cargo build --release --locked --quiet
-SQUINT="$CARGO_TARGET_DIR/release/squint"
+eval "$(scripts/release.sh)"
 DEMO="$ROOT/run/demo"
 PHOTOS="$ROOT/assets/photos"
 mkdir -p "$DEMO"

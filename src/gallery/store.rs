@@ -154,7 +154,7 @@ impl Gallery {
         embedding: &[f32],
     ) -> Result<(), GalleryError> {
         self.check_space(space, embedding.len())?;
-        let blob: Vec<u8> = embedding.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let blob = bytes(embedding);
         let tx = self.conn.transaction().map_err(|e| GalleryError::Sqlite {
             path: self.path.clone(),
             source: e,
@@ -206,7 +206,7 @@ impl Gallery {
         embedding: &[f32],
     ) -> Result<(), GalleryError> {
         self.check_space(space, embedding.len())?;
-        let blob: Vec<u8> = embedding.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let blob = bytes(embedding);
         let id: Option<i64> = self
             .conn
             .query_row("SELECT id FROM identities WHERE name = ?1", [name], |r| r.get(0))
@@ -255,10 +255,7 @@ impl Gallery {
         let mut out = Vec::new();
         for row in rows {
             let (source, blob) = row.map_err(|e| self.sqlite(e))?;
-            let embedding = blob
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
+            let embedding = floats(&blob);
             out.push(ExportedEmbedding { source, embedding });
         }
         Ok(out)
@@ -325,10 +322,7 @@ impl Gallery {
     }
 
     fn decode(&self, blob: &[u8], size: usize) -> Result<Vec<f32>, GalleryError> {
-        let embedding: Vec<f32> = blob
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let embedding = floats(blob);
         if embedding.len() != size {
             return Err(GalleryError::Dimension {
                 path: self.path.clone(),
@@ -387,4 +381,15 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
         [GALLERY_SCHEMA_VERSION],
     )?;
     Ok(())
+}
+
+/// Embeddings are stored as little-endian f32 blobs.
+fn bytes(embedding: &[f32]) -> Vec<u8> {
+    embedding.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn floats(blob: &[u8]) -> Vec<f32> {
+    blob.chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
