@@ -290,6 +290,8 @@ fn enrolled_person_at_16_to_24_px_raises_candidate_confirmed_ended_and_a_strange
     );
     let mut config = config;
     config.alerts.thumbnails.dir = Some(dir.path().join("thumbnails"));
+    // Two recognizer workers: a track's faces and its end still arrive in order.
+    config.recognize.workers = 2;
     let stats = run_file(&config);
     assert_eq!(stats.spool_pending, 0, "{stats:?}");
 

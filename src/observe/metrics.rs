@@ -119,7 +119,8 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         "gauge",
         "Face crops waiting for the recognizer.",
     );
-    w.value("squint_crop_queue_depth", "", q.crops.len() as f64);
+    let crops: usize = q.crops.iter().map(|c| c.len()).sum();
+    w.value("squint_crop_queue_depth", "", crops as f64);
     w.family(
         "squint_embedded_queue_depth",
         "gauge",

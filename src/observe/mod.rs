@@ -42,7 +42,7 @@ pub struct Observed {
 #[derive(Clone)]
 pub struct QueueDepths {
     pub frames: Vec<(String, crossbeam_channel::Receiver<crate::types::Frame>)>,
-    pub crops: crossbeam_channel::Receiver<crate::types::TrackMessage<crate::types::FaceCrop>>,
+    pub crops: Vec<crossbeam_channel::Receiver<crate::types::TrackMessage<crate::types::FaceCrop>>>,
     pub faces: crossbeam_channel::Receiver<crate::types::TrackMessage<crate::types::EmbeddedFace>>,
     pub events: crossbeam_channel::Receiver<crate::publish::Outgoing>,
 }

@@ -3,7 +3,8 @@
 //! ```text
 //! ingest (thread per camera) ─frames, latest-wins─▶ detect+track+align (one thread, frames
 //!   of all cameras batched; the budget picks which faces to embed) ─crops and track ends,
-//!   shared, crops dropped when full─▶ recognize (one thread, dynamic batches)
+//!   one queue per recognizer worker, crops dropped when full─▶ recognize (recognize.workers
+//!   threads, dynamic batches; a track always takes the same one)
 //!   ─embedded faces and track ends─▶ alert (match, evidence, alerts; one thread)
 //!   ─identity and alert events─▶ publish (spool, then Kafka; one thread)
 //! ```
@@ -87,13 +88,15 @@ impl Pipeline {
             .gallery_identities
             .store(matcher.identities() as u64, Ordering::Relaxed);
         let snapshots = Arc::new(Snapshots::default());
-        let (crop_tx, crop_rx) = crossbeam_channel::bounded(config.pipeline.crop_queue);
+        let (crop_txs, crop_rxs): (Vec<_>, Vec<_>) = (0..config.recognize.workers)
+            .map(|_| crossbeam_channel::bounded(config.pipeline.crop_queue))
+            .unzip();
         let (face_tx, face_rx) = crossbeam_channel::bounded(config.recognize.max_batch * 4);
         let (event_tx, event_rx) = crossbeam_channel::bounded(config.kafka.queue);
         let (cameras, inputs, frame_queues) = start_cameras(config, &stop)?;
         let queues = QueueDepths {
             frames: frame_queues,
-            crops: crop_rx.clone(),
+            crops: crop_rxs.clone(),
             faces: face_rx.clone(),
             events: event_rx.clone(),
         };
@@ -102,17 +105,26 @@ impl Pipeline {
             detector: Detector::load(&detector_card, ort_lib, &config.detect)?,
             crop_size: recognizer.input_size(),
             cameras: inputs,
-            crops: crop_tx,
+            crops: crop_txs,
             stats: stats.clone(),
             snapshots: snapshots.clone(),
         };
-        let recognize = workers::RecognizeWorker {
-            recognizer,
-            config: config.recognize.clone(),
-            crops: crop_rx,
-            faces: face_tx,
-            stats: stats.clone(),
-        };
+        let mut recognizers = vec![recognizer];
+        while recognizers.len() < config.recognize.workers {
+            recognizers.push(load_recognizer(config)?);
+        }
+        let recognize: Vec<_> = recognizers
+            .into_iter()
+            .zip(crop_rxs)
+            .map(|(recognizer, crops)| workers::RecognizeWorker {
+                recognizer,
+                config: config.recognize.clone(),
+                crops,
+                faces: face_tx.clone(),
+                stats: stats.clone(),
+            })
+            .collect();
+        drop(face_tx);
         let alert = workers::AlertWorker {
             engine: AlertEngine::new(&config.alerts, matcher, models),
             thumbnails: ThumbnailStore::open(&config.alerts.thumbnails)?,
@@ -122,11 +134,11 @@ impl Pipeline {
             stats: stats.clone(),
             snapshots: snapshots.clone(),
         };
-        let workers = vec![
-            spawn("detect".into(), move || detect.run())?,
-            spawn("recognize".into(), move || recognize.run())?,
-            spawn("alert".into(), move || alert.run())?,
-        ];
+        let mut workers = vec![spawn("detect".into(), move || detect.run())?];
+        for (i, worker) in recognize.into_iter().enumerate() {
+            workers.push(spawn(format!("recognize-{i}"), move || worker.run())?);
+        }
+        workers.push(spawn("alert".into(), move || alert.run())?);
         let publisher = Some(spawn("publish".into(), move || publisher.run(event_rx))?);
         let http = match &config.http.address {
             Some(address) => {
@@ -220,16 +232,15 @@ impl Pipeline {
 /// The recognizer, the gallery's matcher for its embedding space, and the model ids events carry.
 type Recognition = (Recognizer, GalleryWatch, Matcher, ModelIds);
 
-/// The recognizer, the gallery (watched for changes) with its matcher for the recognizer's
-/// embedding space, and the model ids events carry.
-fn load_recognition(config: &Config, detector: &ModelCard) -> Result<Recognition, PipelineError> {
-    let recognizer_card = ModelCard::load(&config.models.recognizer)?;
+/// One recognizer session on the configured execution provider.
+fn load_recognizer(config: &Config) -> Result<Recognizer, PipelineError> {
+    let card = ModelCard::load(&config.models.recognizer)?;
     let placement = Placement {
         provider: config.recognize.provider,
         device_id: config.recognize.device_id,
     };
     let recognizer = Recognizer::load_on(
-        &recognizer_card,
+        &card,
         config.models.onnxruntime.as_deref(),
         config.recognize.threads,
         placement,
@@ -241,6 +252,14 @@ fn load_recognition(config: &Config, detector: &ModelCard) -> Result<Recognition
         "recognizer loaded; running on {}",
         placement.provider.name()
     );
+    Ok(recognizer)
+}
+
+/// The recognizer, the gallery (watched for changes) with its matcher for the recognizer's
+/// embedding space, and the model ids events carry.
+fn load_recognition(config: &Config, detector: &ModelCard) -> Result<Recognition, PipelineError> {
+    let recognizer_card = ModelCard::load(&config.models.recognizer)?;
+    let recognizer = load_recognizer(config)?;
     let (dim, space) = recognizer_card.require_embedding()?;
     let every = Duration::from_secs_f64(config.gallery.reload_s);
     let (watch, matcher) = GalleryWatch::open(&config.gallery.path, &space, dim, every)?;

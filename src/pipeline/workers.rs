@@ -51,12 +51,26 @@ pub struct DetectWorker {
     pub detector: Detector,
     pub crop_size: u32,
     pub cameras: Vec<CameraInput>,
-    pub crops: Sender<TrackMessage<FaceCrop>>,
+    /// One queue per recognizer worker; a track's faces and its end always take the same
+    /// one, so each track stays in order.
+    pub crops: Vec<Sender<TrackMessage<FaceCrop>>>,
     pub stats: Arc<PipelineStats>,
     pub snapshots: Arc<Snapshots>,
 }
 
+/// The recognizer queue of `track` among `workers`.
+fn shard(track: &TrackInfo, workers: usize) -> usize {
+    let camera = track.camera_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    ((camera ^ track.track_id) % workers.max(1) as u64) as usize
+}
+
 impl DetectWorker {
+    fn queue_of(&self, track: &TrackInfo) -> &Sender<TrackMessage<FaceCrop>> {
+        &self.crops[shard(track, self.crops.len())]
+    }
+
     /// Ends when every camera's ingest thread is gone and its queue is empty.
     pub fn run(mut self) {
         while !self.cameras.is_empty() {
@@ -92,7 +106,7 @@ impl DetectWorker {
     fn end_tracks(&self, ended: Vec<TrackInfo>) -> bool {
         ended
             .into_iter()
-            .all(|track| self.crops.send(TrackMessage::Ended(track)).is_ok())
+            .all(|track| self.queue_of(&track).send(TrackMessage::Ended(track)).is_ok())
     }
 
     /// Returns false when the recognizer is gone.
@@ -170,6 +184,7 @@ impl DetectWorker {
             };
             add_elapsed(&self.stats.align_ns, started);
             self.stats.align_latency.record(started.elapsed());
+            let queue = self.queue_of(&track).clone();
             let crop = TrackMessage::Face(FaceCrop {
                 frame: FrameMeta::from(frame),
                 detection,
@@ -179,12 +194,12 @@ impl DetectWorker {
                 queued_at: Instant::now(),
             });
             if wait {
-                if self.crops.send(crop).is_err() {
+                if queue.send(crop).is_err() {
                     return false;
                 }
                 continue;
             }
-            match self.crops.try_send(crop) {
+            match queue.try_send(crop) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
                     self.stats.crops_dropped.fetch_add(1, Ordering::Relaxed);
@@ -370,5 +385,39 @@ impl AlertWorker {
         self.stats
             .alerts_suppressed
             .store(self.engine.suppressed, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    use super::*;
+
+    fn track(camera: &str, track_id: u64) -> TrackInfo {
+        TrackInfo {
+            camera_id: Arc::from(camera),
+            track_id,
+            frames_seen: 1,
+            first_seq: 0,
+            last_seq: 0,
+            first_seen: SystemTime::UNIX_EPOCH,
+            last_seen: SystemTime::UNIX_EPOCH,
+            width_min_px: 20.0,
+            width_max_px: 20.0,
+        }
+    }
+
+    #[test]
+    fn a_track_always_takes_the_same_recognizer_and_tracks_spread() {
+        for id in 0..50 {
+            assert_eq!(shard(&track("door", id), 3), shard(&track("door", id), 3));
+            assert_eq!(shard(&track("door", id), 1), 0);
+        }
+        let used: std::collections::BTreeSet<usize> = (0..50)
+            .flat_map(|id| [shard(&track("door", id), 3), shard(&track("gate", id), 3)])
+            .collect();
+        assert_eq!(used.len(), 3, "every worker gets tracks");
     }
 }

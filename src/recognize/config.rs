@@ -21,6 +21,14 @@ pub struct RecognizeConfig {
     /// GPU index for "cuda" / "tensorrt".
     #[serde(default)]
     pub device_id: i32,
+    /// Recognizer threads, each with its own model session and batches; a track always
+    /// goes to the same one. More than one helps on GPUs and many-core CPUs.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+}
+
+fn default_workers() -> usize {
+    1
 }
 
 impl Default for RecognizeConfig {
@@ -31,6 +39,7 @@ impl Default for RecognizeConfig {
             threads: default_threads(),
             provider: Default::default(),
             device_id: 0,
+            workers: default_workers(),
         }
     }
 }
@@ -52,6 +61,7 @@ impl RecognizeConfig {
         check_range("max_batch", self.max_batch, 1, 1024)?;
         check_range("max_wait_ms", self.max_wait_ms, 0, 10_000)?;
         check_range("threads", self.threads, 1, 256)?;
-        check_range("device_id", self.device_id, 0, 64)
+        check_range("device_id", self.device_id, 0, 64)?;
+        check_range("workers", self.workers, 1, 64)
     }
 }
