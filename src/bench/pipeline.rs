@@ -27,6 +27,9 @@ pub struct PipelineBench {
     pub repo: PathBuf,
     /// Play the scene at its frame rate, like live cameras, instead of as fast as possible.
     pub realtime: bool,
+    /// Embed every face of every frame, as the reference does, instead of using the
+    /// recognition budget.
+    pub every_face: bool,
 }
 
 const SCENE_PEOPLE: [(&str, &str); 4] = [
@@ -101,9 +104,11 @@ impl PipelineBench {
             "[models]\ndetector = \"{repo}/models/yunet.card.toml\"\nrecognizer = \"{repo}/models/sface.card.toml\"\n\
              [pipeline]\ntemplates = \"{repo}/pipelines\"\nstate_dir = \"{state}\"\n\
              [detect]\nmode = \"native\"\nscore_threshold = 0.6\nnms_threshold = 0.3\n\
+             [track]\nbudget = {budget}\n\
              [gallery]\npath = \"{gallery}\"\n[kafka]\nbrokers = \"embedded\"\n",
             state = self.work.join("state").display(),
             gallery = gallery.display(),
+            budget = !self.every_face,
         );
         for camera in 0..self.cameras {
             text.push_str(&format!(
@@ -121,6 +126,8 @@ impl PipelineBench {
             "cameras": self.cameras,
             "frames": stats.frames,
             "faces": stats.faces,
+            "embedded": stats.embedded,
+            "recognition_budget": !self.every_face,
             "events": stats.events,
             "seconds": stats.seconds,
             "frames_per_s": stats.frames as f64 / stats.seconds,

@@ -97,6 +97,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             frames,
             work,
             realtime,
+            every_face,
             python,
             reference_models,
             out,
@@ -109,6 +110,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 reference_models,
                 repo: std::env::current_dir()?,
                 realtime,
+                every_face,
             };
             write_report(&bench.run()?, out.as_deref())
         }

@@ -184,6 +184,9 @@ pub enum Command {
         /// possible (for throughput).
         #[arg(long)]
         realtime: bool,
+        /// Embed every face of every frame like the reference (no recognition budget).
+        #[arg(long)]
+        every_face: bool,
         /// Python with opencv-python-headless.
         #[arg(long)]
         python: PathBuf,
