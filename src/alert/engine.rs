@@ -200,6 +200,7 @@ impl AlertEngine {
         *entry = (*entry).max(until);
     }
 
+    /// `<run>-<n>`: unique per camera across restarts; see [`track_number`].
     fn track_id(&self, track: &TrackInfo) -> String {
         format!("{}-{}", self.run_id, track.track_id)
     }
@@ -251,11 +252,7 @@ impl AlertEngine {
 
     /// The track template's similarity to `identity` (not only to its best match).
     fn track_similarity(&self, evidence: &TrackEvidence, identity: &str) -> f32 {
-        self.matcher
-            .ranked(&evidence.template(), self.matcher.identities())
-            .into_iter()
-            .find(|m| m.identity == identity)
-            .map_or(0.0, |m| m.similarity)
+        self.matcher.similarity(&evidence.template(), identity).unwrap_or(0.0)
     }
 
     /// An identity event when the track's identity changed or the interval has passed.
@@ -288,6 +285,11 @@ impl AlertEngine {
         };
         Some(IdentityEvent::new(face, frame_best, opinion, &self.models))
     }
+}
+
+/// The per-camera track number `n` in a track id `<run>-<n>`.
+pub fn track_number(track_id: &str) -> Option<u64> {
+    track_id.rsplit('-').next()?.parse().ok()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ mod evidence;
 mod thumbnails;
 
 pub use config::{AlertConfig, Band, Policy, WatchlistPolicy, band_label};
-pub use engine::AlertEngine;
+pub use engine::{AlertEngine, track_number};
 pub use event::{ALERT_SCHEMA_VERSION, AlertEvent, AlertStage, Thresholds, Thumbnails};
 pub use evidence::{EvidenceSummary, TrackEvidence};
 pub use thumbnails::{ThumbnailConfig, ThumbnailError, ThumbnailStore};

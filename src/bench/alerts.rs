@@ -205,13 +205,8 @@ fn appearance_of(truth: &GroundTruth, boxes: &[(usize, BBox)]) -> Option<usize> 
         .map(|(i, _)| i)
 }
 
-fn track_number(alert: &AlertEvent) -> u64 {
-    alert
-        .track_id
-        .rsplit('-')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+fn track_of(alert: &AlertEvent) -> u64 {
+    crate::alert::track_number(&alert.track_id).unwrap_or(0)
 }
 
 #[derive(Default)]
@@ -254,7 +249,7 @@ fn score(config: &Config, matcher: &Matcher, budget: bool, scenes: &[(GroundTrut
             let confirm = seen.alerts.iter().find(|(_, a)| {
                 a.stage == AlertStage::Confirmed
                     && a.identity == appearance.identity
-                    && track_appearance.get(&track_number(a)) == Some(&i)
+                    && track_appearance.get(&track_of(a)) == Some(&i)
             });
             if let Some((frame, _)) = confirm {
                 tally.confirmed_right += 1;
@@ -264,7 +259,7 @@ fn score(config: &Config, matcher: &Matcher, budget: bool, scenes: &[(GroundTrut
             }
         }
         for (_, alert) in &seen.alerts {
-            let appearance = track_appearance.get(&track_number(alert)).copied();
+            let appearance = track_appearance.get(&track_of(alert)).copied();
             let band = appearance.map_or_else(|| alert.thresholds.band.clone(), appearance_band);
             let tally = tallies.entry(band).or_default();
             let right = appearance.is_some_and(|i| truth.appearances[i].identity == alert.identity);

@@ -81,22 +81,9 @@ impl Matcher {
     /// The `k` identities most similar to `probe` (each by its best template), best first.
     /// One pass over the template matrix; the probe must be L2-normalised.
     pub fn ranked(&self, probe: &[f32], k: usize) -> Vec<Match> {
-        if probe.len() != self.dim || self.names.is_empty() {
+        let Some(best) = self.scores(probe) else {
             return Vec::new();
-        }
-        let mut best = vec![f32::NEG_INFINITY; self.names.len()];
-        for (template, &owner) in self.templates.chunks_exact(self.dim).zip(&self.owners) {
-            let similarity = dot(template, probe);
-            if similarity > best[owner] {
-                best[owner] = similarity;
-            }
-        }
-        // An identity is out when the probe is at least as close to one of its negatives.
-        for (negative, &owner) in self.negatives.chunks_exact(self.dim).zip(&self.negative_owners) {
-            if dot(negative, probe) >= best[owner] {
-                best[owner] = f32::NEG_INFINITY;
-            }
-        }
+        };
         let mut order: Vec<usize> = (0..best.len()).filter(|&i| best[i] > f32::NEG_INFINITY).collect();
         let k = k.min(order.len());
         if k == 0 {
@@ -112,6 +99,37 @@ impl Matcher {
                 similarity: best[i],
             })
             .collect()
+    }
+
+    /// The probe's similarity to one identity (its best template); `None` when the identity
+    /// is not enrolled or one of its negatives rules it out.
+    pub fn similarity(&self, probe: &[f32], name: &str) -> Option<f32> {
+        let index = self.names.iter().position(|n| n == name)?;
+        let score = self.scores(probe)?[index];
+        (score > f32::NEG_INFINITY).then_some(score)
+    }
+
+    /// Each identity's best template similarity to `probe`, negative infinity where a
+    /// negative rules the identity out; `None` for a probe of the wrong size or an empty
+    /// gallery.
+    fn scores(&self, probe: &[f32]) -> Option<Vec<f32>> {
+        if probe.len() != self.dim || self.names.is_empty() {
+            return None;
+        }
+        let mut best = vec![f32::NEG_INFINITY; self.names.len()];
+        for (template, &owner) in self.templates.chunks_exact(self.dim).zip(&self.owners) {
+            let similarity = dot(template, probe);
+            if similarity > best[owner] {
+                best[owner] = similarity;
+            }
+        }
+        // An identity is out when the probe is at least as close to one of its negatives.
+        for (negative, &owner) in self.negatives.chunks_exact(self.dim).zip(&self.negative_owners) {
+            if dot(negative, probe) >= best[owner] {
+                best[owner] = f32::NEG_INFINITY;
+            }
+        }
+        Some(best)
     }
 
     /// Highest cosine similarity over all templates (probe must be L2-normalised).

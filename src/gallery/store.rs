@@ -227,15 +227,18 @@ impl Gallery {
 
     /// Everything in the gallery, for backups and other tools.
     pub fn export(&self) -> Result<GalleryExport, GalleryError> {
-        let mut identities = Vec::new();
-        for summary in self.list()? {
-            identities.push(ExportedIdentity {
-                templates: self.embeddings("templates", &summary.name)?,
-                negatives: self.embeddings("negatives", &summary.name)?,
+        let mut templates = self.embeddings_by_identity(Table::Templates)?;
+        let mut negatives = self.embeddings_by_identity(Table::Negatives)?;
+        let identities = self
+            .list()?
+            .into_iter()
+            .map(|summary| ExportedIdentity {
+                templates: templates.remove(&summary.name).unwrap_or_default(),
+                negatives: negatives.remove(&summary.name).unwrap_or_default(),
                 name: summary.name,
                 watchlist: summary.watchlist,
-            });
-        }
+            })
+            .collect();
         Ok(GalleryExport {
             schema_version: GALLERY_SCHEMA_VERSION,
             embedding_space: self.meta("embedding_space")?,
@@ -243,22 +246,33 @@ impl Gallery {
         })
     }
 
-    /// `table`'s rows (templates or negatives) of one identity.
-    fn embeddings(&self, table: &str, name: &str) -> Result<Vec<ExportedEmbedding>, GalleryError> {
+    fn embeddings_by_identity(
+        &self,
+        table: Table,
+    ) -> Result<std::collections::HashMap<String, Vec<ExportedEmbedding>>, GalleryError> {
+        let mut grouped: std::collections::HashMap<String, Vec<ExportedEmbedding>> = Default::default();
+        for (name, source, blob) in self.rows(table)? {
+            let embedding = floats(&blob);
+            grouped
+                .entry(name)
+                .or_default()
+                .push(ExportedEmbedding { source, embedding });
+        }
+        Ok(grouped)
+    }
+
+    /// (identity, source, embedding blob) of every row of `table`, by identity, then in the
+    /// order they were added.
+    fn rows(&self, table: Table) -> Result<Vec<(String, String, Vec<u8>)>, GalleryError> {
         let sql = format!(
-            "SELECT e.source, e.embedding FROM {table} e JOIN identities i ON i.id = e.identity_id WHERE i.name = ?1 ORDER BY e.id"
+            "SELECT i.name, e.source, e.embedding FROM {} e JOIN identities i ON i.id = e.identity_id ORDER BY i.name, e.id",
+            table.name()
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.sqlite(e))?;
         let rows = stmt
-            .query_map([name], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(|e| self.sqlite(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (source, blob) = row.map_err(|e| self.sqlite(e))?;
-            let embedding = floats(&blob);
-            out.push(ExportedEmbedding { source, embedding });
-        }
-        Ok(out)
+        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
     }
 
     /// Puts an enrolled identity on a watchlist (each watchlist has its own alert policy).
@@ -291,31 +305,14 @@ impl Gallery {
     /// Builds the in-memory matcher for probes of `space`.
     pub fn matcher(&self, space: &str, size: usize) -> Result<Matcher, GalleryError> {
         self.check_space(space, size)?;
-        let mut stmt = self
-            .conn
-            .prepare("SELECT i.name, t.embedding FROM templates t JOIN identities i ON i.id = t.identity_id ORDER BY i.name, t.id")
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
-            .map_err(|e| self.sqlite(e))?;
         let mut matcher = Matcher::new(size);
-        for row in rows {
-            let (name, blob) = row.map_err(|e| self.sqlite(e))?;
+        for (name, _, blob) in self.rows(Table::Templates)? {
             matcher.add(&name, &self.decode(&blob, size)?);
         }
-        drop(stmt);
         for summary in self.list()? {
             matcher.set_watchlist(&summary.name, &summary.watchlist);
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT i.name, n.embedding FROM negatives n JOIN identities i ON i.id = n.identity_id")
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
-            .map_err(|e| self.sqlite(e))?;
-        for row in rows {
-            let (name, blob) = row.map_err(|e| self.sqlite(e))?;
+        for (name, _, blob) in self.rows(Table::Negatives)? {
             matcher.add_negative(&name, &self.decode(&blob, size)?);
         }
         Ok(matcher)
@@ -331,6 +328,22 @@ impl Gallery {
             });
         }
         Ok(embedding)
+    }
+}
+
+/// The tables that hold embeddings.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    Templates,
+    Negatives,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Templates => "templates",
+            Table::Negatives => "negatives",
+        }
     }
 }
 

@@ -114,6 +114,9 @@ fn negatives_suppress_a_match_and_survive_the_store() {
     let matcher = Gallery::open(&path).unwrap().matcher("s", 3).unwrap();
     let ranked = matcher.ranked(&lookalike, 2);
     assert!(ranked.iter().all(|m| m.identity != "ada"), "{ranked:?}");
+    assert_eq!(matcher.similarity(&lookalike, "ada"), None, "ruled out by the negative");
+    assert!(matcher.similarity(&lookalike, "bob").is_some());
+    assert_eq!(matcher.similarity(&lookalike, "nobody"), None);
     // Ada herself still matches: her own template is closer than the negative.
     assert_eq!(matcher.best(&unit(&[1.0, 0.2, 0.0])).unwrap().identity, "ada");
     let mut gallery = Gallery::open(&path).unwrap();

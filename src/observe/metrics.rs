@@ -191,6 +191,11 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         "Events Kafka refused for good.",
         &d.failed,
     );
+    w.counter(
+        "squint_kafka_delivery_retried_total",
+        "Deliveries that failed transiently and were sent again from the spool.",
+        &d.retried,
+    );
     let spool = &observed.spool;
     w.family("squint_spool_bytes", "gauge", "Bytes in the on-disk event spool.");
     w.value("squint_spool_bytes", "", spool.bytes.load(Ordering::Relaxed) as f64);

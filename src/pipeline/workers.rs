@@ -320,6 +320,10 @@ impl AlertWorker {
                 TrackMessage::Ended(track) => self.engine.track_ended(track),
             };
             self.stats.match_latency.record(started.elapsed());
+            // Suppression raises no event, so the count is taken after every message.
+            self.stats
+                .alerts_suppressed
+                .store(self.engine.suppressed, Ordering::Relaxed);
             for mut event in out {
                 self.attach_thumbnails(&mut event);
                 self.count(&event);
@@ -328,9 +332,6 @@ impl AlertWorker {
                 }
             }
         }
-        self.stats
-            .alerts_suppressed
-            .store(self.engine.suppressed, Ordering::Relaxed);
     }
 
     /// Picks up gallery changes made while running (`squint enroll`, `gallery remove`).
@@ -369,8 +370,10 @@ impl AlertWorker {
         match event {
             Outgoing::Identity(e) => {
                 self.stats.events.fetch_add(1, Ordering::Relaxed);
-                let track = e.track_id.rsplit('-').next().unwrap_or_default();
-                let label = format!("{} #{track}", e.identity);
+                let label = match crate::alert::track_number(&e.track_id) {
+                    Some(track) => format!("{} #{track}", e.identity),
+                    None => e.identity.clone(),
+                };
                 self.snapshots.label(&e.camera_id, e.frame_seq, &e.bbox, &label);
                 let captured = std::time::UNIX_EPOCH + Duration::from_millis(e.captured_at_ms);
                 let age = std::time::SystemTime::now()
@@ -382,9 +385,6 @@ impl AlertWorker {
                 self.stats.alerts.fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.stats
-            .alerts_suppressed
-            .store(self.engine.suppressed, Ordering::Relaxed);
     }
 }
 

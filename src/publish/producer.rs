@@ -22,12 +22,11 @@ pub struct DeliveryStats {
     /// Handed to librdkafka (replays after an outage count again).
     pub sent: AtomicU64,
     pub delivered: AtomicU64,
-    /// Failed for good (e.g. message too large); set aside in the dead-letter file.
+    /// Refused for good (e.g. message too large): counted, logged with its spool sequence
+    /// number, and skipped so later events are not held up.
     pub failed: AtomicU64,
     /// Delivery attempts that failed transiently and were sent again.
     pub retried: AtomicU64,
-    pub identity_events: AtomicU64,
-    pub alerts: AtomicU64,
     /// From an event entering the spool to Kafka acknowledging it.
     pub ack_latency: crate::pipeline::Latency,
 }
@@ -257,11 +256,6 @@ impl Publisher {
         if self.appended_at.len() < TIMED_MAX {
             self.appended_at.insert(seq, Instant::now());
         }
-        let counter = match event.kind() {
-            TopicKind::Identity => &self.stats.identity_events,
-            TopicKind::Alert => &self.stats.alerts,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -369,8 +363,7 @@ impl Publisher {
     }
 
     /// A record Kafka refused for good: counted and logged, and moved past so it does not
-    /// block every later event. Its copy stays readable in the spool segment until it is
-    /// removed.
+    /// block every later event.
     fn set_aside(&mut self, seq: u64, message: &str) {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
         self.appended_at.remove(&seq);
