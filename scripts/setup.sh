@@ -32,7 +32,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools pkg-config
   libopencv-dev opencv-data opencv-doc facedetect clang libclang-dev cmake python3-venv
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev protobuf-compiler
 )
 
 install_debian_packages() {

@@ -166,6 +166,39 @@ impl BgrImage {
         })
     }
 
+    /// Gaussian blur with standard deviation `sigma` pixels (kernel sized by OpenCV).
+    pub fn blurred(&self, sigma: f64) -> Result<BgrImage, ImageError> {
+        self.with_mat(|src| {
+            let mut dst = Mat::default();
+            imgproc::gaussian_blur(src, &mut dst, cv::Size::new(0, 0), sigma, sigma, cv::BORDER_REFLECT_101)?;
+            BgrImage::from_mat(&dst)
+        })
+    }
+
+    /// Encoded as JPEG at `quality` (1–100) and decoded again: the compression artefacts a
+    /// camera's encoder leaves.
+    pub fn jpeg_roundtrip(&self, quality: i32) -> Result<BgrImage, ImageError> {
+        self.with_mat(|mat| {
+            let mut jpeg = cv::Vector::<u8>::new();
+            let params = cv::Vector::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, quality.clamp(1, 100)]);
+            imgcodecs::imencode(".jpg", mat, &mut jpeg, &params)?;
+            let decoded = imgcodecs::imdecode(&jpeg, imgcodecs::IMREAD_COLOR)?;
+            BgrImage::from_mat(&decoded)
+        })
+    }
+
+    /// Mirrored left to right.
+    pub fn mirrored(&self) -> BgrImage {
+        let mut out = self.clone();
+        let row = self.width as usize * 3;
+        for (dst, src) in out.data.chunks_exact_mut(row).zip(self.data.chunks_exact(row)) {
+            for (d, s) in dst.chunks_exact_mut(3).zip(src.chunks_exact(3).rev()) {
+                d.copy_from_slice(s);
+            }
+        }
+        out
+    }
+
     /// Encodes as JPEG (OpenCV's default quality, 95).
     pub fn jpeg(&self) -> Result<Vec<u8>, ImageError> {
         self.with_mat(|mat| {

@@ -5,7 +5,8 @@
 //! recognition budget) → [`align`] (5-point warp to 112×112) → [`recognize`] (batched ONNX
 //! embedding) → [`alert`] (gallery match, evidence per track, two-stage alerts) →
 //! [`publish`] (spool, then JSON events to Kafka). [`pipeline`] wires them with bounded channels and owns the threads.
-//! The data types that flow between stages live in [`types`].
+//! The data types that flow between stages live in [`types`]. [`distill`] makes the
+//! low-resolution student the recognizer runs, and adapts models to one camera.
 
 pub mod alert;
 pub mod align;
@@ -13,6 +14,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod detect;
+pub mod distill;
 pub mod gallery;
 mod gst_util;
 pub mod image;

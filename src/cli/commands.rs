@@ -185,6 +185,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             out,
             models,
         } => run_bench(&video, frames, upscale, threads, out.as_deref(), &models),
+        Command::Harvest(args) => super::distill::harvest(&args),
+        Command::Distill(args) => super::distill::distill(&args),
+        Command::Adapt(args) => super::distill::adapt(&args),
         Command::Tail {
             config,
             brokers,

@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and one function per subcommand.
 
 mod commands;
+mod distill;
 
 use std::path::PathBuf;
 
@@ -226,6 +227,15 @@ pub enum Command {
         #[command(flatten)]
         models: ModelArgs,
     },
+    /// Collect aligned high-resolution face crops (unlabeled) from cameras, videos or photo
+    /// folders as a distillation set.
+    Harvest(HarvestArgs),
+    /// Train a low-resolution student in the teacher's embedding space on harvested crops;
+    /// writes checkpoints, the ONNX student, its card and report.json.
+    Distill(DistillArgs),
+    /// Re-estimate a model's batch-norm statistics on unlabeled crops from one camera
+    /// (adaptive BN); writes a new ONNX file and card.
+    Adapt(AdaptArgs),
     /// Print identity events from Kafka.
     Tail {
         /// Read brokers and topic from this config (handles kafka.brokers = "embedded").
@@ -269,4 +279,122 @@ pub enum GalleryAction {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HarvestArgs {
+    /// Output folder for the crops (and harvest.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Harvest the cameras of this config (live ones for --seconds each).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Video files, repeatable.
+    #[arg(long = "video")]
+    pub videos: Vec<PathBuf>,
+    /// Folders of face photos (sub-folders one level deep included), repeatable.
+    #[arg(long = "photos")]
+    pub photos: Vec<PathBuf>,
+    #[arg(long, default_value_t = 60.0)]
+    pub seconds: f64,
+    /// Smallest face width kept, in pixels.
+    #[arg(long, default_value_t = 40.0)]
+    pub min_face_px: f32,
+    /// Smallest face quality weight kept (0–1: size, sharpness, pose, detection score).
+    #[arg(long, default_value_t = 0.3)]
+    pub min_quality: f32,
+    /// Crops kept per track.
+    #[arg(long, default_value_t = 3)]
+    pub per_track: usize,
+    /// Frames between two kept crops of one track.
+    #[arg(long, default_value_t = 12)]
+    pub min_gap_frames: u64,
+    /// Jittered copies per photo face (rotation, scale, shift, mirror).
+    #[arg(long, default_value_t = 0)]
+    pub augment: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long, default_value = "pipelines")]
+    pub templates: PathBuf,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DistillArgs {
+    /// Folder of aligned HR crops (from `squint harvest`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output folder: checkpoint.*, student.onnx, student.card.toml, report.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Teacher model card.
+    #[arg(long, default_value = "models/sface.card.toml")]
+    pub teacher: PathBuf,
+    /// Student input side in pixels (divisible by 4).
+    #[arg(long, default_value_t = 32)]
+    pub input_size: u32,
+    /// Student stem channels (stages use 2× and 4×).
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    /// Feed the student the Haar wavelet LL band instead of pixels.
+    #[arg(long)]
+    pub lowfreq: bool,
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 3e-3)]
+    pub learning_rate: f64,
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f64,
+    /// Weight of the instance loss (1 − cosine to the teacher's embedding).
+    #[arg(long, default_value_t = 1.0)]
+    pub instance_weight: f64,
+    /// Weight of the relation loss (pairwise similarity matrices of a batch).
+    #[arg(long, default_value_t = 1.0)]
+    pub relation_weight: f64,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 0.2)]
+    pub val_fraction: f64,
+    /// Probe widths of the validation table.
+    #[arg(long, value_delimiter = ',', default_value = "12,16,20,24,32")]
+    pub probe_sizes: Vec<u32>,
+    /// Smallest and largest width the training crops are degraded to.
+    #[arg(long, default_value_t = 10)]
+    pub min_px: u32,
+    #[arg(long, default_value_t = 32)]
+    pub max_px: u32,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Train at most this many epochs now, then checkpoint and stop (time-boxed runs);
+    /// continue with --resume.
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+    /// Model id written into the card (default student-<size>px-w<width>).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// ONNX Runtime threads for the teacher.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AdaptArgs {
+    /// Card of the model to adapt (teacher or student).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Folder of unlabeled aligned face crops from the camera.
+    #[arg(long)]
+    pub crops: PathBuf,
+    /// The adapted model's card; the ONNX file is written beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// At most this many crops go into the statistics (one batch).
+    #[arg(long, default_value_t = 256)]
+    pub max_crops: usize,
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
 }

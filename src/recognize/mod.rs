@@ -8,7 +8,7 @@ mod recognizer;
 
 pub use batch::{Batch, next_batch};
 pub use config::RecognizeConfig;
-pub use recognizer::{Recognizer, l2_normalize};
+pub use recognizer::{Recognizer, l2_normalize, pack_crops};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecognizeError {

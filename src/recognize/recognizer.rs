@@ -70,6 +70,11 @@ impl Recognizer {
         &self.model.card.id
     }
 
+    /// The model file the card points at.
+    pub fn model_path(&self) -> std::path::PathBuf {
+        self.model.card.model_path()
+    }
+
     pub fn embedding_space(&self) -> &str {
         &self.embedding_space
     }
@@ -122,24 +127,29 @@ impl Recognizer {
             .collect())
     }
 
-    /// Packs crops as NCHW floats: (pixel·scale − mean) / std in the card's colour order.
     fn fill_input(&mut self, crops: &[&BgrImage]) {
-        let card = &self.model.card;
-        let plane = (self.size * self.size) as usize;
-        self.input.resize(crops.len() * 3 * plane, 0.0);
-        // Source channel (BGR) feeding each model channel.
-        let order = match card.color {
-            ColorOrder::Rgb => [2, 1, 0],
-            ColorOrder::Bgr => [0, 1, 2],
-        };
-        for (n, crop) in crops.iter().enumerate() {
-            let base = n * 3 * plane;
-            for (c, &src) in order.iter().enumerate() {
-                let (mean, std) = (card.mean[c], card.std[c]);
-                let out = &mut self.input[base + c * plane..base + (c + 1) * plane];
-                for (dst, px) in out.iter_mut().zip(crop.data.chunks_exact(3)) {
-                    *dst = (px[src] as f32 * card.scale - mean) / std;
-                }
+        pack_crops(&self.model.card, crops, &mut self.input);
+    }
+}
+
+/// Packs equally sized crops as NCHW floats, (pixel·scale − mean) / std in the card's colour
+/// order. Shared by the recognizer and by training, so a student learns on exactly the
+/// input its card will get.
+pub fn pack_crops(card: &ModelCard, crops: &[&BgrImage], input: &mut Vec<f32>) {
+    let plane = crops.first().map_or(0, |c| (c.width * c.height) as usize);
+    input.resize(crops.len() * 3 * plane, 0.0);
+    // Source channel (BGR) feeding each model channel.
+    let order = match card.color {
+        ColorOrder::Rgb => [2, 1, 0],
+        ColorOrder::Bgr => [0, 1, 2],
+    };
+    for (n, crop) in crops.iter().enumerate() {
+        let base = n * 3 * plane;
+        for (c, &src) in order.iter().enumerate() {
+            let (mean, std) = (card.mean[c], card.std[c]);
+            let out = &mut input[base + c * plane..base + (c + 1) * plane];
+            for (dst, px) in out.iter_mut().zip(crop.data.chunks_exact(3)) {
+                *dst = (px[src] as f32 * card.scale - mean) / std;
             }
         }
     }

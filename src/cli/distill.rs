@@ -1,0 +1,148 @@
+//! `squint harvest`, `squint distill` and `squint adapt`.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use super::{AdaptArgs, DistillArgs, HarvestArgs};
+use crate::config::Config;
+use crate::detect::Detector;
+use crate::distill::adapt::AdaptRequest;
+use crate::distill::{Degradation, DistillError, HarvestConfig, TrainConfig};
+use crate::ingest::CameraConfig;
+use crate::model::ModelCard;
+
+pub fn harvest(args: &HarvestArgs) -> anyhow::Result<()> {
+    if args.config.is_none() && args.videos.is_empty() && args.photos.is_empty() {
+        bail!("nothing to harvest: give --config (its cameras), --video FILE or --photos FOLDER");
+    }
+    let config = args.config.as_deref().map(Config::load).transpose()?;
+    let (detector_card, teacher_card, templates) = match &config {
+        Some(c) => (
+            c.models.detector.clone(),
+            c.models.recognizer.clone(),
+            c.pipeline.templates_dir().to_path_buf(),
+        ),
+        None => (
+            args.models.detector.clone(),
+            args.models.recognizer.clone(),
+            args.templates.clone(),
+        ),
+    };
+    let ort_library = config.as_ref().and_then(|c| c.models.onnxruntime.clone());
+    let detect = config.as_ref().map(|c| c.detect.clone()).unwrap_or_default();
+    let mut detector = Detector::load(&ModelCard::load(&detector_card)?, ort_library.as_deref(), &detect)?;
+    let teacher = ModelCard::load(&teacher_card)?;
+    let crop_size = teacher
+        .input_size
+        .map(|[w, _]| w)
+        .with_context(|| format!("{} has no input_size", teacher_card.display()))?;
+    let mut sources: Vec<CameraConfig> = config.map(|c| c.cameras).unwrap_or_default();
+    for video in &args.videos {
+        sources.push(file_source(video)?);
+    }
+    let harvest = HarvestConfig {
+        out: args.out.clone(),
+        sources,
+        templates,
+        photos: args.photos.clone(),
+        seconds: args.seconds,
+        crop_size,
+        min_face_px: args.min_face_px,
+        min_quality: args.min_quality,
+        per_track: args.per_track,
+        min_gap_frames: args.min_gap_frames,
+        augment: args.augment,
+        seed: args.seed,
+    };
+    let report = crate::distill::harvest(&harvest, &mut detector)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    eprintln!(
+        "{} crops of {crop_size}x{crop_size} px in {}",
+        report.crops_written,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// A video file as a source that plays as fast as it is consumed.
+fn file_source(video: &Path) -> anyhow::Result<CameraConfig> {
+    if !video.is_file() {
+        bail!("video {} not found", video.display());
+    }
+    let id = video
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut table = toml::Table::new();
+    table.insert("id".into(), id.into());
+    table.insert("url".into(), video.to_string_lossy().into_owned().into());
+    Ok(toml::Value::Table(table).try_into()?)
+}
+
+pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
+    let config = TrainConfig {
+        data: args.data.clone(),
+        out: args.out.clone(),
+        teacher: args.teacher.clone(),
+        ort_library: None,
+        threads: args.threads,
+        input_size: args.input_size,
+        width: args.width,
+        lowfreq: args.lowfreq,
+        epochs: args.epochs,
+        batch: args.batch,
+        learning_rate: args.learning_rate,
+        weight_decay: args.weight_decay,
+        instance_weight: args.instance_weight,
+        relation_weight: args.relation_weight,
+        seed: args.seed,
+        val_fraction: args.val_fraction,
+        probe_sizes: args.probe_sizes.clone(),
+        degradation: Degradation {
+            min_px: args.min_px,
+            max_px: args.max_px,
+            ..Degradation::default()
+        },
+        resume: args.resume,
+        stop_after: args.stop_after,
+        id: args.id.clone(),
+        progress: true,
+    };
+    let report = match crate::distill::distill(&config) {
+        Err(stopped @ DistillError::Stopped { .. }) => {
+            eprintln!("{stopped}");
+            return Ok(());
+        }
+        result => result?,
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    eprintln!(
+        "student {} ({} parameters): {}",
+        report.student_id,
+        report.parameters,
+        report.card.display()
+    );
+    eprintln!("probe px | student↔teacher(HR) | untrained | teacher(LR↑)↔teacher(HR)");
+    for row in &report.validation {
+        eprintln!(
+            "{:>8} | {:>19.3} | {:>9.3} | {:>24.3}",
+            row.probe_px, row.student, row.untrained, row.teacher_upsampled
+        );
+    }
+    Ok(())
+}
+
+pub fn adapt(args: &AdaptArgs) -> anyhow::Result<()> {
+    let request = AdaptRequest {
+        card: &args.model,
+        crops: &args.crops,
+        out_card: &args.out,
+        ort_library: None,
+        threads: args.threads,
+        max_crops: args.max_crops,
+    };
+    let report = crate::distill::adapt_model(&request)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

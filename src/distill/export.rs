@@ -1,0 +1,187 @@
+//! Writes a trained student as ONNX (dynamic batch, BN layers kept unfused so `squint adapt`
+//! can re-estimate them) and the model card that lets `squint run` use it unchanged.
+
+use std::path::{Path, PathBuf};
+
+use candle_onnx::onnx::{GraphProto, OperatorSetIdProto};
+
+use super::DistillError;
+use super::onnx::{self, ModelProto};
+use super::student::{BN_EPSILON, BN_MOMENTUM, Student};
+
+pub const INPUT: &str = "input";
+pub const OUTPUT: &str = "embedding";
+const OPSET: i64 = 13;
+/// Pixels are fed as (p − 127.5) / 127.5, RGB, like the training input.
+pub const PIXEL_MEAN: f32 = 127.5;
+pub const PIXEL_STD: f32 = 127.5;
+
+/// What the card says besides the student's own shape.
+pub struct CardInfo<'a> {
+    pub id: &'a str,
+    pub embedding_space: &'a str,
+    pub teacher_id: &'a str,
+}
+
+/// The student as an ONNX graph.
+pub fn to_onnx(student: &Student) -> Result<ModelProto, DistillError> {
+    let shape = &student.shape;
+    let side = shape.input_size as i64;
+    let mut graph = GraphProto {
+        name: "squint-student".into(),
+        input: vec![onnx::float_value(INPUT, Some(&[None, Some(3), Some(side), Some(side)]))],
+        output: vec![onnx::float_value(
+            OUTPUT,
+            Some(&[None, Some(shape.embedding_size as i64)]),
+        )],
+        ..Default::default()
+    };
+    for (name, var) in &student.params {
+        let values = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+        graph.initializer.push(onnx::float_tensor(name, var.dims(), &values));
+    }
+    let mut x = INPUT.to_string();
+    if shape.lowfreq {
+        graph.initializer.push(onnx::float_tensor("haar_gain", &[], &[2.0]));
+        let attrs = vec![onnx::ints("kernel_shape", &[2, 2]), onnx::ints("strides", &[2, 2])];
+        graph
+            .node
+            .push(onnx::node("AveragePool", "haar_avg", &[&x], &["haar_avg"], attrs));
+        graph.node.push(onnx::node(
+            "Mul",
+            "haar_ll",
+            &["haar_avg", "haar_gain"],
+            &["haar_ll"],
+            vec![],
+        ));
+        x = "haar_ll".into();
+    }
+    for layer in student.layers() {
+        let n = &layer.name;
+        let (conv, bn, relu) = (format!("{n}.conv"), format!("{n}.bn"), format!("{n}.relu"));
+        let k = layer.kernel as i64;
+        let (p, s) = (layer.padding as i64, layer.stride as i64);
+        let conv_attrs = vec![
+            onnx::ints("kernel_shape", &[k, k]),
+            onnx::ints("strides", &[s, s]),
+            onnx::ints("pads", &[p, p, p, p]),
+            onnx::int("group", layer.groups as i64),
+        ];
+        let weight = format!("{n}.weight");
+        graph
+            .node
+            .push(onnx::node("Conv", &conv, &[&x, &weight], &[&conv], conv_attrs));
+        let bn_inputs = [
+            conv.clone(),
+            format!("{n}.bn_scale"),
+            format!("{n}.bn_bias"),
+            format!("{n}.bn_mean"),
+            format!("{n}.bn_var"),
+        ];
+        let bn_inputs: Vec<&str> = bn_inputs.iter().map(String::as_str).collect();
+        let bn_attrs = vec![
+            onnx::float("epsilon", BN_EPSILON as f32),
+            onnx::float("momentum", (1.0 - BN_MOMENTUM) as f32),
+        ];
+        graph
+            .node
+            .push(onnx::node("BatchNormalization", &bn, &bn_inputs, &[&bn], bn_attrs));
+        x = bn;
+        if layer.relu {
+            graph.node.push(onnx::node("Relu", &relu, &[&x], &[&relu], vec![]));
+            x = relu;
+        }
+    }
+    graph.node.push(onnx::node(
+        "Flatten",
+        "flatten",
+        &[&x],
+        &["features"],
+        vec![onnx::int("axis", 1)],
+    ));
+    graph.node.push(onnx::node(
+        "Gemm",
+        "fc",
+        &["features", "fc.weight", "fc.bias"],
+        &[OUTPUT],
+        vec![onnx::int("transB", 1)],
+    ));
+    Ok(ModelProto {
+        ir_version: 8,
+        producer_name: "squint".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    })
+}
+
+/// Writes `<dir>/<stem>.onnx` and `<dir>/<stem>.card.toml`; returns the card's path.
+pub fn write(student: &Student, dir: &Path, stem: &str, info: &CardInfo) -> Result<PathBuf, DistillError> {
+    std::fs::create_dir_all(dir).map_err(|e| DistillError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let model_file = format!("{stem}.onnx");
+    onnx::write(&to_onnx(student)?, &dir.join(&model_file))?;
+    let card_path = dir.join(format!("{stem}.card.toml"));
+    std::fs::write(&card_path, card_text(student, &model_file, info)).map_err(|e| DistillError::Io {
+        path: card_path.clone(),
+        source: e,
+    })?;
+    Ok(card_path)
+}
+
+fn card_text(student: &Student, model_file: &str, info: &CardInfo) -> String {
+    let s = &student.shape;
+    format!(
+        "# Student distilled by `squint distill` from the teacher `{teacher}`: it embeds {size}x{size}\n\
+         # aligned crops of low-resolution faces into the teacher's embedding space, so galleries\n\
+         # enrolled with the teacher match it. Width {width}, {params} parameters{lowfreq}.\n\
+         # Licence: the weights derive from your training crops and the teacher; check both.\n\
+         id = \"{id}\"\n\
+         file = \"{model_file}\"\n\
+         input = \"{INPUT}\"\n\
+         input_size = [{size}, {size}]\n\
+         layout = \"NCHW\"\n\
+         color = \"RGB\"\n\
+         scale = 1.0\n\
+         mean = [{PIXEL_MEAN:.1}, {PIXEL_MEAN:.1}, {PIXEL_MEAN:.1}]\n\
+         std = [{PIXEL_STD:.1}, {PIXEL_STD:.1}, {PIXEL_STD:.1}]\n\
+         outputs = [\"{OUTPUT}\"]\n\
+         embedding_size = {dim}\n\
+         embedding_space = \"{space}\"\n",
+        teacher = info.teacher_id,
+        size = s.input_size,
+        width = s.width,
+        params = student.parameter_count(),
+        lowfreq = if s.lowfreq { ", Haar LL input" } else { "" },
+        id = info.id,
+        dim = s.embedding_size,
+        space = info.embedding_space,
+    )
+}
+
+/// The card the student is trained with: the same normalisation the exported card declares.
+pub fn training_card(student: &Student) -> crate::model::ModelCard {
+    let size = student.shape.input_size;
+    crate::model::ModelCard {
+        id: "training".into(),
+        file: PathBuf::new(),
+        input: INPUT.into(),
+        input_size: Some([size, size]),
+        layout: "NCHW".into(),
+        color: crate::model::ColorOrder::Rgb,
+        scale: 1.0,
+        mean: [PIXEL_MEAN; 3],
+        std: [PIXEL_STD; 3],
+        outputs: vec![OUTPUT.into()],
+        embedding_size: Some(student.shape.embedding_size),
+        embedding_space: None,
+        licence: None,
+        card_path: PathBuf::new(),
+    }
+}

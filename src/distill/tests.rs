@@ -1,0 +1,470 @@
+//! Against the real teacher (SFace through ONNX Runtime) and faces from the public-domain
+//! photos; sizes are kept small so the whole file runs in well under a minute.
+
+use std::path::Path;
+
+use super::adapt::{self, AdaptRequest};
+use super::degrade::adjust_exposure;
+use super::export::{self, CardInfo};
+use super::train::{normalise, to_tensor};
+use super::*;
+use crate::detect::{DetectConfig, Detector};
+use crate::image::BgrImage;
+use crate::model::ModelCard;
+use crate::recognize::Recognizer;
+use crate::testing::{detector_card, ort_library, recognizer_card, repo};
+
+const SFACE_SPACE: &str = "sface-2021dec";
+
+/// Aligned 112 px crops of every face in assets/photos, `augment` jittered copies each.
+fn harvest_photos(out: &Path, augment: usize) -> HarvestReport {
+    let mut detector = Detector::load(&detector_card(), ort_library().as_deref(), &DetectConfig::default()).unwrap();
+    let config = HarvestConfig {
+        out: out.to_path_buf(),
+        sources: Vec::new(),
+        templates: repo().join("pipelines"),
+        photos: vec![repo().join("assets/photos")],
+        seconds: 0.0,
+        crop_size: 112,
+        min_face_px: 40.0,
+        min_quality: 0.3,
+        per_track: 3,
+        min_gap_frames: 10,
+        augment,
+        seed: 3,
+    };
+    harvest(&config, &mut detector).unwrap()
+}
+
+fn train_config(data: &Path, out: &Path, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        data: data.to_path_buf(),
+        out: out.to_path_buf(),
+        teacher: repo().join("models/sface.card.toml"),
+        ort_library: ort_library(),
+        threads: 2,
+        input_size: 24,
+        width: 8,
+        lowfreq: false,
+        epochs,
+        batch: 16,
+        learning_rate: 5e-3,
+        weight_decay: 5e-4,
+        instance_weight: 1.0,
+        relation_weight: 1.0,
+        seed: 11,
+        val_fraction: 0.25,
+        probe_sizes: vec![12, 16, 24],
+        degradation: Degradation::default(),
+        resume: false,
+        stop_after: None,
+        id: None,
+        progress: false,
+    }
+}
+
+fn crops_of(folder: &Path, size: u32) -> Vec<BgrImage> {
+    dataset::image_files(folder)
+        .unwrap()
+        .iter()
+        .map(|p| BgrImage::load(p).unwrap().resized(size, size).unwrap())
+        .collect()
+}
+
+#[test]
+fn harvest_writes_aligned_crops_and_jittered_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = harvest_photos(dir.path(), 2);
+    assert_eq!(report.photos, 6);
+    assert_eq!(report.photos_without_face, 0);
+    let files = dataset::image_files(dir.path()).unwrap();
+    assert_eq!(files.len(), report.crops_written);
+    assert_eq!(files.len(), 6 * 3, "one face per photo, two jittered copies each");
+    let crops = dataset::load_crops(dir.path(), 112).unwrap();
+    assert_ne!(
+        crops.images[0].data, crops.images[1].data,
+        "a jittered copy differs from the face"
+    );
+}
+
+#[test]
+fn training_lowers_both_losses_and_beats_the_untrained_student() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("crops");
+    harvest_photos(&data, 12);
+    let report = distill(&train_config(&data, &dir.path().join("student"), 6)).unwrap();
+    let (first, last) = (&report.epochs[0], report.epochs.last().unwrap());
+    assert!(
+        last.instance_loss < first.instance_loss,
+        "training instance loss {} -> {}",
+        first.instance_loss,
+        last.instance_loss
+    );
+    assert!(last.val_instance_loss < report.untrained.instance_loss);
+    assert!(
+        last.val_relation_loss < report.untrained.relation_loss,
+        "held-out relation loss {} -> {}",
+        report.untrained.relation_loss,
+        last.val_relation_loss
+    );
+    for row in &report.validation {
+        assert!(
+            row.student > row.untrained + 0.1,
+            "probe {} px: trained {} vs untrained {}",
+            row.probe_px,
+            row.student,
+            row.untrained
+        );
+        assert!(row.teacher_upsampled > 0.0 && row.teacher_upsampled <= 1.0);
+    }
+    assert!(report.card.is_file());
+    assert!(dir.path().join("student/report.json").is_file());
+}
+
+#[test]
+fn the_same_seed_gives_the_same_student_and_resume_continues_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("crops");
+    harvest_photos(&data, 5);
+    let straight = distill(&train_config(&data, &dir.path().join("a"), 2)).unwrap();
+    let again = distill(&train_config(&data, &dir.path().join("b"), 2)).unwrap();
+    assert_eq!(straight.epochs[1].val_cosine, again.epochs[1].val_cosine);
+    assert_eq!(straight.epochs[1].instance_loss, again.epochs[1].instance_loss);
+
+    let split = dir.path().join("c");
+    let interrupted = TrainConfig {
+        stop_after: Some(1),
+        ..train_config(&data, &split, 2)
+    };
+    let stopped = error_of(distill(&interrupted));
+    assert!(
+        stopped.contains("after epoch 1 of 2") && stopped.contains("--resume"),
+        "{stopped}"
+    );
+    let resumed = distill(&TrainConfig {
+        resume: true,
+        ..train_config(&data, &split, 2)
+    })
+    .unwrap();
+    assert_eq!(resumed.epochs.len(), 2);
+    let (a, b) = (straight.epochs[1].val_cosine, resumed.epochs[1].val_cosine);
+    assert!((a - b).abs() < 1e-5, "straight {a} vs resumed {b}");
+
+    let other_shape = TrainConfig {
+        resume: true,
+        width: 4,
+        ..train_config(&data, &split, 3)
+    };
+    let error = distill(&other_shape).err().unwrap().to_string();
+    assert!(error.contains("checkpoint") && error.contains("width"), "{error}");
+}
+
+/// Max |ort − candle| over the raw (unnormalised) embeddings of `crops`.
+fn export_difference(student: &Student, dir: &Path, crops: &[BgrImage]) -> f32 {
+    let info = CardInfo {
+        id: "parity",
+        embedding_space: SFACE_SPACE,
+        teacher_id: "sface-2021dec",
+    };
+    let card_path = export::write(student, dir, "student", &info).unwrap();
+    let card = ModelCard::load(&card_path).unwrap();
+    let model = onnx::read(&card.model_path()).unwrap();
+    let outputs = vec![export::OUTPUT.to_string()];
+    let ort = adapt::run(&model, &card, crops, &outputs, ort_library().as_deref(), 1).unwrap();
+    let input = to_tensor(&card, &crops.iter().collect::<Vec<_>>(), &mut Vec::new()).unwrap();
+    let candle = student
+        .forward(&input, false)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert_eq!(ort[export::OUTPUT].len(), candle.len());
+    ort[export::OUTPUT]
+        .iter()
+        .zip(&candle)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max)
+}
+
+/// A student whose BN statistics are no longer the identity: a few training-mode passes.
+fn student_with_statistics(shape: StudentShape, crops: &[BgrImage]) -> Student {
+    let student = Student::new(shape, 5).unwrap();
+    let card = export::training_card(&student);
+    let input = to_tensor(&card, &crops.iter().collect::<Vec<_>>(), &mut Vec::new()).unwrap();
+    for _ in 0..3 {
+        student.forward(&input, true).unwrap();
+    }
+    student
+}
+
+#[test]
+fn exported_onnx_matches_candle_and_runs_through_the_recognizer() {
+    let dir = tempfile::tempdir().unwrap();
+    harvest_photos(&dir.path().join("crops"), 0);
+    for lowfreq in [false, true] {
+        let shape = StudentShape {
+            input_size: 32,
+            width: 8,
+            embedding_size: 128,
+            lowfreq,
+        };
+        let crops = crops_of(&dir.path().join("crops"), 32);
+        let student = student_with_statistics(shape, &crops);
+        let out = dir.path().join(format!("export-{lowfreq}"));
+        let difference = export_difference(&student, &out, &crops);
+        assert!(
+            difference <= 1e-4,
+            "lowfreq={lowfreq}: max |ort − candle| = {difference}"
+        );
+
+        let card = ModelCard::load(&out.join("student.card.toml")).unwrap();
+        assert_eq!(card.embedding_space.as_deref(), Some(SFACE_SPACE));
+        let mut recognizer = Recognizer::load(&card, ort_library().as_deref(), 1).unwrap();
+        let embeddings = recognizer.embed(&crops.iter().collect::<Vec<_>>()).unwrap();
+        let input = to_tensor(&card, &crops.iter().collect::<Vec<_>>(), &mut Vec::new()).unwrap();
+        let expected = normalise(&student.forward(&input, false).unwrap())
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for (got, want) in embeddings.iter().zip(&expected) {
+            let cosine: f32 = got.iter().zip(want).map(|(a, b)| a * b).sum();
+            assert!(cosine > 0.9999, "recognizer vs candle cosine {cosine}");
+        }
+    }
+}
+
+#[test]
+fn gallery_accepts_a_student_in_its_space_and_refuses_another_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let gallery_path = dir.path().join("gallery.db");
+    let mut gallery = crate::gallery::Gallery::open(&gallery_path).unwrap();
+    gallery
+        .add_template("someone", "test", SFACE_SPACE, &[0.1; 128])
+        .unwrap();
+    drop(gallery);
+    let student = Student::new(
+        StudentShape {
+            input_size: 24,
+            width: 4,
+            embedding_size: 128,
+            lowfreq: false,
+        },
+        1,
+    )
+    .unwrap();
+    for (space, accepted) in [(SFACE_SPACE, true), ("someone-else-2024", false)] {
+        let info = CardInfo {
+            id: "student",
+            embedding_space: space,
+            teacher_id: "teacher",
+        };
+        let card =
+            ModelCard::load(&export::write(&student, &dir.path().join(space), "student", &info).unwrap()).unwrap();
+        let (dim, card_space) = card.require_embedding().unwrap();
+        let opened = crate::gallery::Gallery::open(&gallery_path)
+            .unwrap()
+            .matcher(&card_space, dim);
+        assert_eq!(opened.is_ok(), accepted, "space {space}: {:?}", opened.err());
+    }
+}
+
+/// Per-channel mean and (population) variance of an NCHW activation.
+fn channel_statistics(values: &[f32], channels: usize, batch: usize) -> (Vec<f64>, Vec<f64>) {
+    let plane = values.len() / channels / batch;
+    let mut means = vec![0.0; channels];
+    let mut vars = vec![0.0; channels];
+    for c in 0..channels {
+        let samples: Vec<f64> = (0..batch)
+            .flat_map(|n| &values[(n * channels + c) * plane..(n * channels + c + 1) * plane])
+            .map(|&v| v as f64)
+            .collect();
+        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+        means[c] = mean;
+        vars[c] = samples.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / samples.len() as f64;
+    }
+    (means, vars)
+}
+
+#[test]
+fn adapt_re_estimates_bn_statistics_on_the_cameras_crops() {
+    let dir = tempfile::tempdir().unwrap();
+    harvest_photos(&dir.path().join("crops"), 3);
+    let crops = crops_of(&dir.path().join("crops"), 32);
+    let shape = StudentShape {
+        input_size: 32,
+        width: 8,
+        embedding_size: 128,
+        lowfreq: false,
+    };
+    let student = student_with_statistics(shape, &crops);
+    let info = CardInfo {
+        id: "student",
+        embedding_space: SFACE_SPACE,
+        teacher_id: "sface-2021dec",
+    };
+    let card_path = export::write(&student, &dir.path().join("model"), "student", &info).unwrap();
+    // The camera: darker and flatter than the training faces.
+    let camera = dir.path().join("camera");
+    std::fs::create_dir_all(&camera).unwrap();
+    for (i, crop) in crops.iter().enumerate() {
+        let mut shifted = crop.clone();
+        adjust_exposure(&mut shifted, 0.6, -40.0);
+        shifted.save(&camera.join(format!("{i:03}.png"))).unwrap();
+    }
+    let out_card = dir.path().join("adapted/cam1.card.toml");
+    std::fs::create_dir_all(out_card.parent().unwrap()).unwrap();
+    let ort = ort_library();
+    let request = AdaptRequest {
+        card: &card_path,
+        crops: &camera,
+        out_card: &out_card,
+        ort_library: ort.as_deref(),
+        threads: 1,
+        max_crops: 256,
+    };
+    let report = adapt_model(&request).unwrap();
+    assert_eq!(report.layers, 6);
+    assert_eq!(report.crops, crops.len());
+
+    // One layer checked numerically: stored statistics = statistics of its input activations.
+    let adapted_card = ModelCard::load(&out_card).unwrap();
+    let adapted = onnx::read(&adapted_card.model_path()).unwrap();
+    let layer_input = adapt::bn_inputs(&adapted, &report.model).unwrap()[2].clone();
+    let probe = adapt::with_outputs(&adapted, &[&layer_input]);
+    let camera_crops = crops_of(&camera, 32);
+    let outputs = vec![layer_input.clone()];
+    let activations = adapt::run(
+        &probe,
+        &adapted_card,
+        &camera_crops,
+        &outputs,
+        ort_library().as_deref(),
+        1,
+    )
+    .unwrap();
+    let stored_mean = adapt::initializer_values(&adapted, "stage1b.bn_mean", &report.model).unwrap();
+    let stored_var = adapt::initializer_values(&adapted, "stage1b.bn_var", &report.model).unwrap();
+    let (mean, var) = channel_statistics(&activations[&layer_input], stored_mean.len(), camera_crops.len());
+    for c in 0..stored_mean.len() {
+        assert!(
+            (mean[c] - stored_mean[c] as f64).abs() < 1e-3 * (1.0 + mean[c].abs()),
+            "channel {c} mean"
+        );
+        assert!(
+            (var[c] - stored_var[c] as f64).abs() < 1e-3 * (1.0 + var[c]),
+            "channel {c} var"
+        );
+    }
+
+    // Same interface, different outputs.
+    let original = onnx::read(&ModelCard::load(&card_path).unwrap().model_path()).unwrap();
+    let names = |m: &onnx::ModelProto| {
+        let g = m.graph.as_ref().unwrap();
+        let list = |v: &[candle_onnx::onnx::ValueInfoProto]| v.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
+        (list(&g.input), list(&g.output))
+    };
+    assert_eq!(names(&original), names(&adapted));
+    let mut before = Recognizer::load(&ModelCard::load(&card_path).unwrap(), ort_library().as_deref(), 1).unwrap();
+    let mut after = Recognizer::load(&adapted_card, ort_library().as_deref(), 1).unwrap();
+    let probe_crops: Vec<&BgrImage> = camera_crops.iter().take(4).collect();
+    let (a, b) = (before.embed(&probe_crops).unwrap(), after.embed(&probe_crops).unwrap());
+    let largest = a
+        .iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        largest > 1e-3,
+        "adapted outputs should differ, largest difference {largest}"
+    );
+}
+
+#[test]
+fn adapt_handles_sface_with_its_29_bn_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    harvest_photos(&dir.path().join("crops"), 1);
+    let out_card = dir.path().join("sface-cam.card.toml");
+    let teacher = repo().join("models/sface.card.toml");
+    let ort = ort_library();
+    let request = AdaptRequest {
+        card: &teacher,
+        crops: &dir.path().join("crops"),
+        out_card: &out_card,
+        ort_library: ort.as_deref(),
+        threads: 2,
+        max_crops: 16,
+    };
+    let report = adapt_model(&request).unwrap();
+    assert_eq!(report.layers, 29);
+    assert!(report.largest_mean_shift > 0.0);
+    let card = ModelCard::load(&out_card).unwrap();
+    assert_eq!(card.embedding_space, recognizer_card().embedding_space);
+    assert_ne!(card.id, recognizer_card().id);
+    Recognizer::load(&card, ort_library().as_deref(), 1).unwrap();
+}
+
+fn error_of<T>(result: Result<T, DistillError>) -> String {
+    match result {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let error = error_of(distill(&train_config(&empty, &dir.path().join("o1"), 1)));
+    assert!(
+        error.contains("empty") && error.contains("no face crops") && error.contains("squint harvest"),
+        "{error}"
+    );
+
+    let notes = dir.path().join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("readme.txt"), "not a face").unwrap();
+    let error = error_of(distill(&train_config(&notes, &dir.path().join("o2"), 1)));
+    assert!(error.contains("no face crops in it (1 other files)"), "{error}");
+
+    let crops = dir.path().join("crops");
+    harvest_photos(&crops, 0);
+    let too_large = TrainConfig {
+        input_size: 128,
+        ..train_config(&crops, &dir.path().join("o3"), 1)
+    };
+    let error = error_of(distill(&too_large));
+    assert!(
+        error.contains("student input size 128 must be smaller than the teacher's 112"),
+        "{error}"
+    );
+
+    let small = dir.path().join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    crops_of(&crops, 64)[0].save(&small.join("face.png")).unwrap();
+    let error = error_of(distill(&train_config(&small, &dir.path().join("o4"), 1)));
+    assert!(
+        error.contains("face.png") && error.contains("64x64") && error.contains("112x112"),
+        "{error}"
+    );
+
+    let yunet = repo().join("models/yunet.card.toml");
+    let out_card = dir.path().join("yunet-adapted.card.toml");
+    let ort = ort_library();
+    let request = AdaptRequest {
+        card: &yunet,
+        crops: &crops,
+        out_card: &out_card,
+        ort_library: ort.as_deref(),
+        threads: 1,
+        max_crops: 8,
+    };
+    let error = error_of(adapt_model(&request));
+    assert!(
+        error.contains("yunet.onnx") && error.contains("no BatchNormalization"),
+        "{error}"
+    );
+    assert!(!out_card.exists());
+}

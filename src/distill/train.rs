@@ -1,0 +1,573 @@
+//! Training: the student learns, on degraded versions of each crop, to land where the teacher
+//! puts the sharp crop (instance loss) and to keep the batch's pairwise similarities (relation
+//! loss). Checkpoints after every epoch; a run resumes exactly where one stopped, and the same
+//! seed gives the same student.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::backprop::GradStore;
+use candle_core::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::DistillError;
+use super::dataset::{self, Crops};
+use super::degrade::{self, Degradation};
+use super::export::{self, CardInfo};
+use super::student::{Student, StudentShape};
+use crate::image::BgrImage;
+use crate::model::ModelCard;
+use crate::recognize::{Recognizer, pack_crops};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Folder of aligned HR crops at the teacher's input size.
+    pub data: PathBuf,
+    /// Where checkpoints, the ONNX student, its card and report.json go.
+    pub out: PathBuf,
+    /// The teacher's model card.
+    pub teacher: PathBuf,
+    pub ort_library: Option<PathBuf>,
+    /// ONNX Runtime threads for the teacher.
+    pub threads: usize,
+    pub input_size: u32,
+    pub width: usize,
+    pub lowfreq: bool,
+    pub epochs: usize,
+    pub batch: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    pub instance_weight: f64,
+    pub relation_weight: f64,
+    pub seed: u64,
+    /// Share of crops held out for validation (chosen by file name).
+    pub val_fraction: f64,
+    /// Probe widths of the validation table.
+    pub probe_sizes: Vec<u32>,
+    pub degradation: Degradation,
+    /// Continue from `<out>/checkpoint.*` when present.
+    pub resume: bool,
+    /// Train at most this many epochs in this run, then checkpoint and stop without
+    /// exporting (continue later with `resume`); the schedule still spans `epochs`.
+    pub stop_after: Option<usize>,
+    /// The card's id; default `student-<size>px-w<width>`.
+    pub id: Option<String>,
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub seconds: f64,
+    pub instance_loss: f64,
+    pub relation_loss: f64,
+    /// Held-out student(LR)↔teacher(HR) cosine, averaged over the probe sizes.
+    pub val_cosine: f64,
+    /// Both losses on the held-out probes (no random degradation), averaged over the sizes.
+    pub val_instance_loss: f64,
+    pub val_relation_loss: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProbeRow {
+    pub probe_px: u32,
+    /// Mean cosine of student(probe) to teacher(HR crop) on held-out crops.
+    pub student: f64,
+    /// The same before training.
+    pub untrained: f64,
+    /// Baseline: teacher(probe up-sampled to its input) to teacher(HR crop).
+    pub teacher_upsampled: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DistillReport {
+    pub teacher: String,
+    pub student_id: String,
+    pub card: PathBuf,
+    pub shape: StudentShape,
+    pub parameters: usize,
+    pub train_crops: usize,
+    pub val_crops: usize,
+    pub epochs: Vec<EpochReport>,
+    pub validation: Vec<ProbeRow>,
+    /// Held-out losses before training, to compare with the epochs'.
+    pub untrained: Validation,
+}
+
+/// What a checkpoint records besides the tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Progress {
+    shape: StudentShape,
+    step: usize,
+    epochs: Vec<EpochReport>,
+    untrained: Validation,
+}
+
+/// The held-out crops probed at each size.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Validation {
+    /// Mean cosine per probe size.
+    pub cosines: Vec<f64>,
+    pub instance_loss: f64,
+    pub relation_loss: f64,
+}
+
+/// Trains a student on `config.data`, exports it, and writes `<out>/report.json`.
+pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
+    check(config)?;
+    let teacher_card = ModelCard::load(&config.teacher)?;
+    let (dim, space) = teacher_card.require_embedding()?;
+    let teacher_size = teacher_card.input_size.map_or(0, |[w, _]| w);
+    let shape = StudentShape {
+        input_size: config.input_size,
+        width: config.width,
+        embedding_size: dim,
+        lowfreq: config.lowfreq,
+    };
+    shape.validate()?;
+    if config.input_size >= teacher_size {
+        return Err(DistillError::Invalid(format!(
+            "student input size {} must be smaller than the teacher's {teacher_size} ({}): the student is for low-resolution faces",
+            config.input_size,
+            config.teacher.display()
+        )));
+    }
+    let crops = dataset::load_crops(&config.data, teacher_size)?;
+    let (train, val) = dataset::split(&crops.paths, config.val_fraction);
+    if train.len() < 2 || val.is_empty() {
+        return Err(DistillError::Data {
+            path: config.data.clone(),
+            message: format!(
+                "{} crops give {} for training and {} held out; need at least 2 and 1: harvest more faces",
+                crops.paths.len(),
+                train.len(),
+                val.len()
+            ),
+        });
+    }
+    let mut teacher = Recognizer::load(&teacher_card, config.ort_library.as_deref(), config.threads)?;
+    let targets = dataset::teacher_embeddings(&config.data, &crops, &mut teacher)?;
+    let student = Student::new(shape.clone(), config.seed)?;
+    let card = export::training_card(&student);
+    let held_out = Subset::new(&crops, &targets, &val)?;
+    let mut optimizer = AdamW::default();
+    let mut progress = match load_checkpoint(config, &student, &mut optimizer)? {
+        Some(progress) => progress,
+        None => Progress {
+            shape: shape.clone(),
+            step: 0,
+            epochs: Vec::new(),
+            untrained: validate(&student, &card, &held_out, &config.probe_sizes)?,
+        },
+    };
+    let training = Subset::new(&crops, &targets, &train)?;
+    let steps_per_epoch = train.len().div_ceil(config.batch);
+    let mut run_epochs = 0;
+    while progress.epochs.len() < config.epochs {
+        if config.stop_after.is_some_and(|n| run_epochs >= n) {
+            return Err(DistillError::Stopped {
+                epochs_done: progress.epochs.len(),
+                epochs: config.epochs,
+                checkpoint: config.out.clone(),
+            });
+        }
+        run_epochs += 1;
+        let epoch = progress.epochs.len() + 1;
+        let started = Instant::now();
+        let losses = train_epoch(
+            config,
+            &student,
+            &card,
+            &training,
+            &mut optimizer,
+            &mut progress.step,
+            epoch,
+            steps_per_epoch,
+        )?;
+        let seconds = started.elapsed().as_secs_f64();
+        let val = validate(&student, &card, &held_out, &config.probe_sizes)?;
+        let val_cosine = mean(&val.cosines);
+        let report = EpochReport {
+            epoch,
+            seconds,
+            instance_loss: losses.0,
+            relation_loss: losses.1,
+            val_cosine,
+            val_instance_loss: val.instance_loss,
+            val_relation_loss: val.relation_loss,
+        };
+        tracing::info!(
+            epoch,
+            seconds = format!("{:.1}", report.seconds),
+            instance_loss = format!("{:.4}", report.instance_loss),
+            relation_loss = format!("{:.4}", report.relation_loss),
+            val_cosine = format!("{:.3}", val_cosine),
+            "epoch done"
+        );
+        progress.epochs.push(report);
+        save_checkpoint(config, &student, &optimizer, &progress)?;
+    }
+    let validation = validation_table(
+        config,
+        &student,
+        &card,
+        &held_out,
+        &mut teacher,
+        &progress.untrained.cosines,
+    )?;
+    let id = config
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("student-{}px-w{}", shape.input_size, shape.width));
+    let info = CardInfo {
+        id: &id,
+        embedding_space: &space,
+        teacher_id: &teacher_card.id,
+    };
+    let card_path = export::write(&student, &config.out, "student", &info)?;
+    let report = DistillReport {
+        teacher: teacher_card.id.clone(),
+        student_id: id,
+        card: card_path,
+        parameters: student.parameter_count(),
+        shape,
+        train_crops: train.len(),
+        val_crops: val.len(),
+        epochs: progress.epochs,
+        validation,
+        untrained: progress.untrained,
+    };
+    write_json(&config.out.join("report.json"), &report)?;
+    Ok(report)
+}
+
+fn check(config: &TrainConfig) -> Result<(), DistillError> {
+    let problems = [
+        (config.epochs == 0, "epochs must be at least 1"),
+        (
+            config.batch < 2,
+            "batch must be at least 2 (batch norm and the relation loss need pairs)",
+        ),
+        (config.learning_rate <= 0.0, "learning rate must be > 0"),
+        (
+            config.instance_weight < 0.0 || config.relation_weight < 0.0,
+            "loss weights must be >= 0",
+        ),
+        (
+            config.instance_weight == 0.0 && config.relation_weight == 0.0,
+            "at least one loss weight must be > 0",
+        ),
+        (
+            !(0.0..1.0).contains(&config.val_fraction) || config.val_fraction == 0.0,
+            "val fraction must be in (0, 1)",
+        ),
+        (config.probe_sizes.is_empty(), "give at least one probe size"),
+        (
+            config.degradation.min_px < 4 || config.degradation.min_px > config.degradation.max_px,
+            "degradation sizes need 4 <= min_px <= max_px",
+        ),
+    ];
+    match problems.iter().find(|(bad, _)| *bad) {
+        Some((_, message)) => Err(DistillError::Invalid(message.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// Some of the crops with their teacher embeddings.
+struct Subset<'a> {
+    images: Vec<&'a BgrImage>,
+    targets: Tensor,
+}
+
+impl<'a> Subset<'a> {
+    fn new(crops: &'a Crops, targets: &Tensor, indices: &[usize]) -> Result<Subset<'a>, DistillError> {
+        let ids: Vec<u32> = indices.iter().map(|&i| i as u32).collect();
+        Ok(Subset {
+            images: indices.iter().map(|&i| &crops.images[i]).collect(),
+            targets: targets.index_select(&Tensor::new(ids.as_slice(), &Device::Cpu)?, 0)?,
+        })
+    }
+}
+
+/// One pass over the training crops in a seeded order; returns the mean (instance, relation)
+/// losses.
+#[allow(clippy::too_many_arguments)]
+fn train_epoch(
+    config: &TrainConfig,
+    student: &Student,
+    card: &ModelCard,
+    data: &Subset,
+    optimizer: &mut AdamW,
+    step: &mut usize,
+    epoch: usize,
+    steps_per_epoch: usize,
+) -> Result<(f64, f64), DistillError> {
+    let mut rng = StdRng::seed_from_u64(config.seed.wrapping_add(epoch as u64 * 0x9E37_79B9));
+    let mut order: Vec<usize> = (0..data.images.len()).collect();
+    order.shuffle(&mut rng);
+    let bar = progress_bar(config.progress, steps_per_epoch, epoch, config.epochs);
+    let total_steps = steps_per_epoch * config.epochs;
+    let (mut instance_sum, mut relation_sum, mut batches) = (0.0, 0.0, 0);
+    let mut buffer = Vec::new();
+    for chunk in order.chunks(config.batch).filter(|c| c.len() >= 2) {
+        let degraded = chunk
+            .iter()
+            .map(|&i| config.degradation.apply(data.images[i], config.input_size, &mut rng))
+            .collect::<Result<Vec<_>, _>>()?;
+        let input = to_tensor(card, &degraded.iter().collect::<Vec<_>>(), &mut buffer)?;
+        let ids: Vec<u32> = chunk.iter().map(|&i| i as u32).collect();
+        let targets = data
+            .targets
+            .index_select(&Tensor::new(ids.as_slice(), &Device::Cpu)?, 0)?;
+        let output = normalise(&student.forward(&input, true)?)?;
+        let (instance, relation) = losses(&output, &targets)?;
+        let loss = ((&instance * config.instance_weight)? + (&relation * config.relation_weight)?)?;
+        let grads = loss.backward()?;
+        optimizer.step(
+            student,
+            &grads,
+            cosine_rate(config.learning_rate, *step, total_steps),
+            config.weight_decay,
+        )?;
+        *step += 1;
+        let (i, r) = (instance.to_scalar::<f32>()? as f64, relation.to_scalar::<f32>()? as f64);
+        instance_sum += i;
+        relation_sum += r;
+        batches += 1;
+        bar.set_message(format!("instance {i:.4} relation {r:.4}"));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let n = batches.max(1) as f64;
+    Ok((instance_sum / n, relation_sum / n))
+}
+
+fn progress_bar(visible: bool, len: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64).with_prefix(format!("{epoch}/{epochs}"));
+    if let Ok(style) = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Learning rate decayed along a cosine from `base` to 5 % of it.
+fn cosine_rate(base: f64, step: usize, total: usize) -> f64 {
+    let t = step as f64 / total.max(1) as f64;
+    base * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos()))
+}
+
+/// (instance, relation): mean (1 − cos) between student and teacher embeddings, and the mean
+/// squared difference of their pairwise cosine matrices off the diagonal.
+pub fn losses(student: &Tensor, teacher: &Tensor) -> Result<(Tensor, Tensor), DistillError> {
+    let instance = (student * teacher)?.sum(1)?.mean_all()?.affine(-1.0, 1.0)?;
+    let n = student.dim(0)? as f64;
+    let student_pairs = student.matmul(&student.t()?)?;
+    let teacher_pairs = teacher.matmul(&teacher.t()?)?;
+    let relation = ((student_pairs - teacher_pairs)?.sqr()?.sum_all()? / (n * (n - 1.0)).max(1.0))?;
+    Ok((instance, relation))
+}
+
+pub fn normalise(x: &Tensor) -> Result<Tensor, DistillError> {
+    let norm = (x.sqr()?.sum_keepdim(1)? + 1e-12)?.sqrt()?;
+    Ok(x.broadcast_div(&norm)?)
+}
+
+pub fn to_tensor(card: &ModelCard, crops: &[&BgrImage], buffer: &mut Vec<f32>) -> Result<Tensor, DistillError> {
+    pack_crops(card, crops, buffer);
+    let side = crops.first().map_or(0, |c| c.width as usize);
+    Ok(Tensor::from_slice(
+        buffer.as_slice(),
+        (crops.len(), 3, side, side),
+        &Device::Cpu,
+    )?)
+}
+
+/// Held-out student(probe) ↔ teacher(HR): mean cosine per probe size, and both losses.
+fn validate(student: &Student, card: &ModelCard, data: &Subset, probes: &[u32]) -> Result<Validation, DistillError> {
+    let size = student.shape.input_size;
+    let mut buffer = Vec::new();
+    let mut validation = Validation {
+        cosines: Vec::new(),
+        instance_loss: 0.0,
+        relation_loss: 0.0,
+    };
+    for &px in probes {
+        let inputs = data
+            .images
+            .iter()
+            .map(|c| degrade::probe(c, px, size))
+            .collect::<Result<Vec<_>, _>>()?;
+        let input = to_tensor(card, &inputs.iter().collect::<Vec<_>>(), &mut buffer)?;
+        let output = normalise(&student.forward(&input, false)?)?;
+        validation.cosines.push(mean_cosine(&output, &data.targets)?);
+        let (instance, relation) = losses(&output, &data.targets)?;
+        validation.instance_loss += instance.to_scalar::<f32>()? as f64 / probes.len() as f64;
+        validation.relation_loss += relation.to_scalar::<f32>()? as f64 / probes.len() as f64;
+    }
+    Ok(validation)
+}
+
+fn mean_cosine(a: &Tensor, b: &Tensor) -> Result<f64, DistillError> {
+    Ok((a * b)?.sum(1)?.mean_all()?.to_scalar::<f32>()? as f64)
+}
+
+fn validation_table(
+    config: &TrainConfig,
+    student: &Student,
+    card: &ModelCard,
+    data: &Subset,
+    teacher: &mut Recognizer,
+    untrained: &[f64],
+) -> Result<Vec<ProbeRow>, DistillError> {
+    let trained = validate(student, card, data, &config.probe_sizes)?;
+    let size = teacher.input_size();
+    let mut rows = Vec::new();
+    for (i, &px) in config.probe_sizes.iter().enumerate() {
+        let probes = data
+            .images
+            .iter()
+            .map(|c| degrade::probe(c, px, size))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut embeddings = Vec::with_capacity(probes.len());
+        for chunk in probes.chunks(32) {
+            embeddings.extend(teacher.embed(&chunk.iter().collect::<Vec<_>>())?);
+        }
+        let embedded = Tensor::from_vec(embeddings.concat(), data.targets.dims(), &Device::Cpu)?;
+        rows.push(ProbeRow {
+            probe_px: px,
+            student: trained.cosines[i],
+            untrained: untrained.get(i).copied().unwrap_or(f64::NAN),
+            teacher_upsampled: mean_cosine(&embedded, &data.targets)?,
+        });
+    }
+    Ok(rows)
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// AdamW with decoupled weight decay; its moments are saved in checkpoints so a resumed run
+/// continues exactly.
+#[derive(Default)]
+struct AdamW {
+    first: HashMap<String, Tensor>,
+    second: HashMap<String, Tensor>,
+    steps: i32,
+}
+
+impl AdamW {
+    const BETA1: f64 = 0.9;
+    const BETA2: f64 = 0.999;
+    const EPSILON: f64 = 1e-8;
+
+    fn step(&mut self, student: &Student, grads: &GradStore, rate: f64, decay: f64) -> Result<(), DistillError> {
+        self.steps += 1;
+        let correction1 = 1.0 - Self::BETA1.powi(self.steps);
+        let correction2 = 1.0 - Self::BETA2.powi(self.steps);
+        for (name, var) in student.trainable() {
+            let Some(grad) = grads.get(var.as_tensor()) else {
+                continue;
+            };
+            let m = match self.first.get(name) {
+                Some(m) => ((m * Self::BETA1)? + (grad * (1.0 - Self::BETA1))?)?,
+                None => (grad * (1.0 - Self::BETA1))?,
+            };
+            let v = match self.second.get(name) {
+                Some(v) => ((v * Self::BETA2)? + (grad.sqr()? * (1.0 - Self::BETA2))?)?,
+                None => (grad.sqr()? * (1.0 - Self::BETA2))?,
+            };
+            let update = ((&m / correction1)? / ((&v / correction2)?.sqrt()? + Self::EPSILON)?)?;
+            let decayed = (var.as_tensor() * (1.0 - rate * decay))?;
+            var.set(&(decayed - (update * rate)?)?)?;
+            self.first.insert(name.to_string(), m);
+            self.second.insert(name.to_string(), v);
+        }
+        Ok(())
+    }
+}
+
+fn checkpoint_paths(out: &Path) -> (PathBuf, PathBuf) {
+    (out.join("checkpoint.safetensors"), out.join("checkpoint.json"))
+}
+
+fn save_checkpoint(
+    config: &TrainConfig,
+    student: &Student,
+    optimizer: &AdamW,
+    progress: &Progress,
+) -> Result<(), DistillError> {
+    std::fs::create_dir_all(&config.out).map_err(|source| DistillError::Io {
+        path: config.out.clone(),
+        source,
+    })?;
+    let (tensors_path, progress_path) = checkpoint_paths(&config.out);
+    let mut tensors = student.tensors();
+    for (name, m) in &optimizer.first {
+        tensors.insert(format!("adam.first/{name}"), m.clone());
+    }
+    for (name, v) in &optimizer.second {
+        tensors.insert(format!("adam.second/{name}"), v.clone());
+    }
+    let tmp = tensors_path.with_extension("safetensors.tmp");
+    candle_core::safetensors::save(&tensors, &tmp)?;
+    std::fs::rename(&tmp, &tensors_path).map_err(|source| DistillError::Io {
+        path: tensors_path.clone(),
+        source,
+    })?;
+    write_json(&progress_path, progress)
+}
+
+/// Restores student, optimiser and progress from `<out>` when resuming and a checkpoint is
+/// there; a checkpoint of a differently shaped student is refused.
+fn load_checkpoint(
+    config: &TrainConfig,
+    student: &Student,
+    optimizer: &mut AdamW,
+) -> Result<Option<Progress>, DistillError> {
+    let (tensors_path, progress_path) = checkpoint_paths(&config.out);
+    if !config.resume || !progress_path.exists() {
+        return Ok(None);
+    }
+    let checkpoint_error = |message: String| DistillError::Checkpoint {
+        path: progress_path.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(&progress_path).map_err(|e| checkpoint_error(e.to_string()))?;
+    let progress: Progress = serde_json::from_str(&text).map_err(|e| checkpoint_error(e.to_string()))?;
+    if progress.shape != student.shape {
+        return Err(checkpoint_error(format!(
+            "it holds a student of {:?}, this run asks for {:?}; use another --out or the same student settings",
+            progress.shape, student.shape
+        )));
+    }
+    let mut tensors = candle_core::safetensors::load(&tensors_path, &Device::Cpu)?;
+    student.load_tensors(&tensors, &tensors_path)?;
+    for (name, _) in student.trainable() {
+        if let Some(m) = tensors.remove(&format!("adam.first/{name}")) {
+            optimizer.first.insert(name.to_string(), m);
+        }
+        if let Some(v) = tensors.remove(&format!("adam.second/{name}")) {
+            optimizer.second.insert(name.to_string(), v);
+        }
+    }
+    optimizer.steps = progress.step as i32;
+    tracing::info!(epochs_done = progress.epochs.len(), checkpoint = %progress_path.display(), "resuming");
+    Ok(Some(progress))
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), DistillError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| DistillError::Invalid(e.to_string()))?;
+    std::fs::write(path, text).map_err(|source| DistillError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
