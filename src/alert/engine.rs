@@ -34,6 +34,8 @@ pub struct AlertEngine {
     config: AlertConfig,
     matcher: Matcher,
     models: ModelIds,
+    /// Recognizer ids of cameras that use their own model (`cameras[].recognizer`).
+    camera_recognizers: HashMap<String, String>,
     /// Prefix of track ids, so ids from different runs never collide.
     run_id: String,
     tracks: HashMap<(Arc<str>, u64), TrackState>,
@@ -50,10 +52,28 @@ impl AlertEngine {
             config: config.clone(),
             matcher,
             models,
+            camera_recognizers: HashMap::new(),
             run_id,
             tracks: HashMap::new(),
             cooldowns: HashMap::new(),
             suppressed: 0,
+        }
+    }
+
+    /// Events of `camera` name `recognizer` as the model that embedded its faces.
+    pub fn set_camera_recognizer(&mut self, camera: &str, recognizer: &str) {
+        self.camera_recognizers
+            .insert(camera.to_string(), recognizer.to_string());
+    }
+
+    /// The model ids for events of `camera`.
+    fn models_of(&self, camera: &str) -> ModelIds {
+        match self.camera_recognizers.get(camera) {
+            Some(recognizer) => ModelIds {
+                recognizer: recognizer.clone(),
+                ..self.models.clone()
+            },
+            None => self.models.clone(),
         }
     }
 
@@ -241,7 +261,7 @@ impl AlertEngine {
                 confirm_min_frames: self.policy(identity).confirm_min_frames,
                 confirm_window_frames: self.config.confirm_window_frames,
             },
-            models: self.models.clone(),
+            models: self.models_of(&track.camera_id),
             thumbnails: None,
             best_face: match stage {
                 AlertStage::Candidate | AlertStage::Confirmed => state.evidence.best_crop.clone(),
@@ -283,7 +303,12 @@ impl AlertEngine {
             threshold: band.candidate,
             band: band_label(&self.config.bands, band),
         };
-        Some(IdentityEvent::new(face, frame_best, opinion, &self.models))
+        Some(IdentityEvent::new(
+            face,
+            frame_best,
+            opinion,
+            &self.models_of(&face.frame.camera_id),
+        ))
     }
 }
 

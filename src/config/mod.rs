@@ -137,6 +137,11 @@ impl Config {
         };
         resolve(&mut self.models.detector);
         resolve(&mut self.models.recognizer);
+        for camera in &mut self.cameras {
+            if let Some(p) = camera.recognizer.as_mut() {
+                resolve(p);
+            }
+        }
         if let Some(p) = self.models.onnxruntime.as_mut() {
             resolve(p);
         }

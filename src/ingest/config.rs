@@ -47,6 +47,10 @@ pub struct CameraConfig {
     /// there (coordinates in events stay those of the full frame).
     #[serde(default)]
     pub roi: Option<[u32; 4]>,
+    /// Recognizer card for this camera instead of `models.recognizer`, e.g. a model adapted
+    /// to it with `squint adapt`; it must embed into the same space as the default.
+    #[serde(default)]
+    pub recognizer: Option<std::path::PathBuf>,
     /// This many consecutive (near-)identical frames mean the camera is frozen while still
     /// sending: the pipeline is restarted. 0 disables the check.
     #[serde(default = "default_repeat_frames")]

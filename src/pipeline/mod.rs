@@ -16,7 +16,8 @@ mod workers;
 pub use latency::{BUCKETS, Latency, Percentiles, SizeHistogram};
 pub use stats::{PipelineStats, StatsSnapshot};
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -30,7 +31,7 @@ use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
 use crate::model::{ModelCard, ModelError, Placement};
 use crate::observe::{HttpEndpoint, Observed, QueueDepths, Snapshots};
 use crate::publish::{EmbeddedBroker, ModelIds, PublishError, Publisher, SpoolStats};
-use crate::recognize::{RecognizeError, Recognizer};
+use crate::recognize::{RecognizeError, Recognizer, RecognizerSet};
 use crate::track::Tracker;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,12 @@ pub enum PipelineError {
     Http(#[from] crate::observe::HttpError),
     #[error(transparent)]
     Thumbnails(#[from] ThumbnailError),
+    #[error("camera `{camera}`: recognizer {card}: {message}")]
+    CameraRecognizer {
+        camera: String,
+        card: PathBuf,
+        message: String,
+    },
     #[error("starting thread {name}: {source}")]
     Thread { name: String, source: std::io::Error },
 }
@@ -77,7 +84,7 @@ impl Pipeline {
     pub fn start(config: &Config) -> Result<Pipeline, PipelineError> {
         let ort_lib = config.models.onnxruntime.as_deref();
         let detector_card = ModelCard::load(&config.models.detector)?;
-        let (recognizer, gallery, matcher, models) = load_recognition(config, &detector_card)?;
+        let (recognizers, gallery, matcher, models) = load_recognition(config, &detector_card)?;
         let (embedded, publisher) = start_kafka(config)?;
         let delivery = publisher.stats.clone();
         let spool = publisher.spool_stats();
@@ -93,7 +100,7 @@ impl Pipeline {
             .unzip();
         let (face_tx, face_rx) = crossbeam_channel::bounded(config.recognize.max_batch * 4);
         let (event_tx, event_rx) = crossbeam_channel::bounded(config.kafka.queue);
-        let (cameras, inputs, frame_queues) = start_cameras(config, &stop)?;
+        let (cameras, inputs, frame_queues) = start_cameras(config, &stop, &recognizers)?;
         let queues = QueueDepths {
             frames: frame_queues,
             crops: crop_rxs.clone(),
@@ -103,21 +110,27 @@ impl Pipeline {
 
         let detect = workers::DetectWorker {
             detector: Detector::load(&detector_card, ort_lib, &config.detect)?,
-            crop_size: recognizer.input_size(),
             cameras: inputs,
             crops: crop_txs,
             stats: stats.clone(),
             snapshots: snapshots.clone(),
         };
-        let mut recognizers = vec![recognizer];
-        while recognizers.len() < config.recognize.workers {
-            recognizers.push(load_recognizer(config)?);
+        let mut engine = AlertEngine::new(&config.alerts, matcher, models);
+        for camera in &config.cameras {
+            let model = recognizers.model_of(&camera.id);
+            if model != 0 {
+                engine.set_camera_recognizer(&camera.id, recognizers.recognizer(model).model_id());
+            }
         }
-        let recognize: Vec<_> = recognizers
+        let mut sets = vec![recognizers];
+        while sets.len() < config.recognize.workers {
+            sets.push(load_recognizers(config)?);
+        }
+        let recognize: Vec<_> = sets
             .into_iter()
             .zip(crop_rxs)
-            .map(|(recognizer, crops)| workers::RecognizeWorker {
-                recognizer,
+            .map(|(recognizers, crops)| workers::RecognizeWorker {
+                recognizers,
                 config: config.recognize.clone(),
                 crops,
                 faces: face_tx.clone(),
@@ -126,7 +139,7 @@ impl Pipeline {
             .collect();
         drop(face_tx);
         let alert = workers::AlertWorker {
-            engine: AlertEngine::new(&config.alerts, matcher, models),
+            engine,
             thumbnails: ThumbnailStore::open(&config.alerts.thumbnails)?,
             gallery,
             faces: face_rx,
@@ -229,12 +242,54 @@ impl Pipeline {
     }
 }
 
-/// The recognizer, the gallery's matcher for its embedding space, and the model ids events carry.
-type Recognition = (Recognizer, GalleryWatch, Matcher, ModelIds);
+/// The recognizers, the gallery's matcher for their embedding space, and the model ids events carry.
+type Recognition = (RecognizerSet, GalleryWatch, Matcher, ModelIds);
+
+/// One recognizer session per model (the default and each camera's own) for one worker.
+fn load_recognizers(config: &Config) -> Result<RecognizerSet, PipelineError> {
+    let mut set = RecognizerSet::new(load_recognizer(config, &config.models.recognizer)?);
+    let mut loaded: HashMap<&Path, usize> = HashMap::new();
+    for camera in &config.cameras {
+        let Some(card) = camera.recognizer.as_deref() else {
+            continue;
+        };
+        let model = match loaded.get(card) {
+            Some(&model) => model,
+            None => {
+                let model = set.add(load_recognizer(config, card)?);
+                loaded.insert(card, model);
+                model
+            }
+        };
+        set.assign(&camera.id, model);
+    }
+    Ok(set)
+}
+
+/// Every camera's own recognizer must embed into the default's space, or its faces could
+/// not be matched against the gallery.
+fn check_camera_recognizers(config: &Config, space: &str, dim: usize) -> Result<(), PipelineError> {
+    for camera in &config.cameras {
+        let Some(path) = camera.recognizer.as_deref() else {
+            continue;
+        };
+        let (camera_dim, camera_space) = ModelCard::load(path)?.require_embedding()?;
+        if (camera_dim, camera_space.as_str()) != (dim, space) {
+            return Err(PipelineError::CameraRecognizer {
+                camera: camera.id.clone(),
+                card: path.to_path_buf(),
+                message: format!(
+                    "it embeds into `{camera_space}` ({camera_dim}-d) but models.recognizer and the gallery use `{space}` ({dim}-d); use a model distilled from or adapted to the same teacher"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
 
 /// One recognizer session on the configured execution provider.
-fn load_recognizer(config: &Config) -> Result<Recognizer, PipelineError> {
-    let card = ModelCard::load(&config.models.recognizer)?;
+fn load_recognizer(config: &Config, card: &Path) -> Result<Recognizer, PipelineError> {
+    let card = ModelCard::load(card)?;
     let placement = Placement {
         provider: config.recognize.provider,
         device_id: config.recognize.device_id,
@@ -259,8 +314,9 @@ fn load_recognizer(config: &Config) -> Result<Recognizer, PipelineError> {
 /// embedding space, and the model ids events carry.
 fn load_recognition(config: &Config, detector: &ModelCard) -> Result<Recognition, PipelineError> {
     let recognizer_card = ModelCard::load(&config.models.recognizer)?;
-    let recognizer = load_recognizer(config)?;
     let (dim, space) = recognizer_card.require_embedding()?;
+    check_camera_recognizers(config, &space, dim)?;
+    let recognizers = load_recognizers(config)?;
     let every = Duration::from_secs_f64(config.gallery.reload_s);
     let (watch, matcher) = GalleryWatch::open(&config.gallery.path, &space, dim, every)?;
     tracing::info!(identities = matcher.identities(), gallery = %config.gallery.path.display(), "gallery loaded");
@@ -274,7 +330,7 @@ fn load_recognition(config: &Config, detector: &ModelCard) -> Result<Recognition
         recognizer: recognizer_card.id.clone(),
         embedding_space: space,
     };
-    Ok((recognizer, watch, matcher, models))
+    Ok((recognizers, watch, matcher, models))
 }
 
 /// The producer, and the embedded broker it talks to when configured.
@@ -297,6 +353,7 @@ type FrameQueues = Vec<(String, crossbeam_channel::Receiver<crate::types::Frame>
 fn start_cameras(
     config: &Config,
     stop: &Arc<AtomicBool>,
+    recognizers: &RecognizerSet,
 ) -> Result<(Vec<CameraSource>, Vec<workers::CameraInput>, FrameQueues), PipelineError> {
     let (mut cameras, mut inputs, mut queues) = (Vec::new(), Vec::new(), Vec::new());
     for camera in &config.cameras {
@@ -314,6 +371,7 @@ fn start_cameras(
             frames: frame_rx,
             wait_for_recognizer,
             roi: camera.roi,
+            crop_size: recognizers.input_size_of(&camera.id),
             tracker: Tracker::new(Arc::from(camera.id.as_str()), &config.track),
         });
     }

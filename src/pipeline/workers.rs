@@ -15,7 +15,7 @@ use crate::gallery::GalleryWatch;
 use crate::image::BgrImage;
 use crate::observe::Snapshots;
 use crate::publish::Outgoing;
-use crate::recognize::{Batch, RecognizeConfig, Recognizer, next_batch};
+use crate::recognize::{Batch, RecognizeConfig, RecognizerSet, next_batch};
 use crate::track::{TrackInfo, TrackedFace, Tracker};
 use crate::types::{Detection, EmbeddedFace, FaceCrop, Frame, FrameMeta, TrackMessage};
 
@@ -27,6 +27,8 @@ pub struct CameraInput {
     pub wait_for_recognizer: bool,
     /// Search only this `[x, y, w, h]` region of each frame.
     pub roi: Option<[u32; 4]>,
+    /// Side of the aligned crops this camera's recognizer takes.
+    pub crop_size: u32,
     pub tracker: Tracker,
 }
 
@@ -49,7 +51,6 @@ impl CameraInput {
 /// budget picks are aligned and queued.
 pub struct DetectWorker {
     pub detector: Detector,
-    pub crop_size: u32,
     pub cameras: Vec<CameraInput>,
     /// One queue per recognizer worker; a track's faces and its end always take the same
     /// one, so each track stays in order.
@@ -151,8 +152,9 @@ impl DetectWorker {
             self.stats.faces_per_frame.record(faces.len());
             let camera = &mut self.cameras[*index];
             let wait = camera.wait_for_recognizer;
+            let crop_size = camera.crop_size;
             let (tracked, ended) = camera.tracker.update(&FrameMeta::from(frame), faces);
-            if !self.send_faces(frame, tracked, wait) || !self.end_tracks(ended) {
+            if !self.send_faces(frame, tracked, wait, crop_size) || !self.end_tracks(ended) {
                 return false;
             }
         }
@@ -161,7 +163,7 @@ impl DetectWorker {
 
     /// Aligns the faces the budget picked and queues them for the recognizer; false when
     /// the recognizer is gone.
-    fn send_faces(&self, frame: &Frame, faces: Vec<TrackedFace>, wait: bool) -> bool {
+    fn send_faces(&self, frame: &Frame, faces: Vec<TrackedFace>, wait: bool, crop_size: u32) -> bool {
         for TrackedFace {
             detection,
             quality,
@@ -175,7 +177,7 @@ impl DetectWorker {
                 continue;
             }
             let started = Instant::now();
-            let image = match align_face(&frame.image, &detection.landmarks, self.crop_size) {
+            let image = match align_face(&frame.image, &detection.landmarks, crop_size) {
                 Ok(image) => image,
                 Err(e) => {
                     tracing::warn!(camera = %frame.camera_id, error = %e, "face not aligned");
@@ -211,9 +213,10 @@ impl DetectWorker {
     }
 }
 
-/// Embeds faces in dynamic batches and passes them on, with track ends, in order.
+/// Embeds faces in dynamic batches (one per model when cameras use their own) and passes
+/// them on, with track ends, in order.
 pub struct RecognizeWorker {
-    pub recognizer: Recognizer,
+    pub recognizers: RecognizerSet,
     pub config: RecognizeConfig,
     pub crops: Receiver<TrackMessage<FaceCrop>>,
     pub faces: Sender<TrackMessage<EmbeddedFace>>,
@@ -276,21 +279,25 @@ impl RecognizeWorker {
             self.stats.crop_wait_latency.record(crop.queued_at.elapsed());
         }
         let started = Instant::now();
-        let images: Vec<_> = crops.iter().map(|c| &c.image).collect();
-        match self.recognizer.embed(&images) {
-            Ok(embeddings) => {
-                add_elapsed(&self.stats.embed_ns, started);
-                self.stats.embed_latency.record(started.elapsed());
-                self.stats.embedded.fetch_add(crops.len() as u64, Ordering::Relaxed);
-                self.stats.batches.fetch_add(1, Ordering::Relaxed);
-                self.stats.batch_sizes.record(crops.len());
-                embeddings.into_iter().map(Some).collect()
-            }
-            Err(e) => {
-                tracing::error!(error = %e, faces = crops.len(), "batch not embedded");
-                vec![None; crops.len()]
-            }
-        }
+        let images: Vec<_> = crops.iter().map(|c| (&*c.frame.camera_id, &c.image)).collect();
+        let results = self.recognizers.embed(&images);
+        add_elapsed(&self.stats.embed_ns, started);
+        self.stats.embed_latency.record(started.elapsed());
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats.batch_sizes.record(crops.len());
+        results
+            .into_iter()
+            .map(|result| match result {
+                Ok(embedding) => {
+                    self.stats.embedded.fetch_add(1, Ordering::Relaxed);
+                    Some(embedding)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "face not embedded");
+                    None
+                }
+            })
+            .collect()
     }
 }
 

@@ -5,10 +5,12 @@
 mod batch;
 mod config;
 mod recognizer;
+mod set;
 
 pub use batch::{Batch, next_batch};
 pub use config::RecognizeConfig;
 pub use recognizer::{Recognizer, l2_normalize, pack_crops};
+pub use set::RecognizerSet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecognizeError {

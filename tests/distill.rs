@@ -1,0 +1,195 @@
+//! The distillation kit from the command line, as an operator uses it: harvest faces from a
+//! video and photos, distil a student, adapt it to a camera, and run the pipeline with that
+//! camera pointed at the adapted model (embedded broker, real models).
+
+use std::path::Path;
+use std::process::Command;
+
+use squint::testing;
+
+/// Runs the binary in the repository; returns (success, stdout, stderr).
+fn squint(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_squint"))
+        .args(args)
+        .current_dir(testing::repo())
+        .envs(testing::ort_library().map(|p| ("ORT_DYLIB_PATH", p)))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let (success, stdout, stderr) = squint(args);
+    assert!(success, "squint {args:?} failed:\n{stderr}");
+    stdout
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn run_config(dir: &Path, camera_extra: &str) -> String {
+    let repo = testing::repo();
+    format!(
+        "[models]\ndetector = \"{repo}/models/yunet.card.toml\"\nrecognizer = \"{repo}/models/sface.card.toml\"\n\
+         [pipeline]\nstate_dir = \"{dir}/state\"\ntemplates = \"{repo}/pipelines\"\n[gallery]\npath = \"{dir}/gallery.db\"\n\
+         [kafka]\nbrokers = \"embedded\"\n[[cameras]]\nid = \"door\"\nurl = \"{dir}/scene/scene.mp4\"\n{camera_extra}\n",
+        repo = repo.display(),
+        dir = dir.display()
+    )
+}
+
+#[test]
+fn harvest_distill_adapt_then_run_a_camera_on_its_adapted_student() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&[
+        "scenario",
+        "--background",
+        "assets/vtest.avi",
+        "--person",
+        "obama=assets/photos/obama.jpg",
+        "--person",
+        "biden=assets/photos/biden.jpg",
+        "--min-px",
+        "56",
+        "--max-px",
+        "72",
+        "--frames",
+        "80",
+        "--appearances",
+        "1",
+        "--out",
+        path(&d.join("scene")),
+    ]);
+
+    let crops = d.join("crops");
+    let harvested: serde_json::Value = serde_json::from_str(&ok(&[
+        "harvest",
+        "--video",
+        path(&d.join("scene/scene.mp4")),
+        "--photos",
+        "assets/photos",
+        "--augment",
+        "6",
+        "--out",
+        path(&crops),
+    ]))
+    .unwrap();
+    let tracks = harvested["tracks"].as_u64().unwrap();
+    assert!(harvested["frames"].as_u64().unwrap() >= 80, "{harvested}");
+    assert!(tracks >= 2, "{harvested}");
+    let from_video: Vec<String> = std::fs::read_dir(&crops)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("scene-t"))
+        .collect();
+    assert!(
+        !from_video.is_empty() && from_video.len() as u64 <= 3 * tracks,
+        "{from_video:?}"
+    );
+
+    let student = d.join("student");
+    let (success, stdout, stderr) = squint(&[
+        "distill",
+        "--data",
+        path(&crops),
+        "--out",
+        path(&student),
+        "--input-size",
+        "24",
+        "--width",
+        "8",
+        "--epochs",
+        "2",
+        "--batch",
+        "16",
+        "--probe-sizes",
+        "12,24",
+    ]);
+    assert!(success, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["validation"].as_array().unwrap().len(), 2);
+    assert!(stderr.contains("probe px"), "{stderr}");
+
+    let adapted = d.join("cameras/door.card.toml");
+    std::fs::create_dir_all(adapted.parent().unwrap()).unwrap();
+    let adapt: serde_json::Value = serde_json::from_str(&ok(&[
+        "adapt",
+        "--model",
+        path(&student.join("student.card.toml")),
+        "--crops",
+        path(&crops),
+        "--out",
+        path(&adapted),
+    ]))
+    .unwrap();
+    assert_eq!(adapt["layers"], 6);
+
+    ok(&[
+        "enroll",
+        "--gallery",
+        path(&d.join("gallery.db")),
+        "--name",
+        "obama",
+        "assets/photos/obama.jpg",
+    ]);
+    let config = d.join("run.toml");
+    std::fs::write(
+        &config,
+        run_config(d, &format!("recognizer = \"{}\"", adapted.display())),
+    )
+    .unwrap();
+    let stats = d.join("stats.json");
+    let (success, _, stderr) = squint(&[
+        "run",
+        "--config",
+        path(&config),
+        "--duration",
+        "60",
+        "--stats-json",
+        path(&stats),
+    ]);
+    assert!(success, "{stderr}");
+    assert!(
+        stderr.contains("student-24px-w8+door"),
+        "the adapted student is loaded for the camera:\n{stderr}"
+    );
+    let stats: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert!(stats["stats"]["embedded"].as_u64().unwrap() > 0, "{stats}");
+    assert!(stats["stats"]["events"].as_u64().unwrap() > 0, "{stats}");
+}
+
+#[test]
+fn a_camera_recognizer_from_another_embedding_space_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let repo = testing::repo();
+    let card = std::fs::read_to_string(repo.join("models/sface.card.toml"))
+        .unwrap()
+        .replace(
+            "embedding_space = \"sface-2021dec\"",
+            "embedding_space = \"arcface-r100\"",
+        )
+        .replace(
+            "file = \"sface.onnx\"",
+            &format!("file = \"{}/models/sface.onnx\"", repo.display()),
+        );
+    std::fs::write(d.join("other.card.toml"), card).unwrap();
+    let config = d.join("run.toml");
+    std::fs::write(
+        &config,
+        run_config(d, &format!("recognizer = \"{}/other.card.toml\"", d.display())),
+    )
+    .unwrap();
+    let (success, _, stderr) = squint(&["run", "--config", path(&config), "--duration", "5"]);
+    assert!(!success);
+    assert!(
+        stderr.contains("camera `door`") && stderr.contains("arcface-r100") && stderr.contains("sface-2021dec"),
+        "{stderr}"
+    );
+}
