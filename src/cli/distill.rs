@@ -98,6 +98,7 @@ pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
         relation_weight: args.relation_weight,
         seed: args.seed,
         val_fraction: args.val_fraction,
+        split_by_source: args.split == "source",
         probe_sizes: args.probe_sizes.clone(),
         degradation: Degradation {
             min_px: args.min_px,

@@ -358,6 +358,10 @@ pub struct DistillArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 0.2)]
     pub val_fraction: f64,
+    /// Hold out whole sources (`source`: tracks, photo faces; measures faces never seen) or
+    /// single crops (`crop`: for sets too small to spare whole faces).
+    #[arg(long, default_value = "source", value_parser = ["source", "crop"])]
+    pub split: String,
     /// Probe widths of the validation table.
     #[arg(long, value_delimiter = ',', default_value = "12,16,20,24,32")]
     pub probe_sizes: Vec<u32>,

@@ -77,16 +77,18 @@ pub fn load_crops(folder: &Path, size: u32) -> Result<Crops, DistillError> {
     Ok(Crops { paths, images })
 }
 
-/// Every `1/fraction`-th crop (by a hash of its file name, so adding crops does not reshuffle
-/// the split) is held out for validation.
-pub fn split(paths: &[PathBuf], val_fraction: f64) -> (Vec<usize>, Vec<usize>) {
+/// Holds out about `val_fraction` of the crops for validation. By source (the default):
+/// every crop of one track (`<camera>-t<track>-f<frame>`) or of one photo face
+/// (`<photo>-<face>[-a<copy>]`) lands on the same side, so held-out faces are faces the student
+/// never trained on. By crop: any crop may be held out, so held-out crops can be other
+/// copies of trained faces (only for sets too small to hold out whole faces). The side is
+/// chosen by a hash of the name, so adding crops does not reshuffle the split.
+pub fn split(paths: &[PathBuf], val_fraction: f64, by_source: bool) -> (Vec<usize>, Vec<usize>) {
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for (i, path) in paths.iter().enumerate() {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let digest = Sha256::digest(name.as_bytes());
+        let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let key = if by_source { source_of(&stem) } else { &stem };
+        let digest = Sha256::digest(key.as_bytes());
         let bucket = u16::from_le_bytes([digest[0], digest[1]]) as f64 / 65536.0;
         if bucket < val_fraction {
             val.push(i);
@@ -95,6 +97,20 @@ pub fn split(paths: &[PathBuf], val_fraction: f64) -> (Vec<usize>, Vec<usize>) {
         }
     }
     (train, val)
+}
+
+/// The crop's source: its name without a trailing `-f<frame>` or `-a<copy>`.
+pub fn source_of(stem: &str) -> &str {
+    match stem.rsplit_once('-') {
+        Some((source, suffix))
+            if suffix.len() > 1
+                && (suffix.starts_with('f') || suffix.starts_with('a'))
+                && suffix[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            source
+        }
+        _ => stem,
+    }
 }
 
 /// The teacher's L2-normalised embeddings of every crop, as an `[N, D]` tensor. Cached in

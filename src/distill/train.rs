@@ -47,6 +47,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Share of crops held out for validation (chosen by file name).
     pub val_fraction: f64,
+    /// Hold out whole sources (tracks, photo faces) rather than single crops; see
+    /// [`dataset::split`].
+    pub split_by_source: bool,
     /// Probe widths of the validation table.
     pub probe_sizes: Vec<u32>,
     pub degradation: Degradation,
@@ -138,7 +141,7 @@ pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
         )));
     }
     let crops = dataset::load_crops(&config.data, teacher_size)?;
-    let (train, val) = dataset::split(&crops.paths, config.val_fraction);
+    let (train, val) = dataset::split(&crops.paths, config.val_fraction, config.split_by_source);
     if train.len() < 2 || val.is_empty() {
         return Err(DistillError::Data {
             path: config.data.clone(),
