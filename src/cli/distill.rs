@@ -131,6 +131,15 @@ pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
             row.probe_px, row.student, row.untrained, row.teacher_upsampled
         );
     }
+    for row in &report.speed {
+        eprintln!(
+            "batch {:>2}: student {:.3} ms/face, teacher {:.3} ms/face ({:.0}x)",
+            row.batch,
+            row.student_ms_per_face,
+            row.teacher_ms_per_face,
+            row.teacher_ms_per_face / row.student_ms_per_face.max(1e-9)
+        );
+    }
     Ok(())
 }
 

@@ -100,6 +100,15 @@ pub struct DistillReport {
     pub validation: Vec<ProbeRow>,
     /// Held-out losses before training, to compare with the epochs'.
     pub untrained: Validation,
+    /// Milliseconds per face through ONNX Runtime, exported student vs teacher, same run.
+    pub speed: Vec<Speed>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Speed {
+    pub batch: usize,
+    pub student_ms_per_face: f64,
+    pub teacher_ms_per_face: f64,
 }
 
 /// What a checkpoint records besides the tensors.
@@ -233,6 +242,7 @@ pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
         teacher_id: &teacher_card.id,
     };
     let card_path = export::write(&student, &config.out, "student", &info)?;
+    let speed = measure_speed(config, &card_path, &mut teacher, &held_out.images)?;
     let report = DistillReport {
         teacher: teacher_card.id.clone(),
         student_id: id,
@@ -244,6 +254,7 @@ pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
         epochs: progress.epochs,
         validation,
         untrained: progress.untrained,
+        speed,
     };
     write_json(&config.out.join("report.json"), &report)?;
     Ok(report)
@@ -449,6 +460,45 @@ fn validation_table(
             student: trained.cosines[i],
             untrained: untrained.get(i).copied().unwrap_or(f64::NAN),
             teacher_upsampled: mean_cosine(&embedded, &data.targets)?,
+        });
+    }
+    Ok(rows)
+}
+
+/// Embeds the held-out crops with the exported student and with the teacher, alternating,
+/// at batch 1 and 32, for about a second each; ms per face.
+fn measure_speed(
+    config: &TrainConfig,
+    student_card: &Path,
+    teacher: &mut Recognizer,
+    crops: &[&BgrImage],
+) -> Result<Vec<Speed>, DistillError> {
+    let card = ModelCard::load(student_card)?;
+    let mut student = Recognizer::load(&card, config.ort_library.as_deref(), config.threads)?;
+    let small = crops
+        .iter()
+        .map(|c| degrade::probe(c, config.input_size, config.input_size))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut rows = Vec::new();
+    for batch in [1, 32] {
+        let pick = |images: &[&'_ BgrImage]| -> Vec<&'_ BgrImage> { images.iter().cycle().take(batch).copied().collect() };
+        let student_batch = pick(&small.iter().collect::<Vec<_>>());
+        let teacher_batch = pick(crops);
+        let (mut student_s, mut teacher_s, mut rounds) = (0.0, 0.0, 0);
+        while rounds < 3 || (student_s + teacher_s < 2.0 && rounds < 1000) {
+            let started = Instant::now();
+            student.embed(&student_batch)?;
+            student_s += started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            teacher.embed(&teacher_batch)?;
+            teacher_s += started.elapsed().as_secs_f64();
+            rounds += 1;
+        }
+        let per_face = |seconds: f64| seconds * 1000.0 / (rounds * batch) as f64;
+        rows.push(Speed {
+            batch,
+            student_ms_per_face: per_face(student_s),
+            teacher_ms_per_face: per_face(teacher_s),
         });
     }
     Ok(rows)
