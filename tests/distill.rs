@@ -118,6 +118,13 @@ fn harvest_distill_adapt_then_run_a_camera_on_its_adapted_student() {
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["validation"].as_array().unwrap().len(), 2);
     assert!(stderr.contains("probe px"), "{stderr}");
+    let speed = report["speed"].as_array().unwrap();
+    assert_eq!(speed.len(), 2, "{report}");
+    assert!(
+        speed
+            .iter()
+            .all(|row| row["student_ms_per_face"].as_f64().unwrap() > 0.0)
+    );
 
     let adapted = d.join("cameras/door.card.toml");
     std::fs::create_dir_all(adapted.parent().unwrap()).unwrap();

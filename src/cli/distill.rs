@@ -109,6 +109,7 @@ pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
         stop_after: args.stop_after,
         id: args.id.clone(),
         progress: true,
+        measure_speed: true,
     };
     let report = match crate::distill::distill(&config) {
         Err(stopped @ DistillError::Stopped { .. }) => {

@@ -86,7 +86,10 @@ pub fn load_crops(folder: &Path, size: u32) -> Result<Crops, DistillError> {
 pub fn split(paths: &[PathBuf], val_fraction: f64, by_source: bool) -> (Vec<usize>, Vec<usize>) {
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for (i, path) in paths.iter().enumerate() {
-        let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let key = if by_source { source_of(&stem) } else { &stem };
         let digest = Sha256::digest(key.as_bytes());
         let bucket = u16::from_le_bytes([digest[0], digest[1]]) as f64 / 65536.0;

@@ -62,6 +62,7 @@ fn train_config(data: &Path, out: &Path, epochs: usize) -> TrainConfig {
         stop_after: None,
         id: None,
         progress: false,
+        measure_speed: false,
     }
 }
 

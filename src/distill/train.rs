@@ -61,6 +61,8 @@ pub struct TrainConfig {
     /// The card's id; default `student-<size>px-w<width>`.
     pub id: Option<String>,
     pub progress: bool,
+    /// Time the exported student against the teacher after training (a few seconds).
+    pub measure_speed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -242,7 +244,11 @@ pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
         teacher_id: &teacher_card.id,
     };
     let card_path = export::write(&student, &config.out, "student", &info)?;
-    let speed = measure_speed(config, &card_path, &mut teacher, &held_out.images)?;
+    let speed = if config.measure_speed {
+        measure_speed(config, &card_path, &mut teacher, &held_out.images)?
+    } else {
+        Vec::new()
+    };
     let report = DistillReport {
         teacher: teacher_card.id.clone(),
         student_id: id,
@@ -481,9 +487,8 @@ fn measure_speed(
         .collect::<Result<Vec<_>, _>>()?;
     let mut rows = Vec::new();
     for batch in [1, 32] {
-        let pick = |images: &[&'_ BgrImage]| -> Vec<&'_ BgrImage> { images.iter().cycle().take(batch).copied().collect() };
-        let student_batch = pick(&small.iter().collect::<Vec<_>>());
-        let teacher_batch = pick(crops);
+        let student_batch: Vec<&BgrImage> = small.iter().cycle().take(batch).collect();
+        let teacher_batch: Vec<&BgrImage> = crops.iter().cycle().take(batch).copied().collect();
         let (mut student_s, mut teacher_s, mut rounds) = (0.0, 0.0, 0);
         while rounds < 3 || (student_s + teacher_s < 2.0 && rounds < 1000) {
             let started = Instant::now();
