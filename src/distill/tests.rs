@@ -183,6 +183,35 @@ fn the_same_seed_gives_the_same_student_and_resume_continues_exactly() {
     assert!(error.contains("checkpoint") && error.contains("width"), "{error}");
 }
 
+#[test]
+fn optimiser_state_does_not_keep_the_steps_graphs_alive() {
+    let student = Student::new(
+        StudentShape {
+            input_size: 24,
+            width: 4,
+            embedding_size: 16,
+            lowfreq: false,
+        },
+        2,
+    )
+    .unwrap();
+    let input = candle_core::Tensor::ones((4, 3, 24, 24), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    let input = (input.cumsum(3).unwrap() / 24.0).unwrap();
+    let target = normalise(&student.forward(&input, false).unwrap().detach().flip(&[1]).unwrap()).unwrap();
+    let mut optimizer = train::AdamW::default();
+    for _ in 0..2 {
+        let output = normalise(&student.forward(&input, true).unwrap()).unwrap();
+        let (instance, relation) = train::losses(&output, &target).unwrap();
+        let grads = (instance + relation).unwrap().backward().unwrap();
+        optimizer.step(&student, &grads, 1e-3, 0.0).unwrap();
+    }
+    assert!(
+        optimizer.holds_no_graph(),
+        "AdamW moments must be detached from the step's graph"
+    );
+    assert!(student.params.values().all(|v| v.as_tensor().is_variable()));
+}
+
 /// Max |ort − candle| over the raw (unnormalised) embeddings of `crops`.
 fn export_difference(student: &Student, dir: &Path, crops: &[BgrImage]) -> f32 {
     let info = CardInfo {

@@ -516,7 +516,7 @@ fn mean(values: &[f64]) -> f64 {
 /// AdamW with decoupled weight decay; its moments are saved in checkpoints so a resumed run
 /// continues exactly.
 #[derive(Default)]
-struct AdamW {
+pub(super) struct AdamW {
     first: HashMap<String, Tensor>,
     second: HashMap<String, Tensor>,
     steps: i32,
@@ -527,14 +527,23 @@ impl AdamW {
     const BETA2: f64 = 0.999;
     const EPSILON: f64 = 1e-8;
 
-    fn step(&mut self, student: &Student, grads: &GradStore, rate: f64, decay: f64) -> Result<(), DistillError> {
+    pub(super) fn step(
+        &mut self,
+        student: &Student,
+        grads: &GradStore,
+        rate: f64,
+        decay: f64,
+    ) -> Result<(), DistillError> {
         self.steps += 1;
         let correction1 = 1.0 - Self::BETA1.powi(self.steps);
         let correction2 = 1.0 - Self::BETA2.powi(self.steps);
         for (name, var) in student.trainable() {
-            let Some(grad) = grads.get(var.as_tensor()) else {
+            // Gradients carry the op graph of the step that made them (every activation of
+            // the batch); moments kept across steps must not, or memory grows every step.
+            let Some(grad) = grads.get(var.as_tensor()).map(Tensor::detach) else {
                 continue;
             };
+            let grad = &grad;
             let m = match self.first.get(name) {
                 Some(m) => ((m * Self::BETA1)? + (grad * (1.0 - Self::BETA1))?)?,
                 None => (grad * (1.0 - Self::BETA1))?,
@@ -546,10 +555,15 @@ impl AdamW {
             let update = ((&m / correction1)? / ((&v / correction2)?.sqrt()? + Self::EPSILON)?)?;
             let decayed = (var.as_tensor() * (1.0 - rate * decay))?;
             var.set(&(decayed - (update * rate)?)?)?;
-            self.first.insert(name.to_string(), m);
-            self.second.insert(name.to_string(), v);
+            self.first.insert(name.to_string(), m.detach());
+            self.second.insert(name.to_string(), v.detach());
         }
         Ok(())
+    }
+
+    /// True when no kept moment holds on to a step's op graph.
+    pub(super) fn holds_no_graph(&self) -> bool {
+        self.first.values().chain(self.second.values()).all(|t| !t.track_op())
     }
 }
 

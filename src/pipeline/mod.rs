@@ -4,8 +4,9 @@
 //! ingest (thread per camera) ─frames, latest-wins─▶ detect+track+align (one thread, frames
 //!   of all cameras batched; the budget picks which faces to embed) ─crops and track ends,
 //!   one queue per recognizer worker, crops dropped when full─▶ recognize (recognize.workers
-//!   threads, dynamic batches; a track always takes the same one)
-//!   ─embedded faces and track ends─▶ alert (match, evidence, alerts; one thread)
+//!   threads, dynamic batches, one per model when cameras use their own; a track always
+//!   takes the same worker) ─embedded faces and track ends─▶ alert (match, evidence, alerts;
+//!   one thread)
 //!   ─identity and alert events─▶ publish (spool, then Kafka; one thread)
 //! ```
 

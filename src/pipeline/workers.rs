@@ -285,19 +285,14 @@ impl RecognizeWorker {
         self.stats.embed_latency.record(started.elapsed());
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.batch_sizes.record(crops.len());
-        results
-            .into_iter()
-            .map(|result| match result {
-                Ok(embedding) => {
-                    self.stats.embedded.fetch_add(1, Ordering::Relaxed);
-                    Some(embedding)
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "face not embedded");
-                    None
-                }
-            })
-            .collect()
+        let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        if let Some(first) = failed.first() {
+            tracing::error!(error = %first, faces = failed.len(), "faces not embedded");
+        }
+        let embeddings: Vec<Option<Vec<f32>>> = results.into_iter().map(Result::ok).collect();
+        let embedded = embeddings.iter().filter(|e| e.is_some()).count();
+        self.stats.embedded.fetch_add(embedded as u64, Ordering::Relaxed);
+        embeddings
     }
 }
 
