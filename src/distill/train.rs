@@ -562,6 +562,7 @@ impl AdamW {
     }
 
     /// True when no kept moment holds on to a step's op graph.
+    #[cfg(test)]
     pub(super) fn holds_no_graph(&self) -> bool {
         self.first.values().chain(self.second.values()).all(|t| !t.track_op())
     }
