@@ -135,8 +135,20 @@ pub struct Validation {
 pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
     check(config)?;
     let teacher_card = ModelCard::load(&config.teacher)?;
-    let (dim, space) = teacher_card.require_embedding()?;
-    let teacher_size = teacher_card.input_size.map_or(0, |[w, _]| w);
+    let (shape, teacher_size) = student_shape(config, &teacher_card)?;
+    let crops = dataset::load_crops(&config.data, teacher_size)?;
+    let (train, val) = split_crops(config, &crops)?;
+    let mut teacher = Recognizer::load(&teacher_card, config.ort_library.as_deref(), config.threads)?;
+    let targets = dataset::teacher_embeddings(&config.data, &crops, &mut teacher)?;
+    let mut run = Training::start(config, shape, &crops, &targets, &train, &val)?;
+    run.train_remaining_epochs()?;
+    run.finish(&teacher_card, &mut teacher)
+}
+
+/// The student for the teacher's embedding; its input must be smaller than the teacher's.
+fn student_shape(config: &TrainConfig, teacher: &ModelCard) -> Result<(StudentShape, u32), DistillError> {
+    let (dim, _) = teacher.require_embedding()?;
+    let teacher_size = teacher.input_size.map_or(0, |[w, _]| w);
     let shape = StudentShape {
         input_size: config.input_size,
         width: config.width,
@@ -151,119 +163,205 @@ pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
             config.teacher.display()
         )));
     }
-    let crops = dataset::load_crops(&config.data, teacher_size)?;
+    Ok((shape, teacher_size))
+}
+
+/// (training, held-out) crop indices; both must be usable.
+fn split_crops(config: &TrainConfig, crops: &Crops) -> Result<(Vec<usize>, Vec<usize>), DistillError> {
     let (train, val) = dataset::split(&crops.paths, config.val_fraction, config.split_by_source);
     if train.len() < 2 || val.is_empty() {
         return Err(DistillError::Data {
             path: config.data.clone(),
             message: format!(
-                "{} crops give {} for training and {} held out; need at least 2 and 1: harvest more faces",
+                "{} crops give {} for training and {} held out; need at least 2 and 1: harvest more faces{}",
                 crops.paths.len(),
                 train.len(),
-                val.len()
+                val.len(),
+                if config.split_by_source {
+                    " (or --split crop)"
+                } else {
+                    ""
+                }
             ),
         });
     }
-    let mut teacher = Recognizer::load(&teacher_card, config.ort_library.as_deref(), config.threads)?;
-    let targets = dataset::teacher_embeddings(&config.data, &crops, &mut teacher)?;
-    let student = Student::new(shape.clone(), config.seed)?;
-    let card = export::training_card(&student);
-    let held_out = Subset::new(&crops, &targets, &val)?;
-    let mut optimizer = AdamW::default();
-    let mut progress = match load_checkpoint(config, &student, &mut optimizer)? {
-        Some(progress) => progress,
-        None => Progress {
-            shape: shape.clone(),
-            step: 0,
-            epochs: Vec::new(),
-            untrained: validate(&student, &card, &held_out, &config.probe_sizes)?,
-        },
-    };
-    let training = Subset::new(&crops, &targets, &train)?;
-    let steps_per_epoch = train.len().div_ceil(config.batch);
-    let mut run_epochs = 0;
-    while progress.epochs.len() < config.epochs {
-        if config.stop_after.is_some_and(|n| run_epochs >= n) {
-            return Err(DistillError::Stopped {
-                epochs_done: progress.epochs.len(),
-                epochs: config.epochs,
-                checkpoint: config.out.clone(),
-            });
-        }
-        run_epochs += 1;
-        let epoch = progress.epochs.len() + 1;
-        let started = Instant::now();
-        let losses = train_epoch(
+    Ok((train, val))
+}
+
+/// One training run: the student, its optimiser and progress, and the two subsets.
+struct Training<'a> {
+    config: &'a TrainConfig,
+    student: Student,
+    /// How crops are packed for the student (what its exported card will declare).
+    card: ModelCard,
+    training: Subset<'a>,
+    held_out: Subset<'a>,
+    optimizer: AdamW,
+    progress: Progress,
+}
+
+impl<'a> Training<'a> {
+    /// A new student, or the one in `<out>`'s checkpoint when resuming.
+    fn start(
+        config: &'a TrainConfig,
+        shape: StudentShape,
+        crops: &'a Crops,
+        targets: &Tensor,
+        train: &[usize],
+        val: &[usize],
+    ) -> Result<Training<'a>, DistillError> {
+        let student = Student::new(shape.clone(), config.seed)?;
+        let card = export::training_card(&student);
+        let held_out = Subset::new(crops, targets, val)?;
+        let mut optimizer = AdamW::default();
+        let progress = match load_checkpoint(config, &student, &mut optimizer)? {
+            Some(progress) => progress,
+            None => Progress {
+                shape,
+                step: 0,
+                epochs: Vec::new(),
+                untrained: validate(&student, &card, &held_out, &config.probe_sizes)?,
+            },
+        };
+        Ok(Training {
             config,
-            &student,
-            &card,
-            &training,
-            &mut optimizer,
-            &mut progress.step,
-            epoch,
-            steps_per_epoch,
-        )?;
+            student,
+            card,
+            training: Subset::new(crops, targets, train)?,
+            held_out,
+            optimizer,
+            progress,
+        })
+    }
+
+    /// Trains up to `epochs` (or `stop_after` more), checkpointing after each.
+    fn train_remaining_epochs(&mut self) -> Result<(), DistillError> {
+        let config = self.config;
+        let mut run_epochs = 0;
+        while self.progress.epochs.len() < config.epochs {
+            if config.stop_after.is_some_and(|n| run_epochs >= n) {
+                return Err(DistillError::Stopped {
+                    epochs_done: self.progress.epochs.len(),
+                    epochs: config.epochs,
+                    checkpoint: config.out.clone(),
+                });
+            }
+            run_epochs += 1;
+            let report = self.epoch(self.progress.epochs.len() + 1)?;
+            tracing::info!(
+                epoch = report.epoch,
+                seconds = format!("{:.1}", report.seconds),
+                instance_loss = format!("{:.4}", report.instance_loss),
+                relation_loss = format!("{:.4}", report.relation_loss),
+                val_cosine = format!("{:.3}", report.val_cosine),
+                "epoch done"
+            );
+            self.progress.epochs.push(report);
+            save_checkpoint(config, &self.student, &self.optimizer, &self.progress)?;
+        }
+        Ok(())
+    }
+
+    /// One pass over the training crops in a seeded order, then validation.
+    fn epoch(&mut self, epoch: usize) -> Result<EpochReport, DistillError> {
+        let config = self.config;
+        let started = Instant::now();
+        let mut rng = StdRng::seed_from_u64(config.seed.wrapping_add(epoch as u64 * 0x9E37_79B9));
+        let mut order: Vec<usize> = (0..self.training.images.len()).collect();
+        order.shuffle(&mut rng);
+        let steps_per_epoch = order.len().div_ceil(config.batch);
+        let total_steps = steps_per_epoch * config.epochs;
+        let bar = progress_bar(config.progress, steps_per_epoch, epoch, config.epochs);
+        let (mut instance_sum, mut relation_sum, mut batches) = (0.0, 0.0, 0);
+        for chunk in order.chunks(config.batch).filter(|c| c.len() >= 2) {
+            let rate = cosine_rate(config.learning_rate, self.progress.step, total_steps);
+            let (instance, relation) = self.step(chunk, rate, &mut rng)?;
+            self.progress.step += 1;
+            instance_sum += instance;
+            relation_sum += relation;
+            batches += 1;
+            bar.set_message(format!("instance {instance:.4} relation {relation:.4}"));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
-        let val = validate(&student, &card, &held_out, &config.probe_sizes)?;
-        let val_cosine = mean(&val.cosines);
-        let report = EpochReport {
+        let val = validate(&self.student, &self.card, &self.held_out, &config.probe_sizes)?;
+        let n = batches.max(1) as f64;
+        Ok(EpochReport {
             epoch,
             seconds,
-            instance_loss: losses.0,
-            relation_loss: losses.1,
-            val_cosine,
+            instance_loss: instance_sum / n,
+            relation_loss: relation_sum / n,
+            val_cosine: mean(&val.cosines),
             val_instance_loss: val.instance_loss,
             val_relation_loss: val.relation_loss,
-        };
-        tracing::info!(
-            epoch,
-            seconds = format!("{:.1}", report.seconds),
-            instance_loss = format!("{:.4}", report.instance_loss),
-            relation_loss = format!("{:.4}", report.relation_loss),
-            val_cosine = format!("{:.3}", val_cosine),
-            "epoch done"
-        );
-        progress.epochs.push(report);
-        save_checkpoint(config, &student, &optimizer, &progress)?;
+        })
     }
-    let validation = validation_table(
-        config,
-        &student,
-        &card,
-        &held_out,
-        &mut teacher,
-        &progress.untrained.cosines,
-    )?;
-    let id = config
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("student-{}px-w{}", shape.input_size, shape.width));
-    let info = CardInfo {
-        id: &id,
-        embedding_space: &space,
-        teacher_id: &teacher_card.id,
-    };
-    let card_path = export::write(&student, &config.out, "student", &info)?;
-    let speed = if config.measure_speed {
-        measure_speed(config, &card_path, &mut teacher, &held_out.images)?
-    } else {
-        Vec::new()
-    };
-    let report = DistillReport {
-        teacher: teacher_card.id.clone(),
-        student_id: id,
-        card: card_path,
-        parameters: student.parameter_count(),
-        shape,
-        train_crops: train.len(),
-        val_crops: val.len(),
-        epochs: progress.epochs,
-        validation,
-        untrained: progress.untrained,
-        speed,
-    };
-    write_json(&config.out.join("report.json"), &report)?;
-    Ok(report)
+
+    /// Degrades the batch's crops, runs forward and backward, updates; returns the losses.
+    fn step(&mut self, batch: &[usize], rate: f64, rng: &mut StdRng) -> Result<(f64, f64), DistillError> {
+        let config = self.config;
+        let degraded = batch
+            .iter()
+            .map(|&i| {
+                config
+                    .degradation
+                    .apply(self.training.images[i], config.input_size, rng)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let input = to_tensor(&self.card, &degraded.iter().collect::<Vec<_>>(), &mut Vec::new())?;
+        let targets = self.training.rows(batch)?;
+        let output = normalise(&self.student.forward(&input, true)?)?;
+        let (instance, relation) = losses(&output, &targets)?;
+        let loss = ((&instance * config.instance_weight)? + (&relation * config.relation_weight)?)?;
+        let grads = loss.backward()?;
+        self.optimizer.step(&self.student, &grads, rate, config.weight_decay)?;
+        Ok((instance.to_scalar::<f32>()? as f64, relation.to_scalar::<f32>()? as f64))
+    }
+
+    /// Validation table, ONNX export with card, speed, and report.json.
+    fn finish(self, teacher_card: &ModelCard, teacher: &mut Recognizer) -> Result<DistillReport, DistillError> {
+        let config = self.config;
+        let shape = self.student.shape.clone();
+        let validation = validation_table(
+            config,
+            &self.student,
+            &self.card,
+            &self.held_out,
+            teacher,
+            &self.progress.untrained.cosines,
+        )?;
+        let id = config
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("student-{}px-w{}", shape.input_size, shape.width));
+        let info = CardInfo {
+            id: &id,
+            embedding_space: teacher.embedding_space(),
+            teacher_id: &teacher_card.id,
+        };
+        let card_path = export::write(&self.student, &config.out, "student", &info)?;
+        let speed = if config.measure_speed {
+            measure_speed(config, &card_path, teacher, &self.held_out.images)?
+        } else {
+            Vec::new()
+        };
+        let report = DistillReport {
+            teacher: teacher_card.id.clone(),
+            student_id: id,
+            card: card_path,
+            parameters: self.student.parameter_count(),
+            shape,
+            train_crops: self.training.images.len(),
+            val_crops: self.held_out.images.len(),
+            epochs: self.progress.epochs,
+            validation,
+            untrained: self.progress.untrained,
+            speed,
+        };
+        write_json(&config.out.join("report.json"), &report)?;
+        Ok(report)
+    }
 }
 
 fn check(config: &TrainConfig) -> Result<(), DistillError> {
@@ -305,66 +403,22 @@ struct Subset<'a> {
 }
 
 impl<'a> Subset<'a> {
+    /// The teacher embeddings of some of this subset's crops.
+    fn rows(&self, indices: &[usize]) -> Result<Tensor, DistillError> {
+        select_rows(&self.targets, indices)
+    }
+
     fn new(crops: &'a Crops, targets: &Tensor, indices: &[usize]) -> Result<Subset<'a>, DistillError> {
-        let ids: Vec<u32> = indices.iter().map(|&i| i as u32).collect();
         Ok(Subset {
             images: indices.iter().map(|&i| &crops.images[i]).collect(),
-            targets: targets.index_select(&Tensor::new(ids.as_slice(), &Device::Cpu)?, 0)?,
+            targets: select_rows(targets, indices)?,
         })
     }
 }
 
-/// One pass over the training crops in a seeded order; returns the mean (instance, relation)
-/// losses.
-#[allow(clippy::too_many_arguments)]
-fn train_epoch(
-    config: &TrainConfig,
-    student: &Student,
-    card: &ModelCard,
-    data: &Subset,
-    optimizer: &mut AdamW,
-    step: &mut usize,
-    epoch: usize,
-    steps_per_epoch: usize,
-) -> Result<(f64, f64), DistillError> {
-    let mut rng = StdRng::seed_from_u64(config.seed.wrapping_add(epoch as u64 * 0x9E37_79B9));
-    let mut order: Vec<usize> = (0..data.images.len()).collect();
-    order.shuffle(&mut rng);
-    let bar = progress_bar(config.progress, steps_per_epoch, epoch, config.epochs);
-    let total_steps = steps_per_epoch * config.epochs;
-    let (mut instance_sum, mut relation_sum, mut batches) = (0.0, 0.0, 0);
-    let mut buffer = Vec::new();
-    for chunk in order.chunks(config.batch).filter(|c| c.len() >= 2) {
-        let degraded = chunk
-            .iter()
-            .map(|&i| config.degradation.apply(data.images[i], config.input_size, &mut rng))
-            .collect::<Result<Vec<_>, _>>()?;
-        let input = to_tensor(card, &degraded.iter().collect::<Vec<_>>(), &mut buffer)?;
-        let ids: Vec<u32> = chunk.iter().map(|&i| i as u32).collect();
-        let targets = data
-            .targets
-            .index_select(&Tensor::new(ids.as_slice(), &Device::Cpu)?, 0)?;
-        let output = normalise(&student.forward(&input, true)?)?;
-        let (instance, relation) = losses(&output, &targets)?;
-        let loss = ((&instance * config.instance_weight)? + (&relation * config.relation_weight)?)?;
-        let grads = loss.backward()?;
-        optimizer.step(
-            student,
-            &grads,
-            cosine_rate(config.learning_rate, *step, total_steps),
-            config.weight_decay,
-        )?;
-        *step += 1;
-        let (i, r) = (instance.to_scalar::<f32>()? as f64, relation.to_scalar::<f32>()? as f64);
-        instance_sum += i;
-        relation_sum += r;
-        batches += 1;
-        bar.set_message(format!("instance {i:.4} relation {r:.4}"));
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let n = batches.max(1) as f64;
-    Ok((instance_sum / n, relation_sum / n))
+fn select_rows(tensor: &Tensor, indices: &[usize]) -> Result<Tensor, DistillError> {
+    let ids: Vec<u32> = indices.iter().map(|&i| i as u32).collect();
+    Ok(tensor.index_select(&Tensor::new(ids.as_slice(), &Device::Cpu)?, 0)?)
 }
 
 fn progress_bar(visible: bool, len: usize, epoch: usize, epochs: usize) -> ProgressBar {
