@@ -286,7 +286,7 @@ pub struct HarvestArgs {
     /// Output folder for the crops (and harvest.json).
     #[arg(long)]
     pub out: PathBuf,
-    /// Harvest the cameras of this config (live ones for --seconds each).
+    /// Harvest the cameras of this config (live ones for --seconds each, one after another).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Video files, repeatable.
