@@ -245,16 +245,14 @@ fn harvest_photos(
             message: e.to_string(),
         })?;
         report.photos += 1;
-        let faces: Vec<Detection> = detector
-            .detect(&image)?
-            .into_iter()
-            .filter(|d| {
-                report.faces_seen += 1;
-                let large = d.bbox.w >= config.min_face_px;
-                report.too_small += usize::from(!large);
-                large
-            })
+        let detected = detector.detect(&image)?;
+        let faces: Vec<Detection> = detected
+            .iter()
+            .filter(|d| d.bbox.w >= config.min_face_px)
+            .cloned()
             .collect();
+        report.faces_seen += detected.len();
+        report.too_small += detected.len() - faces.len();
         report.photos_without_face += usize::from(faces.is_empty());
         let stem = sanitize(&path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default());
         for (i, face) in faces.iter().enumerate() {
