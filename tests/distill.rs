@@ -32,12 +32,12 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn run_config(dir: &Path, camera_extra: &str) -> String {
+fn run_config(dir: &Path, url: &str, camera_extra: &str) -> String {
     let repo = testing::repo();
     format!(
         "[models]\ndetector = \"{repo}/models/yunet.card.toml\"\nrecognizer = \"{repo}/models/sface.card.toml\"\n\
          [pipeline]\nstate_dir = \"{dir}/state\"\ntemplates = \"{repo}/pipelines\"\n[gallery]\npath = \"{dir}/gallery.db\"\n\
-         [kafka]\nbrokers = \"embedded\"\n[[cameras]]\nid = \"door\"\nurl = \"{dir}/scene/scene.mp4\"\n{camera_extra}\n",
+         [kafka]\nbrokers = \"embedded\"\n[[cameras]]\nid = \"door\"\nurl = \"{url}\"\n{camera_extra}\n",
         repo = repo.display(),
         dir = dir.display()
     )
@@ -92,6 +92,24 @@ fn harvest_distill_adapt_then_run_a_camera_on_its_adapted_student() {
         !from_video.is_empty() && from_video.len() as u64 <= 3 * tracks,
         "{from_video:?}"
     );
+
+    // The same scene from a live RTSP camera of a config, for a bounded time.
+    let server = squint::serve::RtspServer::start(&d.join("scene/scene.mp4"), 0, "/door").unwrap();
+    let live = d.join("live.toml");
+    std::fs::write(&live, run_config(d, &server.url(), "")).unwrap();
+    let from_camera: serde_json::Value = serde_json::from_str(&ok(&[
+        "harvest",
+        "--config",
+        path(&live),
+        "--seconds",
+        "8",
+        "--out",
+        path(&d.join("live-crops")),
+    ]))
+    .unwrap();
+    drop(server);
+    assert!(from_camera["frames"].as_u64().unwrap() > 0, "{from_camera}");
+    assert!(from_camera["crops_written"].as_u64().unwrap() > 0, "{from_camera}");
 
     let student = d.join("student");
     let (success, stdout, stderr) = squint(&[
@@ -151,7 +169,11 @@ fn harvest_distill_adapt_then_run_a_camera_on_its_adapted_student() {
     let config = d.join("run.toml");
     std::fs::write(
         &config,
-        run_config(d, &format!("recognizer = \"{}\"", adapted.display())),
+        run_config(
+            d,
+            path(&d.join("scene/scene.mp4")),
+            &format!("recognizer = \"{}\"", adapted.display()),
+        ),
     )
     .unwrap();
     let stats = d.join("stats.json");
@@ -193,7 +215,11 @@ fn a_camera_recognizer_from_another_embedding_space_is_refused() {
     let config = d.join("run.toml");
     std::fs::write(
         &config,
-        run_config(d, &format!("recognizer = \"{}/other.card.toml\"", d.display())),
+        run_config(
+            d,
+            "unused.mp4",
+            &format!("recognizer = \"{}/other.card.toml\"", d.display()),
+        ),
     )
     .unwrap();
     let (success, _, stderr) = squint(&["run", "--config", path(&config), "--duration", "5"]);
