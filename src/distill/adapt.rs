@@ -16,7 +16,7 @@ use ort::value::TensorRef;
 use serde::Serialize;
 
 use super::DistillError;
-use super::dataset::image_files;
+use super::dataset::{image_files, load_image};
 use super::onnx::{self, ModelProto};
 use crate::image::BgrImage;
 use crate::model::ModelCard;
@@ -136,11 +136,7 @@ fn load_camera_crops(folder: &Path, card: &ModelCard, max_crops: usize) -> Resul
     let step = files.len().div_ceil(max_crops.max(2));
     let mut crops = Vec::new();
     for path in files.iter().step_by(step.max(1)) {
-        let image = BgrImage::load(path).map_err(|e| DistillError::Data {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        crops.push(image.resized_to(Some((size, size)))?);
+        crops.push(load_image(path)?.resized_to(Some((size, size)))?);
     }
     if crops.len() < 2 {
         return Err(DistillError::Data {

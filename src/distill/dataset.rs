@@ -54,15 +54,29 @@ pub fn image_files(folder: &Path) -> Result<Vec<PathBuf>, DistillError> {
     Ok(images)
 }
 
+/// One image, or an error naming its file.
+pub fn load_image(path: &Path) -> Result<BgrImage, DistillError> {
+    BgrImage::load(path).map_err(|e| DistillError::Data {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Embeddings of `images` in batches of the teacher's usual size, in order.
+pub fn embed_in_batches(recognizer: &mut Recognizer, images: &[&BgrImage]) -> Result<Vec<Vec<f32>>, DistillError> {
+    let mut rows = Vec::with_capacity(images.len());
+    for chunk in images.chunks(TEACHER_BATCH) {
+        rows.extend(recognizer.embed(chunk)?);
+    }
+    Ok(rows)
+}
+
 /// Loads every crop of `folder`; each must already be `size`×`size` (aligned for the teacher).
 pub fn load_crops(folder: &Path, size: u32) -> Result<Crops, DistillError> {
     let paths = image_files(folder)?;
     let mut images = Vec::with_capacity(paths.len());
     for path in &paths {
-        let image = BgrImage::load(path).map_err(|e| DistillError::Data {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let image = load_image(path)?;
         if (image.width, image.height) != (size, size) {
             return Err(DistillError::Data {
                 path: path.clone(),
@@ -127,11 +141,7 @@ pub fn teacher_embeddings(folder: &Path, crops: &Crops, teacher: &mut Recognizer
         tracing::info!(cache = %cache.display(), "teacher embeddings read from the cache");
         return Ok(embeddings);
     }
-    let mut rows = Vec::with_capacity(crops.images.len());
-    for chunk in crops.images.chunks(TEACHER_BATCH) {
-        let refs: Vec<&BgrImage> = chunk.iter().collect();
-        rows.extend(teacher.embed(&refs)?);
-    }
+    let rows = embed_in_batches(teacher, &crops.images.iter().collect::<Vec<_>>())?;
     let dim = rows.first().map_or(0, Vec::len);
     let embeddings = Tensor::from_vec(rows.concat(), (crops.images.len(), dim), &Device::Cpu)?;
     let tensors = HashMap::from([("embeddings".to_string(), embeddings.clone())]);

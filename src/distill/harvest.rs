@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::DistillError;
-use super::dataset::image_files;
+use super::dataset::{image_files, load_image};
 use crate::align::{reference_points, similarity_transform};
 use crate::detect::{Detector, assess};
 use crate::image::BgrImage;
@@ -240,10 +240,7 @@ fn harvest_photos(
         });
     }
     for path in files {
-        let image = BgrImage::load(&path).map_err(|e| DistillError::Data {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let image = load_image(&path)?;
         report.photos += 1;
         let detected = detector.detect(&image)?;
         let faces: Vec<Detection> = detected

@@ -196,6 +196,8 @@ struct Training<'a> {
     card: ModelCard,
     training: Subset<'a>,
     held_out: Subset<'a>,
+    /// `held_out` at each probe size, packed for the student.
+    probes: Vec<Tensor>,
     optimizer: AdamW,
     progress: Progress,
 }
@@ -213,6 +215,7 @@ impl<'a> Training<'a> {
         let student = Student::new(shape.clone(), config.seed)?;
         let card = export::training_card(&student);
         let held_out = Subset::new(crops, targets, val)?;
+        let probes = probe_inputs(&card, &held_out, &config.probe_sizes, config.input_size)?;
         let mut optimizer = AdamW::default();
         let progress = match load_checkpoint(config, &student, &mut optimizer)? {
             Some(progress) => progress,
@@ -220,7 +223,7 @@ impl<'a> Training<'a> {
                 shape,
                 step: 0,
                 epochs: Vec::new(),
-                untrained: validate(&student, &card, &held_out, &config.probe_sizes)?,
+                untrained: validate(&student, &probes, &held_out.targets)?,
             },
         };
         Ok(Training {
@@ -229,6 +232,7 @@ impl<'a> Training<'a> {
             card,
             training: Subset::new(crops, targets, train)?,
             held_out,
+            probes,
             optimizer,
             progress,
         })
@@ -285,7 +289,7 @@ impl<'a> Training<'a> {
         }
         bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
-        let val = validate(&self.student, &self.card, &self.held_out, &config.probe_sizes)?;
+        let val = validate(&self.student, &self.probes, &self.held_out.targets)?;
         let n = batches.max(1) as f64;
         Ok(EpochReport {
             epoch,
@@ -326,7 +330,7 @@ impl<'a> Training<'a> {
         let validation = validation_table(
             config,
             &self.student,
-            &self.card,
+            &self.probes,
             &self.held_out,
             teacher,
             &self.progress.untrained.cosines,
@@ -464,25 +468,34 @@ pub fn to_tensor(card: &ModelCard, crops: &[&BgrImage], buffer: &mut Vec<f32>) -
     )?)
 }
 
-/// Held-out student(probe) ↔ teacher(HR): mean cosine per probe size, and both losses.
-fn validate(student: &Student, card: &ModelCard, data: &Subset, probes: &[u32]) -> Result<Validation, DistillError> {
-    let size = student.shape.input_size;
+/// The held-out crops at each probe size, packed for the student: the same every epoch, so
+/// made once per run.
+fn probe_inputs(card: &ModelCard, data: &Subset, probes: &[u32], size: u32) -> Result<Vec<Tensor>, DistillError> {
     let mut buffer = Vec::new();
+    probes
+        .iter()
+        .map(|&px| {
+            let inputs = data
+                .images
+                .iter()
+                .map(|c| degrade::probe(c, px, size))
+                .collect::<Result<Vec<_>, _>>()?;
+            to_tensor(card, &inputs.iter().collect::<Vec<_>>(), &mut buffer)
+        })
+        .collect()
+}
+
+/// Held-out student(probe) ↔ teacher(HR): mean cosine per probe size, and both losses.
+fn validate(student: &Student, probes: &[Tensor], targets: &Tensor) -> Result<Validation, DistillError> {
     let mut validation = Validation {
         cosines: Vec::new(),
         instance_loss: 0.0,
         relation_loss: 0.0,
     };
-    for &px in probes {
-        let inputs = data
-            .images
-            .iter()
-            .map(|c| degrade::probe(c, px, size))
-            .collect::<Result<Vec<_>, _>>()?;
-        let input = to_tensor(card, &inputs.iter().collect::<Vec<_>>(), &mut buffer)?;
-        let output = normalise(&student.forward(&input, false)?)?;
-        validation.cosines.push(mean_cosine(&output, &data.targets)?);
-        let (instance, relation) = losses(&output, &data.targets)?;
+    for input in probes {
+        let output = normalise(&student.forward(input, false)?)?;
+        validation.cosines.push(mean_cosine(&output, targets)?);
+        let (instance, relation) = losses(&output, targets)?;
         validation.instance_loss += instance.to_scalar::<f32>()? as f64 / probes.len() as f64;
         validation.relation_loss += relation.to_scalar::<f32>()? as f64 / probes.len() as f64;
     }
@@ -496,12 +509,12 @@ fn mean_cosine(a: &Tensor, b: &Tensor) -> Result<f64, DistillError> {
 fn validation_table(
     config: &TrainConfig,
     student: &Student,
-    card: &ModelCard,
+    probes: &[Tensor],
     data: &Subset,
     teacher: &mut Recognizer,
     untrained: &[f64],
 ) -> Result<Vec<ProbeRow>, DistillError> {
-    let trained = validate(student, card, data, &config.probe_sizes)?;
+    let trained = validate(student, probes, &data.targets)?;
     let size = teacher.input_size();
     let mut rows = Vec::new();
     for (i, &px) in config.probe_sizes.iter().enumerate() {
@@ -510,10 +523,7 @@ fn validation_table(
             .iter()
             .map(|c| degrade::probe(c, px, size))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut embeddings = Vec::with_capacity(probes.len());
-        for chunk in probes.chunks(32) {
-            embeddings.extend(teacher.embed(&chunk.iter().collect::<Vec<_>>())?);
-        }
+        let embeddings = dataset::embed_in_batches(teacher, &probes.iter().collect::<Vec<_>>())?;
         let embedded = Tensor::from_vec(embeddings.concat(), data.targets.dims(), &Device::Cpu)?;
         rows.push(ProbeRow {
             probe_px: px,
