@@ -141,11 +141,7 @@ fn spawn_camera(
     std::sync::Arc<std::sync::atomic::AtomicBool>,
 )> {
     let camera: crate::ingest::CameraConfig = toml::from_str(camera_toml)?;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (tx, rx) = crossbeam_channel::bounded(2);
-    let frames = crate::ingest::FrameSender::new(tx, rx.clone());
-    let source = crate::ingest::CameraSource::spawn(&camera, templates, frames, stop.clone())?;
-    Ok((source, rx, stop))
+    Ok(crate::ingest::CameraSource::spawn_alone(&camera, templates, 2)?)
 }
 
 #[derive(Debug, Serialize)]

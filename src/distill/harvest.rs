@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -17,7 +17,7 @@ use super::dataset::{image_files, load_image};
 use crate::align::{reference_points, similarity_transform};
 use crate::detect::{Detector, assess};
 use crate::image::BgrImage;
-use crate::ingest::{CameraConfig, CameraSource, FrameSender};
+use crate::ingest::{CameraConfig, CameraSource};
 use crate::track::{TrackConfig, TrackedFace, Tracker};
 use crate::types::{Detection, FrameMeta};
 
@@ -101,14 +101,7 @@ fn harvest_source(
     detector: &mut Detector,
     report: &mut HarvestReport,
 ) -> Result<(), DistillError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = crossbeam_channel::bounded(2);
-    let mut source = CameraSource::spawn(
-        camera,
-        &config.templates,
-        FrameSender::new(tx, rx.clone()),
-        stop.clone(),
-    )?;
+    let (mut source, rx, stop) = CameraSource::spawn_alone(camera, &config.templates, 2)?;
     let track_config = TrackConfig {
         budget: false,
         ..TrackConfig::default()

@@ -125,6 +125,19 @@ impl CameraSource {
         })
     }
 
+    /// Starts `camera` outside the pipeline (benchmarks, harvesting) on its own queue of
+    /// `capacity` frames; returns the source, the queue and the flag that stops it.
+    pub fn spawn_alone(
+        camera: &CameraConfig,
+        templates: &Path,
+        capacity: usize,
+    ) -> Result<(CameraSource, Receiver<Frame>, Arc<AtomicBool>), IngestError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let source = CameraSource::spawn(camera, templates, FrameSender::new(tx, rx.clone()), stop.clone())?;
+        Ok((source, rx, stop))
+    }
+
     pub fn join(&mut self) {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
