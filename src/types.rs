@@ -48,6 +48,13 @@ impl BBox {
     pub fn contains(&self, (px, py): (f32, f32)) -> bool {
         px >= self.x && px <= self.x + self.w && py >= self.y && py <= self.y + self.h
     }
+
+    /// Whether a detected box is this (true) face: its centre lies inside and its width is
+    /// within a factor of two. IoU is too harsh a test for 8-px boxes.
+    pub fn found_by(&self, detected: &BBox) -> bool {
+        let centre = (detected.x + detected.w / 2.0, detected.y + detected.h / 2.0);
+        self.contains(centre) && detected.w > self.w / 2.0 && detected.w < self.w * 2.0
+    }
 }
 
 /// Five facial landmarks in YuNet's order: right eye, left eye, nose tip, right and left

@@ -54,11 +54,9 @@ fn config(mode: DetectMode, upscale: f32, threads: usize) -> DetectConfig {
     }
 }
 
-/// A detection counts for a pasted face when its centre lies in the face's box and its
-/// width is within a factor of two: IoU is too harsh a test for 8-px boxes.
+/// A detection counts for a pasted face by [`BBox::found_by`].
 fn matches(d: &Detection, truth: &BBox) -> bool {
-    let centre = (d.bbox.x + d.bbox.w / 2.0, d.bbox.y + d.bbox.h / 2.0);
-    truth.contains(centre) && d.bbox.w > truth.w / 2.0 && d.bbox.w < truth.w * 2.0
+    truth.found_by(&d.bbox)
 }
 
 pub fn cost(card: &ModelCard, frames: &[BgrImage], threads: &[usize]) -> anyhow::Result<Vec<Cost>> {

@@ -188,6 +188,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Harvest(args) => super::distill::harvest(&args),
         Command::Distill(args) => super::distill::distill(&args),
         Command::Adapt(args) => super::distill::adapt(&args),
+        Command::Eval(args) => super::eval::eval(&args),
+        Command::SynthFaces(args) => super::eval::synth_faces(&args),
+        Command::FacePairs(args) => super::eval::face_pairs(&args),
         Command::Tail {
             config,
             brokers,

@@ -2,6 +2,7 @@
 
 mod commands;
 mod distill;
+mod eval;
 
 use std::path::PathBuf;
 
@@ -236,6 +237,16 @@ pub enum Command {
     /// Re-estimate a model's batch-norm statistics on unlabeled crops from one camera
     /// (adaptive BN); writes a new ONNX file and card.
     Adapt(AdaptArgs),
+    /// Recognition against face size on labelled face sets (and real footage): detection
+    /// rate, rank-1, TAR@FAR, open-set DIR and cosine to the sharp embedding, per recognizer,
+    /// gallery strategy, width and alignment; markdown table, JSON and PNG chart.
+    Eval(EvalArgs),
+    /// Generate synthetic faces with the DCGAN of `gan-face-generate` (64×64 PNGs, plus
+    /// aligned crops where the detector finds the face).
+    SynthFaces(SynthFacesArgs),
+    /// Candidate same-person pairs among photos of unlabeled people, by teacher cosine, with
+    /// a contact sheet to check each pair by eye (how the CelebA repeat list was made).
+    FacePairs(FacePairsArgs),
     /// Print identity events from Kafka.
     Tail {
         /// Read brokers and topic from this config (handles kafka.brokers = "embedded").
@@ -401,4 +412,95 @@ pub struct AdaptArgs {
     pub max_crops: usize,
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Labelled set: a folder with one sub-folder of photos per identity (repeatable). The
+    /// first photo (by name) of each identity is enrolled; the others are probes.
+    #[arg(long = "set")]
+    pub sets: Vec<PathBuf>,
+    /// Photos of other people (repeatable): alternately enrolled as extra gallery identities
+    /// and used as strangers for the open-set numbers.
+    #[arg(long = "distractors")]
+    pub distractors: Vec<PathBuf>,
+    /// Recognizer cards that embed the probes (repeatable; SFace by default).
+    #[arg(long = "recognizer")]
+    pub recognizers: Vec<PathBuf>,
+    /// The card that enrols the gallery; every recognizer must share its embedding space.
+    #[arg(long, default_value = "models/sface.card.toml")]
+    pub enroll_with: PathBuf,
+    #[arg(long, default_value = "models/yunet.card.toml")]
+    pub detector: PathBuf,
+    /// Take the detector settings (`[detect]`) and ONNX Runtime from this config.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Gallery strategies (repeatable; both by default).
+    #[arg(long = "gallery", value_enum)]
+    pub galleries: Vec<crate::eval::GalleryKind>,
+    /// Widths of the degraded templates of a multi-res gallery.
+    #[arg(long, value_delimiter = ',', default_value = "16,24,32")]
+    pub multi_res: Vec<u32>,
+    /// Probe face widths in pixels.
+    #[arg(long, value_delimiter = ',', default_value = "12,16,20,24,32,40")]
+    pub sizes: Vec<u32>,
+    /// Camera blur of the frame (sigma, px; 0 = none).
+    #[arg(long, default_value_t = 0.0)]
+    pub blur: f64,
+    /// Sensor noise of the frame (sigma, grey levels; 0 = none).
+    #[arg(long, default_value_t = 0.0)]
+    pub noise: f64,
+    /// JPEG round trip of the frame at this quality.
+    #[arg(long)]
+    pub jpeg: Option<i32>,
+    /// Background footage for the probe frames (mid-grey when absent).
+    #[arg(long, default_value = "assets/vtest.avi")]
+    pub background: PathBuf,
+    /// Make every photo grey (for grey sets such as Olivetti).
+    #[arg(long)]
+    pub grey: bool,
+    /// Real footage without labels (repeatable): tracks as identities.
+    #[arg(long = "video")]
+    pub videos: Vec<PathBuf>,
+    /// Frames between the two faces of a genuine video pair.
+    #[arg(long, default_value_t = 10)]
+    pub min_gap_frames: u64,
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SynthFacesArgs {
+    #[arg(long)]
+    pub count: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The generator checkpoint (scripts/setup.sh --faces puts it in $SQUINT_FACES).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FacePairsArgs {
+    /// Folder of photos, one (unknown) person each.
+    #[arg(long)]
+    pub photos: PathBuf,
+    /// Teacher cosine above which two photos are a candidate pair.
+    #[arg(long, default_value_t = 0.45)]
+    pub min_cosine: f32,
+    /// Contact sheet: each candidate pair side by side with its cosine.
+    #[arg(long)]
+    pub sheet: Option<PathBuf>,
+    #[command(flatten)]
+    pub models: ModelArgs,
 }

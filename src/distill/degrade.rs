@@ -80,7 +80,8 @@ pub fn adjust_exposure(image: &mut BgrImage, contrast: f64, brightness: f64) {
     }
 }
 
-fn add_noise(image: &mut BgrImage, sigma: f64, rng: &mut impl Rng) {
+/// Gaussian sensor noise of `sigma` grey levels on every channel value.
+pub fn add_noise(image: &mut BgrImage, sigma: f64, rng: &mut impl Rng) {
     for v in &mut image.data {
         // Box–Muller: one normal sample per channel value.
         let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());

@@ -109,10 +109,10 @@ impl Matcher {
         (score > f32::NEG_INFINITY).then_some(score)
     }
 
-    /// Each identity's best template similarity to `probe`, negative infinity where a
-    /// negative rules the identity out; `None` for a probe of the wrong size or an empty
-    /// gallery.
-    fn scores(&self, probe: &[f32]) -> Option<Vec<f32>> {
+    /// Each identity's best template similarity to `probe` (in the order identities were
+    /// added), negative infinity where a negative rules the identity out; `None` for a probe
+    /// of the wrong size or an empty gallery.
+    pub fn scores(&self, probe: &[f32]) -> Option<Vec<f32>> {
         if probe.len() != self.dim || self.names.is_empty() {
             return None;
         }
@@ -138,10 +138,11 @@ impl Matcher {
     }
 }
 
-/// Eight independent partial sums let the compiler vectorise the loop (a single running
-/// sum must keep its order of additions): 2.7 instead of 7.6 ms per probe at 100k
-/// identities (`squint bench-recognize`).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// Dot product: the cosine similarity of two L2-normalised embeddings. Eight independent
+/// partial sums let the compiler vectorise the loop (a single running sum must keep its
+/// order of additions): 2.7 instead of 7.6 ms per probe at 100k identities
+/// (`squint bench-recognize`).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();

@@ -9,7 +9,7 @@ mod watch;
 
 pub use config::GalleryConfig;
 pub use enroll::{Enroller, align_photo, largest_face};
-pub use matcher::{Match, Matcher};
+pub use matcher::{Match, Matcher, dot};
 pub use store::{
     DEFAULT_WATCHLIST, ExportedEmbedding, ExportedIdentity, GALLERY_SCHEMA_VERSION, Gallery, GalleryExport,
     IdentitySummary,

@@ -75,6 +75,10 @@ impl Recognizer {
         self.model.card.model_path()
     }
 
+    pub fn embedding_size(&self) -> usize {
+        self.embedding_size
+    }
+
     pub fn embedding_space(&self) -> &str {
         &self.embedding_space
     }

@@ -5,6 +5,22 @@ use crate::types::BBox;
 pub struct FacePatch {
     image: BgrImage,
     face: BBox,
+    /// Top-left corner of the patch in the photo.
+    origin: (f32, f32),
+}
+
+/// Where a pasted patch's photo ended up: frame = photo · scale + offset, per axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    pub scale: (f32, f32),
+    pub offset: (f32, f32),
+}
+
+impl Placement {
+    /// A point of the photo in frame coordinates (e.g. the sharp photo's landmarks).
+    pub fn map(&self, (x, y): (f32, f32)) -> (f32, f32) {
+        (x * self.scale.0 + self.offset.0, y * self.scale.1 + self.offset.1)
+    }
 }
 
 /// Context kept around the detected face box, as a fraction of its size on each side.
@@ -26,12 +42,14 @@ impl FacePatch {
                 h: face.h,
             },
             image,
+            origin: (x as f32, y as f32),
         }
     }
 
     /// Pastes the patch so that its face covers `target`, blending its border into the
     /// frame with an elliptical feather so the detector sees a face, not a rectangle.
-    pub fn paste(&self, frame: &mut BgrImage, target: BBox) -> Result<(), ImageError> {
+    /// Returns where the photo's pixels landed.
+    pub fn paste(&self, frame: &mut BgrImage, target: BBox) -> Result<Placement, ImageError> {
         let scale = target.w / self.face.w;
         let pw = ((self.image.width as f32 * scale).round() as u32).max(1);
         let ph = ((self.image.height as f32 * scale).round() as u32).max(1);
@@ -63,6 +81,16 @@ impl FacePatch {
                 }
             }
         }
-        Ok(())
+        let scale = (
+            pw as f32 / self.image.width as f32,
+            ph as f32 / self.image.height as f32,
+        );
+        // Pixel centres sit at integer coordinates; resizing keeps centres aligned, which
+        // moves every point by half a pixel of the scale change (0.5 px at tiny faces).
+        let offset = |o: i32, origin: f32, s: f32| o as f32 - origin * s + 0.5 * (s - 1.0);
+        Ok(Placement {
+            scale,
+            offset: (offset(ox, self.origin.0, scale.0), offset(oy, self.origin.1, scale.1)),
+        })
     }
 }

@@ -6,7 +6,7 @@ mod compose;
 mod encode;
 mod plan;
 
-pub use compose::FacePatch;
+pub use compose::{FacePatch, Placement};
 pub use plan::{Appearance, GroundTruth, Person, plan_appearances};
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,177 @@
+//! `squint eval`, `squint synth-faces` and `squint face-pairs`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use super::{EvalArgs, FacePairsArgs, SynthFacesArgs};
+use crate::align::align_face;
+use crate::config::Config;
+use crate::detect::{DetectConfig, Detector};
+use crate::eval::probes::CameraDegradation;
+use crate::eval::{EvalConfig, GalleryKind, VideoConfig};
+use crate::faces::{SynthConfig, distractor_photos, find_face};
+use crate::gallery::dot;
+use crate::image::BgrImage;
+use crate::model::ModelCard;
+use crate::recognize::Recognizer;
+
+pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let config = args.config.as_deref().map(Config::load).transpose()?;
+    let recognizers = if args.recognizers.is_empty() {
+        vec![PathBuf::from("models/sface.card.toml")]
+    } else {
+        args.recognizers.clone()
+    };
+    let galleries = if args.galleries.is_empty() {
+        vec![GalleryKind::Single, GalleryKind::MultiRes]
+    } else {
+        args.galleries.clone()
+    };
+    let eval = EvalConfig {
+        sets: args.sets.clone(),
+        distractors: args.distractors.clone(),
+        recognizers,
+        enroll_with: args.enroll_with.clone(),
+        detector: config.as_ref().map_or(args.detector.clone(), |c| c.models.detector.clone()),
+        detect: config.as_ref().map(|c| c.detect.clone()).unwrap_or_default(),
+        ort_library: config.as_ref().and_then(|c| c.models.onnxruntime.clone()),
+        galleries,
+        multi_res_widths: args.multi_res.clone(),
+        sizes: args.sizes.clone(),
+        degradation: CameraDegradation {
+            blur_sigma: args.blur,
+            noise_sigma: args.noise,
+            jpeg_quality: args.jpeg,
+        },
+        background: args.background.is_file().then(|| args.background.clone()),
+        grey: args.grey,
+        seed: args.seed,
+        threads: args.threads,
+        progress: true,
+        videos: args
+            .videos
+            .iter()
+            .map(|video| VideoConfig {
+                video: video.clone(),
+                min_gap_frames: args.min_gap_frames,
+                every: 2,
+                max_pairs_per_track: 50,
+            })
+            .collect(),
+    };
+    if eval.background.is_none() {
+        tracing::warn!(background = %args.background.display(), "background video not found; probes go on a grey frame");
+    }
+    let report = crate::eval::evaluate(&eval)?;
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        crate::eval::plot::draw(&report, path)?;
+    }
+    println!("{}", report.markdown());
+    eprintln!("eval took {:.0} s", report.seconds);
+    Ok(())
+}
+
+pub fn synth_faces(args: &SynthFacesArgs) -> anyhow::Result<()> {
+    let weights = match &args.weights {
+        Some(path) => path.clone(),
+        None => match std::env::var_os("SQUINT_FACES") {
+            Some(dir) => Path::new(&dir).join("dcgan-weights.tar"),
+            None => bail!(
+                "give --weights (gan_face_generate/weights.tar) or run `eval \"$(scripts/setup.sh --faces)\"` to set SQUINT_FACES"
+            ),
+        },
+    };
+    let mut detector = Detector::load(&ModelCard::load(&args.models.detector)?, None, &DetectConfig::default())?;
+    let teacher = ModelCard::load(&args.models.recognizer)?;
+    let crop_size = teacher
+        .input_size
+        .map(|[w, _]| w)
+        .with_context(|| format!("{} has no input_size", args.models.recognizer.display()))?;
+    let config = SynthConfig {
+        weights,
+        count: args.count,
+        seed: args.seed,
+        out: args.out.clone(),
+        crop_size,
+        progress: true,
+    };
+    let report = crate::faces::synth_faces(&config, &mut detector)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// Pairs per contact sheet (rows of four).
+const PAIRS_PER_SHEET: usize = 24;
+
+pub fn face_pairs(args: &FacePairsArgs) -> anyhow::Result<()> {
+    let mut detector = Detector::load(&ModelCard::load(&args.models.detector)?, None, &DetectConfig::default())?;
+    let mut teacher = Recognizer::load(&ModelCard::load(&args.models.recognizer)?, None, 2)?;
+    let size = teacher.input_size();
+    let mut names = Vec::new();
+    let mut crops = Vec::new();
+    for path in distractor_photos(&args.photos)? {
+        if let Some(face) = find_face(&mut detector, &path, false)? {
+            crops.push(align_face(&face.image, &face.detection.landmarks, size)?);
+            names.push(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        }
+    }
+    let mut embeddings = Vec::new();
+    for chunk in crops.chunks(16) {
+        embeddings.extend(teacher.embed(&chunk.iter().collect::<Vec<_>>())?);
+    }
+    let mut pairs = Vec::new();
+    for a in 0..embeddings.len() {
+        for b in a + 1..embeddings.len() {
+            let cosine = dot(&embeddings[a], &embeddings[b]);
+            if cosine >= args.min_cosine {
+                pairs.push((cosine, a, b));
+            }
+        }
+    }
+    pairs.sort_by(|x, y| y.0.total_cmp(&x.0));
+    for (n, (cosine, a, b)) in pairs.iter().enumerate() {
+        println!("{n:4} {cosine:.3} {} {}", names[*a], names[*b]);
+    }
+    eprintln!("{} candidate pairs among {} faces", pairs.len(), names.len());
+    if let Some(sheet) = &args.sheet {
+        for (page, chunk) in pairs.chunks(PAIRS_PER_SHEET).enumerate() {
+            let path = sheet.with_file_name(format!(
+                "{}-{page:02}.png",
+                sheet.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
+            ));
+            let tiles: Vec<(&BgrImage, &BgrImage)> = chunk.iter().map(|(_, a, b)| (&crops[*a], &crops[*b])).collect();
+            contact_sheet(&tiles, size)?.save(&path)?;
+            eprintln!("pairs {}..{}: {}", page * PAIRS_PER_SHEET, page * PAIRS_PER_SHEET + chunk.len(), path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Pairs side by side, four pairs a row, separated by white gaps.
+fn contact_sheet(pairs: &[(&BgrImage, &BgrImage)], size: u32) -> anyhow::Result<BgrImage> {
+    const PER_ROW: u32 = 4;
+    const GAP: u32 = 12;
+    let cell = (2 * size + GAP, size + GAP);
+    let rows = (pairs.len() as u32).div_ceil(PER_ROW);
+    let mut sheet = BgrImage::new(cell.0 * PER_ROW, cell.1 * rows.max(1));
+    sheet.data.fill(255);
+    for (i, (a, b)) in pairs.iter().enumerate() {
+        let (col, row) = (i as u32 % PER_ROW, i as u32 / PER_ROW);
+        blit(&mut sheet, a, col * cell.0, row * cell.1);
+        blit(&mut sheet, b, col * cell.0 + size, row * cell.1);
+    }
+    Ok(sheet)
+}
+
+fn blit(dst: &mut BgrImage, src: &BgrImage, x: u32, y: u32) {
+    let row = src.width as usize * 3;
+    for yy in 0..src.height as usize {
+        let to = ((y as usize + yy) * dst.width as usize + x as usize) * 3;
+        dst.data[to..to + row].copy_from_slice(&src.data[yy * row..(yy + 1) * row]);
+    }
+}

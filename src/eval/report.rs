@@ -1,0 +1,158 @@
+//! What `squint eval` reports: one row per set × recognizer × gallery × size × alignment,
+//! as JSON and as a markdown table.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::metrics::AtFar;
+use super::probes::CameraDegradation;
+use super::run::{Alignment, EvalConfig, GalleryKind};
+use super::video::VideoRow;
+use crate::recognize::Recognizer;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub set: String,
+    pub recognizer: String,
+    pub gallery: GalleryKind,
+    pub alignment: Alignment,
+    /// Probe face width in frame pixels.
+    pub px: u32,
+    pub mated_probes: usize,
+    pub strangers: usize,
+    /// Mated probes the detector found (1.0 for oracle rows too: they need no detector,
+    /// the value is the detected rows').
+    pub detection_rate: f64,
+    /// Closed set: the probe's own identity ranks first among all gallery identities.
+    pub rank1: f64,
+    pub tar_far_1e2: AtFar,
+    pub tar_far_1e3: AtFar,
+    /// Open set: strangers set the threshold.
+    pub dir_far_1e2: AtFar,
+    /// Probe embedding · the enrolment model's embedding of the same sharp photo, over the
+    /// probes that were embedded.
+    pub mean_cosine_to_sharp: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SetSummary {
+    pub name: String,
+    pub identities: usize,
+    /// Set identities enrolled plus distractors.
+    pub gallery_identities: usize,
+    pub distractors_in_gallery: usize,
+    pub mated_probes: usize,
+    pub strangers: usize,
+    pub identities_without_face: usize,
+    pub photos_without_face: Vec<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub recognizers: Vec<String>,
+    pub enroll_with: String,
+    pub detect_mode: String,
+    pub sizes: Vec<u32>,
+    pub multi_res_widths: Vec<u32>,
+    pub degradation: CameraDegradation,
+    pub grey: bool,
+    pub seed: u64,
+    pub sets: Vec<SetSummary>,
+    pub rows: Vec<Row>,
+    pub video: Vec<VideoRow>,
+    pub seconds: f64,
+}
+
+impl EvalReport {
+    pub fn new(config: &EvalConfig, recognizers: &[Recognizer]) -> EvalReport {
+        EvalReport {
+            recognizers: recognizers.iter().map(|r| r.model_id().to_string()).collect(),
+            enroll_with: config.enroll_with.display().to_string(),
+            detect_mode: format!("{:?} x{}", config.detect.mode, config.detect.upscale).to_lowercase(),
+            sizes: config.sizes.clone(),
+            multi_res_widths: config.multi_res_widths.clone(),
+            degradation: config.degradation,
+            grey: config.grey,
+            seed: config.seed,
+            sets: Vec::new(),
+            rows: Vec::new(),
+            video: Vec::new(),
+            seconds: 0.0,
+        }
+    }
+
+    /// One table per set: a line per size × recognizer × gallery, detected | oracle side by side.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        for set in &self.sets {
+            let _ = writeln!(
+                out,
+                "\n### {} — {} identities ({} in the gallery with distractors), {} probes, {} strangers\n",
+                set.name, set.identities, set.gallery_identities, set.mated_probes, set.strangers
+            );
+            out.push_str("| px | recognizer | gallery | detected | rank-1 det / oracle | TAR@1e-3 det / oracle | TAR@1e-2 det / oracle | DIR@1e-2 det / oracle | cos to sharp det / oracle | thr@1e-3 det |\n");
+            out.push_str("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+            let rows: Vec<&Row> = self.rows.iter().filter(|r| r.set == set.name).collect();
+            for det in rows.iter().filter(|r| r.alignment == Alignment::Detected) {
+                let Some(oracle) = rows.iter().find(|r| {
+                    r.alignment == Alignment::Oracle
+                        && r.px == det.px
+                        && r.recognizer == det.recognizer
+                        && r.gallery == det.gallery
+                }) else {
+                    continue;
+                };
+                let pair = |a: Option<f64>, b: Option<f64>| format!("{} / {}", pct(a), pct(b));
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} |",
+                    det.px,
+                    det.recognizer,
+                    gallery_name(det.gallery),
+                    pct(Some(det.detection_rate)),
+                    pair(Some(det.rank1), Some(oracle.rank1)),
+                    pair(det.tar_far_1e3.rate, oracle.tar_far_1e3.rate),
+                    pair(det.tar_far_1e2.rate, oracle.tar_far_1e2.rate),
+                    pair(det.dir_far_1e2.rate, oracle.dir_far_1e2.rate),
+                    num(det.mean_cosine_to_sharp),
+                    num(oracle.mean_cosine_to_sharp),
+                    num(det.tar_far_1e3.threshold.map(f64::from)),
+                );
+            }
+        }
+        if !self.video.is_empty() {
+            out.push_str("\n### Real footage (tracks as labels)\n\n| video | recognizer | face px | genuine pairs | impostor pairs | AUC | TAR@1e-2 | thr@1e-2 |\n|---|---|---|---:|---:|---:|---:|---:|\n");
+            for v in &self.video {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                    v.video,
+                    v.recognizer,
+                    v.band,
+                    v.genuine_pairs,
+                    v.impostor_pairs,
+                    num(v.auc),
+                    pct(v.tar_far_1e2.rate),
+                    num(v.tar_far_1e2.threshold.map(f64::from)),
+                );
+            }
+        }
+        out
+    }
+}
+
+pub fn gallery_name(kind: GalleryKind) -> &'static str {
+    match kind {
+        GalleryKind::Single => "single",
+        GalleryKind::MultiRes => "multi-res",
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| format!("{v:.3}"))
+}

@@ -1,0 +1,514 @@
+//! One evaluation run: every set, recognizer, gallery strategy, face width and alignment on
+//! the same probes.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::metrics::{self, ProbeScores};
+use super::probes::{CameraDegradation, Composer, SLOTS, locate};
+use super::report::{EvalReport, Row, SetSummary};
+use crate::faces::{LabelledSet, SharpFace, distractor_photos, find_face};
+use super::video::{VideoConfig, evaluate_video};
+use super::EvalError;
+use crate::align::align_face;
+use crate::detect::{DetectConfig, Detector};
+use crate::distill::degrade::probe as degraded_template;
+use crate::gallery::Matcher;
+use crate::image::BgrImage;
+use crate::model::ModelCard;
+use crate::recognize::Recognizer;
+
+/// How the gallery is enrolled from each person's one sharp photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum GalleryKind {
+    /// One template of the sharp photo.
+    Single,
+    /// That plus templates of the photo degraded to each multi-res width (`enroll --multi-res`).
+    MultiRes,
+}
+
+/// Where the probe's alignment landmarks come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Alignment {
+    /// The detector's landmarks on the tiny face, as in the pipeline; a missed face is a miss.
+    Detected,
+    /// The sharp photo's landmarks scaled down: perfect alignment, no detector involved.
+    Oracle,
+}
+
+pub const ALIGNMENTS: [Alignment; 2] = [Alignment::Detected, Alignment::Oracle];
+
+#[derive(Debug, Clone)]
+pub struct EvalConfig {
+    pub sets: Vec<PathBuf>,
+    pub distractors: Vec<PathBuf>,
+    /// Cards of the recognizers that embed the probes.
+    pub recognizers: Vec<PathBuf>,
+    /// Card of the model that enrols the gallery (the teacher; students share its space).
+    pub enroll_with: PathBuf,
+    pub detector: PathBuf,
+    /// The detector settings probes are found with (the pipeline's `[detect]`).
+    pub detect: DetectConfig,
+    pub ort_library: Option<PathBuf>,
+    pub galleries: Vec<GalleryKind>,
+    pub multi_res_widths: Vec<u32>,
+    pub sizes: Vec<u32>,
+    pub degradation: CameraDegradation,
+    /// Video whose frames are the probes' backgrounds (mid-grey without).
+    pub background: Option<PathBuf>,
+    /// Turn every photo grey (for grey sets such as Olivetti, so colour tells nobody apart).
+    pub grey: bool,
+    pub seed: u64,
+    pub threads: usize,
+    pub progress: bool,
+    /// Real footage measured with tracks as labels.
+    pub videos: Vec<VideoConfig>,
+}
+
+/// The gallery identities' sharp faces and templates, per gallery strategy.
+struct Enrolled {
+    names: Vec<String>,
+    single: Vec<Vec<f32>>,
+    /// Degraded templates per identity (multi-res only).
+    degraded: Vec<Vec<Vec<f32>>>,
+}
+
+impl Enrolled {
+    fn matcher(&self, kind: GalleryKind, dim: usize) -> Matcher {
+        let mut matcher = Matcher::new(dim);
+        for (i, name) in self.names.iter().enumerate() {
+            matcher.add(name, &self.single[i]);
+            if kind == GalleryKind::MultiRes {
+                for template in &self.degraded[i] {
+                    matcher.add(name, template);
+                }
+            }
+        }
+        matcher
+    }
+
+    fn extend(&mut self, other: &Enrolled) {
+        self.names.extend(other.names.iter().cloned());
+        self.single.extend(other.single.iter().cloned());
+        self.degraded.extend(other.degraded.iter().cloned());
+    }
+}
+
+struct Models {
+    enroll: Recognizer,
+    recognizers: Vec<Recognizer>,
+    finder: Detector,
+    detector: Detector,
+}
+
+fn load_models(config: &EvalConfig) -> Result<Models, EvalError> {
+    let ort = config.ort_library.as_deref();
+    let enroll = Recognizer::load(&ModelCard::load(&config.enroll_with)?, ort, config.threads)?;
+    let mut recognizers = Vec::new();
+    for path in &config.recognizers {
+        let recognizer = Recognizer::load(&ModelCard::load(path)?, ort, config.threads)?;
+        if recognizer.embedding_space() != enroll.embedding_space() {
+            return Err(EvalError::Invalid(format!(
+                "recognizer {} embeds into space `{}`, but the gallery is enrolled with {} in space `{}`; \
+                 give a model of that space (a student distilled from it) or change --enroll-with",
+                path.display(),
+                recognizer.embedding_space(),
+                config.enroll_with.display(),
+                enroll.embedding_space()
+            )));
+        }
+        recognizers.push(recognizer);
+    }
+    let detector_card = ModelCard::load(&config.detector)?;
+    // Sharp photos are found with the default settings; probes with the configured ones.
+    let finder = Detector::load(&detector_card, ort, &DetectConfig::default())?;
+    let detector = Detector::load(&detector_card, ort, &config.detect)?;
+    Ok(Models {
+        enroll,
+        recognizers,
+        finder,
+        detector,
+    })
+}
+
+pub fn evaluate(config: &EvalConfig) -> Result<EvalReport, EvalError> {
+    validate(config)?;
+    let started = Instant::now();
+    let mut models = load_models(config)?;
+    let backgrounds = match &config.background {
+        Some(video) => crate::bench::detect::sample_frames(video, 10, 25).map_err(|e| EvalError::Data {
+            path: video.clone(),
+            message: format!("cannot read background frames: {e}"),
+        })?,
+        None => Vec::new(),
+    };
+    let mut report = EvalReport::new(config, &models.recognizers);
+    let (fillers, strangers) = match config.sets.is_empty() {
+        true => (Vec::new(), Vec::new()),
+        false => load_distractors(config, &mut models)?,
+    };
+    let filler_gallery = enrol(config, &mut models.enroll, &fillers)?;
+    for root in &config.sets {
+        let set = LabelledSet::load(root)?;
+        let mut run = SetRun::prepare(config, &set, &mut models, &strangers)?;
+        run.gallery.extend(&filler_gallery);
+        let composer = Composer::new(backgrounds.clone(), config.degradation, config.seed)?;
+        run.embed_probes(config, &mut models, composer)?;
+        report.rows.extend(run.rows(config, &models));
+        report.sets.push(run.summary(fillers.len()));
+    }
+    for video in &config.videos {
+        let rows = evaluate_video(video, &mut models.detector, &mut models.recognizers, config.progress)?;
+        report.video.extend(rows);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn validate(config: &EvalConfig) -> Result<(), EvalError> {
+    let invalid = |m: &str| Err(EvalError::Invalid(m.into()));
+    if config.sets.is_empty() && config.videos.is_empty() {
+        return invalid("give at least one --set FOLDER (one sub-folder per identity) or --video FILE");
+    }
+    if config.recognizers.is_empty() {
+        return invalid("give at least one --recognizer CARD");
+    }
+    if config.galleries.is_empty() {
+        return invalid("give at least one --gallery (single, multi-res)");
+    }
+    if config.sizes.is_empty() || config.sizes.iter().any(|&s| !(4..=400).contains(&s)) {
+        return invalid("--sizes must list face widths between 4 and 400 px");
+    }
+    if config.galleries.contains(&GalleryKind::MultiRes) && config.multi_res_widths.is_empty() {
+        return invalid("--gallery multi-res needs --multi-res widths");
+    }
+    for path in config.sets.iter().chain(&config.distractors) {
+        if !path.is_dir() {
+            return Err(EvalError::Data {
+                path: path.clone(),
+                message: "not a folder (run scripts/setup.sh --faces for the registry face sets)".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn progress(visible: bool, len: usize, what: &str) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64).with_message(what.to_string());
+    if let Ok(style) = ProgressStyle::with_template("{msg:24} [{bar:30}] {pos}/{len} ({elapsed}, {eta} left)") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// The faces of `photos` that the detector finds, in order, with how many it missed.
+fn find_faces(
+    config: &EvalConfig,
+    finder: &mut Detector,
+    photos: &[PathBuf],
+    what: &str,
+) -> Result<(Vec<(PathBuf, SharpFace)>, Vec<PathBuf>), EvalError> {
+    let bar = progress(config.progress, photos.len(), what);
+    let (mut found, mut missed) = (Vec::new(), Vec::new());
+    for path in photos {
+        match find_face(finder, path, config.grey)? {
+            Some(face) => found.push((path.clone(), face)),
+            None => missed.push(path.clone()),
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok((found, missed))
+}
+
+/// Distractor faces, alternately a gallery filler (another enrolled person, which makes
+/// ranking harder) and a stranger (a probe of someone not enrolled, for open-set numbers).
+fn load_distractors(
+    config: &EvalConfig,
+    models: &mut Models,
+) -> Result<(Vec<(String, SharpFace)>, Vec<SharpFace>), EvalError> {
+    let mut photos = Vec::new();
+    for root in &config.distractors {
+        photos.extend(distractor_photos(root)?);
+    }
+    let (faces, missed) = find_faces(config, &mut models.finder, &photos, "distractor photos")?;
+    if !missed.is_empty() {
+        tracing::info!(missed = missed.len(), "distractor photos without a detected face were skipped");
+    }
+    let (mut fillers, mut strangers) = (Vec::new(), Vec::new());
+    for (i, (path, face)) in faces.into_iter().enumerate() {
+        if i % 2 == 0 {
+            fillers.push((format!("distractor:{}", path.display()), face));
+        } else {
+            strangers.push(face);
+        }
+    }
+    Ok((fillers, strangers))
+}
+
+/// Templates of each named face for both gallery strategies.
+fn enrol(config: &EvalConfig, enroll: &mut Recognizer, faces: &[(String, SharpFace)]) -> Result<Enrolled, EvalError> {
+    let size = enroll.input_size();
+    let mut enrolled = Enrolled {
+        names: Vec::new(),
+        single: Vec::new(),
+        degraded: Vec::new(),
+    };
+    let multi = config.galleries.contains(&GalleryKind::MultiRes);
+    let bar = progress(config.progress, faces.len(), "enrolling");
+    for chunk in faces.chunks(16) {
+        let crops = chunk
+            .iter()
+            .map(|(_, f)| align_face(&f.image, &f.detection.landmarks, size))
+            .collect::<Result<Vec<_>, _>>()?;
+        enrolled.single.extend(enroll.embed(&crops.iter().collect::<Vec<_>>())?);
+        for crop in &crops {
+            let degraded = if multi {
+                let small = config
+                    .multi_res_widths
+                    .iter()
+                    .map(|&w| degraded_template(crop, w, size))
+                    .collect::<Result<Vec<_>, _>>()?;
+                enroll.embed(&small.iter().collect::<Vec<_>>())?
+            } else {
+                Vec::new()
+            };
+            enrolled.degraded.push(degraded);
+        }
+        enrolled.names.extend(chunk.iter().map(|(n, _)| n.clone()));
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(enrolled)
+}
+
+/// Embeddings of every probe for one recognizer, alignment and size; `None` = not detected.
+type Embeddings = Vec<Option<Vec<f32>>>;
+
+struct SetRun<'a> {
+    name: String,
+    identities: usize,
+    photos_without_face: Vec<PathBuf>,
+    identities_without_face: usize,
+    gallery: Enrolled,
+    /// Mated probes: gallery index of the person, the face, and the enrolment model's
+    /// embedding of the sharp photo.
+    mated: Vec<(usize, SharpFace, Vec<f32>)>,
+    /// Faces of people not enrolled; probes after the mated ones.
+    strangers: &'a [SharpFace],
+    /// `[recognizer][alignment][size]` → one embedding per probe.
+    embeddings: Vec<[Vec<Embeddings>; 2]>,
+    /// `[size]` → whether the detector found each probe.
+    located: Vec<Vec<bool>>,
+}
+
+impl<'a> SetRun<'a> {
+    fn prepare(
+        config: &EvalConfig,
+        set: &LabelledSet,
+        models: &mut Models,
+        strangers: &'a [SharpFace],
+    ) -> Result<SetRun<'a>, EvalError> {
+        let mut gallery_faces = Vec::new();
+        let mut probe_faces: Vec<(usize, SharpFace)> = Vec::new();
+        let mut photos_without_face = Vec::new();
+        let mut identities_without_face = 0;
+        let what = format!("{} photos", set.name);
+        for identity in &set.identities {
+            let (faces, missed) = find_faces(config, &mut models.finder, &identity.photos, &what)?;
+            photos_without_face.extend(missed);
+            let mut faces = faces.into_iter();
+            let Some((_, first)) = faces.next() else {
+                identities_without_face += 1;
+                continue;
+            };
+            let index = gallery_faces.len();
+            gallery_faces.push((identity.name.clone(), first));
+            probe_faces.extend(faces.map(|(_, f)| (index, f)));
+        }
+        if gallery_faces.is_empty() {
+            return Err(EvalError::Data {
+                path: set.root.clone(),
+                message: "the detector found no face in any photo of this set".into(),
+            });
+        }
+        if probe_faces.is_empty() {
+            return Err(EvalError::Data {
+                path: set.root.clone(),
+                message: "no identity has a second photo with a face: nothing to probe with".into(),
+            });
+        }
+        let gallery = enrol(config, &mut models.enroll, &gallery_faces)?;
+        let size = models.enroll.input_size();
+        let mut mated = Vec::with_capacity(probe_faces.len());
+        for chunk in probe_faces.chunks(16) {
+            let crops = chunk
+                .iter()
+                .map(|(_, f)| align_face(&f.image, &f.detection.landmarks, size))
+                .collect::<Result<Vec<_>, _>>()?;
+            let sharp = models.enroll.embed(&crops.iter().collect::<Vec<_>>())?;
+            mated.extend(sharp.into_iter().zip(chunk).map(|(e, (t, _))| (*t, e)));
+        }
+        let mated = mated
+            .into_iter()
+            .zip(probe_faces)
+            .map(|((truth, sharp), (_, face))| (truth, face, sharp))
+            .collect();
+        Ok(SetRun {
+            name: set.name.clone(),
+            identities: set.identities.len(),
+            photos_without_face,
+            identities_without_face,
+            gallery,
+            mated,
+            strangers,
+            embeddings: Vec::new(),
+            located: Vec::new(),
+        })
+    }
+
+    fn probes(&self) -> usize {
+        self.mated.len() + self.strangers.len()
+    }
+
+    /// The face of probe `i` and whose it is (`None`: a stranger).
+    fn probe(&self, i: usize) -> (&SharpFace, Option<usize>) {
+        match self.mated.get(i) {
+            Some((truth, face, _)) => (face, Some(*truth)),
+            None => (&self.strangers[i - self.mated.len()], None),
+        }
+    }
+
+    /// Shrinks, pastes, detects, aligns and embeds every probe at every size, for every
+    /// recognizer: the same frames for all of them.
+    fn embed_probes(&mut self, config: &EvalConfig, models: &mut Models, mut composer: Composer) -> Result<(), EvalError> {
+        let n = self.probes();
+        let empty = || vec![vec![None; n]; config.sizes.len()];
+        self.embeddings = models.recognizers.iter().map(|_| [empty(), empty()]).collect();
+        self.located = vec![vec![false; n]; config.sizes.len()];
+        let chunks = n.div_ceil(SLOTS);
+        let bar = progress(config.progress, chunks * config.sizes.len(), &format!("{} probes", self.name));
+        let mut frame_index = 0;
+        for (s, &px) in config.sizes.iter().enumerate() {
+            for start in (0..n).step_by(SLOTS) {
+                let indices: Vec<usize> = (start..(start + SLOTS).min(n)).collect();
+                let faces: Vec<&SharpFace> = indices.iter().map(|&i| self.probe(i).0).collect();
+                let (frame, placed) = composer.compose(&faces, px, frame_index)?;
+                frame_index += 1;
+                let detections = models.detector.detect(&frame)?;
+                let found: Vec<_> = placed.iter().map(|p| locate(&detections, &p.truth).cloned()).collect();
+                for (k, &i) in indices.iter().enumerate() {
+                    self.located[s][i] = found[k].is_some();
+                }
+                for (r, recognizer) in models.recognizers.iter_mut().enumerate() {
+                    let size = recognizer.input_size();
+                    let detected: Vec<(usize, BgrImage)> = found
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(k, d)| d.as_ref().map(|d| (k, d)))
+                        .map(|(k, d)| align_face(&frame, &d.landmarks, size).map(|c| (k, c)))
+                        .collect::<Result<_, _>>()?;
+                    let oracle: Vec<(usize, BgrImage)> = placed
+                        .iter()
+                        .enumerate()
+                        .map(|(k, p)| align_face(&frame, &p.oracle, size).map(|c| (k, c)))
+                        .collect::<Result<_, _>>()?;
+                    for (a, crops) in [detected, oracle].into_iter().enumerate() {
+                        let images: Vec<&BgrImage> = crops.iter().map(|(_, c)| c).collect();
+                        for ((k, _), embedding) in crops.iter().zip(recognizer.embed(&images)?) {
+                            self.embeddings[r][a][s][indices[*k]] = Some(embedding);
+                        }
+                    }
+                }
+                bar.inc(1);
+            }
+        }
+        bar.finish_and_clear();
+        Ok(())
+    }
+
+    fn rows(&self, config: &EvalConfig, models: &Models) -> Vec<Row> {
+        let mut rows = Vec::new();
+        let dim = models.enroll.embedding_size();
+        for &kind in &config.galleries {
+            let matcher = self.gallery.matcher(kind, dim);
+            for (r, recognizer) in models.recognizers.iter().enumerate() {
+                for (s, &px) in config.sizes.iter().enumerate() {
+                    for (a, &alignment) in ALIGNMENTS.iter().enumerate() {
+                        let embeddings = &self.embeddings[r][a][s];
+                        rows.push(self.row(&matcher, embeddings, s, RowKey {
+                            recognizer: recognizer.model_id(),
+                            gallery: kind,
+                            alignment,
+                            px,
+                        }));
+                    }
+                }
+            }
+        }
+        rows
+    }
+
+    fn row(&self, matcher: &Matcher, embeddings: &Embeddings, size_index: usize, key: RowKey<'_>) -> Row {
+        let scores: Vec<ProbeScores> = (0..self.probes())
+            .map(|i| {
+                let truth = self.probe(i).1;
+                match embeddings[i].as_deref().and_then(|e| matcher.scores(e)) {
+                    Some(scores) => ProbeScores { truth, scores },
+                    None => ProbeScores::missed(truth),
+                }
+            })
+            .collect();
+        let cosines: Vec<f64> = self
+            .mated
+            .iter()
+            .zip(embeddings)
+            .filter_map(|((_, _, sharp), e)| e.as_ref().map(|e| crate::gallery::dot(sharp, e) as f64))
+            .collect();
+        let mated = self.mated.len();
+        let detected = self.located[size_index][..mated].iter().filter(|&&f| f).count();
+        Row {
+            set: self.name.clone(),
+            recognizer: key.recognizer.to_string(),
+            gallery: key.gallery,
+            alignment: key.alignment,
+            px: key.px,
+            mated_probes: mated,
+            strangers: self.strangers.len(),
+            detection_rate: detected as f64 / mated.max(1) as f64,
+            rank1: metrics::rank1(&scores),
+            tar_far_1e2: metrics::tar_at_far(&scores, 1e-2),
+            tar_far_1e3: metrics::tar_at_far(&scores, 1e-3),
+            dir_far_1e2: metrics::dir_at_far(&scores, 1e-2),
+            mean_cosine_to_sharp: (!cosines.is_empty()).then(|| cosines.iter().sum::<f64>() / cosines.len() as f64),
+        }
+    }
+
+    fn summary(&self, fillers: usize) -> SetSummary {
+        SetSummary {
+            name: self.name.clone(),
+            identities: self.identities,
+            gallery_identities: self.gallery.names.len(),
+            distractors_in_gallery: fillers,
+            mated_probes: self.mated.len(),
+            strangers: self.strangers.len(),
+            identities_without_face: self.identities_without_face,
+            photos_without_face: self.photos_without_face.clone(),
+        }
+    }
+}
+
+struct RowKey<'a> {
+    recognizer: &'a str,
+    gallery: GalleryKind,
+    alignment: Alignment,
+    px: u32,
+}

@@ -1,0 +1,91 @@
+use super::metrics::{ProbeScores, accept_rate, auc, dir_at_far, rank1, tar_at_far, threshold_at_far};
+use crate::gallery::Matcher;
+
+fn mated(truth: usize, scores: &[f32]) -> ProbeScores {
+    ProbeScores {
+        truth: Some(truth),
+        scores: scores.to_vec(),
+    }
+}
+
+fn stranger(scores: &[f32]) -> ProbeScores {
+    ProbeScores {
+        truth: None,
+        scores: scores.to_vec(),
+    }
+}
+
+/// Three identities; five mated probes (one missed by the detector) and four strangers (one
+/// missed). Every expected value below was worked out by hand.
+fn hand_made() -> Vec<ProbeScores> {
+    vec![
+        mated(0, &[0.9, 0.2, 0.1]), // right, genuine 0.9
+        mated(1, &[0.6, 0.5, 0.3]), // wrong (0 beats 1)
+        mated(2, &[0.1, 0.2, 0.7]), // right, 0.7
+        ProbeScores::missed(Some(0)),
+        mated(1, &[0.1, 0.3, 0.0]), // right, but only 0.3
+        stranger(&[0.4, 0.1, 0.0]),
+        stranger(&[0.2, 0.35, 0.1]),
+        ProbeScores::missed(None),
+        stranger(&[0.1, 0.1, 0.15]),
+    ]
+}
+
+#[test]
+fn rank1_counts_missed_probes_as_wrong_and_ignores_strangers() {
+    assert!((rank1(&hand_made()) - 3.0 / 5.0).abs() < 1e-9);
+}
+
+#[test]
+fn tar_at_far_matches_the_hand_computed_thresholds() {
+    // Impostors of mated probes: 0.2 0.1 | 0.6 0.3 | 0.1 0.2 | — | 0.1 0.0 → 8 scores.
+    let probes = hand_made();
+    let at = tar_at_far(&probes, 1.0 / 8.0);
+    assert_eq!(at.threshold, Some(0.3), "one impostor (0.6) may pass");
+    // Genuine 0.9, 0.5, 0.7, missed, 0.3: three are strictly above 0.3.
+    assert!((at.rate.unwrap() - 3.0 / 5.0).abs() < 1e-9);
+    let at = tar_at_far(&probes, 0.5);
+    assert_eq!(at.threshold, Some(0.1), "four impostors (0.6 0.3 0.2 0.2) may pass");
+    assert!((at.rate.unwrap() - 4.0 / 5.0).abs() < 1e-9);
+    // Eight impostors cannot measure a FAR of 1e-2.
+    assert_eq!(tar_at_far(&probes, 1e-2).threshold, None);
+}
+
+#[test]
+fn dir_uses_the_strangers_best_scores() {
+    // Strangers' best: 0.4, 0.35, missed, 0.15.
+    let probes = hand_made();
+    let at = dir_at_far(&probes, 0.25);
+    assert_eq!(at.threshold, Some(0.35));
+    assert!((at.rate.unwrap() - 2.0 / 5.0).abs() < 1e-9, "probes 1 and 3 pass, 5 (0.3) does not");
+    let at = dir_at_far(&probes, 0.5);
+    assert_eq!(at.threshold, Some(0.15));
+    assert!((at.rate.unwrap() - 3.0 / 5.0).abs() < 1e-9, "probe 5 passes now; probe 2 is ranked wrong");
+}
+
+#[test]
+fn threshold_accepts_at_most_the_allowed_share() {
+    let impostors: Vec<f32> = (0..1000).map(|i| i as f32 / 1000.0).collect();
+    let t = threshold_at_far(&impostors, 1e-2).unwrap();
+    assert!((accept_rate(&impostors, t) - 0.01).abs() < 1e-9);
+    assert_eq!(threshold_at_far(&impostors[..50], 1e-2), None);
+}
+
+#[test]
+fn auc_counts_ties_half() {
+    assert_eq!(auc(&[1.0, 0.5], &[0.5, 0.0]), Some(0.875));
+    assert_eq!(auc(&[], &[0.5]), None);
+}
+
+#[test]
+fn scores_from_fixed_embeddings_through_the_matcher() {
+    // Gallery A = (1, 0), B = (0, 1); a probe of A at 37° from A.
+    let mut matcher = Matcher::new(2);
+    matcher.add("A", &[1.0, 0.0]);
+    matcher.add("B", &[0.0, 1.0]);
+    let probe = [0.8, 0.6];
+    let scores = matcher.scores(&probe).unwrap();
+    assert_eq!(scores, vec![0.8, 0.6]);
+    let probes = vec![mated(0, &scores), mated(1, &matcher.scores(&[0.6, 0.8]).unwrap())];
+    assert_eq!(rank1(&probes), 1.0);
+}

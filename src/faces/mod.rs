@@ -1,0 +1,42 @@
+//! Face data for measuring and training: labelled sets on disk (a folder per identity),
+//! sharp photo faces found by the detector, and synthetic faces from a DCGAN generator.
+//! The registry face data itself is fetched by `scripts/setup.sh --faces`.
+
+pub mod photo;
+pub mod sets;
+pub mod synth;
+
+pub use photo::{SharpFace, face_in, find_face};
+pub use sets::{Identity, LabelledSet, distractor_photos};
+pub use synth::{Generator, SynthConfig, SynthReport, synth_faces};
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FacesError {
+    #[error("{path}: {message}")]
+    Data { path: PathBuf, message: String },
+    #[error("DCGAN weights {path}: {message}")]
+    Weights { path: PathBuf, message: String },
+    #[error("tensor computation: {0}")]
+    Tensor(#[from] candle_core::Error),
+    #[error(transparent)]
+    Detect(#[from] crate::detect::DetectError),
+    #[error("image: {0}")]
+    Image(#[from] crate::image::ImageError),
+}
+
+impl From<crate::distill::DistillError> for FacesError {
+    fn from(e: crate::distill::DistillError) -> Self {
+        match e {
+            crate::distill::DistillError::Data { path, message } => FacesError::Data { path, message },
+            other => FacesError::Data {
+                path: PathBuf::new(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
