@@ -17,6 +17,8 @@ pub enum ImageError {
         len: usize,
         expected: usize,
     },
+    #[error("image {path}: cannot write it (missing folder, or an extension OpenCV cannot encode)")]
+    Unwritable { path: String },
     #[error("OpenCV: {0}")]
     OpenCv(#[from] opencv::Error),
 }
@@ -161,8 +163,14 @@ impl BgrImage {
             path: path.display().to_string(),
         })?;
         self.with_mat(|mat| {
-            imgcodecs::imwrite(path_str, mat, &cv::Vector::new())?;
-            Ok(())
+            // imwrite reports a missing folder or unknown extension by returning false.
+            if imgcodecs::imwrite(path_str, mat, &cv::Vector::new())? {
+                Ok(())
+            } else {
+                Err(ImageError::Unwritable {
+                    path: path.display().to_string(),
+                })
+            }
         })
     }
 

@@ -59,6 +59,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
                 max_pairs_per_track: 50,
             })
             .collect(),
+        dump_frames: args.dump_frames.clone(),
     };
     if eval.background.is_none() {
         tracing::warn!(background = %args.background.display(), "background video not found; probes go on a grey frame");

@@ -469,6 +469,9 @@ pub struct EvalArgs {
     pub json: Option<PathBuf>,
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Save the first probe frame of each set and width here (what the detector saw).
+    #[arg(long)]
+    pub dump_frames: Option<PathBuf>,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     #[arg(long, default_value_t = 2)]

@@ -68,6 +68,8 @@ pub struct EvalConfig {
     pub progress: bool,
     /// Real footage measured with tracks as labels.
     pub videos: Vec<VideoConfig>,
+    /// Write the first probe frame of each set and size here, to see what the detector saw.
+    pub dump_frames: Option<PathBuf>,
 }
 
 /// The gallery identities' sharp faces and templates, per gallery strategy.
@@ -403,6 +405,9 @@ impl<'a> SetRun<'a> {
                 let faces: Vec<&SharpFace> = indices.iter().map(|&i| self.probe(i).0).collect();
                 let (frame, placed) = composer.compose(&faces, px, frame_index)?;
                 frame_index += 1;
+                if let Some(dir) = config.dump_frames.as_ref().filter(|_| start == 0) {
+                    dump(&frame, &dir.join(format!("{}-{px}px.png", self.name)))?;
+                }
                 let detections = models.detector.detect(&frame)?;
                 let found: Vec<_> = placed.iter().map(|p| locate(&detections, &p.truth).cloned()).collect();
                 for (k, &i) in indices.iter().enumerate() {
@@ -504,6 +509,19 @@ impl<'a> SetRun<'a> {
             photos_without_face: self.photos_without_face.clone(),
         }
     }
+}
+
+fn dump(frame: &BgrImage, path: &std::path::Path) -> Result<(), EvalError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| EvalError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    frame.save(path).map_err(|e| EvalError::Data {
+        path: path.to_path_buf(),
+        message: format!("cannot write the frame: {e}"),
+    })
 }
 
 struct RowKey<'a> {
