@@ -89,5 +89,13 @@ if [ ! -f "$DIR/.layout-$stamp" ]; then
   "$PYTHON" "$ROOT/scripts/prepare_faces.py" celeba "$DIR/celeba-images" "$REPEATS_LIST" "$DIR/celeba"
   touch "$DIR/.layout-$stamp"
 fi
+# The public-domain demo photos (scripts/setup.sh puts them in assets/photos) as a set.
+if [ -f "$ROOT/assets/photos/obama.jpg" ] && [ ! -f "$DIR/demo/obama/obama3.jpg" ]; then
+  mkdir -p "$DIR/demo/obama" "$DIR/demo/biden" "$DIR/demo/grace_hopper" "$DIR/demo/astronaut"
+  cp "$ROOT"/assets/photos/obama{,2,3}.jpg "$DIR/demo/obama/"
+  cp "$ROOT/assets/photos/biden.jpg" "$DIR/demo/biden/"
+  cp "$ROOT/assets/photos/grace_hopper.jpg" "$DIR/demo/grace_hopper/"
+  cp "$ROOT/assets/photos/astronaut.png" "$DIR/demo/astronaut/"
+fi
 cp "$ROOT/scripts/data/FACES-PROVENANCE.md" "$DIR/PROVENANCE.md"
 log "face data ready in $DIR"

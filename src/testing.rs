@@ -155,7 +155,10 @@ pub fn faces_dir(test: &str) -> Option<PathBuf> {
     if dir.join("olivetti/s40").is_dir() && dir.join("dcgan-weights.tar").is_file() {
         Some(dir)
     } else {
-        eprintln!("SKIPPED {test}: no face data at {} (run scripts/setup.sh --faces)", dir.display());
+        eprintln!(
+            "SKIPPED {test}: no face data at {} (run scripts/setup.sh --faces)",
+            dir.display()
+        );
         None
     }
 }

@@ -33,7 +33,9 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         distractors: args.distractors.clone(),
         recognizers,
         enroll_with: args.enroll_with.clone(),
-        detector: config.as_ref().map_or(args.detector.clone(), |c| c.models.detector.clone()),
+        detector: config
+            .as_ref()
+            .map_or(args.detector.clone(), |c| c.models.detector.clone()),
         detect: config.as_ref().map(|c| c.detect.clone()).unwrap_or_default(),
         ort_library: config.as_ref().and_then(|c| c.models.onnxruntime.clone()),
         galleries,
@@ -118,7 +120,11 @@ pub fn face_pairs(args: &FacePairsArgs) -> anyhow::Result<()> {
     for path in distractor_photos(&args.photos)? {
         if let Some(face) = find_face(&mut detector, &path, false)? {
             crops.push(align_face(&face.image, &face.detection.landmarks, size)?);
-            names.push(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            names.push(
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
         }
     }
     let mut embeddings = Vec::new();
@@ -147,7 +153,12 @@ pub fn face_pairs(args: &FacePairsArgs) -> anyhow::Result<()> {
             ));
             let tiles: Vec<(&BgrImage, &BgrImage)> = chunk.iter().map(|(_, a, b)| (&crops[*a], &crops[*b])).collect();
             contact_sheet(&tiles, size)?.save(&path)?;
-            eprintln!("pairs {}..{}: {}", page * PAIRS_PER_SHEET, page * PAIRS_PER_SHEET + chunk.len(), path.display());
+            eprintln!(
+                "pairs {}..{}: {}",
+                page * PAIRS_PER_SHEET,
+                page * PAIRS_PER_SHEET + chunk.len(),
+                path.display()
+            );
         }
     }
     Ok(())

@@ -53,7 +53,10 @@ pub fn rank1(probes: &[ProbeScores]) -> f64 {
     if mated.is_empty() {
         return 0.0;
     }
-    let right = mated.iter().filter(|p| p.top().map(|(i, _)| Some(i)) == Some(p.truth)).count();
+    let right = mated
+        .iter()
+        .filter(|p| p.top().map(|(i, _)| Some(i)) == Some(p.truth))
+        .count();
     right as f64 / mated.len() as f64
 }
 

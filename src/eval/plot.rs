@@ -27,7 +27,10 @@ fn font_ready() -> Result<(), String> {
 }
 
 type Metric = (&'static str, fn(&Row) -> Option<f64>);
-const METRICS: [Metric; 2] = [("rank-1", |r| Some(r.rank1)), ("TAR @ FAR 1e-3", |r| r.tar_far_1e3.rate)];
+const METRICS: [Metric; 2] = [
+    ("rank-1", |r| Some(r.rank1)),
+    ("TAR @ FAR 1e-3", |r| r.tar_far_1e3.rate),
+];
 
 pub fn draw(report: &EvalReport, path: &Path) -> Result<(), EvalError> {
     let plot_error = |message: String| EvalError::Plot {

@@ -82,7 +82,12 @@ impl Composer {
 
     /// One frame with up to [`SLOTS`] faces pasted `px` wide, each at a jittered spot of its
     /// grid cell (so landmarks do not always fall on the same sub-pixel phase).
-    pub fn compose(&mut self, faces: &[&SharpFace], px: u32, index: usize) -> Result<(BgrImage, Vec<Placed>), EvalError> {
+    pub fn compose(
+        &mut self,
+        faces: &[&SharpFace],
+        px: u32,
+        index: usize,
+    ) -> Result<(BgrImage, Vec<Placed>), EvalError> {
         let mut frame = self.backgrounds[index % self.backgrounds.len()].clone();
         let cell = (FRAME.0 as f32 / GRID.0 as f32, FRAME.1 as f32 / GRID.1 as f32);
         let mut placed = Vec::with_capacity(faces.len());

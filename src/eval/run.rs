@@ -7,15 +7,15 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use super::EvalError;
 use super::metrics::{self, ProbeScores};
 use super::probes::{CameraDegradation, Composer, SLOTS, locate};
 use super::report::{EvalReport, Row, SetSummary};
-use crate::faces::{LabelledSet, SharpFace, distractor_photos, find_face};
 use super::video::{VideoConfig, evaluate_video};
-use super::EvalError;
 use crate::align::align_face;
 use crate::detect::{DetectConfig, Detector};
 use crate::distill::degrade::probe as degraded_template;
+use crate::faces::{LabelledSet, SharpFace, distractor_photos, find_face};
 use crate::gallery::Matcher;
 use crate::image::BgrImage;
 use crate::model::ModelCard;
@@ -243,7 +243,10 @@ fn load_distractors(
     }
     let (faces, missed) = find_faces(config, &mut models.finder, &photos, "distractor photos")?;
     if !missed.is_empty() {
-        tracing::info!(missed = missed.len(), "distractor photos without a detected face were skipped");
+        tracing::info!(
+            missed = missed.len(),
+            "distractor photos without a detected face were skipped"
+        );
     }
     let (mut fillers, mut strangers) = (Vec::new(), Vec::new());
     for (i, (path, face)) in faces.into_iter().enumerate() {
@@ -391,13 +394,22 @@ impl<'a> SetRun<'a> {
 
     /// Shrinks, pastes, detects, aligns and embeds every probe at every size, for every
     /// recognizer: the same frames for all of them.
-    fn embed_probes(&mut self, config: &EvalConfig, models: &mut Models, mut composer: Composer) -> Result<(), EvalError> {
+    fn embed_probes(
+        &mut self,
+        config: &EvalConfig,
+        models: &mut Models,
+        mut composer: Composer,
+    ) -> Result<(), EvalError> {
         let n = self.probes();
         let empty = || vec![vec![None; n]; config.sizes.len()];
         self.embeddings = models.recognizers.iter().map(|_| [empty(), empty()]).collect();
         self.located = vec![vec![false; n]; config.sizes.len()];
         let chunks = n.div_ceil(SLOTS);
-        let bar = progress(config.progress, chunks * config.sizes.len(), &format!("{} probes", self.name));
+        let bar = progress(
+            config.progress,
+            chunks * config.sizes.len(),
+            &format!("{} probes", self.name),
+        );
         let mut frame_index = 0;
         for (s, &px) in config.sizes.iter().enumerate() {
             for start in (0..n).step_by(SLOTS) {
@@ -449,12 +461,17 @@ impl<'a> SetRun<'a> {
                 for (s, &px) in config.sizes.iter().enumerate() {
                     for (a, &alignment) in ALIGNMENTS.iter().enumerate() {
                         let embeddings = &self.embeddings[r][a][s];
-                        rows.push(self.row(&matcher, embeddings, s, RowKey {
-                            recognizer: recognizer.model_id(),
-                            gallery: kind,
-                            alignment,
-                            px,
-                        }));
+                        rows.push(self.row(
+                            &matcher,
+                            embeddings,
+                            s,
+                            RowKey {
+                                recognizer: recognizer.model_id(),
+                                gallery: kind,
+                                alignment,
+                                px,
+                            },
+                        ));
                     }
                 }
             }

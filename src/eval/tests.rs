@@ -57,10 +57,16 @@ fn dir_uses_the_strangers_best_scores() {
     let probes = hand_made();
     let at = dir_at_far(&probes, 0.25);
     assert_eq!(at.threshold, Some(0.35));
-    assert!((at.rate.unwrap() - 2.0 / 5.0).abs() < 1e-9, "probes 1 and 3 pass, 5 (0.3) does not");
+    assert!(
+        (at.rate.unwrap() - 2.0 / 5.0).abs() < 1e-9,
+        "probes 1 and 3 pass, 5 (0.3) does not"
+    );
     let at = dir_at_far(&probes, 0.5);
     assert_eq!(at.threshold, Some(0.15));
-    assert!((at.rate.unwrap() - 3.0 / 5.0).abs() < 1e-9, "probe 5 passes now; probe 2 is ranked wrong");
+    assert!(
+        (at.rate.unwrap() - 3.0 / 5.0).abs() < 1e-9,
+        "probe 5 passes now; probe 2 is ranked wrong"
+    );
 }
 
 #[test]

@@ -72,7 +72,11 @@ pub fn evaluate_video(
     progress: bool,
 ) -> Result<Vec<VideoRow>, EvalError> {
     let seen = embed_footage(config, detector, recognizers, progress)?;
-    let tracks = seen.iter().map(|s| s.track).collect::<std::collections::BTreeSet<_>>().len();
+    let tracks = seen
+        .iter()
+        .map(|s| s.track)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     let (genuine, impostors) = pairs(&seen, config);
     let name = config
         .video

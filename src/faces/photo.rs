@@ -34,6 +34,7 @@ pub fn face_in(detector: &mut Detector, image: &BgrImage) -> Result<Option<Sharp
     let border = (image.width.max(image.height) as f32 * PAD_FRACTION) as u32;
     let image = image.padded(border)?;
     let faces = detector.detect(&image)?;
-    Ok(largest_face(&faces).cloned().map(|detection| SharpFace { image, detection }))
+    Ok(largest_face(&faces)
+        .cloned()
+        .map(|detection| SharpFace { image, detection }))
 }
-

@@ -57,7 +57,10 @@ impl Generator {
                 .ok_or_else(|| weights_error(format!("{name} missing; expected the DCGAN generator (z=100, ngf=64)")))?
                 .to_dtype(DType::F32)?;
             if t.dims() != shape {
-                return Err(weights_error(format!("{name} has shape {:?}, expected {shape:?}", t.dims())));
+                return Err(weights_error(format!(
+                    "{name} has shape {:?}, expected {shape:?}",
+                    t.dims()
+                )));
             }
             Ok(t)
         };

