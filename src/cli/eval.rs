@@ -57,7 +57,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             .map(|video| VideoConfig {
                 video: video.clone(),
                 min_gap_frames: args.min_gap_frames,
-                every: 2,
+                every: 1,
                 max_pairs_per_track: 50,
             })
             .collect(),

@@ -211,13 +211,19 @@ fn progress(visible: bool, len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// The faces of `photos` that the detector finds, in order, with how many it missed.
+/// Photos in which the detector found no face.
+type Missed = Vec<PathBuf>;
+
+/// Gallery fillers (a name each) and strangers.
+type Distractors = (Vec<(String, SharpFace)>, Vec<SharpFace>);
+
+/// The faces of `photos` that the detector finds, in order, and the photos it missed.
 fn find_faces(
     config: &EvalConfig,
     finder: &mut Detector,
     photos: &[PathBuf],
     what: &str,
-) -> Result<(Vec<(PathBuf, SharpFace)>, Vec<PathBuf>), EvalError> {
+) -> Result<(Vec<(PathBuf, SharpFace)>, Missed), EvalError> {
     let bar = progress(config.progress, photos.len(), what);
     let (mut found, mut missed) = (Vec::new(), Vec::new());
     for path in photos {
@@ -233,10 +239,7 @@ fn find_faces(
 
 /// Distractor faces, alternately a gallery filler (another enrolled person, which makes
 /// ranking harder) and a stranger (a probe of someone not enrolled, for open-set numbers).
-fn load_distractors(
-    config: &EvalConfig,
-    models: &mut Models,
-) -> Result<(Vec<(String, SharpFace)>, Vec<SharpFace>), EvalError> {
+fn load_distractors(config: &EvalConfig, models: &mut Models) -> Result<Distractors, EvalError> {
     let mut photos = Vec::new();
     for root in &config.distractors {
         photos.extend(distractor_photos(root)?);

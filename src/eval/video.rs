@@ -49,10 +49,10 @@ pub struct VideoRow {
 
 /// Face width bands: [from, to) px.
 pub const BANDS: [(&str, f32, f32); 5] = [
-    ("<16", 0.0, 16.0),
+    ("<12", 0.0, 12.0),
+    ("12-16", 12.0, 16.0),
     ("16-24", 16.0, 24.0),
-    ("24-32", 24.0, 32.0),
-    (">=32", 32.0, f32::INFINITY),
+    (">=24", 24.0, f32::INFINITY),
     ("all", 0.0, f32::INFINITY),
 ];
 
@@ -86,11 +86,11 @@ pub fn evaluate_video(
     let mut rows = Vec::new();
     for (r, recognizer) in recognizers.iter().enumerate() {
         for &(band, from, to) in &BANDS {
-            let in_band = |&(a, b): &(usize, usize)| {
+            let in_band = |&(a, b): &Pair| {
                 let w = seen[a].width.min(seen[b].width);
                 w >= from && w < to
             };
-            let score = |&(a, b): &(usize, usize)| dot(&seen[a].embeddings[r], &seen[b].embeddings[r]);
+            let score = |&(a, b): &Pair| dot(&seen[a].embeddings[r], &seen[b].embeddings[r]);
             let g: Vec<f32> = genuine.iter().filter(|p| in_band(p)).map(score).collect();
             let i: Vec<f32> = impostors.iter().filter(|p| in_band(p)).map(score).collect();
             let threshold = metrics::threshold_at_far(&i, 1e-2);
@@ -151,7 +151,7 @@ fn embed_footage(
             captured_at: SystemTime::now(),
         };
         let (tracked, _) = tracker.update(&meta, faces);
-        if seq % config.every.max(1) == 0 && !tracked.is_empty() {
+        if seq.is_multiple_of(config.every.max(1)) && !tracked.is_empty() {
             let mut per_face: Vec<Vec<Vec<f32>>> = vec![Vec::new(); tracked.len()];
             for recognizer in recognizers.iter_mut() {
                 let crops = aligned(&frame, &tracked, recognizer.input_size())?;
@@ -198,9 +198,12 @@ fn aligned(frame: &BgrImage, faces: &[crate::track::TrackedFace], size: u32) -> 
         .collect::<Result<_, _>>()?)
 }
 
+/// Two faces, as indices into the embedded faces.
+type Pair = (usize, usize);
+
 /// Genuine pairs (same track, far enough apart; spread evenly over the track when capped) and
 /// impostor pairs (different tracks, same frame), as indices into `seen`.
-fn pairs(seen: &[Seen], config: &VideoConfig) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+fn pairs(seen: &[Seen], config: &VideoConfig) -> (Vec<Pair>, Vec<Pair>) {
     let mut by_track: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
     let mut by_frame: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
     for (i, s) in seen.iter().enumerate() {

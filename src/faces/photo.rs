@@ -14,9 +14,11 @@ pub struct SharpFace {
     pub detection: Detection,
 }
 
-/// Border added around photos before detection, as a fraction of their larger side: datasets
-/// crop faces tightly (Olivetti's fill the frame) and YuNet needs some context.
+/// Border added around small photos before detection, as a fraction of their larger side:
+/// datasets crop faces tightly (Olivetti's 64×64 faces fill the frame) and YuNet needs some
+/// context. Larger photos have context of their own.
 const PAD_FRACTION: f32 = 0.5;
+const PAD_BELOW_SIDE: u32 = 256;
 
 /// The photo's largest face, `None` when the detector finds none.
 pub fn find_face(detector: &mut Detector, path: &Path, grey: bool) -> Result<Option<SharpFace>, FacesError> {
@@ -29,10 +31,30 @@ pub fn find_face(detector: &mut Detector, path: &Path, grey: bool) -> Result<Opt
     face_in(detector, &image).map_err(|e| photo_error(e.to_string()))
 }
 
-/// The largest face of an image already in memory (padded first, like [`find_face`]).
+/// Photos are shrunk to at most this side before detection: a portrait's face stays far
+/// above the recognizer's 112 px, and a multi-megapixel photo would grow the detector's
+/// working memory by gigabytes.
+const MAX_SIDE: u32 = 1280;
+
+/// The largest face of an image already in memory, shrunk and padded as [`find_face`] does.
 pub fn face_in(detector: &mut Detector, image: &BgrImage) -> Result<Option<SharpFace>, FacesError> {
-    let border = (image.width.max(image.height) as f32 * PAD_FRACTION) as u32;
-    let image = image.padded(border)?;
+    let side = image.width.max(image.height);
+    let image = if side > MAX_SIDE {
+        let k = MAX_SIDE as f32 / side as f32;
+        let size = (
+            (image.width as f32 * k).round() as u32,
+            (image.height as f32 * k).round() as u32,
+        );
+        image.resized(size.0.max(1), size.1.max(1))?
+    } else {
+        image.clone()
+    };
+    let side = image.width.max(image.height);
+    let image = if side < PAD_BELOW_SIDE {
+        image.padded((side as f32 * PAD_FRACTION) as u32)?
+    } else {
+        image
+    };
     let faces = detector.detect(&image)?;
     Ok(largest_face(&faces)
         .cloned()
