@@ -49,6 +49,15 @@ pub enum EvalError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
+impl From<crate::distill::DistillError> for EvalError {
+    fn from(e: crate::distill::DistillError) -> Self {
+        match e {
+            crate::distill::DistillError::Data { path, message } => EvalError::Data { path, message },
+            other => EvalError::Invalid(other.to_string()),
+        }
+    }
+}
+
 impl From<crate::faces::FacesError> for EvalError {
     fn from(e: crate::faces::FacesError) -> Self {
         match e {

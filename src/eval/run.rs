@@ -14,6 +14,7 @@ use super::report::{EvalReport, Row, SetSummary};
 use super::video::{VideoConfig, evaluate_video};
 use crate::align::align_face;
 use crate::detect::{DetectConfig, Detector};
+use crate::distill::dataset::embed_in_batches;
 use crate::distill::degrade::probe as degraded_template;
 use crate::faces::{LabelledSet, SharpFace, distractor_photos, find_face};
 use crate::gallery::Matcher;
@@ -272,30 +273,36 @@ fn enrol(config: &EvalConfig, enroll: &mut Recognizer, faces: &[(String, SharpFa
     };
     let multi = config.galleries.contains(&GalleryKind::MultiRes);
     let bar = progress(config.progress, faces.len(), "enrolling");
-    for chunk in faces.chunks(16) {
-        let crops = chunk
-            .iter()
-            .map(|(_, f)| align_face(&f.image, &f.detection.landmarks, size))
-            .collect::<Result<Vec<_>, _>>()?;
-        enrolled.single.extend(enroll.embed(&crops.iter().collect::<Vec<_>>())?);
-        for crop in &crops {
-            let degraded = if multi {
-                let small = config
-                    .multi_res_widths
-                    .iter()
-                    .map(|&w| degraded_template(crop, w, size))
-                    .collect::<Result<Vec<_>, _>>()?;
-                enroll.embed(&small.iter().collect::<Vec<_>>())?
-            } else {
-                Vec::new()
-            };
-            enrolled.degraded.push(degraded);
-        }
-        enrolled.names.extend(chunk.iter().map(|(n, _)| n.clone()));
-        bar.inc(chunk.len() as u64);
+    for (name, face) in faces {
+        let crop = align_face(&face.image, &face.detection.landmarks, size)?;
+        let mut templates = if multi {
+            let mut crops = vec![crop];
+            for &width in &config.multi_res_widths {
+                crops.push(degraded_template(&crops[0], width, size)?);
+            }
+            enroll.embed(&crops.iter().collect::<Vec<_>>())?
+        } else {
+            enroll.embed(&[&crop])?
+        };
+        enrolled.degraded.push(templates.split_off(1));
+        enrolled.single.append(&mut templates);
+        enrolled.names.push(name.clone());
+        bar.inc(1);
     }
     bar.finish_and_clear();
     Ok(enrolled)
+}
+
+/// The enrolment model's embeddings of sharp faces, in order.
+fn embed_sharp<'f>(
+    enroll: &mut Recognizer,
+    faces: impl Iterator<Item = &'f SharpFace>,
+) -> Result<Vec<Vec<f32>>, EvalError> {
+    let size = enroll.input_size();
+    let crops = faces
+        .map(|f| align_face(&f.image, &f.detection.landmarks, size))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(embed_in_batches(enroll, &crops.iter().collect::<Vec<_>>())?)
 }
 
 /// Embeddings of every probe for one recognizer, alignment and size; `None` = not detected.
@@ -355,20 +362,11 @@ impl<'a> SetRun<'a> {
             });
         }
         let gallery = enrol(config, &mut models.enroll, &gallery_faces)?;
-        let size = models.enroll.input_size();
-        let mut mated = Vec::with_capacity(probe_faces.len());
-        for chunk in probe_faces.chunks(16) {
-            let crops = chunk
-                .iter()
-                .map(|(_, f)| align_face(&f.image, &f.detection.landmarks, size))
-                .collect::<Result<Vec<_>, _>>()?;
-            let sharp = models.enroll.embed(&crops.iter().collect::<Vec<_>>())?;
-            mated.extend(sharp.into_iter().zip(chunk).map(|(e, (t, _))| (*t, e)));
-        }
-        let mated = mated
+        let sharp = embed_sharp(&mut models.enroll, probe_faces.iter().map(|(_, f)| f))?;
+        let mated = probe_faces
             .into_iter()
-            .zip(probe_faces)
-            .map(|((truth, sharp), (_, face))| (truth, face, sharp))
+            .zip(sharp)
+            .map(|((truth, face), sharp)| (truth, face, sharp))
             .collect();
         Ok(SetRun {
             name: set.name.clone(),
