@@ -46,7 +46,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             noise_sigma: args.noise,
             jpeg_quality: args.jpeg,
         },
-        background: args.background.is_file().then(|| args.background.clone()),
+        background: background(args.background.as_deref())?,
         grey: args.grey,
         seed: args.seed,
         threads: args.threads,
@@ -63,9 +63,6 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             .collect(),
         dump_frames: args.dump_frames.clone(),
     };
-    if eval.background.is_none() {
-        tracing::warn!(background = %args.background.display(), "background video not found; probes go on a grey frame");
-    }
     let report = crate::eval::evaluate(&eval)?;
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
@@ -77,6 +74,21 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     println!("{}", report.markdown());
     eprintln!("eval took {:.0} s", report.seconds);
     Ok(())
+}
+
+/// The probe frames' background: the given video (which must exist), else the demo footage
+/// when setup put it there, else none (a grey frame).
+fn background(given: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+    const DEMO: &str = "assets/vtest.avi";
+    match given {
+        Some(path) if !path.is_file() => bail!("--background {}: no such video", path.display()),
+        Some(path) => Ok(Some(path.to_path_buf())),
+        None if Path::new(DEMO).is_file() => Ok(Some(PathBuf::from(DEMO))),
+        None => {
+            tracing::warn!("{DEMO} not found (run scripts/setup.sh); probes go on a grey frame");
+            Ok(None)
+        }
+    }
 }
 
 pub fn synth_faces(args: &SynthFacesArgs) -> anyhow::Result<()> {

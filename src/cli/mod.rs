@@ -453,9 +453,10 @@ pub struct EvalArgs {
     /// JPEG round trip of the frame at this quality.
     #[arg(long)]
     pub jpeg: Option<i32>,
-    /// Background footage for the probe frames (mid-grey when absent).
-    #[arg(long, default_value = "assets/vtest.avi")]
-    pub background: PathBuf,
+    /// Background footage for the probe frames (default: assets/vtest.avi when present,
+    /// else a mid-grey frame).
+    #[arg(long)]
+    pub background: Option<PathBuf>,
     /// Make every photo grey (for grey sets such as Olivetti).
     #[arg(long)]
     pub grey: bool,

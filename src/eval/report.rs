@@ -21,8 +21,7 @@ pub struct Row {
     pub px: u32,
     pub mated_probes: usize,
     pub strangers: usize,
-    /// Mated probes the detector found (1.0 for oracle rows too: they need no detector,
-    /// the value is the detected rows').
+    /// Mated probes the detector found (oracle rows repeat it; they do not need the detector).
     pub detection_rate: f64,
     /// Closed set: the probe's own identity ranks first among all gallery identities.
     pub rank1: f64,

@@ -151,9 +151,11 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport, EvalError> {
         None => Vec::new(),
     };
     let mut report = EvalReport::new(config, &models.recognizers);
-    let (fillers, strangers) = match config.sets.is_empty() {
-        true => (Vec::new(), Vec::new()),
-        false => load_distractors(config, &mut models)?,
+    // Distractors only matter to labelled sets; a video-only run skips finding their faces.
+    let (fillers, strangers) = if config.sets.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        load_distractors(config, &mut models)?
     };
     let filler_gallery = enrol(config, &mut models.enroll, &fillers)?;
     for root in &config.sets {
@@ -187,8 +189,10 @@ fn validate(config: &EvalConfig) -> Result<(), EvalError> {
     if config.sizes.is_empty() || config.sizes.iter().any(|&s| !(4..=400).contains(&s)) {
         return invalid("--sizes must list face widths between 4 and 400 px");
     }
-    if config.galleries.contains(&GalleryKind::MultiRes) && config.multi_res_widths.is_empty() {
-        return invalid("--gallery multi-res needs --multi-res widths");
+    let multi = config.galleries.contains(&GalleryKind::MultiRes);
+    if multi && (config.multi_res_widths.is_empty() || config.multi_res_widths.iter().any(|&w| !(4..=400).contains(&w)))
+    {
+        return invalid("--gallery multi-res needs --multi-res widths between 4 and 400 px");
     }
     for path in config.sets.iter().chain(&config.distractors) {
         if !path.is_dir() {
