@@ -95,3 +95,34 @@ fn scores_from_fixed_embeddings_through_the_matcher() {
     let probes = vec![mated(0, &scores), mated(1, &matcher.scores(&[0.6, 0.8]).unwrap())];
     assert_eq!(rank1(&probes), 1.0);
 }
+
+/// The oracle column aligns on the sharp photo's landmarks mapped into the frame: at 40 px
+/// they must land where the detector puts them (within a pixel or two), or the oracle would
+/// measure a misalignment of its own.
+#[test]
+fn oracle_landmarks_land_where_the_detector_finds_them() {
+    use super::probes::{CameraDegradation, Composer, locate};
+    use crate::detect::{DetectConfig, Detector};
+    use crate::testing;
+
+    let card = testing::detector_card();
+    let ort = testing::ort_library();
+    let mut detector = Detector::load(&card, ort.as_deref(), &DetectConfig::default()).unwrap();
+    let face = crate::faces::find_face(&mut detector, &testing::photo("obama.jpg"), false)
+        .unwrap()
+        .expect("a face in obama.jpg");
+    let mut composer = Composer::new(Vec::new(), CameraDegradation::default(), 3).unwrap();
+    let (frame, placed) = composer.compose(&[&face, &face, &face], 40, 0).unwrap();
+    let detections = detector.detect(&frame).unwrap();
+    for p in &placed {
+        let found = locate(&detections, &p.truth).expect("a 40 px face is found");
+        let error: f32 = found
+            .landmarks
+            .iter()
+            .zip(&p.oracle)
+            .map(|(a, b)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt())
+            .sum::<f32>()
+            / 5.0;
+        assert!(error < 1.5, "mean landmark distance {error} px at 40 px");
+    }
+}

@@ -235,3 +235,41 @@ fn pairs(seen: &[Seen], config: &VideoConfig) -> (Vec<Pair>, Vec<Pair>) {
     }
     (genuine, impostors)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(track: u64, seq: u64) -> Seen {
+        Seen {
+            track,
+            seq,
+            width: 10.0,
+            embeddings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn genuine_pairs_are_far_apart_in_one_track_and_impostors_share_a_frame() {
+        // Track 1 at frames 1, 5, 20; track 2 at frames 5 and 20.
+        let faces = [seen(1, 1), seen(1, 5), seen(1, 20), seen(2, 5), seen(2, 20)];
+        let config = VideoConfig {
+            video: PathBuf::new(),
+            min_gap_frames: 10,
+            every: 1,
+            max_pairs_per_track: 50,
+        };
+        let (genuine, impostors) = pairs(&faces, &config);
+        assert_eq!(
+            genuine,
+            vec![(0, 2), (1, 2), (3, 4)],
+            "1→20, 5→20 of track 1; 5→20 of track 2"
+        );
+        assert_eq!(impostors, vec![(1, 3), (2, 4)], "frames 5 and 20 show both tracks");
+        let capped = VideoConfig {
+            max_pairs_per_track: 1,
+            ..config
+        };
+        assert_eq!(pairs(&faces, &capped).0, vec![(0, 2), (3, 4)]);
+    }
+}

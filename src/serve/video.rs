@@ -72,7 +72,9 @@ impl VideoReader {
     fn wait_preroll(&self) -> Result<gst::Caps, ServeError> {
         let sample = self
             .sink
-            .try_pull_preroll(gst::ClockTime::from_seconds(10))
+            // Generous: on a loaded 2-core machine (tests in parallel, each with ONNX Runtime
+            // threads) typefinding and decoder start-up have taken over 10 s.
+            .try_pull_preroll(gst::ClockTime::from_seconds(30))
             .ok_or_else(|| {
                 self.error(
                     self.bus_error()
