@@ -94,12 +94,9 @@ fn background(given: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
 pub fn synth_faces(args: &SynthFacesArgs) -> anyhow::Result<()> {
     let weights = match &args.weights {
         Some(path) => path.clone(),
-        None => match std::env::var_os("SQUINT_FACES") {
-            Some(dir) => Path::new(&dir).join("dcgan-weights.tar"),
-            None => bail!(
-                "give --weights (gan_face_generate/weights.tar) or run `eval \"$(scripts/setup.sh --faces)\"` to set SQUINT_FACES"
-            ),
-        },
+        None => faces_dir()
+            .map(|dir| dir.join("dcgan-weights.tar"))
+            .context("give --weights (gan_face_generate/weights.tar) or run scripts/setup.sh --faces")?,
     };
     let mut detector = Detector::load(&ModelCard::load(&args.models.detector)?, None, &DetectConfig::default())?;
     let teacher = ModelCard::load(&args.models.recognizer)?;
@@ -118,6 +115,13 @@ pub fn synth_faces(args: &SynthFacesArgs) -> anyhow::Result<()> {
     let report = crate::faces::synth_faces(&config, &mut detector)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// Where `scripts/setup.sh --faces` put the face data: `$SQUINT_FACES`, else its default.
+fn faces_dir() -> Option<PathBuf> {
+    std::env::var_os("SQUINT_FACES")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/squint/faces")))
 }
 
 /// Pairs per contact sheet (rows of four).

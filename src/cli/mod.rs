@@ -487,7 +487,8 @@ pub struct SynthFacesArgs {
     pub seed: u64,
     #[arg(long)]
     pub out: PathBuf,
-    /// The generator checkpoint (scripts/setup.sh --faces puts it in $SQUINT_FACES).
+    /// The generator checkpoint (default: dcgan-weights.tar where scripts/setup.sh --faces
+    /// put it: $SQUINT_FACES, else ~/.cache/squint/faces).
     #[arg(long)]
     pub weights: Option<PathBuf>,
     #[command(flatten)]

@@ -126,3 +126,31 @@ fn oracle_landmarks_land_where_the_detector_finds_them() {
         assert!(error < 1.5, "mean landmark distance {error} px at 40 px");
     }
 }
+
+#[test]
+fn camera_degradation_is_off_by_default_and_deterministic_for_a_seed() {
+    use super::probes::{CameraDegradation, Composer};
+    let mut frame = crate::image::BgrImage::new(768, 576);
+    for (i, v) in frame.data.iter_mut().enumerate() {
+        *v = (i * 7 % 251) as u8;
+    }
+    let compose = |degradation: CameraDegradation, seed: u64| {
+        let mut composer = Composer::new(vec![frame.clone()], degradation, seed).unwrap();
+        composer.compose(&[], 16, 0).unwrap().0
+    };
+    assert_eq!(
+        compose(CameraDegradation::default(), 1),
+        frame,
+        "no face, no degradation: the background"
+    );
+    let camera = CameraDegradation {
+        blur_sigma: 0.7,
+        noise_sigma: 4.0,
+        jpeg_quality: Some(60),
+    };
+    let a = compose(camera, 1);
+    assert_ne!(a, frame);
+    assert_eq!(a, compose(camera, 1), "same seed, same noise");
+    assert_ne!(a, compose(camera, 2));
+    assert_eq!((a.width, a.height), (768, 576));
+}
