@@ -19,6 +19,7 @@ pub mod export;
 pub mod harvest;
 pub mod onnx;
 pub mod student;
+pub mod teacher;
 pub mod train;
 
 #[cfg(test)]

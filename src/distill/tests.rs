@@ -521,3 +521,35 @@ fn bad_inputs_get_clear_errors() {
     );
     assert!(!out_card.exists());
 }
+
+/// SFace run by candle (weights as variables) embeds exactly as ONNX Runtime does, and its
+/// weights receive gradients: the starting point for fine-tuning the teacher itself.
+#[test]
+fn sface_in_candle_matches_onnx_runtime_and_is_trainable() {
+    let dir = tempfile::tempdir().unwrap();
+    harvest_photos(&dir.path().join("crops"), 0);
+    let card = recognizer_card();
+    let crops = crops_of(&dir.path().join("crops"), 112);
+    let crops: Vec<&BgrImage> = crops.iter().take(2).collect();
+    let mut ort = Recognizer::load(&card, ort_library().as_deref(), 2).unwrap();
+    let expected = ort.embed(&crops).unwrap();
+
+    let net = super::teacher::OnnxNet::load(&card).unwrap();
+    assert!(
+        net.parameters() > 900_000,
+        "SFace's weights are variables: {}",
+        net.parameters()
+    );
+    let input = to_tensor(&card, &crops, &mut Vec::new()).unwrap();
+    let out = net.forward(&input).unwrap();
+    let rows: Vec<Vec<f32>> = out.to_vec2().unwrap();
+    for (row, want) in rows.iter().zip(&expected) {
+        let mut got = row.clone();
+        crate::recognize::l2_normalize(&mut got);
+        let cosine = crate::gallery::dot(&got, want);
+        assert!(cosine >= 0.9999, "candle vs ONNX Runtime cosine {cosine}");
+    }
+    let grads = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    let reached = net.vars().iter().filter(|v| grads.get(v.as_tensor()).is_some()).count();
+    assert_eq!(reached, net.vars().len(), "every weight gets a gradient");
+}
