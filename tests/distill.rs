@@ -3,24 +3,11 @@
 //! camera pointed at the adapted model (embedded broker, real models).
 
 use std::path::Path;
-use std::process::Command;
 
 use squint::testing;
 
-/// Runs the binary in the repository; returns (success, stdout, stderr).
-fn squint(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_squint"))
-        .args(args)
-        .current_dir(testing::repo())
-        .envs(testing::ort_library().map(|p| ("ORT_DYLIB_PATH", p)))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::squint;
 
 fn ok(args: &[&str]) -> String {
     let (success, stdout, stderr) = squint(args);

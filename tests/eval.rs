@@ -6,18 +6,8 @@ use std::process::Command;
 
 use squint::testing;
 
-fn squint(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_squint"))
-        .args(args)
-        .current_dir(testing::repo())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::squint;
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -8,6 +8,7 @@ use super::{EvalArgs, FacePairsArgs, SynthFacesArgs};
 use crate::align::align_face;
 use crate::config::Config;
 use crate::detect::{DetectConfig, Detector};
+use crate::distill::dataset::embed_in_batches;
 use crate::eval::probes::CameraDegradation;
 use crate::eval::{EvalConfig, GalleryKind, VideoConfig};
 use crate::faces::{SynthConfig, distractor_photos, find_face};
@@ -143,10 +144,7 @@ pub fn face_pairs(args: &FacePairsArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let mut embeddings = Vec::new();
-    for chunk in crops.chunks(16) {
-        embeddings.extend(teacher.embed(&chunk.iter().collect::<Vec<_>>())?);
-    }
+    let embeddings = embed_in_batches(&mut teacher, &crops.iter().collect::<Vec<_>>())?;
     let mut pairs = Vec::new();
     for a in 0..embeddings.len() {
         for b in a + 1..embeddings.len() {

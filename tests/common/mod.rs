@@ -1,4 +1,4 @@
-//! Helpers shared by the ingest test binaries.
+//! Helpers shared by the integration test binaries.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -60,4 +60,19 @@ pub fn camera_with(id: &str, url: &str, extra: &str) -> CameraConfig {
         "id = \"{id}\"\nurl = \"{url}\"\nbackoff_initial_ms = 100\nbackoff_max_ms = 400\nstall_timeout_s = 2.0\n{extra}\n"
     );
     toml::from_str(&toml).unwrap()
+}
+
+/// Runs the binary in the repository; returns (success, stdout, stderr).
+pub fn squint(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_squint"))
+        .args(args)
+        .current_dir(testing::repo())
+        .envs(testing::ort_library().map(|p| ("ORT_DYLIB_PATH", p)))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
