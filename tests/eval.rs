@@ -242,3 +242,24 @@ fn olivetti_has_forty_people_of_ten_upright_photos() {
     assert!(found >= 36, "YuNet finds {found}/40 Olivetti faces");
     assert_eq!(upright, found, "every found face is upright (transposition undone)");
 }
+
+#[test]
+fn face_pairs_finds_the_same_person_among_the_demo_photos() {
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("pairs.png");
+    let photos = testing::repo().join("assets/photos");
+    let (ok, stdout, stderr) = squint(&[
+        "face-pairs",
+        "--photos",
+        path(&photos),
+        "--min-cosine",
+        "0.3",
+        "--sheet",
+        path(&sheet),
+    ]);
+    assert!(ok, "{stderr}");
+    let pairs: Vec<&str> = stdout.lines().collect();
+    assert_eq!(pairs.len(), 3, "the three obama photos pair up, nobody else: {stdout}");
+    assert!(pairs.iter().all(|p| p.matches("obama").count() == 2), "{stdout}");
+    assert!(dir.path().join("pairs-00.png").is_file(), "contact sheet written");
+}
