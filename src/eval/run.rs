@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::EvalError;
 use super::metrics::{self, ProbeScores};
-use super::probes::{CameraDegradation, Composer, SLOTS, locate};
+use super::probes::{CameraDegradation, Composer, Placed, SLOTS, locate};
 use super::report::{EvalReport, Row, SetSummary};
 use super::video::{VideoConfig, evaluate_video};
 use crate::align::align_face;
@@ -21,6 +21,7 @@ use crate::gallery::Matcher;
 use crate::image::BgrImage;
 use crate::model::ModelCard;
 use crate::recognize::Recognizer;
+use crate::types::{Detection, Landmarks};
 
 /// How the gallery is enrolled from each person's one sharp photo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -73,7 +74,8 @@ pub struct EvalConfig {
     pub dump_frames: Option<PathBuf>,
 }
 
-/// The gallery identities' sharp faces and templates, per gallery strategy.
+/// The gallery identities' templates: one sharp template each, and the degraded ones a
+/// multi-res gallery adds.
 struct Enrolled {
     names: Vec<String>,
     single: Vec<Vec<f32>>,
@@ -222,18 +224,19 @@ type Missed = Vec<PathBuf>;
 /// Gallery fillers (a name each) and strangers.
 type Distractors = (Vec<(String, SharpFace)>, Vec<SharpFace>);
 
-/// The faces of `photos` that the detector finds, in order, and the photos it missed.
+/// The faces of `photos` that the detector finds, in order, each with its index in
+/// `photos`; and the photos it missed.
 fn find_faces(
     config: &EvalConfig,
     finder: &mut Detector,
     photos: &[PathBuf],
     what: &str,
-) -> Result<(Vec<(PathBuf, SharpFace)>, Missed), EvalError> {
+) -> Result<(Vec<(usize, SharpFace)>, Missed), EvalError> {
     let bar = progress(config.progress, photos.len(), what);
     let (mut found, mut missed) = (Vec::new(), Vec::new());
-    for path in photos {
+    for (i, path) in photos.iter().enumerate() {
         match find_face(finder, path, config.grey)? {
-            Some(face) => found.push((path.clone(), face)),
+            Some(face) => found.push((i, face)),
             None => missed.push(path.clone()),
         }
         bar.inc(1);
@@ -257,9 +260,9 @@ fn load_distractors(config: &EvalConfig, models: &mut Models) -> Result<Distract
         );
     }
     let (mut fillers, mut strangers) = (Vec::new(), Vec::new());
-    for (i, (path, face)) in faces.into_iter().enumerate() {
-        if i % 2 == 0 {
-            fillers.push((format!("distractor:{}", path.display()), face));
+    for (n, (i, face)) in faces.into_iter().enumerate() {
+        if n % 2 == 0 {
+            fillers.push((format!("distractor:{}", photos[i].display()), face));
         } else {
             strangers.push(face);
         }
@@ -336,23 +339,30 @@ impl<'a> SetRun<'a> {
         models: &mut Models,
         strangers: &'a [SharpFace],
     ) -> Result<SetRun<'a>, EvalError> {
+        // One pass over every photo of the set; each remembers its identity.
+        let (photos, owners): (Vec<PathBuf>, Vec<usize>) = set
+            .identities
+            .iter()
+            .enumerate()
+            .flat_map(|(n, identity)| identity.photos.iter().map(move |p| (p.clone(), n)))
+            .unzip();
+        let (faces, photos_without_face) =
+            find_faces(config, &mut models.finder, &photos, &format!("{} photos", set.name))?;
+        // The first photo with a face of each identity is enrolled, the others are probes.
+        let mut gallery_index: Vec<Option<usize>> = vec![None; set.identities.len()];
         let mut gallery_faces = Vec::new();
         let mut probe_faces: Vec<(usize, SharpFace)> = Vec::new();
-        let mut photos_without_face = Vec::new();
-        let mut identities_without_face = 0;
-        let what = format!("{} photos", set.name);
-        for identity in &set.identities {
-            let (faces, missed) = find_faces(config, &mut models.finder, &identity.photos, &what)?;
-            photos_without_face.extend(missed);
-            let mut faces = faces.into_iter();
-            let Some((_, first)) = faces.next() else {
-                identities_without_face += 1;
-                continue;
-            };
-            let index = gallery_faces.len();
-            gallery_faces.push((identity.name.clone(), first));
-            probe_faces.extend(faces.map(|(_, f)| (index, f)));
+        for (i, face) in faces {
+            let owner = owners[i];
+            match gallery_index[owner] {
+                Some(index) => probe_faces.push((index, face)),
+                None => {
+                    gallery_index[owner] = Some(gallery_faces.len());
+                    gallery_faces.push((set.identities[owner].name.clone(), face));
+                }
+            }
         }
+        let identities_without_face = gallery_index.iter().filter(|g| g.is_none()).count();
         if gallery_faces.is_empty() {
             return Err(EvalError::Data {
                 path: set.root.clone(),
@@ -431,22 +441,12 @@ impl<'a> SetRun<'a> {
                     self.located[s][i] = found[k].is_some();
                 }
                 for (r, recognizer) in models.recognizers.iter_mut().enumerate() {
-                    let size = recognizer.input_size();
-                    let detected: Vec<(usize, BgrImage)> = found
-                        .iter()
+                    for (a, embedded) in embed_frame(recognizer, &frame, &found, &placed)?
+                        .into_iter()
                         .enumerate()
-                        .filter_map(|(k, d)| d.as_ref().map(|d| (k, d)))
-                        .map(|(k, d)| align_face(&frame, &d.landmarks, size).map(|c| (k, c)))
-                        .collect::<Result<_, _>>()?;
-                    let oracle: Vec<(usize, BgrImage)> = placed
-                        .iter()
-                        .enumerate()
-                        .map(|(k, p)| align_face(&frame, &p.oracle, size).map(|c| (k, c)))
-                        .collect::<Result<_, _>>()?;
-                    for (a, crops) in [detected, oracle].into_iter().enumerate() {
-                        let images: Vec<&BgrImage> = crops.iter().map(|(_, c)| c).collect();
-                        for ((k, _), embedding) in crops.iter().zip(recognizer.embed(&images)?) {
-                            self.embeddings[r][a][s][indices[*k]] = Some(embedding);
+                    {
+                        for (k, embedding) in embedded {
+                            self.embeddings[r][a][s][indices[k]] = Some(embedding);
                         }
                     }
                 }
@@ -531,6 +531,34 @@ impl<'a> SetRun<'a> {
             photos_without_face: self.photos_without_face.clone(),
         }
     }
+}
+
+/// Embeddings by the probe's slot in its frame.
+type Slotted = Vec<(usize, Vec<f32>)>;
+
+/// One frame's probes embedded by one recognizer, per alignment (detected, oracle): the slot of
+/// each embedded probe and its embedding. Probes the detector missed have no detected crop.
+fn embed_frame(
+    recognizer: &mut Recognizer,
+    frame: &BgrImage,
+    found: &[Option<Detection>],
+    placed: &[Placed],
+) -> Result<[Slotted; 2], EvalError> {
+    let size = recognizer.input_size();
+    let detected = found
+        .iter()
+        .enumerate()
+        .filter_map(|(k, d)| d.as_ref().map(|d| (k, &d.landmarks)));
+    let oracle = placed.iter().enumerate().map(|(k, p)| (k, &p.oracle));
+    let mut embed = |landmarks: Vec<(usize, &Landmarks)>| -> Result<Slotted, EvalError> {
+        let crops = landmarks
+            .iter()
+            .map(|(_, l)| align_face(frame, l, size))
+            .collect::<Result<Vec<_>, _>>()?;
+        let embeddings = recognizer.embed(&crops.iter().collect::<Vec<_>>())?;
+        Ok(landmarks.into_iter().map(|(k, _)| k).zip(embeddings).collect())
+    };
+    Ok([embed(detected.collect())?, embed(oracle.collect())?])
 }
 
 fn dump(frame: &BgrImage, path: &std::path::Path) -> Result<(), EvalError> {
