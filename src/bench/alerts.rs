@@ -133,14 +133,7 @@ fn observe(
             pts_ns: None,
             captured_at: SystemTime::UNIX_EPOCH + Duration::from_secs_f64(1e9 + index as f64 / fps),
         };
-        let faces: Vec<_> = detector
-            .detect(&image)?
-            .into_iter()
-            .map(|d| {
-                let quality = crate::detect::assess(&image, &d);
-                (d, quality)
-            })
-            .collect();
+        let faces = crate::detect::assess_all(&image, detector.detect(&image)?);
         let (tracked, ended) = tracker.update(&frame, faces);
         for face in tracked {
             seen.faces += 1;

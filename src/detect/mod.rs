@@ -7,7 +7,7 @@ mod quality;
 mod yunet;
 
 pub use config::{DetectConfig, DetectMode};
-pub use quality::{FaceQuality, assess};
+pub use quality::{FaceQuality, assess, assess_all};
 pub use yunet::{Detector, decode_stride, nms};
 
 #[derive(Debug, thiserror::Error)]

@@ -35,6 +35,17 @@ impl FaceQuality {
     }
 }
 
+/// Each detection of `frame` with its quality: what the tracker takes.
+pub fn assess_all(frame: &BgrImage, detections: Vec<Detection>) -> Vec<(Detection, FaceQuality)> {
+    detections
+        .into_iter()
+        .map(|d| {
+            let quality = assess(frame, &d);
+            (d, quality)
+        })
+        .collect()
+}
+
 /// Assesses one detection on the frame it came from.
 pub fn assess(frame: &BgrImage, detection: &Detection) -> FaceQuality {
     let b = &detection.bbox;

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::DistillError;
 use super::dataset::{image_files, load_image};
 use crate::align::{reference_points, similarity_transform};
-use crate::detect::{Detector, assess};
+use crate::detect::{Detector, assess_all};
 use crate::image::BgrImage;
 use crate::ingest::{CameraConfig, CameraSource};
 use crate::track::{TrackConfig, TrackedFace, Tracker};
@@ -122,14 +122,7 @@ fn harvest_source(
             Err(_) => continue,
         };
         report.frames += 1;
-        let faces: Vec<_> = detector
-            .detect(&frame.image)?
-            .into_iter()
-            .map(|d| {
-                let quality = assess(&frame.image, &d);
-                (d, quality)
-            })
-            .collect();
+        let faces = assess_all(&frame.image, detector.detect(&frame.image)?);
         let (tracked, ended) = tracker.update(&FrameMeta::from(&frame), faces);
         for face in tracked {
             if let Some(candidate) = consider(config, &frame.image, &face, report)? {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::EvalError;
 use super::metrics::{self, AtFar};
 use crate::align::align_face;
-use crate::detect::{Detector, assess};
+use crate::detect::{Detector, assess_all};
 use crate::gallery::dot;
 use crate::image::BgrImage;
 use crate::recognize::Recognizer;
@@ -136,14 +136,7 @@ fn embed_footage(
     let mut seq = 0u64;
     while let Some(frame) = reader.next_frame()? {
         seq += 1;
-        let faces = detector
-            .detect(&frame)?
-            .into_iter()
-            .map(|d| {
-                let quality = assess(&frame, &d);
-                (d, quality)
-            })
-            .collect();
+        let faces = assess_all(&frame, detector.detect(&frame)?);
         let meta = FrameMeta {
             camera_id: camera.clone(),
             seq,

@@ -17,7 +17,7 @@ use crate::observe::Snapshots;
 use crate::publish::Outgoing;
 use crate::recognize::{Batch, RecognizeConfig, RecognizerSet, next_batch};
 use crate::track::{TrackInfo, TrackedFace, Tracker};
-use crate::types::{Detection, EmbeddedFace, FaceCrop, Frame, FrameMeta, TrackMessage};
+use crate::types::{EmbeddedFace, FaceCrop, Frame, FrameMeta, TrackMessage};
 
 /// One camera's frames as the detect worker sees them.
 pub struct CameraInput {
@@ -137,12 +137,8 @@ impl DetectWorker {
         self.stats.detect_latency.record(started.elapsed());
         self.stats.frames.fetch_add(ready.len() as u64, Ordering::Relaxed);
         for (((index, frame), (_, (dx, dy))), faces) in ready.iter().zip(&regions).zip(found) {
-            let faces: Vec<(Detection, _)> = faces
-                .into_iter()
-                .map(|d| d.offset(*dx, *dy))
-                .map(|d| (crate::detect::assess(&frame.image, &d), d))
-                .map(|(quality, d)| (d, quality))
-                .collect();
+            let faces =
+                crate::detect::assess_all(&frame.image, faces.into_iter().map(|d| d.offset(*dx, *dy)).collect());
             self.snapshots.offer(
                 &frame.camera_id,
                 frame.seq,
