@@ -126,6 +126,27 @@ impl BgrImage {
 
     /// Warps with a 2×3 affine matrix into a `width × height` image (black border).
     pub fn warp_affine(&self, matrix: [[f64; 3]; 2], width: u32, height: u32) -> Result<BgrImage, ImageError> {
+        self.warp_with_border(matrix, width, height, cv::BORDER_CONSTANT)
+    }
+
+    /// [`Self::warp_affine`] repeating the edge pixels outside the image instead of black: a
+    /// crop re-warped by a few pixels keeps no black seam.
+    pub fn warp_affine_replicate(
+        &self,
+        matrix: [[f64; 3]; 2],
+        width: u32,
+        height: u32,
+    ) -> Result<BgrImage, ImageError> {
+        self.warp_with_border(matrix, width, height, cv::BORDER_REPLICATE)
+    }
+
+    fn warp_with_border(
+        &self,
+        matrix: [[f64; 3]; 2],
+        width: u32,
+        height: u32,
+        border: i32,
+    ) -> Result<BgrImage, ImageError> {
         self.with_mat(|src| {
             let m = Mat::from_slice_2d(&matrix)?;
             let mut dst = Mat::default();
@@ -135,7 +156,7 @@ impl BgrImage {
                 &m,
                 cv::Size::new(width as i32, height as i32),
                 imgproc::INTER_LINEAR,
-                cv::BORDER_CONSTANT,
+                border,
                 cv::Scalar::default(),
             )?;
             BgrImage::from_mat(&dst)
@@ -179,6 +200,39 @@ impl BgrImage {
         self.with_mat(|src| {
             let mut dst = Mat::default();
             imgproc::gaussian_blur(src, &mut dst, cv::Size::new(0, 0), sigma, sigma, cv::BORDER_REFLECT_101)?;
+            BgrImage::from_mat(&dst)
+        })
+    }
+
+    /// Smeared along a straight line of `length` pixels at `angle_deg`: a face moving (or a
+    /// camera shaking) during the exposure.
+    pub fn motion_blurred(&self, length: f64, angle_deg: f64) -> Result<BgrImage, ImageError> {
+        let side = (length.ceil() as usize | 1).max(3);
+        let mut kernel = vec![0f32; side * side];
+        let (dx, dy) = (angle_deg.to_radians().cos(), angle_deg.to_radians().sin());
+        let centre = (side / 2) as f64;
+        let samples = side * 4;
+        for k in 0..samples {
+            let t = (k as f64 / (samples - 1) as f64 - 0.5) * length;
+            let (x, y) = ((centre + t * dx).round(), (centre + t * dy).round());
+            if (0.0..side as f64).contains(&x) && (0.0..side as f64).contains(&y) {
+                kernel[y as usize * side + x as usize] += 1.0;
+            }
+        }
+        let total: f32 = kernel.iter().sum();
+        kernel.iter_mut().for_each(|v| *v /= total.max(1.0));
+        self.with_mat(|src| {
+            let kernel = Mat::new_rows_cols_with_data(side as i32, side as i32, &kernel)?;
+            let mut dst = Mat::default();
+            imgproc::filter_2d(
+                src,
+                &mut dst,
+                -1,
+                &kernel,
+                cv::Point::new(-1, -1),
+                0.0,
+                cv::BORDER_REFLECT_101,
+            )?;
             BgrImage::from_mat(&dst)
         })
     }

@@ -263,3 +263,98 @@ fn face_pairs_finds_the_same_person_among_the_demo_photos() {
     assert!(pairs.iter().all(|p| p.matches("obama").count() == 2), "{stdout}");
     assert!(dir.path().join("pairs-00.png").is_file(), "contact sheet written");
 }
+
+/// `squint split-faces` on a small pool: names stay on one side, a copy of a held-out face
+/// hidden in the pool never reaches training or validation, and a second run gives the same
+/// split.
+#[test]
+fn split_faces_keeps_held_out_people_and_their_duplicates_off_the_training_side() {
+    let Some(faces) =
+        testing::faces_dir("split_faces_keeps_held_out_people_and_their_duplicates_off_the_training_side")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, held_out) = (dir.path().join("pool"), dir.path().join("held-out"));
+    std::fs::create_dir_all(&pool).unwrap();
+    let mut singles: Vec<PathBuf> = std::fs::read_dir(faces.join("celeba/singles"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    singles.sort();
+    for photo in singles.iter().take(24) {
+        std::fs::copy(photo, pool.join(photo.file_name().unwrap())).unwrap();
+    }
+    let mut groups: Vec<PathBuf> = std::fs::read_dir(faces.join("celeba/repeats"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    groups.sort();
+    for group in groups.iter().take(3) {
+        let to = held_out.join(group.file_name().unwrap());
+        std::fs::create_dir_all(&to).unwrap();
+        for photo in std::fs::read_dir(group).unwrap().flatten() {
+            std::fs::copy(photo.path(), to.join(photo.file_name())).unwrap();
+        }
+    }
+    // One held-out person's photo, slipped into the pool under another name.
+    let first_group_photo = std::fs::read_dir(&groups[0]).unwrap().flatten().next().unwrap().path();
+    let copies: Vec<String> = (0..3).map(|i| format!("zz-copy-{i}.jpg")).collect();
+    for name in &copies {
+        std::fs::copy(&first_group_photo, pool.join(name)).unwrap();
+    }
+    let run = |out: &Path| {
+        let (ok, _, stderr) = squint(&[
+            "split-faces",
+            "--pool",
+            path(&pool),
+            "--held-out",
+            path(&held_out),
+            "--test",
+            "4",
+            "--val",
+            "4",
+            "--out",
+            path(out),
+        ]);
+        assert!(ok, "{stderr}");
+        std::fs::read_to_string(out.join("split.json")).unwrap()
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let text = run(&a);
+    assert_eq!(text, run(&b), "the split depends only on the photos");
+    let split: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let names = |side: &str| -> Vec<String> {
+        split[side]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let (test, val, train) = (names("test"), names("val"), names("train"));
+    assert_eq!(test.len(), 4);
+    for name in &train {
+        assert!(!test.contains(name) && !val.contains(name), "{name} on two sides");
+    }
+    let excluded: Vec<&str> = split["excluded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["photo"].as_str().unwrap())
+        .collect();
+    for copy in &copies {
+        assert!(!train.contains(copy) && !val.contains(copy), "{copy} leaked: {text}");
+        assert!(
+            excluded.contains(&copy.as_str()) || test.contains(copy),
+            "{copy} is neither excluded nor held out: {text}"
+        );
+    }
+    let count = |side: &str| std::fs::read_dir(a.join(side)).unwrap().count();
+    assert_eq!(
+        (count("train"), count("val"), count("test")),
+        (train.len(), val.len(), 4)
+    );
+}

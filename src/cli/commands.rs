@@ -191,6 +191,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => super::eval::eval(&args),
         Command::SynthFaces(args) => super::eval::synth_faces(&args),
         Command::FacePairs(args) => super::eval::face_pairs(&args),
+        Command::SplitFaces(args) => super::eval::split_faces(&args),
         Command::Tail {
             config,
             brokers,

@@ -83,6 +83,10 @@ fn file_source(video: &Path) -> anyhow::Result<CameraConfig> {
 pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
     let config = TrainConfig {
         data: args.data.clone(),
+        val_data: args.val_data.clone(),
+        synthetic: args.synthetic.clone(),
+        synthetic_share: args.synthetic_share,
+        max_sources: args.max_sources,
         out: args.out.clone(),
         teacher: args.teacher.clone(),
         ort_library: None,
@@ -96,6 +100,9 @@ pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
         weight_decay: args.weight_decay,
         instance_weight: args.instance_weight,
         relation_weight: args.relation_weight,
+        contrastive_weight: args.contrastive_weight,
+        temperature: args.temperature,
+        queue: args.queue,
         seed: args.seed,
         val_fraction: args.val_fraction,
         split_by_source: args.split == "source",
@@ -103,6 +110,10 @@ pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
         degradation: Degradation {
             min_px: args.min_px,
             max_px: args.max_px,
+            jitter_px: args.jitter_px,
+            motion_blur_p: args.motion_blur,
+            occlusion_p: args.occlusion,
+            grey_p: args.grey,
             ..Degradation::default()
         },
         resume: args.resume,

@@ -3,15 +3,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use indicatif::ProgressBar;
 
-use super::{EvalArgs, FacePairsArgs, SynthFacesArgs};
-use crate::align::align_face;
+use super::{EvalArgs, FacePairsArgs, SplitFacesArgs, SynthFacesArgs};
 use crate::config::Config;
 use crate::detect::{DetectConfig, Detector};
 use crate::distill::dataset::embed_in_batches;
 use crate::eval::probes::CameraDegradation;
 use crate::eval::{EvalConfig, GalleryKind, VideoConfig};
-use crate::faces::{SynthConfig, distractor_photos, find_face};
+use crate::faces::{SplitConfig, SynthConfig, align_photos, distractor_photos};
 use crate::gallery::dot;
 use crate::image::BgrImage;
 use crate::model::ModelCard;
@@ -132,18 +132,18 @@ pub fn face_pairs(args: &FacePairsArgs) -> anyhow::Result<()> {
     let mut detector = Detector::load(&ModelCard::load(&args.models.detector)?, None, &DetectConfig::default())?;
     let mut teacher = Recognizer::load(&ModelCard::load(&args.models.recognizer)?, None, 2)?;
     let size = teacher.input_size();
-    let mut names = Vec::new();
-    let mut crops = Vec::new();
-    for path in distractor_photos(&args.photos)? {
-        if let Some(face) = find_face(&mut detector, &path, false)? {
-            crops.push(align_face(&face.image, &face.detection.landmarks, size)?);
-            names.push(
-                path.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            );
-        }
-    }
+    let photos = distractor_photos(&args.photos)?;
+    let aligned = align_photos(&mut detector, &photos, size, &ProgressBar::hidden())?;
+    let crops = aligned.crops;
+    let names: Vec<String> = aligned
+        .paths
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
     let embeddings = embed_in_batches(&mut teacher, &crops.iter().collect::<Vec<_>>())?;
     let mut pairs = Vec::new();
     for a in 0..embeddings.len() {
@@ -200,4 +200,30 @@ fn blit(dst: &mut BgrImage, src: &BgrImage, x: u32, y: u32) {
         let to = ((y as usize + yy) * dst.width as usize + x as usize) * 3;
         dst.data[to..to + row].copy_from_slice(&src.data[yy * row..(yy + 1) * row]);
     }
+}
+
+pub fn split_faces(args: &SplitFacesArgs) -> anyhow::Result<()> {
+    let mut detector = Detector::load(&ModelCard::load(&args.models.detector)?, None, &DetectConfig::default())?;
+    let mut teacher = Recognizer::load(&ModelCard::load(&args.models.recognizer)?, None, 2)?;
+    let config = SplitConfig {
+        pool: args.pool.clone(),
+        held_out: args.held_out.clone(),
+        test_photos: args.test,
+        val_photos: args.val,
+        near_duplicate: args.near_duplicate,
+        out: args.out.clone(),
+        progress: true,
+    };
+    let report = crate::faces::split_faces(&config, &mut detector, &mut teacher)?;
+    eprintln!(
+        "{} held-out faces; pool: {} test, {} validation, {} training; {} near-duplicates excluded, {} photos without a face; {}",
+        report.held_out_faces,
+        report.test.len(),
+        report.val.len(),
+        report.train.len(),
+        report.excluded.len(),
+        report.without_face.len(),
+        args.out.join("split.json").display()
+    );
+    Ok(())
 }

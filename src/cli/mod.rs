@@ -247,6 +247,9 @@ pub enum Command {
     /// Candidate same-person pairs among photos of unlabeled people, by teacher cosine, with
     /// a contact sheet to check each pair by eye (how the CelebA repeat list was made).
     FacePairs(FacePairsArgs),
+    /// Split face photos identity-disjointly into train / validation / test sides for
+    /// `squint distill` and `squint eval` (near-duplicates of held-out faces leave training).
+    SplitFaces(SplitFacesArgs),
     /// Print identity events from Kafka.
     Tail {
         /// Read brokers and topic from this config (handles kafka.brokers = "embedded").
@@ -333,9 +336,22 @@ pub struct HarvestArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct DistillArgs {
-    /// Folder of aligned HR crops (from `squint harvest`).
+    /// Folder of aligned HR crops (from `squint harvest` or `squint split-faces`).
     #[arg(long)]
     pub data: PathBuf,
+    /// Held-out crops of people not in --data (`squint split-faces` writes them); without it
+    /// --val-fraction of --data is held out.
+    #[arg(long)]
+    pub val_data: Option<PathBuf>,
+    /// Aligned crops of generated faces (`squint synth-faces`'s aligned/ folder).
+    #[arg(long)]
+    pub synthetic: Option<PathBuf>,
+    /// Share of each batch drawn from --synthetic (0–0.9).
+    #[arg(long, default_value_t = 0.0)]
+    pub synthetic_share: f64,
+    /// Train on at most this many sources (people, tracks) of --data: learning curves.
+    #[arg(long)]
+    pub max_sources: Option<usize>,
     /// Output folder: checkpoint.*, student.onnx, student.card.toml, report.json.
     #[arg(long)]
     pub out: PathBuf,
@@ -362,9 +378,18 @@ pub struct DistillArgs {
     /// Weight of the instance loss (1 − cosine to the teacher's embedding).
     #[arg(long, default_value_t = 1.0)]
     pub instance_weight: f64,
-    /// Weight of the relation loss (pairwise similarity matrices of a batch).
+    /// Weight of the relation loss (similarities to the batch and the queue).
     #[arg(long, default_value_t = 1.0)]
     pub relation_weight: f64,
+    /// Weight of the contrastive loss (own teacher embedding among the queue's).
+    #[arg(long, default_value_t = 0.0)]
+    pub contrastive_weight: f64,
+    /// Softmax temperature of the contrastive loss.
+    #[arg(long, default_value_t = 0.1)]
+    pub temperature: f64,
+    /// Teacher embeddings of recent batches kept for relation and contrastive terms (0: off).
+    #[arg(long, default_value_t = 0)]
+    pub queue: usize,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     #[arg(long, default_value_t = 0.2)]
@@ -381,6 +406,20 @@ pub struct DistillArgs {
     pub min_px: u32,
     #[arg(long, default_value_t = 32)]
     pub max_px: u32,
+    /// Landmark error of the detector on tiny faces, px of the small face (standard deviation
+    /// per coordinate; `squint eval` reports the measured error): training crops are
+    /// re-aligned from landmarks moved this much. 0: off.
+    #[arg(long, default_value_t = 0.0)]
+    pub jitter_px: f64,
+    /// Chance of a motion blur.
+    #[arg(long, default_value_t = 0.0)]
+    pub motion_blur: f64,
+    /// Chance of a flat patch over part of the face (hand, scarf).
+    #[arg(long, default_value_t = 0.0)]
+    pub occlusion: f64,
+    /// Chance of grey conversion (IR night images).
+    #[arg(long, default_value_t = 0.0)]
+    pub grey: f64,
     /// Continue from the checkpoint in --out.
     #[arg(long)]
     pub resume: bool,
@@ -506,6 +545,30 @@ pub struct FacePairsArgs {
     /// Contact sheet: each candidate pair side by side with its cosine.
     #[arg(long)]
     pub sheet: Option<PathBuf>,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SplitFacesArgs {
+    /// Photos of one person each, shared out over the three sides (CelebA's singles).
+    #[arg(long)]
+    pub pool: PathBuf,
+    /// A set held out entirely: photos, or one folder per person (repeatable).
+    #[arg(long = "held-out")]
+    pub held_out: Vec<PathBuf>,
+    /// Pool photos held out for testing (`squint eval --distractors OUT/test`).
+    #[arg(long, default_value_t = 200)]
+    pub test: usize,
+    /// Pool photos held out for validation (`squint distill --val-data OUT/val`).
+    #[arg(long, default_value_t = 100)]
+    pub val: usize,
+    /// Teacher cosine above which a training face counts as a held-out person's.
+    #[arg(long, default_value_t = 0.6)]
+    pub near_duplicate: f32,
+    /// Gets train/ and val/ (aligned crops), test/ (photos) and split.json.
+    #[arg(long)]
+    pub out: PathBuf,
     #[command(flatten)]
     pub models: ModelArgs,
 }

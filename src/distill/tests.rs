@@ -39,6 +39,10 @@ fn harvest_photos(out: &Path, augment: usize) -> HarvestReport {
 fn train_config(data: &Path, out: &Path, epochs: usize) -> TrainConfig {
     TrainConfig {
         data: data.to_path_buf(),
+        val_data: None,
+        synthetic: None,
+        synthetic_share: 0.0,
+        max_sources: None,
         out: out.to_path_buf(),
         teacher: repo().join("models/sface.card.toml"),
         ort_library: ort_library(),
@@ -52,6 +56,9 @@ fn train_config(data: &Path, out: &Path, epochs: usize) -> TrainConfig {
         weight_decay: 5e-4,
         instance_weight: 1.0,
         relation_weight: 1.0,
+        contrastive_weight: 0.0,
+        temperature: 0.1,
+        queue: 0,
         seed: 11,
         val_fraction: 0.25,
         // Six faces are too few to generalise to a face never seen: hold out other copies.
@@ -552,4 +559,175 @@ fn sface_in_candle_matches_onnx_runtime_and_is_trainable() {
     let grads = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
     let reached = net.vars().iter().filter(|v| grads.get(v.as_tensor()).is_some()).count();
     assert_eq!(reached, net.vars().len(), "every weight gets a gradient");
+}
+
+/// A 112 px crop with texture everywhere, so every degradation visibly changes it.
+fn textured_crop() -> BgrImage {
+    let mut crop = BgrImage::new(112, 112);
+    for (i, v) in crop.data.iter_mut().enumerate() {
+        *v = ((i * 7919) % 251) as u8;
+    }
+    crop
+}
+
+#[test]
+fn camera_degradations_are_deterministic_for_a_seed_and_keep_size_and_range() {
+    use rand::SeedableRng;
+    let crop = textured_crop();
+    let camera = Degradation {
+        motion_blur_p: 1.0,
+        occlusion_p: 1.0,
+        ..Degradation::camera(0.9)
+    };
+    let run = |seed: u64| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        (0..8)
+            .map(|_| camera.apply(&crop, 32, &mut rng).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (a, b, c) = (run(1), run(1), run(2));
+    assert_eq!(a, b, "same seed, same degradations");
+    assert_ne!(a, c, "another seed, other degradations");
+    for image in &a {
+        assert_eq!((image.width, image.height, image.data.len()), (32, 32, 32 * 32 * 3));
+    }
+    let spread = |images: &[BgrImage]| {
+        let all: Vec<u8> = images.iter().flat_map(|i| i.data.iter().copied()).collect();
+        (*all.iter().min().unwrap(), *all.iter().max().unwrap())
+    };
+    let (low, high) = spread(&a);
+    assert!(
+        high - low > 100,
+        "pixel values still spread over the range: {low}..{high}"
+    );
+}
+
+#[test]
+fn each_new_camera_effect_changes_the_crop_as_it_should() {
+    use rand::SeedableRng;
+    let crop = textured_crop();
+    let only = |d: Degradation| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        d.apply(&crop, 112, &mut rng).unwrap()
+    };
+    let none = Degradation {
+        min_px: 112,
+        max_px: 112,
+        blur_p: 0.0,
+        noise_p: 0.0,
+        jpeg_p: 0.0,
+        brightness: 0.0,
+        contrast: 0.0,
+        ..Degradation::default()
+    };
+    assert_eq!(only(none.clone()), crop, "with every effect off the crop is unchanged");
+    let grey = only(Degradation {
+        grey_p: 1.0,
+        ..none.clone()
+    });
+    assert!(
+        grey.data.chunks(3).all(|p| p[0] == p[1] && p[1] == p[2]),
+        "grey: equal channels"
+    );
+    let occluded = only(Degradation {
+        occlusion_p: 1.0,
+        ..none.clone()
+    });
+    let changed: Vec<&[u8]> = occluded
+        .data
+        .chunks(3)
+        .zip(crop.data.chunks(3))
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a)
+        .collect();
+    let share = changed.len() as f64 / (112.0 * 112.0);
+    assert!((0.04..=0.36).contains(&share), "a patch covers {share:.3} of the crop");
+    assert!(changed.iter().all(|p| p == &changed[0]), "the patch is flat");
+    let jittered = only(Degradation {
+        jitter_px: 1.0,
+        min_px: 16,
+        max_px: 16,
+        ..none.clone()
+    });
+    let sharp_16 = only(Degradation {
+        min_px: 16,
+        max_px: 16,
+        ..none.clone()
+    });
+    assert_ne!(jittered, sharp_16, "landmark jitter re-aligns the crop");
+    let moved = only(Degradation {
+        motion_blur_p: 1.0,
+        ..none
+    });
+    assert_ne!(moved, crop, "motion blur smears the crop");
+}
+
+#[test]
+fn the_queue_widens_the_relation_term_and_never_counts_a_crop_as_its_own_negative() {
+    use super::train::{TeacherQueue, batch_losses};
+    let rows = |seed: u64, n: usize| {
+        let values: Vec<f32> = (0..n * 8)
+            .map(|i| (((i as u64 + 1) * (seed * 2 + 7919)) % 97) as f32 - 48.0)
+            .collect();
+        normalise(&candle_core::Tensor::from_vec(values, (n, 8), &candle_core::Device::Cpu).unwrap()).unwrap()
+    };
+    let (teacher, others) = (rows(1, 4), rows(2, 6));
+    let student = normalise(&(teacher.clone() + rows(3, 4).affine(0.3, 0.0).unwrap()).unwrap()).unwrap();
+    let keys = [0, 1, 2, 3];
+    let mut with_own = TeacherQueue::new(16);
+    with_own.push(&[10, 11, 12, 13, 14, 15], &others).unwrap();
+    let mut without_own = TeacherQueue::new(16);
+    without_own.push(&[10, 11, 12, 13, 14, 15], &others).unwrap();
+    // The batch's crops seen in an earlier batch: masked out of the contrastive term.
+    with_own.push(&keys, &teacher).unwrap();
+    let scalar = |t: &candle_core::Tensor| t.to_scalar::<f32>().unwrap();
+    let own = batch_losses(&student, &teacher, with_own.tensor(&keys).unwrap().as_ref(), 0.1).unwrap();
+    let clean = batch_losses(&student, &teacher, without_own.tensor(&keys).unwrap().as_ref(), 0.1).unwrap();
+    let alone = batch_losses(&student, &teacher, None, 0.1).unwrap();
+    assert!(
+        (scalar(&own.contrastive) - scalar(&clean.contrastive)).abs() < 1e-4,
+        "entries of the batch's crops are masked: {} vs {}",
+        scalar(&own.contrastive),
+        scalar(&clean.contrastive)
+    );
+    assert!(
+        scalar(&clean.contrastive) > scalar(&alone.contrastive),
+        "more negatives, harder choice"
+    );
+    assert_ne!(
+        scalar(&clean.relation),
+        scalar(&alone.relation),
+        "the queue enters the relation term"
+    );
+    let perfect = batch_losses(&teacher, &teacher, without_own.tensor(&keys).unwrap().as_ref(), 0.1).unwrap();
+    assert!(scalar(&perfect.relation) < 1e-6 && scalar(&perfect.instance) < 1e-6);
+    let order = candle_core::Tensor::new(&[1u32, 2, 3, 0], &candle_core::Device::Cpu).unwrap();
+    let swapped = teacher.index_select(&order, 0).unwrap();
+    let wrong = batch_losses(&swapped, &teacher, without_own.tensor(&keys).unwrap().as_ref(), 0.1).unwrap();
+    assert!(
+        scalar(&perfect.contrastive) < scalar(&wrong.contrastive),
+        "picking one's own teacher embedding is easier than another's"
+    );
+    let mut small = TeacherQueue::new(3);
+    small.push(&[1, 2, 3, 4], &teacher).unwrap();
+    assert_eq!(
+        small.tensor(&[9]).unwrap().unwrap().embeddings.dims(),
+        &[3, 8],
+        "bounded"
+    );
+}
+
+#[test]
+fn a_smaller_learning_curve_point_trains_on_a_subset_of_a_larger_one() {
+    use super::train::limit_sources;
+    let paths: Vec<std::path::PathBuf> = (0..40)
+        .flat_map(|p| (0..2).map(move |c| format!("/d/{p:03}-0-a{c:03}.png").into()))
+        .collect();
+    let all: Vec<usize> = (0..paths.len()).collect();
+    let small = limit_sources(&paths, all.clone(), Some(5));
+    let large = limit_sources(&paths, all.clone(), Some(20));
+    assert_eq!(small.len(), 10, "five photo faces, both crops of each ({small:?})");
+    assert_eq!(large.len(), 40);
+    assert!(small.iter().all(|i| large.contains(i)));
+    assert_eq!(limit_sources(&paths, all.clone(), None), all);
 }

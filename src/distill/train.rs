@@ -1,7 +1,9 @@
 //! Training: the student learns, on degraded versions of each crop, to land where the teacher
-//! puts the sharp crop (instance loss) and to keep the batch's pairwise similarities (relation
-//! loss). Checkpoints after every epoch; a run resumes exactly where one stopped, and the same
-//! seed gives the same student.
+//! puts the sharp crop (instance loss), to keep the teacher's similarities to the batch and to
+//! a queue of recent teacher embeddings (relation loss), and optionally to pick its own
+//! teacher embedding out of that queue (contrastive loss). Batches mix real crops with a
+//! share of synthetic ones. Checkpoints after every epoch; a run resumes exactly where one
+//! stopped, and the same seed gives the same student.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,10 +12,11 @@ use std::time::Instant;
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::DistillError;
 use super::dataset::{self, Crops};
@@ -28,6 +31,16 @@ use crate::recognize::{Recognizer, pack_crops};
 pub struct TrainConfig {
     /// Folder of aligned HR crops at the teacher's input size.
     pub data: PathBuf,
+    /// Held-out crops of people not in `data` (an identity-disjoint split); without it
+    /// `val_fraction` of `data` is held out.
+    pub val_data: Option<PathBuf>,
+    /// Aligned crops of generated faces (`squint synth-faces`), mixed into every batch.
+    pub synthetic: Option<PathBuf>,
+    /// Share of each batch drawn from `synthetic` (0–0.9): real faces should dominate.
+    pub synthetic_share: f64,
+    /// Train on at most this many sources (people, tracks) of `data`, chosen by name hash:
+    /// the learning curve's x axis.
+    pub max_sources: Option<usize>,
     /// Where checkpoints, the ONNX student, its card and report.json go.
     pub out: PathBuf,
     /// The teacher's model card.
@@ -44,6 +57,13 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     pub instance_weight: f64,
     pub relation_weight: f64,
+    /// Weight of the contrastive loss (own teacher embedding against the queue's).
+    pub contrastive_weight: f64,
+    /// Softmax temperature of the contrastive loss.
+    pub temperature: f64,
+    /// Teacher embeddings of recent batches kept for the relation and contrastive terms
+    /// (0: the batch alone).
+    pub queue: usize,
     pub seed: u64,
     /// Share of crops held out for validation (chosen by file name).
     pub val_fraction: f64,
@@ -71,6 +91,11 @@ pub struct EpochReport {
     pub seconds: f64,
     pub instance_loss: f64,
     pub relation_loss: f64,
+    #[serde(default)]
+    pub contrastive_loss: f64,
+    /// Peak resident memory of the process so far (MiB; 0 where /proc is not readable).
+    #[serde(default)]
+    pub peak_memory_mib: f64,
     /// Held-out student(LR)↔teacher(HR) cosine, averaged over the probe sizes.
     pub val_cosine: f64,
     /// Both losses on the held-out probes (no random degradation), averaged over the sizes.
@@ -97,6 +122,7 @@ pub struct DistillReport {
     pub shape: StudentShape,
     pub parameters: usize,
     pub train_crops: usize,
+    pub synthetic_crops: usize,
     pub val_crops: usize,
     pub epochs: Vec<EpochReport>,
     pub validation: Vec<ProbeRow>,
@@ -136,13 +162,73 @@ pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
     check(config)?;
     let teacher_card = ModelCard::load(&config.teacher)?;
     let (shape, teacher_size) = student_shape(config, &teacher_card)?;
-    let crops = dataset::load_crops(&config.data, teacher_size)?;
-    let (train, val) = split_crops(config, &crops)?;
     let mut teacher = Recognizer::load(&teacher_card, config.ort_library.as_deref(), config.threads)?;
-    let targets = dataset::teacher_embeddings(&config.data, &crops, &mut teacher)?;
-    let mut run = Training::start(config, shape, &crops, &targets, &train, &val)?;
+    let data = Pool::load(&config.data, teacher_size, &mut teacher)?;
+    let held_out_pool = match &config.val_data {
+        Some(folder) => Some(Pool::load(folder, teacher_size, &mut teacher)?),
+        None => None,
+    };
+    let synthetic_pool = match &config.synthetic {
+        Some(folder) => Some(Pool::load(folder, teacher_size, &mut teacher)?),
+        None => None,
+    };
+    let (train, val) = match &held_out_pool {
+        Some(pool) => (
+            limit_sources(
+                &data.crops.paths,
+                (0..data.crops.paths.len()).collect(),
+                config.max_sources,
+            ),
+            Subset::all(pool)?,
+        ),
+        None => {
+            let (train, val) = split_crops(config, &data.crops)?;
+            let train = limit_sources(&data.crops.paths, train, config.max_sources);
+            (train, Subset::new(&data, &val)?)
+        }
+    };
+    let subsets = Subsets {
+        training: Subset::new(&data, &train)?,
+        held_out: val,
+        synthetic: synthetic_pool.as_ref().map(Subset::all).transpose()?,
+    };
+    let mut run = Training::start(config, shape, subsets)?;
     run.train_remaining_epochs()?;
     run.finish(&teacher_card, &mut teacher)
+}
+
+/// Crops of one folder with the teacher's embedding of each.
+struct Pool {
+    crops: Crops,
+    targets: Tensor,
+}
+
+impl Pool {
+    fn load(folder: &Path, size: u32, teacher: &mut Recognizer) -> Result<Pool, DistillError> {
+        let crops = dataset::load_crops(folder, size)?;
+        let targets = dataset::teacher_embeddings(folder, &crops, teacher)?;
+        Ok(Pool { crops, targets })
+    }
+}
+
+/// `indices` restricted to the crops of at most `max` sources, the sources taken in the order
+/// of a hash of their names (so a smaller set is a subset of a larger one).
+pub(super) fn limit_sources(paths: &[PathBuf], indices: Vec<usize>, max: Option<usize>) -> Vec<usize> {
+    let Some(max) = max else {
+        return indices;
+    };
+    let source = |i: usize| {
+        let stem = paths[i]
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        dataset::source_of(&stem).to_string()
+    };
+    let mut sources: Vec<String> = indices.iter().map(|&i| source(i)).collect();
+    sources.sort_by_key(|s| (Sha256::digest(s.as_bytes()).to_vec(), s.clone()));
+    sources.dedup();
+    let kept: std::collections::HashSet<&String> = sources.iter().take(max).collect();
+    indices.into_iter().filter(|&i| kept.contains(&source(i))).collect()
 }
 
 /// The student for the teacher's embedding; its input must be smaller than the teacher's.
@@ -188,7 +274,14 @@ fn split_crops(config: &TrainConfig, crops: &Crops) -> Result<(Vec<usize>, Vec<u
     Ok((train, val))
 }
 
-/// One training run: the student, its optimiser and progress, and the two subsets.
+/// What one run trains on and validates with.
+struct Subsets<'a> {
+    training: Subset<'a>,
+    held_out: Subset<'a>,
+    synthetic: Option<Subset<'a>>,
+}
+
+/// One training run: the student, its optimiser and progress, and the subsets.
 struct Training<'a> {
     config: &'a TrainConfig,
     student: Student,
@@ -196,6 +289,9 @@ struct Training<'a> {
     card: ModelCard,
     training: Subset<'a>,
     held_out: Subset<'a>,
+    synthetic: Option<Subset<'a>>,
+    /// Teacher embeddings of recent batches, newest last, with the crop each came from.
+    queue: TeacherQueue,
     /// `held_out` at each probe size, packed for the student.
     probes: Vec<Tensor>,
     optimizer: AdamW,
@@ -204,17 +300,20 @@ struct Training<'a> {
 
 impl<'a> Training<'a> {
     /// A new student, or the one in `<out>`'s checkpoint when resuming.
-    fn start(
-        config: &'a TrainConfig,
-        shape: StudentShape,
-        crops: &'a Crops,
-        targets: &Tensor,
-        train: &[usize],
-        val: &[usize],
-    ) -> Result<Training<'a>, DistillError> {
+    fn start(config: &'a TrainConfig, shape: StudentShape, subsets: Subsets<'a>) -> Result<Training<'a>, DistillError> {
+        let Subsets {
+            training,
+            held_out,
+            synthetic,
+        } = subsets;
+        if training.images.len() < 2 {
+            return Err(DistillError::Data {
+                path: config.data.clone(),
+                message: format!("{} crops left for training; need at least 2", training.images.len()),
+            });
+        }
         let student = Student::new(shape.clone(), config.seed)?;
         let card = export::training_card(&student);
-        let held_out = Subset::new(crops, targets, val)?;
         let probes = probe_inputs(&card, &held_out, &config.probe_sizes, config.input_size)?;
         let mut optimizer = AdamW::default();
         let progress = match load_checkpoint(config, &student, &mut optimizer)? {
@@ -230,8 +329,10 @@ impl<'a> Training<'a> {
             config,
             student,
             card,
-            training: Subset::new(crops, targets, train)?,
+            training,
             held_out,
+            synthetic,
+            queue: TeacherQueue::new(config.queue),
             probes,
             optimizer,
             progress,
@@ -273,18 +374,27 @@ impl<'a> Training<'a> {
         let mut rng = StdRng::seed_from_u64(config.seed.wrapping_add(epoch as u64 * 0x9E37_79B9));
         let mut order: Vec<usize> = (0..self.training.images.len()).collect();
         order.shuffle(&mut rng);
-        let steps_per_epoch = order.len().div_ceil(config.batch);
+        let real_per_batch = self.real_per_batch();
+        let steps_per_epoch = order.len().div_ceil(real_per_batch);
         let total_steps = steps_per_epoch * config.epochs;
         let bar = progress_bar(config.progress, steps_per_epoch, epoch, config.epochs);
-        let (mut instance_sum, mut relation_sum, mut batches) = (0.0, 0.0, 0);
-        for chunk in order.chunks(config.batch).filter(|c| c.len() >= 2) {
+        // The queue restarts with every epoch, so a run resumed from a checkpoint continues
+        // exactly.
+        self.queue.clear();
+        let mut sums = [0.0; 3];
+        let mut batches = 0;
+        for chunk in order.chunks(real_per_batch).filter(|c| c.len() >= 2) {
             let rate = cosine_rate(config.learning_rate, self.progress.step, total_steps);
-            let (instance, relation) = self.step(chunk, rate, &mut rng)?;
+            let terms = self.step(chunk, rate, &mut rng)?;
             self.progress.step += 1;
-            instance_sum += instance;
-            relation_sum += relation;
+            for (sum, term) in sums.iter_mut().zip(terms) {
+                *sum += term;
+            }
             batches += 1;
-            bar.set_message(format!("instance {instance:.4} relation {relation:.4}"));
+            bar.set_message(format!(
+                "instance {:.4} relation {:.4} contrastive {:.3}",
+                terms[0], terms[1], terms[2]
+            ));
             bar.inc(1);
         }
         bar.finish_and_clear();
@@ -294,33 +404,64 @@ impl<'a> Training<'a> {
         Ok(EpochReport {
             epoch,
             seconds,
-            instance_loss: instance_sum / n,
-            relation_loss: relation_sum / n,
+            instance_loss: sums[0] / n,
+            relation_loss: sums[1] / n,
+            contrastive_loss: sums[2] / n,
+            peak_memory_mib: peak_memory_mib(),
             val_cosine: mean(&val.cosines),
             val_instance_loss: val.instance_loss,
             val_relation_loss: val.relation_loss,
         })
     }
 
-    /// Degrades the batch's crops, runs forward and backward, updates; returns the losses.
-    fn step(&mut self, batch: &[usize], rate: f64, rng: &mut StdRng) -> Result<(f64, f64), DistillError> {
+    /// Real crops per batch: the rest of the batch is synthetic.
+    fn real_per_batch(&self) -> usize {
+        let synthetic = match &self.synthetic {
+            Some(_) => (self.config.batch as f64 * self.config.synthetic_share).round() as usize,
+            None => 0,
+        };
+        (self.config.batch - synthetic).max(2)
+    }
+
+    /// Degrades the batch's real crops and a draw of synthetic ones, runs forward and
+    /// backward, updates; returns the instance, relation and contrastive losses.
+    fn step(&mut self, real: &[usize], rate: f64, rng: &mut StdRng) -> Result<[f64; 3], DistillError> {
         let config = self.config;
-        let degraded = batch
+        let synthetic: Vec<usize> = match &self.synthetic {
+            Some(pool) => (0..config.batch.saturating_sub(real.len()))
+                .map(|_| rng.random_range(0..pool.images.len()))
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut images: Vec<&BgrImage> = real.iter().map(|&i| self.training.images[i]).collect();
+        let mut targets = self.training.rows(real)?;
+        // Queue keys: real crops by index, synthetic ones after them.
+        let mut keys: Vec<usize> = real.to_vec();
+        if let Some(pool) = self.synthetic.as_ref().filter(|_| !synthetic.is_empty()) {
+            images.extend(synthetic.iter().map(|&j| pool.images[j]));
+            targets = Tensor::cat(&[&targets, &pool.rows(&synthetic)?], 0)?;
+            keys.extend(synthetic.iter().map(|&j| self.training.images.len() + j));
+        }
+        let degraded = images
             .iter()
-            .map(|&i| {
-                config
-                    .degradation
-                    .apply(self.training.images[i], config.input_size, rng)
-            })
+            .map(|image| config.degradation.apply(image, config.input_size, rng))
             .collect::<Result<Vec<_>, _>>()?;
         let input = to_tensor(&self.card, &degraded.iter().collect::<Vec<_>>(), &mut Vec::new())?;
-        let targets = self.training.rows(batch)?;
         let output = normalise(&self.student.forward(&input, true)?)?;
-        let (instance, relation) = losses(&output, &targets)?;
-        let loss = ((&instance * config.instance_weight)? + (&relation * config.relation_weight)?)?;
+        let queued = self.queue.tensor(&keys)?;
+        let terms = batch_losses(&output, &targets, queued.as_ref(), config.temperature)?;
+        let mut loss = ((&terms.instance * config.instance_weight)? + (&terms.relation * config.relation_weight)?)?;
+        if config.contrastive_weight > 0.0 {
+            loss = (loss + (&terms.contrastive * config.contrastive_weight)?)?;
+        }
         let grads = loss.backward()?;
         self.optimizer.step(&self.student, &grads, rate, config.weight_decay)?;
-        Ok((instance.to_scalar::<f32>()? as f64, relation.to_scalar::<f32>()? as f64))
+        self.queue.push(&keys, &targets)?;
+        Ok([
+            terms.instance.to_scalar::<f32>()? as f64,
+            terms.relation.to_scalar::<f32>()? as f64,
+            terms.contrastive.to_scalar::<f32>()? as f64,
+        ])
     }
 
     /// Validation table, ONNX export with card, speed, and report.json.
@@ -357,6 +498,7 @@ impl<'a> Training<'a> {
             parameters: self.student.parameter_count(),
             shape,
             train_crops: self.training.images.len(),
+            synthetic_crops: self.synthetic.as_ref().map_or(0, |s| s.images.len()),
             val_crops: self.held_out.images.len(),
             epochs: self.progress.epochs,
             validation,
@@ -390,6 +532,17 @@ fn check(config: &TrainConfig) -> Result<(), DistillError> {
         ),
         (config.probe_sizes.is_empty(), "give at least one probe size"),
         (
+            !(0.0..=0.9).contains(&config.synthetic_share),
+            "synthetic share must be in [0, 0.9]: real faces must be in every batch",
+        ),
+        (
+            config.synthetic.is_none() && config.synthetic_share > 0.0,
+            "a synthetic share needs a folder of synthetic crops (--synthetic)",
+        ),
+        (config.contrastive_weight < 0.0, "contrastive weight must be >= 0"),
+        (config.temperature <= 0.0, "temperature must be > 0"),
+        (config.max_sources == Some(0), "max sources must be at least 1"),
+        (
             config.degradation.min_px < 4 || config.degradation.min_px > config.degradation.max_px,
             "degradation sizes need 4 <= min_px <= max_px",
         ),
@@ -412,11 +565,75 @@ impl<'a> Subset<'a> {
         select_rows(&self.targets, indices)
     }
 
-    fn new(crops: &'a Crops, targets: &Tensor, indices: &[usize]) -> Result<Subset<'a>, DistillError> {
+    fn new(pool: &'a Pool, indices: &[usize]) -> Result<Subset<'a>, DistillError> {
         Ok(Subset {
-            images: indices.iter().map(|&i| &crops.images[i]).collect(),
-            targets: select_rows(targets, indices)?,
+            images: indices.iter().map(|&i| &pool.crops.images[i]).collect(),
+            targets: select_rows(&pool.targets, indices)?,
         })
+    }
+
+    fn all(pool: &'a Pool) -> Result<Subset<'a>, DistillError> {
+        Subset::new(pool, &(0..pool.crops.images.len()).collect::<Vec<_>>())
+    }
+}
+
+/// A first-in first-out memory of teacher embeddings from recent batches: the relation and
+/// contrastive terms then see hundreds of identities per step instead of one batch's few
+/// dozen, as cross-resolution relational distillation does.
+pub(super) struct TeacherQueue {
+    capacity: usize,
+    entries: std::collections::VecDeque<(usize, Vec<f32>)>,
+}
+
+/// The queue as the loss sees it: embeddings `[Q, D]`, and a `[B, Q]` mask that is 0 except
+/// for entries of crops in the batch (a large negative: the batch row already stands for the
+/// crop, so it is neither its own negative nor another row's negative twice).
+pub(super) struct Queued {
+    pub(super) embeddings: Tensor,
+    own: Tensor,
+}
+
+impl TeacherQueue {
+    pub(super) fn new(capacity: usize) -> TeacherQueue {
+        TeacherQueue {
+            capacity,
+            entries: Default::default(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    pub(super) fn tensor(&self, batch_keys: &[usize]) -> Result<Option<Queued>, DistillError> {
+        let Some(dim) = self.entries.front().map(|(_, e)| e.len()) else {
+            return Ok(None);
+        };
+        let values: Vec<f32> = self.entries.iter().flat_map(|(_, e)| e.iter().copied()).collect();
+        let in_batch: Vec<f32> = self
+            .entries
+            .iter()
+            .map(|(k, _)| if batch_keys.contains(k) { -1e4 } else { 0.0 })
+            .collect();
+        let mask: Vec<f32> = batch_keys.iter().flat_map(|_| in_batch.iter().copied()).collect();
+        let q = self.entries.len();
+        Ok(Some(Queued {
+            embeddings: Tensor::from_vec(values, (q, dim), &Device::Cpu)?,
+            own: Tensor::from_vec(mask, (batch_keys.len(), q), &Device::Cpu)?,
+        }))
+    }
+
+    pub(super) fn push(&mut self, keys: &[usize], targets: &Tensor) -> Result<(), DistillError> {
+        if self.capacity == 0 {
+            return Ok(());
+        }
+        for (key, row) in keys.iter().zip(targets.to_vec2::<f32>()?) {
+            self.entries.push_back((*key, row));
+        }
+        while self.entries.len() > self.capacity {
+            self.entries.pop_front();
+        }
+        Ok(())
     }
 }
 
@@ -440,6 +657,50 @@ fn progress_bar(visible: bool, len: usize, epoch: usize, epochs: usize) -> Progr
 fn cosine_rate(base: f64, step: usize, total: usize) -> f64 {
     let t = step as f64 / total.max(1) as f64;
     base * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos()))
+}
+
+/// The loss terms of one training batch.
+pub(super) struct BatchLosses {
+    pub(super) instance: Tensor,
+    pub(super) relation: Tensor,
+    pub(super) contrastive: Tensor,
+}
+
+/// Instance loss as [`losses`]; relation loss over the batch's pairs and every (batch row,
+/// queue entry) pair; contrastive loss: cross-entropy of picking the row's own teacher
+/// embedding among the batch's and the queue's (InfoNCE at `temperature`).
+pub(super) fn batch_losses(
+    student: &Tensor,
+    teacher: &Tensor,
+    queued: Option<&Queued>,
+    temperature: f64,
+) -> Result<BatchLosses, DistillError> {
+    let (instance, batch_relation) = losses(student, teacher)?;
+    let n = student.dim(0)? as f64;
+    let batch_pairs = (n * (n - 1.0)).max(1.0);
+    let mut keys = teacher.clone();
+    let mut mask = Tensor::zeros((student.dim(0)?, student.dim(0)?), student.dtype(), &Device::Cpu)?;
+    let relation = match queued {
+        Some(queued) => {
+            let q = queued.embeddings.dim(0)? as f64;
+            let to_queue = |x: &Tensor| x.matmul(&queued.embeddings.t()?);
+            let queue_sum = (to_queue(student)? - to_queue(teacher)?)?.sqr()?.sum_all()?;
+            keys = Tensor::cat(&[teacher, &queued.embeddings], 0)?;
+            mask = Tensor::cat(&[&mask, &queued.own], 1)?;
+            (((batch_relation * batch_pairs)? + queue_sum)? / (batch_pairs + n * q))?
+        }
+        None => batch_relation,
+    };
+    let logits = (student.matmul(&keys.t()?)? / temperature)?.add(&mask)?;
+    let max = logits.max_keepdim(1)?.detach();
+    let log_sum = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(1)?.log()? + max)?;
+    let own = ((student * teacher)?.sum_keepdim(1)? / temperature)?;
+    let contrastive = (log_sum - own)?.mean_all()?;
+    Ok(BatchLosses {
+        instance,
+        relation,
+        contrastive,
+    })
 }
 
 /// (instance, relation): mean (1 − cos) between student and teacher embeddings, and the mean
@@ -571,6 +832,19 @@ fn measure_speed(
         });
     }
     Ok(rows)
+}
+
+/// The process's peak resident memory in MiB (`VmHWM`), 0 where it cannot be read.
+fn peak_memory_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 fn mean(values: &[f64]) -> f64 {

@@ -330,6 +330,9 @@ struct SetRun<'a> {
     embeddings: Vec<[Vec<Embeddings>; 2]>,
     /// `[size]` → whether the detector found each probe.
     located: Vec<Vec<bool>>,
+    /// `[size]` → mean distance (frame px) of each found probe's detected landmarks from its
+    /// oracle ones: the alignment jitter a recognizer must tolerate at that face width.
+    landmark_error: Vec<Vec<Option<f64>>>,
 }
 
 impl<'a> SetRun<'a> {
@@ -392,6 +395,7 @@ impl<'a> SetRun<'a> {
             strangers,
             embeddings: Vec::new(),
             located: Vec::new(),
+            landmark_error: Vec::new(),
         })
     }
 
@@ -419,6 +423,7 @@ impl<'a> SetRun<'a> {
         let empty = || vec![vec![None; n]; config.sizes.len()];
         self.embeddings = models.recognizers.iter().map(|_| [empty(), empty()]).collect();
         self.located = vec![vec![false; n]; config.sizes.len()];
+        self.landmark_error = vec![vec![None; n]; config.sizes.len()];
         let chunks = n.div_ceil(SLOTS);
         let bar = progress(
             config.progress,
@@ -439,6 +444,9 @@ impl<'a> SetRun<'a> {
                 let found: Vec<_> = placed.iter().map(|p| locate(&detections, &p.truth).cloned()).collect();
                 for (k, &i) in indices.iter().enumerate() {
                     self.located[s][i] = found[k].is_some();
+                    self.landmark_error[s][i] = found[k]
+                        .as_ref()
+                        .map(|d| landmark_distance(&d.landmarks, &placed[k].oracle));
                 }
                 for (r, recognizer) in models.recognizers.iter_mut().enumerate() {
                     for (a, embedded) in embed_frame(recognizer, &frame, &found, &placed)?
@@ -502,6 +510,11 @@ impl<'a> SetRun<'a> {
             .collect();
         let mated = self.mated.len();
         let detected = self.located[size_index][..mated].iter().filter(|&&f| f).count();
+        let errors: Vec<f64> = self.landmark_error[size_index][..mated]
+            .iter()
+            .flatten()
+            .copied()
+            .collect();
         Row {
             set: self.name.clone(),
             recognizer: key.recognizer.to_string(),
@@ -515,7 +528,8 @@ impl<'a> SetRun<'a> {
             tar_far_1e2: metrics::tar_at_far(&scores, 1e-2),
             tar_far_1e3: metrics::tar_at_far(&scores, 1e-3),
             dir_far_1e2: metrics::dir_at_far(&scores, 1e-2),
-            mean_cosine_to_sharp: (!cosines.is_empty()).then(|| cosines.iter().sum::<f64>() / cosines.len() as f64),
+            mean_cosine_to_sharp: mean(&cosines),
+            landmark_error_px: mean(&errors),
         }
     }
 
@@ -531,6 +545,20 @@ impl<'a> SetRun<'a> {
             photos_without_face: self.photos_without_face.clone(),
         }
     }
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// Mean distance between corresponding points of two landmark sets, in pixels.
+pub fn landmark_distance(a: &Landmarks, b: &Landmarks) -> f64 {
+    let total: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(p, q)| ((p.0 - q.0) as f64).hypot((p.1 - q.1) as f64))
+        .sum();
+    total / a.len() as f64
 }
 
 /// Embeddings by the probe's slot in its frame.

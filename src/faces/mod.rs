@@ -1,13 +1,16 @@
 //! Face data for measuring and training: labelled sets on disk (a folder per identity),
-//! sharp photo faces found by the detector, and synthetic faces from a DCGAN generator.
+//! sharp photo faces found by the detector, synthetic faces from a DCGAN generator, and the
+//! identity-disjoint train / validation / test split a student is trained and judged on.
 //! The registry face data itself is fetched by `scripts/setup.sh --faces`.
 
 pub mod photo;
 pub mod sets;
+pub mod split;
 pub mod synth;
 
-pub use photo::{SharpFace, face_in, find_face};
+pub use photo::{AlignedPhotos, SharpFace, align_photos, face_in, find_face};
 pub use sets::{Identity, LabelledSet, distractor_photos};
+pub use split::{SplitConfig, SplitReport, split_faces};
 pub use synth::{Generator, SynthConfig, SynthReport, synth_faces};
 
 use std::path::PathBuf;
@@ -22,6 +25,8 @@ pub enum FacesError {
     Tensor(#[from] candle_core::Error),
     #[error(transparent)]
     Detect(#[from] crate::detect::DetectError),
+    #[error(transparent)]
+    Recognize(#[from] crate::recognize::RecognizeError),
     #[error("image: {0}")]
     Image(#[from] crate::image::ImageError),
 }

@@ -1,8 +1,9 @@
 //! A face photo's face, found at full resolution.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::FacesError;
+use crate::align::align_face;
 use crate::detect::Detector;
 use crate::gallery::largest_face;
 use crate::image::BgrImage;
@@ -59,4 +60,39 @@ pub fn face_in(detector: &mut Detector, image: &BgrImage) -> Result<Option<Sharp
     Ok(largest_face(&faces)
         .cloned()
         .map(|detection| SharpFace { image, detection }))
+}
+
+/// Photos' faces aligned for a recognizer, with the photos in which no face was found.
+pub struct AlignedPhotos {
+    pub paths: Vec<PathBuf>,
+    /// At the recognizer's input size, one per entry of `paths`.
+    pub crops: Vec<BgrImage>,
+    pub without_face: Vec<PathBuf>,
+}
+
+/// Finds each photo's largest face ([`find_face`]) and aligns it at `size`×`size`.
+pub fn align_photos(
+    detector: &mut Detector,
+    photos: &[PathBuf],
+    size: u32,
+    bar: &indicatif::ProgressBar,
+) -> Result<AlignedPhotos, FacesError> {
+    let mut aligned = AlignedPhotos {
+        paths: Vec::new(),
+        crops: Vec::new(),
+        without_face: Vec::new(),
+    };
+    for path in photos {
+        match find_face(detector, path, false)? {
+            Some(face) => {
+                aligned
+                    .crops
+                    .push(align_face(&face.image, &face.detection.landmarks, size)?);
+                aligned.paths.push(path.clone());
+            }
+            None => aligned.without_face.push(path.clone()),
+        }
+        bar.inc(1);
+    }
+    Ok(aligned)
 }

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Trains the low-resolution student end to end on the registry face data and measures it
+# against SFace on people it never saw. Every step is idempotent and reuses what an earlier
+# run left in run/student/ (the split, the synthetic faces, a finished training).
+#
+#   scripts/train-student.sh             split → synthetic faces → distill the default recipe
+#                                        → squint eval (held-out CelebA and Olivetti)
+#   scripts/train-student.sh --compare   also: the recipe comparison and the learning curve
+#                                        (short runs of the same length, judged on the
+#                                        validation side only), run/student/compare.md
+#
+# The split (squint split-faces): test = CelebA's checked repeat groups, Olivetti, the demo
+# photos and 200 CelebA singles (eval's distractors); validation = 100 further singles
+# (recipes and epochs are chosen on these, never on test); training = the remaining singles,
+# minus any face with teacher cosine > 0.6 to a test or validation face. The weights inherit
+# CelebA's and DigiFace's non-commercial research licences (models/README.md).
+#
+# Environment: EPOCHS (default 220, ~1 h here), STEPS (steps per comparison run, 200).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+COMPARE=0
+for arg in "$@"; do
+  case "$arg" in
+    --compare) COMPARE=1 ;;
+    *) echo "train-student.sh: unknown argument '$arg' (expected --compare)" >&2; exit 2 ;;
+  esac
+done
+eval "$(scripts/setup.sh --faces)"
+eval "$(scripts/release.sh)"
+OUT="$ROOT/run/student"
+EPOCHS="${EPOCHS:-220}"
+STEPS="${STEPS:-200}"
+mkdir -p "$OUT"
+log() { printf '[train-student] %s\n' "$*" >&2; }
+
+if [[ ! -f "$OUT/split/split.json" ]]; then
+  log "identity-disjoint split"
+  "$SQUINT" split-faces --pool "$SQUINT_FACES/celeba/singles" \
+    --held-out "$SQUINT_FACES/celeba/repeats" --held-out "$SQUINT_FACES/olivetti" \
+    --held-out "$SQUINT_FACES/demo" --test 200 --val 100 --near-duplicate 0.6 --out "$OUT/split"
+fi
+if [[ ! -d "$OUT/synth/aligned" ]]; then
+  log "synthetic faces"
+  "$SQUINT" synth-faces --count 4000 --seed 1 --out "$OUT/synth"
+fi
+
+# The default recipe: 32 px input, width 32, every camera effect (landmark jitter 0.9 px:
+# the error `squint eval` measures on 10–20 px faces), a quarter of each batch synthetic,
+# a queue of 1024 teacher embeddings for the relation term.
+RECIPE=(--data "$OUT/split/train" --val-data "$OUT/split/val" --input-size 32 --width 32
+  --jitter-px 0.9 --motion-blur 0.25 --occlusion 0.15 --grey 0.2)
+SYNTH=(--synthetic "$OUT/synth/aligned" --synthetic-share 0.25)
+QUEUE=(--queue 1024)
+
+# distill NAME EPOCHS ARGS...: one training run into $OUT/NAME, skipped when finished.
+distill() {
+  local name="$1" epochs="$2"; shift 2
+  if [[ -f "$OUT/$name/report.json" ]]; then
+    log "$name: already trained"
+    return
+  fi
+  log "$name: $epochs epochs"
+  "$SQUINT" distill --out "$OUT/$name" --epochs "$epochs" --id "$name" --resume "$@" \
+    > "$OUT/$name.log" 2>&1 || { tail -20 "$OUT/$name.log" >&2; return 1; }
+}
+
+# Epochs that make STEPS steps for a training side of SOURCES people with REAL real crops a batch.
+epochs_for() { echo $(( (STEPS * $2 + $1 - 1) / $1 )); }
+
+if (( COMPARE )); then
+  train_people="$(ls "$OUT/split/train" | grep -c '\.png$')"
+  e_synth="$(epochs_for "$train_people" 48)"
+  e_real="$(epochs_for "$train_people" 64)"
+  distill compare-base "$e_real" "${RECIPE[@]}"
+  distill compare-synth "$e_synth" "${RECIPE[@]}" "${SYNTH[@]}"
+  distill compare-queue "$e_synth" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}"
+  distill compare-contrastive "$e_synth" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}" --contrastive-weight 0.5
+  distill compare-lowfreq "$e_synth" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}" --lowfreq
+  distill compare-wide "$e_synth" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}" --width 48
+  for people in 50 200; do
+    distill "curve-$people-real" "$(epochs_for "$people" 64)" "${RECIPE[@]}" "${QUEUE[@]}" --max-sources "$people"
+    distill "curve-$people-synth" "$(epochs_for "$people" 48)" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}" --max-sources "$people"
+  done
+  python3 scripts/student_table.py "$OUT" > "$OUT/compare.md"
+  cat "$OUT/compare.md"
+fi
+
+distill student "$EPOCHS" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}"
+log "evaluating SFace and the student on the test side"
+mkdir -p "$OUT/eval"
+"$SQUINT" eval --set "$SQUINT_FACES/celeba/repeats" --distractors "$OUT/split/test" \
+  --recognizer models/sface.card.toml --recognizer "$OUT/student/student.card.toml" \
+  --json "$OUT/eval/celeba.json" --plot "$OUT/eval/celeba.png" > "$OUT/eval/celeba.md"
+"$SQUINT" eval --set "$SQUINT_FACES/olivetti" --distractors "$OUT/split/test" --grey \
+  --recognizer models/sface.card.toml --recognizer "$OUT/student/student.card.toml" \
+  --json "$OUT/eval/olivetti.json" --plot "$OUT/eval/olivetti.png" > "$OUT/eval/olivetti.md"
+cat "$OUT/eval/celeba.md" "$OUT/eval/olivetti.md"
