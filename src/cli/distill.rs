@@ -119,6 +119,14 @@ pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
         resume: args.resume,
         stop_after: args.stop_after,
         id: args.id.clone(),
+        provenance: match (&args.trained_on, &args.licence) {
+            (Some(trained_on), Some(licence)) => Some(crate::distill::export::Provenance {
+                trained_on: trained_on.clone(),
+                licence: licence.clone(),
+            }),
+            (None, None) => None,
+            _ => bail!("give --trained-on and --licence together: the card records both or neither"),
+        },
         progress: true,
         measure_speed: true,
     };

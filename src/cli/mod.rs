@@ -430,6 +430,12 @@ pub struct DistillArgs {
     /// Model id written into the card (default student-<size>px-w<width>).
     #[arg(long)]
     pub id: Option<String>,
+    /// The training data, written into the card (with --licence).
+    #[arg(long)]
+    pub trained_on: Option<String>,
+    /// The licence the weights inherit from their training data, written into the card.
+    #[arg(long)]
+    pub licence: Option<String>,
     /// ONNX Runtime threads for the teacher.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,

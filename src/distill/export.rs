@@ -21,6 +21,16 @@ pub struct CardInfo<'a> {
     pub id: &'a str,
     pub embedding_space: &'a str,
     pub teacher_id: &'a str,
+    /// What the student was trained on, and the licence its weights inherit from it; `None`:
+    /// the card tells the user to check their own data's terms.
+    pub provenance: Option<&'a Provenance>,
+}
+
+/// A student's training data and the terms its weights inherit.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Provenance {
+    pub trained_on: String,
+    pub licence: String,
 }
 
 /// The student as an ONNX graph.
@@ -141,7 +151,7 @@ fn card_text(student: &Student, model_file: &str, info: &CardInfo) -> String {
         "# Student distilled by `squint distill` from the teacher `{teacher}`: it embeds {size}x{size}\n\
          # aligned crops of low-resolution faces into the teacher's embedding space, so galleries\n\
          # enrolled with the teacher match it. Width {width}, {params} parameters{lowfreq}.\n\
-         # Licence: the weights derive from your training crops and the teacher; check both.\n\
+         {licence_comment}\
          id = \"{id}\"\n\
          file = \"{model_file}\"\n\
          input = \"{INPUT}\"\n\
@@ -153,7 +163,8 @@ fn card_text(student: &Student, model_file: &str, info: &CardInfo) -> String {
          std = [{PIXEL_STD:.1}, {PIXEL_STD:.1}, {PIXEL_STD:.1}]\n\
          outputs = [\"{OUTPUT}\"]\n\
          embedding_size = {dim}\n\
-         embedding_space = \"{space}\"\n",
+         embedding_space = \"{space}\"\n\
+         {licence_line}",
         teacher = info.teacher_id,
         size = s.input_size,
         width = s.width,
@@ -162,6 +173,14 @@ fn card_text(student: &Student, model_file: &str, info: &CardInfo) -> String {
         id = info.id,
         dim = s.embedding_size,
         space = info.embedding_space,
+        licence_comment = match info.provenance {
+            Some(p) => format!("# Trained on: {}.\n# Licence: {}\n", p.trained_on, p.licence),
+            None => "# Licence: the weights derive from your training crops and the teacher; check both.\n".into(),
+        },
+        licence_line = match info.provenance {
+            Some(p) => format!("licence = {:?}\n", p.licence),
+            None => String::new(),
+        },
     )
 }
 

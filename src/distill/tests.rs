@@ -68,6 +68,7 @@ fn train_config(data: &Path, out: &Path, epochs: usize) -> TrainConfig {
         resume: false,
         stop_after: None,
         id: None,
+        provenance: None,
         progress: false,
         measure_speed: false,
     }
@@ -225,6 +226,7 @@ fn export_difference(student: &Student, dir: &Path, crops: &[BgrImage]) -> f32 {
         id: "parity",
         embedding_space: SFACE_SPACE,
         teacher_id: "sface-2021dec",
+        provenance: None,
     };
     let card_path = export::write(student, dir, "student", &info).unwrap();
     let card = ModelCard::load(&card_path).unwrap();
@@ -318,6 +320,7 @@ fn gallery_accepts_a_student_in_its_space_and_refuses_another_space() {
             id: "student",
             embedding_space: space,
             teacher_id: "teacher",
+            provenance: None,
         };
         let card =
             ModelCard::load(&export::write(&student, &dir.path().join(space), "student", &info).unwrap()).unwrap();
@@ -362,6 +365,7 @@ fn adapt_re_estimates_bn_statistics_on_the_cameras_crops() {
         id: "student",
         embedding_space: SFACE_SPACE,
         teacher_id: "sface-2021dec",
+        provenance: None,
     };
     let card_path = export::write(&student, &dir.path().join("model"), "student", &info).unwrap();
     // The camera: darker and flatter than the training faces.
@@ -730,4 +734,32 @@ fn a_smaller_learning_curve_point_trains_on_a_subset_of_a_larger_one() {
     assert_eq!(large.len(), 40);
     assert!(small.iter().all(|i| large.contains(i)));
     assert_eq!(limit_sources(&paths, all.clone(), None), all);
+}
+
+#[test]
+fn a_students_card_records_its_training_data_and_inherited_licence() {
+    let dir = tempfile::tempdir().unwrap();
+    let shape = StudentShape {
+        input_size: 16,
+        width: 4,
+        embedding_size: 128,
+        lowfreq: false,
+    };
+    let student = Student::new(shape, 1).unwrap();
+    let provenance = export::Provenance {
+        trained_on: "CelebA sample (594 people)".into(),
+        licence: "non-commercial research only".into(),
+    };
+    let info = CardInfo {
+        id: "celeba",
+        embedding_space: SFACE_SPACE,
+        teacher_id: "sface-2021dec",
+        provenance: Some(&provenance),
+    };
+    let card_path = export::write(&student, dir.path(), "student", &info).unwrap();
+    let text = std::fs::read_to_string(&card_path).unwrap();
+    assert!(text.contains("# Trained on: CelebA sample (594 people)."), "{text}");
+    let card = ModelCard::load(&card_path).unwrap();
+    assert_eq!(card.licence.as_deref(), Some("non-commercial research only"));
+    assert_eq!(card.embedding_space.as_deref(), Some(SFACE_SPACE));
 }

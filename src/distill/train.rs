@@ -80,6 +80,8 @@ pub struct TrainConfig {
     pub stop_after: Option<usize>,
     /// The card's id; default `student-<size>px-w<width>`.
     pub id: Option<String>,
+    /// Written into the card: the training data and the licence the weights inherit.
+    pub provenance: Option<export::Provenance>,
     pub progress: bool,
     /// Time the exported student against the teacher after training (a few seconds).
     pub measure_speed: bool,
@@ -484,6 +486,7 @@ impl<'a> Training<'a> {
             id: &id,
             embedding_space: teacher.embedding_space(),
             teacher_id: &teacher_card.id,
+            provenance: config.provenance.as_ref(),
         };
         let card_path = export::write(&self.student, &config.out, "student", &info)?;
         let speed = if config.measure_speed {
