@@ -358,3 +358,41 @@ fn split_faces_keeps_held_out_people_and_their_duplicates_off_the_training_side(
         (train.len(), val.len(), 4)
     );
 }
+
+/// A darker camera and the strangers' crops it saw, for `squint adapt`.
+#[test]
+fn eval_dumps_the_strangers_crops_of_a_darker_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = demo_set(dir.path());
+    let distractors = dir.path().join("others");
+    std::fs::create_dir_all(&distractors).unwrap();
+    // Alternately enrolled and probed as strangers: d2 is the one stranger.
+    for (name, photo) in [("d1.jpg", "biden.jpg"), ("d2.jpg", "grace_hopper.jpg")] {
+        std::fs::copy(testing::photo(photo), distractors.join(name)).unwrap();
+    }
+    let (crops, json) = (dir.path().join("crops"), dir.path().join("eval.json"));
+    let (ok, _, stderr) = squint(&[
+        "eval",
+        "--set",
+        path(&set),
+        "--distractors",
+        path(&distractors),
+        "--sizes",
+        "32",
+        "--gallery",
+        "single",
+        "--exposure",
+        "0.6,-40",
+        "--dump-stranger-crops",
+        path(&crops),
+        "--json",
+        path(&json),
+    ]);
+    assert!(ok, "{stderr}");
+    let files: Vec<PathBuf> = std::fs::read_dir(&crops).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(files.len(), 1, "one stranger at one size: {files:?}");
+    let crop = squint::image::BgrImage::load(&files[0]).unwrap();
+    assert_eq!((crop.width, crop.height), (112, 112));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["degradation"]["exposure"], serde_json::json!([0.6, -40.0]));
+}

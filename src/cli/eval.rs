@@ -46,6 +46,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             blur_sigma: args.blur,
             noise_sigma: args.noise,
             jpeg_quality: args.jpeg,
+            exposure: exposure(args.exposure.as_deref())?,
         },
         background: background(args.background.as_deref())?,
         grey: args.grey,
@@ -63,6 +64,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             })
             .collect(),
         dump_frames: args.dump_frames.clone(),
+        dump_stranger_crops: args.dump_stranger_crops.clone(),
     };
     let report = crate::eval::evaluate(&eval)?;
     if let Some(path) = &args.json {
@@ -116,6 +118,17 @@ pub fn synth_faces(args: &SynthFacesArgs) -> anyhow::Result<()> {
     let report = crate::faces::synth_faces(&config, &mut detector)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// `--exposure CONTRAST,BRIGHTNESS`.
+fn exposure(values: Option<&[f64]>) -> anyhow::Result<Option<(f64, f64)>> {
+    match values {
+        None => Ok(None),
+        Some(&[contrast, brightness]) if contrast > 0.0 => Ok(Some((contrast, brightness))),
+        Some(other) => bail!(
+            "--exposure takes CONTRAST,BRIGHTNESS with a contrast > 0 (e.g. 0.6,-40 for a darker, flatter camera), not {other:?}"
+        ),
+    }
 }
 
 /// Where `scripts/setup.sh --faces` put the face data: `$SQUINT_FACES`, else its default.

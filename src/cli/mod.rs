@@ -498,6 +498,10 @@ pub struct EvalArgs {
     /// JPEG round trip of the frame at this quality.
     #[arg(long)]
     pub jpeg: Option<i32>,
+    /// Exposure of the frame: CONTRAST,BRIGHTNESS around mid-grey (a darker, flatter camera:
+    /// 0.6,-40).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub exposure: Option<Vec<f64>>,
     /// Background footage for the probe frames (default: assets/vtest.avi when present,
     /// else a mid-grey frame).
     #[arg(long)]
@@ -518,6 +522,10 @@ pub struct EvalArgs {
     /// Save the first probe frame of each set and width here (what the detector saw).
     #[arg(long)]
     pub dump_frames: Option<PathBuf>,
+    /// Write the strangers' detected faces, aligned at 112 px, here: unlabeled crops of this
+    /// camera for `squint adapt`.
+    #[arg(long)]
+    pub dump_stranger_crops: Option<PathBuf>,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     #[arg(long, default_value_t = 2)]

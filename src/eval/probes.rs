@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::EvalError;
-use crate::distill::degrade::add_noise;
+use crate::distill::degrade::{add_noise, adjust_exposure};
 use crate::faces::SharpFace;
 use crate::image::BgrImage;
 use crate::scenario::FacePatch;
@@ -21,6 +21,9 @@ pub struct CameraDegradation {
     pub noise_sigma: f64,
     /// JPEG quality of one encode/decode round trip (the encoder); `None` = none.
     pub jpeg_quality: Option<i32>,
+    /// Exposure: (contrast factor, brightness offset in grey levels) around mid-grey, applied
+    /// before the noise (a darker, flatter camera: `(0.6, -40)`); `None` = unchanged.
+    pub exposure: Option<(f64, f64)>,
 }
 
 impl CameraDegradation {
@@ -30,6 +33,9 @@ impl CameraDegradation {
         } else {
             frame
         };
+        if let Some((contrast, brightness)) = self.exposure {
+            adjust_exposure(&mut frame, contrast, brightness);
+        }
         if self.noise_sigma > 0.0 {
             add_noise(&mut frame, self.noise_sigma, rng);
         }

@@ -72,6 +72,9 @@ pub struct EvalConfig {
     pub videos: Vec<VideoConfig>,
     /// Write the first probe frame of each set and size here, to see what the detector saw.
     pub dump_frames: Option<PathBuf>,
+    /// Writes the strangers' faces as the detector found them, aligned at 112 px: unlabeled
+    /// crops of the evaluated camera for `squint adapt`.
+    pub dump_stranger_crops: Option<PathBuf>,
 }
 
 /// The gallery identities' templates: one sharp template each, and the degraded ones a
@@ -442,6 +445,9 @@ impl<'a> SetRun<'a> {
                 }
                 let detections = models.detector.detect(&frame)?;
                 let found: Vec<_> = placed.iter().map(|p| locate(&detections, &p.truth).cloned()).collect();
+                if let Some(dir) = &config.dump_stranger_crops {
+                    self.dump_strangers(dir, &frame, &found, &indices, px)?;
+                }
                 for (k, &i) in indices.iter().enumerate() {
                     self.located[s][i] = found[k].is_some();
                     self.landmark_error[s][i] = found[k]
@@ -462,6 +468,33 @@ impl<'a> SetRun<'a> {
             }
         }
         bar.finish_and_clear();
+        Ok(())
+    }
+
+    /// `<dir>/<set>-<px>px-<probe>.png` for every stranger of the frame the detector found.
+    fn dump_strangers(
+        &self,
+        dir: &std::path::Path,
+        frame: &BgrImage,
+        found: &[Option<Detection>],
+        indices: &[usize],
+        px: u32,
+    ) -> Result<(), EvalError> {
+        std::fs::create_dir_all(dir).map_err(|source| EvalError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        for (detection, &i) in found.iter().zip(indices) {
+            if let Some(d) = detection.as_ref().filter(|_| i >= self.mated.len()) {
+                let path = dir.join(format!("{}-{px}px-{i:05}.png", self.name));
+                align_face(frame, &d.landmarks, 112)?
+                    .save(&path)
+                    .map_err(|e| EvalError::Data {
+                        path: path.clone(),
+                        message: format!("cannot write the crop: {e}"),
+                    })?;
+            }
+        }
         Ok(())
     }
 

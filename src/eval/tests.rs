@@ -147,10 +147,21 @@ fn camera_degradation_is_off_by_default_and_deterministic_for_a_seed() {
         blur_sigma: 0.7,
         noise_sigma: 4.0,
         jpeg_quality: Some(60),
+        exposure: None,
     };
     let a = compose(camera, 1);
     assert_ne!(a, frame);
     assert_eq!(a, compose(camera, 1), "same seed, same noise");
     assert_ne!(a, compose(camera, 2));
     assert_eq!((a.width, a.height), (768, 576));
+    let darker = compose(
+        CameraDegradation {
+            exposure: Some((0.6, -40.0)),
+            ..CameraDegradation::default()
+        },
+        1,
+    );
+    let mean =
+        |image: &crate::image::BgrImage| image.data.iter().map(|&v| v as f64).sum::<f64>() / image.data.len() as f64;
+    assert!(mean(&darker) < mean(&frame) - 30.0, "a darker camera");
 }
