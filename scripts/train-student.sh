@@ -101,3 +101,22 @@ mkdir -p "$OUT/eval"
   --recognizer models/sface.card.toml --recognizer models/student-celeba.card.toml \
   --json "$OUT/eval/olivetti.json" --plot "$OUT/eval/olivetti.png" > "$OUT/eval/olivetti.md"
 cat "$OUT/eval/celeba.md" "$OUT/eval/olivetti.md"
+
+# Adaptive BN on a shifted camera (darker and flatter, sensor noise, JPEG q60): the
+# validation people's faces as that camera saw them are the unlabeled crops `squint adapt`
+# re-estimates batch norm on; the test people are then measured through the same camera.
+CAMERA=(--exposure 0.6,-40 --noise 4 --jpeg 60)
+log "adaptive BN on a shifted camera"
+rm -rf "$OUT/adapt"; mkdir -p "$OUT/adapt"
+"$SQUINT" eval --set "$SQUINT_FACES/celeba/repeats" --distractors "$OUT/split/val" --sizes 12,16,24 \
+  --gallery single "${CAMERA[@]}" --dump-stranger-crops "$OUT/adapt/camera-crops" > /dev/null
+"$SQUINT" adapt --model models/sface.card.toml --crops "$OUT/adapt/camera-crops" \
+  --out "$OUT/adapt/sface-camera.card.toml" > "$OUT/adapt/sface.json"
+"$SQUINT" adapt --model models/student-celeba.card.toml --crops "$OUT/adapt/camera-crops" \
+  --out "$OUT/adapt/student-camera.card.toml" > "$OUT/adapt/student.json"
+"$SQUINT" eval --set "$SQUINT_FACES/celeba/repeats" --distractors "$OUT/split/test" --sizes 12,16,24 \
+  --gallery single "${CAMERA[@]}" \
+  --recognizer models/sface.card.toml --recognizer "$OUT/adapt/sface-camera.card.toml" \
+  --recognizer models/student-celeba.card.toml --recognizer "$OUT/adapt/student-camera.card.toml" \
+  --json "$OUT/adapt/celeba.json" > "$OUT/adapt/celeba.md"
+cat "$OUT/adapt/celeba.md"

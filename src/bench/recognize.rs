@@ -26,6 +26,14 @@ pub struct ThroughputRow {
     pub ratio: f64,
 }
 
+/// Milliseconds per face of several recognizers at one batch size, timed in turns.
+#[derive(Debug, Serialize)]
+pub struct VersusRow {
+    pub batch: usize,
+    /// Model id → ms per face.
+    pub ms_per_face: Vec<(String, f64)>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct MatchRow {
     pub identities: usize,
@@ -39,6 +47,8 @@ pub struct RecognizeBench {
     pub crops: usize,
     pub throughput: Vec<ThroughputRow>,
     pub matching: Vec<MatchRow>,
+    /// The model against the `--versus` models, same crops (resized to each input), same run.
+    pub versus: Vec<VersusRow>,
 }
 
 /// A plain ONNX Runtime session and loop, as one would write it without Squint.
@@ -134,7 +144,51 @@ pub fn run(
         crops: crops.len(),
         throughput,
         matching,
+        versus: Vec::new(),
     })
+}
+
+/// Every model in `cards` on the same crops (resized to its input), one batch after another
+/// in turns so none profits from a quieter moment: ms per face per batch size.
+pub fn versus(
+    cards: &[ModelCard],
+    crops: &[BgrImage],
+    batches: &[usize],
+    threads: usize,
+    seconds_each: f64,
+) -> anyhow::Result<Vec<VersusRow>> {
+    let mut models = Vec::new();
+    for card in cards {
+        let [w, h] = card.input_size.unwrap_or([112, 112]);
+        let resized = crops.iter().map(|c| c.resized(w, h)).collect::<Result<Vec<_>, _>>()?;
+        models.push((Recognizer::load(card, None, threads)?, resized));
+    }
+    let mut rows = Vec::new();
+    for &batch in batches {
+        let mut time = vec![Duration::ZERO; models.len()];
+        let mut rounds = 0usize;
+        while time.iter().sum::<Duration>().as_secs_f64() < seconds_each * models.len() as f64 || rounds < 3 {
+            for ((recognizer, crops), spent) in models.iter_mut().zip(&mut time) {
+                let chunk: Vec<&BgrImage> = crops.iter().cycle().take(batch).collect();
+                if rounds == 0 {
+                    recognizer.embed(&chunk)?; // warm-up
+                }
+                let started = Instant::now();
+                recognizer.embed(&chunk)?;
+                *spent += started.elapsed();
+            }
+            rounds += 1;
+        }
+        rows.push(VersusRow {
+            batch,
+            ms_per_face: cards
+                .iter()
+                .zip(&time)
+                .map(|(card, t)| (card.id.clone(), t.as_secs_f64() * 1000.0 / (rounds * batch) as f64))
+                .collect(),
+        });
+    }
+    Ok(rows)
 }
 
 /// Milliseconds to rank one probe against `identities` random templates.
@@ -205,6 +259,34 @@ mod tests {
                 let similarity = cosine(embedding, &alone[i]);
                 assert!(similarity >= 0.9999, "crop {i} in {mix:?}: cosine {similarity}");
             }
+        }
+    }
+
+    #[test]
+    fn versus_times_every_model_at_every_batch_on_its_own_input_size() {
+        crate::model::environment(testing::ort_library().as_deref()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let shape = crate::distill::StudentShape {
+            input_size: 16,
+            width: 4,
+            embedding_size: 128,
+            lowfreq: false,
+        };
+        let student = crate::distill::Student::new(shape, 1).unwrap();
+        let info = crate::distill::export::CardInfo {
+            id: "tiny-student",
+            embedding_space: "sface-2021dec",
+            teacher_id: "sface-2021dec",
+            provenance: None,
+        };
+        let card_path = crate::distill::export::write(&student, dir.path(), "student", &info).unwrap();
+        let cards = [testing::recognizer_card(), ModelCard::load(&card_path).unwrap()];
+        let rows = versus(&cards, &crops(), &[1, 3], 1, 0.0).unwrap();
+        assert_eq!(rows.iter().map(|r| r.batch).collect::<Vec<_>>(), [1, 3]);
+        for row in &rows {
+            let ids: Vec<&str> = row.ms_per_face.iter().map(|(id, _)| id.as_str()).collect();
+            assert_eq!(ids, ["sface-2021dec", "tiny-student"]);
+            assert!(row.ms_per_face.iter().all(|(_, ms)| *ms > 0.0), "{:?}", row.ms_per_face);
         }
     }
 }

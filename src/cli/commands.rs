@@ -135,6 +135,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             threads,
             seconds,
             out,
+            versus,
             models,
         } => {
             let mut detector = Detector::load(&ModelCard::load(&models.detector)?, None, &DetectConfig::default())?;
@@ -149,7 +150,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             anyhow::ensure!(!crops.is_empty(), "no face found in {}", photos.display());
-            let report = crate::bench::recognize::run(&card, &crops, &batches, threads, seconds)?;
+            let mut report = crate::bench::recognize::run(&card, &crops, &batches, threads, seconds)?;
+            if !versus.is_empty() {
+                let mut cards = vec![card.clone()];
+                for path in &versus {
+                    cards.push(ModelCard::load(path)?);
+                }
+                report.versus = crate::bench::recognize::versus(&cards, &crops, &batches, threads, seconds)?;
+            }
             write_report(&serde_json::to_value(report)?, out.as_deref())
         }
         Command::BenchAlerts { config, scenes, out } => {

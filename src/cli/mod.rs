@@ -144,6 +144,10 @@ pub enum Command {
         seconds: f64,
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Other recognizers timed against --recognizer on the same crops in the same run
+        /// (repeatable): ms per face of each, per batch size.
+        #[arg(long)]
+        versus: Vec<PathBuf>,
         #[command(flatten)]
         models: ModelArgs,
     },
