@@ -11,6 +11,7 @@ pub mod detect;
 pub mod pipeline;
 pub mod recognize;
 pub mod soak;
+pub mod teacher;
 
 use crate::align::align_face;
 use crate::detect::Detector;

@@ -138,18 +138,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             versus,
             models,
         } => {
-            let mut detector = Detector::load(&ModelCard::load(&models.detector)?, None, &DetectConfig::default())?;
             let card = ModelCard::load(&models.recognizer)?;
-            let size = card.input_size.map_or(112, |[w, _]| w);
-            let mut crops = Vec::new();
-            for entry in std::fs::read_dir(&photos).with_context(|| format!("reading {}", photos.display()))? {
-                let path = entry?.path();
-                match crate::gallery::align_photo(&mut detector, &path, size) {
-                    Ok(crop) => crops.push(crop),
-                    Err(e) => tracing::warn!(error = %e, "photo skipped"),
-                }
-            }
-            anyhow::ensure!(!crops.is_empty(), "no face found in {}", photos.display());
+            let crops = photo_crops(&models.detector, &photos, &card)?;
             let mut report = crate::bench::recognize::run(&card, &crops, &batches, threads, seconds)?;
             if !versus.is_empty() {
                 let mut cards = vec![card.clone()];
@@ -158,6 +148,19 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 }
                 report.versus = crate::bench::recognize::versus(&cards, &crops, &batches, threads, seconds)?;
             }
+            write_report(&serde_json::to_value(report)?, out.as_deref())
+        }
+        Command::BenchTeacher {
+            photos,
+            batch,
+            steps,
+            epoch_faces,
+            out,
+            models,
+        } => {
+            let card = ModelCard::load(&models.recognizer)?;
+            let crops = photo_crops(&models.detector, &photos, &card)?;
+            let report = crate::bench::teacher::run(&card, &crops, batch, steps, epoch_faces)?;
             write_report(&serde_json::to_value(report)?, out.as_deref())
         }
         Command::BenchAlerts { config, scenes, out } => {
@@ -530,4 +533,20 @@ fn print_event(event: &IdentityEvent) {
         event.face_width_px,
         event.detection_score
     );
+}
+
+/// The faces of a photo folder aligned for `card`'s recognizer (photos without one skipped).
+fn photo_crops(detector: &Path, photos: &Path, card: &ModelCard) -> anyhow::Result<Vec<crate::image::BgrImage>> {
+    let mut detector = Detector::load(&ModelCard::load(detector)?, None, &DetectConfig::default())?;
+    let size = card.input_size.map_or(112, |[w, _]| w);
+    let mut crops = Vec::new();
+    for entry in std::fs::read_dir(photos).with_context(|| format!("reading {}", photos.display()))? {
+        let path = entry?.path();
+        match crate::gallery::align_photo(&mut detector, &path, size) {
+            Ok(crop) => crops.push(crop),
+            Err(e) => tracing::warn!(error = %e, "photo skipped"),
+        }
+    }
+    anyhow::ensure!(!crops.is_empty(), "no face found in {}", photos.display());
+    Ok(crops)
 }

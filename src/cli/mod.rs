@@ -163,6 +163,23 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// What fine-tuning the teacher itself costs here: candle forward and forward + backward
+    /// seconds per face, and hours per epoch; writes JSON.
+    BenchTeacher {
+        #[arg(long, default_value = "assets/photos")]
+        photos: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        batch: usize,
+        #[arg(long, default_value_t = 2)]
+        steps: usize,
+        /// Faces per epoch to extrapolate to (the training side of `squint split-faces`).
+        #[arg(long, default_value_t = 594)]
+        epoch_faces: usize,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        models: ModelArgs,
+    },
     /// Detection modes compared: ms per frame (768×576 and 1920×1080, 1 and 2 threads) and
     /// recall of faces pasted at 8–32 px into street footage; writes JSON.
     BenchDetect {
