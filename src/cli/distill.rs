@@ -144,11 +144,13 @@ pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
         report.parameters,
         report.card.display()
     );
-    eprintln!("probe px | student↔teacher(HR) | untrained | teacher(LR↑)↔teacher(HR)");
+    eprintln!(
+        "probe px | student↔teacher(HR) | untrained | teacher(LR↑)↔teacher(HR) | rank-1 student | rank-1 teacher(LR↑)"
+    );
     for row in &report.validation {
         eprintln!(
-            "{:>8} | {:>19.3} | {:>9.3} | {:>24.3}",
-            row.probe_px, row.student, row.untrained, row.teacher_upsampled
+            "{:>8} | {:>19.3} | {:>9.3} | {:>24.3} | {:>14.3} | {:>19.3}",
+            row.probe_px, row.student, row.untrained, row.teacher_upsampled, row.student_rank1, row.teacher_rank1
         );
     }
     for row in &report.speed {

@@ -804,3 +804,21 @@ fn training_with_synthetic_faces_a_queue_and_the_contrastive_term_uses_them_all(
         );
     }
 }
+
+#[test]
+fn held_out_rank1_rewards_discrimination_not_the_mean_direction() {
+    use super::train::rank1;
+    let gallery = normalise(
+        &candle_core::Tensor::new(
+            &[[1f32, 0.2, 0.0], [0.2, 1.0, 0.0], [0.2, 0.0, 1.0]],
+            &candle_core::Device::Cpu,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rank1(&gallery, &gallery).unwrap(), 1.0);
+    // Every probe at the mean direction: a fair cosine to each face, but one right answer.
+    let mean =
+        normalise(&candle_core::Tensor::new(&[[1f32, 0.4, 0.35]; 3], &candle_core::Device::Cpu).unwrap()).unwrap();
+    assert!((rank1(&mean, &gallery).unwrap() - 1.0 / 3.0).abs() < 1e-9);
+}
