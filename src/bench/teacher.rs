@@ -11,6 +11,7 @@ use crate::distill::teacher::OnnxNet;
 use crate::distill::train::{normalise, to_tensor};
 use crate::image::BgrImage;
 use crate::model::ModelCard;
+use crate::recognize::Recognizer;
 
 #[derive(Debug, Serialize)]
 pub struct TeacherStepBench {
@@ -20,6 +21,10 @@ pub struct TeacherStepBench {
     pub steps: usize,
     pub forward_s_per_face: f64,
     pub train_step_s_per_face: f64,
+    /// The same model through ONNX Runtime (inference only), same crops, same run.
+    pub ort_s_per_face: f64,
+    /// Training step in candle over inference in ONNX Runtime.
+    pub train_over_ort: f64,
     /// One pass over `epoch_faces` degraded faces with forward and backward.
     pub epoch_faces: usize,
     pub epoch_hours: f64,
@@ -53,6 +58,13 @@ pub fn run(
         std::hint::black_box(loss.backward()?);
     }
     let train_step = started.elapsed().as_secs_f64() / (steps * batch) as f64;
+    let mut ort = Recognizer::load(card, None, 2)?;
+    ort.embed(&chunk)?;
+    let started = Instant::now();
+    for _ in 0..steps {
+        std::hint::black_box(ort.embed(&chunk)?);
+    }
+    let ort_s = started.elapsed().as_secs_f64() / (steps * batch) as f64;
     Ok(TeacherStepBench {
         model: card.id.clone(),
         parameters: net.parameters(),
@@ -60,6 +72,8 @@ pub fn run(
         steps,
         forward_s_per_face: forward,
         train_step_s_per_face: train_step,
+        ort_s_per_face: ort_s,
+        train_over_ort: train_step / ort_s,
         epoch_faces,
         epoch_hours: train_step * epoch_faces as f64 / 3600.0,
     })
