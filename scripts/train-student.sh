@@ -53,10 +53,10 @@ if [[ ! -d "$OUT/synth/aligned" ]]; then
   "$SQUINT" synth-faces --count 4000 --seed 1 --out "$OUT/synth"
 fi
 
-# The default recipe: 32 px input, width 32, every camera effect (landmark jitter 0.9 px:
+# The default recipe: 32 px input, width 32 (the default), every camera effect (landmark jitter 0.9 px:
 # the error `squint eval` measures on 10–20 px faces), a quarter of each batch synthetic,
 # a queue of 1024 teacher embeddings for the relation term.
-RECIPE=(--data "$OUT/split/train" --val-data "$OUT/split/val" --input-size 32 --width 32
+RECIPE=(--data "$OUT/split/train" --val-data "$OUT/split/val" --input-size 32
   --jitter-px 0.9 --motion-blur 0.25 --occlusion 0.15 --grey 0.2)
 SYNTH=(--synthetic "$OUT/synth/aligned" --synthetic-share 0.25)
 QUEUE=(--queue 1024)
