@@ -215,3 +215,38 @@ fn multi_resolution_enrolment_and_negatives_from_the_command_line() {
     assert_eq!(obama["templates"][0]["embedding"].as_array().unwrap().len(), 128);
     assert_eq!(exported["embedding_space"], "sface-2021dec");
 }
+
+/// Names that would break `gallery list` (one tab-separated line per identity) and widths
+/// that crash OpenCV or allocate gigabytes are refused before anything is stored.
+#[test]
+fn enrolment_refuses_unusable_names_and_multi_res_widths() {
+    let dir = tempfile::tempdir().unwrap();
+    let gallery = dir.path().join("g.db");
+    let g = gallery.to_str().unwrap();
+    let photo = testing::photo("obama2.jpg");
+    let photo = photo.to_str().unwrap();
+    for name in ["", "   ", "two\nlines", "tab\there", " padded"] {
+        let (ok, stderr) = squint(&["enroll", "--gallery", g, "--name", name, photo]);
+        assert!(!ok, "name {name:?} accepted");
+        assert!(
+            stderr.contains("is not usable") && stderr.contains("without tabs, newlines"),
+            "{name:?}: {stderr}"
+        );
+    }
+    for width in ["0", "2", "100000"] {
+        let (ok, stderr) = squint(&["enroll", "--gallery", g, "--name", "obama", "--multi-res", width, photo]);
+        assert!(!ok, "width {width} accepted");
+        assert!(
+            stderr.contains(&format!("--multi-res {width}")) && stderr.contains("between 4 and 112 px"),
+            "{width}: {stderr}"
+        );
+    }
+    let list = Command::new(env!("CARGO_BIN_EXE_squint"))
+        .args(["gallery", "--gallery", g, "list"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&list.stdout).trim().is_empty(),
+        "nothing was stored"
+    );
+}

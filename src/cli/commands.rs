@@ -345,6 +345,20 @@ fn enrolment_list(
     Ok(images.into_iter().map(|p| (name.clone(), p)).collect())
 }
 
+/// Smallest `--multi-res` width: below it a face is a few pixels of colour.
+const MIN_MULTI_RES: u32 = 4;
+
+/// `--multi-res` widths must lie between [`MIN_MULTI_RES`] and the recognizer's input side
+/// (a larger "degraded" copy would be up-sampled, not degraded).
+fn check_multi_res(widths: &[u32], input: u32) -> anyhow::Result<()> {
+    match widths.iter().find(|&&w| !(MIN_MULTI_RES..=input).contains(&w)) {
+        Some(width) => bail!(
+            "--multi-res {width}: widths must be between {MIN_MULTI_RES} and {input} px (the recognizer's input), e.g. --multi-res 16,24,32"
+        ),
+        None => Ok(()),
+    }
+}
+
 /// How `squint enroll` stores each photo.
 struct EnrolAs {
     negative: bool,
@@ -383,7 +397,12 @@ fn enroll(
     models: &ModelArgs,
 ) -> anyhow::Result<()> {
     let list = enrolment_list(name, folder, images)?;
+    // Checked before any model loads or any photo is read: a bad name or width stores nothing.
+    for (name, _) in &list {
+        crate::gallery::validate_name(name)?;
+    }
     let mut enroller = load_enroller(models, &DetectConfig::default(), 2)?;
+    check_multi_res(&how.multi_res, enroller.recognizer.input_size())?;
     let mut gallery = Gallery::open(gallery_path)?;
     let mut failed = 0;
     // Drawn on a terminal only; logs and pipes get the plain lines.

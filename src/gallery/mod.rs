@@ -36,6 +36,10 @@ pub enum GalleryError {
     NoFace { path: PathBuf },
     #[error("{path}: {message}")]
     Image { path: PathBuf, message: String },
+    #[error(
+        "identity name {name:?} is not usable: {reason}; give a name of 1–{MAX_NAME_CHARS} characters without tabs, newlines or other control characters"
+    )]
+    InvalidName { name: String, reason: &'static str },
     #[error("gallery {path}: no identity `{name}`; enroll them before adding negatives")]
     UnknownIdentity { path: PathBuf, name: String },
     #[error(
@@ -46,6 +50,33 @@ pub enum GalleryError {
         version: u32,
         supported: u32,
     },
+}
+
+/// Longest identity name accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// An identity name as it will be stored, shown by `gallery list` (one line, tab-separated)
+/// and carried in events: non-blank, no control characters, not too long.
+pub fn validate_name(name: &str) -> Result<(), GalleryError> {
+    let invalid = |reason| {
+        Err(GalleryError::InvalidName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.trim().is_empty() {
+        return invalid("it is empty or only spaces");
+    }
+    if name.chars().any(char::is_control) {
+        return invalid("it holds a tab, newline or other control character");
+    }
+    if name.trim() != name {
+        return invalid("it starts or ends with spaces");
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return invalid("it is too long");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -153,6 +153,7 @@ impl Gallery {
         space: &str,
         embedding: &[f32],
     ) -> Result<(), GalleryError> {
+        super::validate_name(name)?;
         self.check_space(space, embedding.len())?;
         let blob = bytes(embedding);
         let tx = self.conn.transaction().map_err(|e| GalleryError::Sqlite {
