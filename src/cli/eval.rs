@@ -147,16 +147,8 @@ pub fn face_pairs(args: &FacePairsArgs) -> anyhow::Result<()> {
     let size = teacher.input_size();
     let photos = distractor_photos(&args.photos)?;
     let aligned = align_photos(&mut detector, &photos, size, &ProgressBar::hidden())?;
+    let names = aligned.names();
     let crops = aligned.crops;
-    let names: Vec<String> = aligned
-        .paths
-        .iter()
-        .map(|p| {
-            p.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
-        .collect();
     let embeddings = embed_in_batches(&mut teacher, &crops.iter().collect::<Vec<_>>())?;
     let mut pairs = Vec::new();
     for a in 0..embeddings.len() {

@@ -181,14 +181,14 @@ pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
     let (shape, teacher_size) = student_shape(config, &teacher_card)?;
     let mut teacher = Recognizer::load(&teacher_card, config.ort_library.as_deref(), config.threads)?;
     let data = Pool::load(&config.data, teacher_size, &mut teacher)?;
-    let held_out_pool = match &config.val_data {
-        Some(folder) => Some(Pool::load(folder, teacher_size, &mut teacher)?),
-        None => None,
+    let mut load = |folder: &Option<PathBuf>| {
+        folder
+            .as_deref()
+            .map(|f| Pool::load(f, teacher_size, &mut teacher))
+            .transpose()
     };
-    let synthetic_pool = match &config.synthetic {
-        Some(folder) => Some(Pool::load(folder, teacher_size, &mut teacher)?),
-        None => None,
-    };
+    let held_out_pool = load(&config.val_data)?;
+    let synthetic_pool = load(&config.synthetic)?;
     let (train, val) = match &held_out_pool {
         Some(pool) => (
             limit_sources(

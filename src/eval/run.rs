@@ -427,6 +427,12 @@ impl<'a> SetRun<'a> {
         self.embeddings = models.recognizers.iter().map(|_| [empty(), empty()]).collect();
         self.located = vec![vec![false; n]; config.sizes.len()];
         self.landmark_error = vec![vec![None; n]; config.sizes.len()];
+        if let Some(dir) = &config.dump_stranger_crops {
+            std::fs::create_dir_all(dir).map_err(|source| EvalError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        }
         let chunks = n.div_ceil(SLOTS);
         let bar = progress(
             config.progress,
@@ -480,10 +486,6 @@ impl<'a> SetRun<'a> {
         indices: &[usize],
         px: u32,
     ) -> Result<(), EvalError> {
-        std::fs::create_dir_all(dir).map_err(|source| EvalError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
         for (detection, &i) in found.iter().zip(indices) {
             if let Some(d) = detection.as_ref().filter(|_| i >= self.mated.len()) {
                 let path = dir.join(format!("{}-{px}px-{i:05}.png", self.name));

@@ -70,6 +70,20 @@ pub struct AlignedPhotos {
     pub without_face: Vec<PathBuf>,
 }
 
+impl AlignedPhotos {
+    /// The file names of the photos with a face, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.paths.iter().map(|p| file_name(p)).collect()
+    }
+}
+
+/// A photo's file name (not its folder), as the face sets and reports name photos.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Finds each photo's largest face ([`find_face`]) and aligns it at `size`×`size`.
 pub fn align_photos(
     detector: &mut Detector,

@@ -27,10 +27,7 @@ impl LabelledSet {
         let mut identities = Vec::new();
         for folder in subfolders(root)? {
             let Ok(photos) = image_files(&folder) else { continue };
-            let name = folder
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = super::photo::file_name(&folder);
             identities.push(Identity { name, photos });
         }
         if identities.is_empty() {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::FacesError;
-use super::photo::{AlignedPhotos, align_photos};
+use super::photo::{AlignedPhotos, align_photos, file_name};
 use super::sets::distractor_photos;
 use crate::detect::Detector;
 use crate::distill::dataset::{embed_in_batches, image_files};
@@ -82,7 +82,7 @@ impl Embedded {
         let embeddings =
             embed_in_batches(teacher, &aligned.crops.iter().collect::<Vec<_>>()).map_err(FacesError::from)?;
         Ok(Embedded {
-            names: aligned.paths.iter().map(|p| file_name(p)).collect(),
+            names: aligned.names(),
             aligned,
             embeddings,
         })
@@ -240,10 +240,4 @@ fn reset_folder(folder: &Path) -> Result<(), FacesError> {
         std::fs::remove_dir_all(folder).map_err(error)?;
     }
     std::fs::create_dir_all(folder).map_err(error)
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
