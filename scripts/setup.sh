@@ -38,7 +38,10 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools pkg-config
   libopencv-dev opencv-data opencv-doc facedetect clang libclang-dev cmake python3-venv
   libcurl4-openssl-dev protobuf-compiler fonts-dejavu-core
+  libssl-dev libsasl2-dev libsasl2-modules-gssapi-mit
 )
+# The TLS listener in front of the test broker (scripts/broker.sh start-tls).
+if [ "$WITH_BROKER" -eq 1 ]; then APT_PACKAGES+=(stunnel4 openssl); fi
 
 install_debian_packages() {
   local missing=()

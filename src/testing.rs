@@ -162,3 +162,53 @@ pub fn faces_dir(test: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// Makes a file and its folder unwritable for this process until dropped: permissions for
+/// ordinary users; for root, whom permissions do not stop, the immutable attribute as well.
+/// Panics when neither holds, since a test relying on it would prove nothing.
+pub struct ReadOnly {
+    paths: Vec<PathBuf>,
+}
+
+impl ReadOnly {
+    pub fn protect(file: &std::path::Path) -> ReadOnly {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = file.parent().expect("a file in a folder").to_path_buf();
+        let paths = vec![file.to_path_buf(), dir.clone()];
+        for (path, mode) in [(file, 0o444), (dir.as_path(), 0o555)] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        let guard = ReadOnly { paths };
+        if std::fs::OpenOptions::new().append(true).open(file).is_ok() {
+            for path in &guard.paths {
+                let status = std::process::Command::new("chattr").arg("+i").arg(path).status();
+                assert!(
+                    status.is_ok_and(|s| s.success()),
+                    "cannot make {} read-only for root (chattr +i failed)",
+                    path.display()
+                );
+            }
+        }
+        let probe = dir.join(".write-probe");
+        assert!(
+            std::fs::OpenOptions::new().append(true).open(file).is_err() && std::fs::write(&probe, b"").is_err(),
+            "{} is still writable",
+            file.display()
+        );
+        guard
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        for path in &self.paths {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(path)
+                .stderr(std::process::Stdio::null())
+                .status();
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+}

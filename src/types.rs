@@ -70,6 +70,18 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// Scales the detection by `factor`, e.g. from a resized copy back to the original.
+    pub fn scaled(mut self, factor: f32) -> Detection {
+        self.bbox.x *= factor;
+        self.bbox.y *= factor;
+        self.bbox.w *= factor;
+        self.bbox.h *= factor;
+        for point in &mut self.landmarks {
+            *point = (point.0 * factor, point.1 * factor);
+        }
+        self
+    }
+
     /// Moves the detection by (dx, dy), e.g. from region-of-interest to frame coordinates.
     pub fn offset(mut self, dx: f32, dy: f32) -> Detection {
         self.bbox.x += dx;

@@ -199,6 +199,7 @@ fn a_camera_recognizer_from_another_embedding_space_is_refused() {
             &format!("file = \"{}/models/sface.onnx\"", repo.display()),
         );
     std::fs::write(d.join("other.card.toml"), card).unwrap();
+    drop(squint::gallery::Gallery::create(&d.join("gallery.db")).unwrap());
     let config = d.join("run.toml");
     std::fs::write(
         &config,

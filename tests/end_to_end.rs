@@ -83,7 +83,7 @@ fn enroll(gallery_path: &Path) {
     let detector = Detector::load(&testing::detector_card(), ort.as_deref(), &DetectConfig::default()).unwrap();
     let recognizer = Recognizer::load(&testing::recognizer_card(), ort.as_deref(), 2).unwrap();
     let mut enroller = Enroller { detector, recognizer };
-    let mut gallery = Gallery::open(gallery_path).unwrap();
+    let mut gallery = Gallery::create(gallery_path).unwrap();
     for (name, photo) in [
         ("obama", "obama2.jpg"),
         ("obama", "obama3.jpg"),
@@ -149,6 +149,7 @@ fn read_json(broker: &str, topic: &str, schema: &str) -> Vec<serde_json::Value> 
         brokers: Some(broker.to_string()),
         address_file: Default::default(),
         topic: topic.into(),
+        properties: Default::default(),
         from_beginning: true,
         max_events: None,
         idle: Duration::from_secs(5),

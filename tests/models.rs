@@ -182,7 +182,10 @@ fn enrolling_a_photo_without_a_face_names_it_and_keeps_the_others() {
         stderr.contains("blank.png") && stderr.contains("no face found"),
         "{stderr}"
     );
-    let listed = squint::gallery::Gallery::open(&gallery).unwrap().list().unwrap();
+    let listed = squint::gallery::Gallery::open_read_only(&gallery)
+        .unwrap()
+        .list()
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].name.as_str(), listed[0].templates), ("obama", 1));
 }

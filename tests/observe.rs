@@ -2,8 +2,6 @@
 //! move while a camera streams; /health turns 503 while the camera's server is down.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -12,25 +10,8 @@ use squint::pipeline::Pipeline;
 use squint::serve::RtspServer;
 use squint::testing;
 
-fn get(address: SocketAddr, path: &str) -> (u16, String) {
-    let (status, body) = get_bytes(address, path);
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
-fn get_bytes(address: SocketAddr, path: &str) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let head_end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(response.len(), |p| p + 4);
-    let head = String::from_utf8_lossy(&response[..head_end]);
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, response[head_end..].to_vec())
-}
+mod common;
+use common::{get, get_bytes};
 
 /// Parses Prometheus text format strictly enough to catch malformed output; returns samples.
 fn parse_metrics(text: &str) -> HashMap<String, f64> {
@@ -90,6 +71,7 @@ fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
 }
 
 fn config(dir: &Path, camera_url: &str) -> Config {
+    drop(squint::gallery::Gallery::create(&dir.join("gallery.db")).unwrap());
     let text = format!(
         r#"{base}[gallery]
 path = "{dir}/gallery.db"

@@ -57,6 +57,7 @@ fn producer_recovers_from_broker_down_and_request_errors_without_loss() {
         brokers: Some(brokers),
         address_file: Default::default(),
         topic: "faults.identity".into(),
+        properties: Default::default(),
         from_beginning: true,
         max_events: Some(200),
         idle: Duration::from_secs(3),

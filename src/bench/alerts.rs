@@ -86,7 +86,7 @@ pub fn run(config: &Config, scenes: &[PathBuf]) -> anyhow::Result<AlertBench> {
     let mut detector = Detector::load(&detector_card, ort, &config.detect)?;
     let mut recognizer = Recognizer::load(&recognizer_card, ort, config.recognize.threads)?;
     let (dim, space) = recognizer_card.require_embedding()?;
-    let matcher = Gallery::open(&config.gallery.path)?.matcher(&space, dim)?;
+    let matcher = Gallery::open_read_only(&config.gallery.path)?.matcher(&space, dim)?;
     let models = ModelIds {
         detector: detector_card.id.clone(),
         recognizer: recognizer_card.id.clone(),

@@ -90,7 +90,7 @@ impl PipelineBench {
         let detector = Detector::load(&self.card("yunet")?, None, &DetectConfig::default())?;
         let recognizer = Recognizer::load(&self.card("sface")?, None, 2)?;
         let mut enroller = Enroller { detector, recognizer };
-        let mut gallery = Gallery::open(&path)?;
+        let mut gallery = Gallery::create(&path)?;
         for (name, photo) in GALLERY {
             enroller.enroll(&mut gallery, name, &self.photo(photo))?;
         }

@@ -217,6 +217,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 brokers,
                 address_file: PathBuf::new(),
                 topic: topic.clone().unwrap_or_else(|| "squint.identity".into()),
+                properties: Default::default(),
                 from_beginning,
                 max_events,
                 idle: Duration::from_secs_f64(idle_secs),
@@ -227,6 +228,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 options.topic = topic.unwrap_or(config.kafka.topic.clone());
                 options.address_file = embedded_address_file(&config);
                 options.brokers = (!config.kafka.is_embedded()).then(|| config.kafka.brokers.clone());
+                options.properties = config.kafka.properties.clone();
             } else if options.brokers.is_none() {
                 bail!("tail needs --config or --brokers");
             }
@@ -262,8 +264,8 @@ fn run(config_path: &Path, duration: Option<f64>, stats_json: Option<&Path>) -> 
     tracing::info!(?stats, "pipeline stopped");
     if let Some(path) = stats_json {
         let json = serde_json::json!({ "stats": stats, "cameras": health });
-        std::fs::write(path, serde_json::to_vec_pretty(&json)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        let text = crate::redact::redact_credentials(&serde_json::to_string_pretty(&json)?);
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     // Live cameras are retried forever; only a source that cannot work (a missing or
     // undecodable file) ends as failed, and that should fail the command too.
@@ -377,8 +379,7 @@ fn enroll_one(
         enroller.enroll_negative(gallery, name, photo)?;
         return Ok(format!("negative for {name} from {}", photo.display()));
     }
-    enroller.enroll(gallery, name, photo)?;
-    let extra = enroller.enroll_degraded(gallery, name, photo, &how.multi_res)?;
+    let extra = enroller.enroll_multi_res(gallery, name, photo, &how.multi_res)?;
     if let Some(watchlist) = &how.watchlist {
         gallery.set_watchlist(name, watchlist)?;
     }
@@ -401,9 +402,16 @@ fn enroll(
     for (name, _) in &list {
         crate::gallery::validate_name(name)?;
     }
-    let mut enroller = load_enroller(models, &DetectConfig::default(), 2)?;
+    let mut enroller = load_enroller(models, &DetectConfig::for_photos(), 2)?;
     check_multi_res(&how.multi_res, enroller.recognizer.input_size())?;
-    let mut gallery = Gallery::open(gallery_path)?;
+    // Negatives go to people already enrolled, so only a plain enrolment may create the file.
+    let new_dirs = missing_ancestors(gallery_path);
+    let is_new = !gallery_path.exists();
+    let mut gallery = if how.negative {
+        Gallery::open(gallery_path)?
+    } else {
+        Gallery::create(gallery_path)?
+    };
     let mut failed = 0;
     // Drawn on a terminal only; logs and pipes get the plain lines.
     let progress = indicatif::ProgressBar::new(list.len() as u64).with_style(
@@ -421,6 +429,14 @@ fn enroll(
         progress.inc(1);
     }
     progress.finish_and_clear();
+    if is_new && failed == list.len() {
+        drop(gallery);
+        remove_new_gallery(gallery_path, &new_dirs);
+        bail!(
+            "no photo could be enrolled (see errors above); no gallery was created at {}",
+            gallery_path.display()
+        );
+    }
     println!(
         "{} of {} photos enrolled into {}",
         list.len() - failed,
@@ -433,8 +449,35 @@ fn enroll(
     Ok(())
 }
 
+/// The folders above `path` that do not exist yet, deepest first.
+fn missing_ancestors(path: &Path) -> Vec<PathBuf> {
+    path.ancestors()
+        .skip(1)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .take_while(|dir| !dir.exists())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+/// Undoes the creation of a gallery nothing went into: the file, SQLite's side files and the
+/// folders made for it (only while empty).
+fn remove_new_gallery(path: &Path, new_dirs: &[PathBuf]) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(file));
+    }
+    for dir in new_dirs {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
 fn gallery_action(path: &Path, action: GalleryAction) -> anyhow::Result<()> {
-    let mut gallery = Gallery::open(path)?;
+    // Only `remove` writes: listing and exporting work on galleries this user may not change.
+    let mut gallery = match action {
+        GalleryAction::Remove { .. } => Gallery::open(path)?,
+        GalleryAction::List | GalleryAction::Export { .. } => Gallery::open_read_only(path)?,
+    };
     match action {
         GalleryAction::List => {
             for identity in gallery.list()? {

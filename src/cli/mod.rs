@@ -10,6 +10,45 @@ use clap::{Parser, Subcommand};
 
 pub use commands::dispatch;
 
+/// An error and its causes, one per line; a cause whose text the message already holds
+/// (many errors quote their source) is left out rather than said twice.
+pub fn describe_error(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    let mut causes = Vec::new();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) && !causes.contains(&text) {
+            causes.push(text);
+        }
+    }
+    if !causes.is_empty() {
+        message.push_str("\n\nCaused by:");
+        for cause in &causes {
+            message.push_str("\n    ");
+            message.push_str(cause);
+        }
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_error;
+
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let error = anyhow::Error::new(io).context("reading x.db: No such file or directory");
+        assert_eq!(describe_error(&error), "reading x.db: No such file or directory");
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let error = anyhow::Error::new(io).context("reading x.db");
+        assert_eq!(
+            describe_error(&error),
+            "reading x.db\n\nCaused by:\n    No such file or directory"
+        );
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "squint",

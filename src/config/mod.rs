@@ -118,15 +118,26 @@ impl Config {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        // Before parsing: a parse error quotes the offending line, which may hold a secret.
+        register_assigned_secrets(text);
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: crate::redact::redact_credentials(e.to_string().trim_end()),
         })?;
         config.source = path.to_path_buf();
+        config.register_secrets();
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
         config.validate()?;
         Ok(config)
+    }
+
+    /// Makes every secret this configuration holds redacted by value from now on.
+    fn register_secrets(&self) {
+        self.kafka.register_secrets();
+        for camera in &self.cameras {
+            crate::redact::register_url_secrets(&camera.url);
+        }
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -186,6 +197,10 @@ impl Config {
             camera
                 .validate()
                 .map_err(|(key, msg)| invalid(format!("cameras[{i}].{key}"), msg))?;
+            crate::ingest::check_template(self.pipeline.templates_dir(), camera).map_err(|message| {
+                let key = if camera.template.is_some() { "template" } else { "url" };
+                invalid(format!("cameras[{i}].{key}"), message)
+            })?;
             if !seen.insert(camera.id.as_str()) {
                 return Err(invalid(
                     format!("cameras[{i}].id"),
@@ -211,13 +226,33 @@ impl Config {
         self.kafka
             .validate()
             .map_err(|(key, msg)| invalid(format!("kafka.{key}"), msg))?;
-        if self.pipeline.crop_queue == 0 || self.pipeline.frame_queue == 0 {
-            return Err(invalid(
-                "pipeline.crop_queue / pipeline.frame_queue".into(),
-                "queues must hold at least 1 item".into(),
-            ));
+        for (key, size) in [
+            ("crop_queue", self.pipeline.crop_queue),
+            ("frame_queue", self.pipeline.frame_queue),
+        ] {
+            check_range(key, size, 1, 100_000).map_err(|(key, msg)| invalid(format!("pipeline.{key}"), msg))?;
         }
+        self.http
+            .validate()
+            .map_err(|(key, msg)| invalid(format!("http.{key}"), msg))?;
         Ok(())
+    }
+}
+
+/// Registers the values of `key = "value"` lines whose key names a secret, and the
+/// credentials of URL values, read from raw TOML (one line at a time, so it works on files
+/// that do not parse).
+fn register_assigned_secrets(text: &str) {
+    let unquote = |s: &str| s.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = unquote(value);
+        if crate::redact::is_secret_key(&unquote(key)) {
+            crate::redact::register_secret(&value);
+        }
+        crate::redact::register_url_secrets(&value);
     }
 }
 

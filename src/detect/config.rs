@@ -50,6 +50,17 @@ pub struct DetectConfig {
     pub threads: usize,
 }
 
+impl DetectConfig {
+    /// For enrolment photos: faces are large, so the frame is searched as it is (see
+    /// `gallery::ENROL_DETECT_SIDE` for the scale photos are detected at).
+    pub fn for_photos() -> DetectConfig {
+        DetectConfig {
+            mode: DetectMode::Native,
+            ..DetectConfig::default()
+        }
+    }
+}
+
 impl Default for DetectConfig {
     fn default() -> Self {
         DetectConfig {

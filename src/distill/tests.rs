@@ -300,7 +300,7 @@ fn exported_onnx_matches_candle_and_runs_through_the_recognizer() {
 fn gallery_accepts_a_student_in_its_space_and_refuses_another_space() {
     let dir = tempfile::tempdir().unwrap();
     let gallery_path = dir.path().join("gallery.db");
-    let mut gallery = crate::gallery::Gallery::open(&gallery_path).unwrap();
+    let mut gallery = crate::gallery::Gallery::create(&gallery_path).unwrap();
     gallery
         .add_template("someone", "test", SFACE_SPACE, &[0.1; 128])
         .unwrap();
@@ -325,7 +325,7 @@ fn gallery_accepts_a_student_in_its_space_and_refuses_another_space() {
         let card =
             ModelCard::load(&export::write(&student, &dir.path().join(space), "student", &info).unwrap()).unwrap();
         let (dim, card_space) = card.require_embedding().unwrap();
-        let opened = crate::gallery::Gallery::open(&gallery_path)
+        let opened = crate::gallery::Gallery::open_read_only(&gallery_path)
             .unwrap()
             .matcher(&card_space, dim);
         assert_eq!(opened.is_ok(), accepted, "space {space}: {:?}", opened.err());

@@ -8,7 +8,7 @@ mod store;
 mod watch;
 
 pub use config::GalleryConfig;
-pub use enroll::{Enroller, align_photo, largest_face};
+pub use enroll::{ENROL_DETECT_SIDE, Enroller, MAX_PHOTO_PIXELS, align_photo, largest_face, photo_face};
 pub use matcher::{Match, Matcher, dot};
 pub use store::{
     DEFAULT_WATCHLIST, ExportedEmbedding, ExportedIdentity, GALLERY_SCHEMA_VERSION, Gallery, GalleryExport,
@@ -20,6 +20,26 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GalleryError {
+    #[error(
+        "gallery {path} does not exist; check the path (gallery.path in the config, or --gallery), or create the gallery by enrolling someone: squint enroll --gallery {path} --name NAME PHOTO"
+    )]
+    Missing { path: PathBuf },
+    #[error(
+        "gallery {path} cannot be changed: the file or its folder is read-only for this user; reading it (`squint run`, `gallery list`, `gallery export`) still works"
+    )]
+    ReadOnly { path: PathBuf },
+    #[error(
+        "{path} is not a Squint gallery (no gallery tables); point gallery.path or --gallery at a file made by `squint enroll`"
+    )]
+    NotAGallery { path: PathBuf },
+    #[error(
+        "gallery {path} has schema version {version}, older than this Squint's {supported}, and was opened read-only; upgrade it by running any writing command on it once with write access (e.g. `squint enroll`)"
+    )]
+    OlderSchema {
+        path: PathBuf,
+        version: u32,
+        supported: u32,
+    },
     #[error("gallery {path}: {source}")]
     Sqlite { path: PathBuf, source: rusqlite::Error },
     #[error(

@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{GalleryError, Matcher};
 
@@ -71,25 +71,79 @@ pub struct Gallery {
     conn: Connection,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Create,
+    ReadWrite,
+    ReadOnly,
+}
+
 impl Gallery {
-    /// Opens (creating if needed) the gallery file.
-    pub fn open(path: &Path) -> Result<Gallery, GalleryError> {
+    /// Opens the gallery file, creating it (and its folder) when missing. Only enrolment
+    /// creates galleries: everything else opens existing ones, so a mistyped path is an
+    /// error instead of a new empty gallery.
+    pub fn create(path: &Path) -> Result<Gallery, GalleryError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
+        }
+        Gallery::open_with(path, Access::Create)
+    }
+
+    /// Opens an existing gallery to change it.
+    pub fn open(path: &Path) -> Result<Gallery, GalleryError> {
+        Gallery::open_with(path, Access::ReadWrite)
+    }
+
+    /// Opens an existing gallery without ever writing to it (`run`, `list`, `export`), so a
+    /// gallery on read-only storage or owned by another user still works.
+    pub fn open_read_only(path: &Path) -> Result<Gallery, GalleryError> {
+        Gallery::open_with(path, Access::ReadOnly)
+    }
+
+    fn open_with(path: &Path, access: Access) -> Result<Gallery, GalleryError> {
+        if access != Access::Create && !path.is_file() {
+            return Err(GalleryError::Missing {
+                path: path.to_path_buf(),
+            });
         }
         let sqlite = |source| GalleryError::Sqlite {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(sqlite)?;
+        let flags = match access {
+            Access::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            Access::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
+            Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        };
+        let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(sqlite)?;
+        // SQLite opens lazily: a read-only file it cannot read shows only at the first query.
+        let conn = match first_read(&conn) {
+            Err(e) if access == Access::ReadOnly => open_immutable(path).map_err(|_| sqlite(e))?,
+            Err(e) if is_unwritable(&e) => {
+                return Err(GalleryError::ReadOnly {
+                    path: path.to_path_buf(),
+                });
+            }
+            read => read.map(|()| conn).map_err(sqlite)?,
+        };
         // Another process (e.g. `squint enroll` during `squint run`) may hold the write lock
         // for a moment.
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sqlite)?;
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;")
-            .map_err(sqlite)?;
         check_schema_version(&conn, path)?;
-        conn.execute_batch(SCHEMA).map_err(sqlite)?;
-        upgrade(&conn).map_err(sqlite)?;
+        if access == Access::ReadOnly {
+            check_readable_as_is(&conn, path)?;
+        } else {
+            let unwritable = |e: rusqlite::Error| match is_unwritable(&e) {
+                true => GalleryError::ReadOnly {
+                    path: path.to_path_buf(),
+                },
+                false => sqlite(e),
+            };
+            conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;")
+                .map_err(unwritable)?;
+            conn.execute_batch(SCHEMA).map_err(unwritable)?;
+            upgrade(&conn).map_err(sqlite)?;
+        }
         Ok(Gallery {
             path: path.to_path_buf(),
             conn,
@@ -381,6 +435,61 @@ fn check_schema_version(conn: &Connection, path: &Path) -> Result<(), GalleryErr
 }
 
 /// Brings a gallery of an older layout up to this one (in place, keeping its data).
+fn is_unwritable(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+    )
+}
+
+fn first_read(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+        .map(drop)
+}
+
+/// Reading a WAL-mode file needs its `-shm` index, which SQLite cannot create in a folder
+/// this user may not write. Opened as immutable instead, the file is read as it is; changes
+/// made to it while Squint runs are then seen only at the next start.
+fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+    let escaped = path
+        .to_string_lossy()
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23");
+    let conn = Connection::open_with_flags(
+        format!("file:{escaped}?mode=ro&immutable=1"),
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    first_read(&conn)?;
+    tracing::warn!(
+        gallery = %path.display(),
+        "gallery folder is not writable: gallery opened as immutable, so enrolments made while this runs are seen only after a restart"
+    );
+    Ok(conn)
+}
+
+/// A read-only connection cannot create or upgrade tables: the file must already be a
+/// gallery of the current layout.
+fn check_readable_as_is(conn: &Connection, path: &Path) -> Result<(), GalleryError> {
+    let version: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .optional()
+        .map_err(|_| GalleryError::NotAGallery {
+            path: path.to_path_buf(),
+        })?;
+    match version.and_then(|v| v.parse::<u32>().ok()) {
+        Some(GALLERY_SCHEMA_VERSION) => Ok(()),
+        Some(version) => Err(GalleryError::OlderSchema {
+            path: path.to_path_buf(),
+            version,
+            supported: GALLERY_SCHEMA_VERSION,
+        }),
+        None => Err(GalleryError::NotAGallery {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
 fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
     let has_watchlist: bool = conn.query_row(
         "SELECT COUNT(*) > 0 FROM pragma_table_info('identities') WHERE name = 'watchlist'",

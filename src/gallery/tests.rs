@@ -11,7 +11,7 @@ fn unit(values: &[f32]) -> Vec<f32> {
 fn store_round_trips_templates_into_the_matcher() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
-    let mut gallery = Gallery::open(&path).unwrap();
+    let mut gallery = Gallery::create(&path).unwrap();
     gallery
         .add_template("ada", "a.jpg", "space-a", &unit(&[1.0, 0.0, 0.0]))
         .unwrap();
@@ -48,7 +48,7 @@ fn store_round_trips_templates_into_the_matcher() {
 #[test]
 fn refuses_probes_from_another_embedding_space() {
     let dir = tempfile::tempdir().unwrap();
-    let mut gallery = Gallery::open(&dir.path().join("g.db")).unwrap();
+    let mut gallery = Gallery::create(&dir.path().join("g.db")).unwrap();
     gallery
         .add_template("ada", "a.jpg", "teacher", &unit(&[1.0, 0.0]))
         .unwrap();
@@ -64,7 +64,7 @@ fn refuses_probes_from_another_embedding_space() {
 #[test]
 fn remove_deletes_identity_and_templates() {
     let dir = tempfile::tempdir().unwrap();
-    let mut gallery = Gallery::open(&dir.path().join("g.db")).unwrap();
+    let mut gallery = Gallery::create(&dir.path().join("g.db")).unwrap();
     gallery.add_template("ada", "a.jpg", "s", &unit(&[1.0, 0.0])).unwrap();
     assert!(gallery.remove("ada").unwrap());
     assert!(!gallery.remove("ada").unwrap());
@@ -94,7 +94,7 @@ fn ranked_lists_each_identity_once_by_its_best_template() {
 fn negatives_suppress_a_match_and_survive_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
-    let mut gallery = Gallery::open(&path).unwrap();
+    let mut gallery = Gallery::create(&path).unwrap();
     gallery
         .add_template("ada", "a.jpg", "s", &unit(&[1.0, 0.2, 0.0]))
         .unwrap();
@@ -119,7 +119,7 @@ fn negatives_suppress_a_match_and_survive_the_store() {
     assert_eq!(matcher.similarity(&lookalike, "nobody"), None);
     // Ada herself still matches: her own template is closer than the negative.
     assert_eq!(matcher.best(&unit(&[1.0, 0.2, 0.0])).unwrap().identity, "ada");
-    let mut gallery = Gallery::open(&path).unwrap();
+    let mut gallery = Gallery::create(&path).unwrap();
     let error = gallery
         .add_negative("cy", "c.jpg", "s", &unit(&[0.0, 0.0, 1.0]))
         .unwrap_err();
@@ -130,7 +130,7 @@ fn negatives_suppress_a_match_and_survive_the_store() {
 fn a_gallery_from_a_newer_squint_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
-    drop(Gallery::open(&path).unwrap());
+    drop(Gallery::create(&path).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", [])
         .unwrap();
@@ -179,7 +179,7 @@ fn an_older_gallery_is_upgraded_in_place_and_watchlists_reach_the_matcher() {
     .unwrap();
     drop(conn);
 
-    let mut gallery = Gallery::open(&path).unwrap();
+    let mut gallery = Gallery::create(&path).unwrap();
     assert_eq!(gallery.list().unwrap()[0].watchlist, DEFAULT_WATCHLIST);
     gallery.set_watchlist("ada", "vip").unwrap();
     assert!(gallery.set_watchlist("nobody", "vip").is_err());
@@ -192,7 +192,7 @@ fn an_older_gallery_is_upgraded_in_place_and_watchlists_reach_the_matcher() {
 fn a_gallery_locked_by_another_writer_is_a_clear_error_after_waiting() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
-    let mut gallery = Gallery::open(&path).unwrap();
+    let mut gallery = Gallery::create(&path).unwrap();
     gallery.add_template("ada", "a.jpg", "s", &unit(&[1.0, 0.0])).unwrap();
     let other = rusqlite::Connection::open(&path).unwrap();
     other.execute_batch("BEGIN IMMEDIATE;").unwrap();

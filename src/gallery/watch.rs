@@ -22,7 +22,7 @@ impl GalleryWatch {
         size: usize,
         every: Duration,
     ) -> Result<(GalleryWatch, Matcher), GalleryError> {
-        let gallery = Gallery::open(path)?;
+        let gallery = Gallery::open_read_only(path)?;
         let matcher = gallery.matcher(space, size)?;
         let version = gallery.data_version()?;
         let watch = GalleryWatch {

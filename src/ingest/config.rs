@@ -108,6 +108,9 @@ impl CameraConfig {
                 "must not be empty; use rtsp://host:port/path or a file path".into(),
             ));
         }
+        if self.is_live() {
+            check_url(&self.url, self.template_name()).map_err(|message| ("url".to_string(), message))?;
+        }
         if !matches!(self.transport.as_str(), "tcp" | "udp") {
             return Err((
                 "transport".into(),
@@ -123,5 +126,104 @@ impl CameraConfig {
             3_600_000,
         )?;
         Ok(())
+    }
+}
+
+/// Why a camera URL can never work, found before anything starts: no retry can fix it, so it
+/// must not be retried as if the camera were away. The URL itself is not echoed (it may hold
+/// a password).
+fn check_url(url: &str, template: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(());
+    };
+    let valid_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !valid_scheme {
+        return Err(format!("`{scheme}` is not a URL scheme; use rtsp://host[:port]/path"));
+    }
+    let rtsp = ["rtsp", "rtsps", "rtspt", "rtspu", "rtsph"].contains(&scheme.to_ascii_lowercase().as_str());
+    if template.starts_with("rtsp") && !rtsp {
+        return Err(format!(
+            "`{scheme}://` is not RTSP, which template `{template}` reads; use rtsp://host[:port]/path, or set the camera's `template` to a pipeline for this kind of source"
+        ));
+    }
+    // The user-info runs to the last `@`: passwords may hold `/ ? # @`.
+    let after_user_info = rest.rfind('@').map_or(rest, |at| &rest[at + 1..]);
+    let authority = after_user_info.split(['/', '?', '#']).next().unwrap_or("");
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, tail) = v6
+                .split_once(']')
+                .ok_or("the IPv6 host has no closing `]`; write it as rtsp://[::1]:8554/path")?;
+            match tail {
+                "" => (host, None),
+                _ => (
+                    host,
+                    Some(
+                        tail.strip_prefix(':')
+                            .ok_or("expected `:port` after the IPv6 host's `]`")?,
+                    ),
+                ),
+            }
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err("the URL has no host; use rtsp://host[:port]/path".into());
+    }
+    if host.contains(char::is_whitespace) {
+        return Err("the URL's host contains white space".into());
+    }
+    match port.map(|p| (p, p.parse::<u16>())) {
+        Some((port, Ok(0) | Err(_))) => Err(format!("port `{port}` is not a number from 1 to 65535")),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn urls_that_can_never_work_are_refused() {
+        for url in [
+            "rtsp://",
+            "rtsp://:8554/x",
+            "foo://bar/baz",
+            "rtsp://[::1",
+            "rtsp://h:99999/x",
+            "rtsp://h:port/x",
+            "1rtsp://h/x",
+        ] {
+            assert!(check_url(url, "rtsp_h264").is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn unusual_but_valid_urls_pass() {
+        for url in [
+            "rtsp://127.0.0.1:8554/scene",
+            "rtsp://cam.local/x",
+            "rtsps://[::1]:322/x",
+            "rtsp://[fe80::1]/x",
+            "rtsp://admin:Pa/ss#9?q@w@10.0.0.5:554/stream?channel=1",
+            "rtsp://u:p@h",
+        ] {
+            assert_eq!(check_url(url, "rtsp_h264"), Ok(()), "{url}");
+        }
+        assert_eq!(
+            check_url("srt://h:9000", "srt_h264"),
+            Ok(()),
+            "a custom template reads its own scheme"
+        );
+    }
+
+    #[test]
+    fn the_error_never_repeats_the_password() {
+        let error = check_url("rtsp://admin:S3cretPw@:554/x", "rtsp_h264").unwrap_err();
+        assert!(!error.contains("S3cretPw"), "{error}");
     }
 }

@@ -82,8 +82,10 @@ impl CameraHealth {
         (w.fps_in, w.fps_dropped)
     }
 
-    /// Records a state change and logs it; `error` must already be redacted.
+    /// Records a state change and logs it; the error is redacted here, since it ends up in
+    /// logs, /health and stats files.
     pub fn set(&self, state: CameraState, error: Option<String>) {
+        let error = error.map(|e| crate::redact::redact_credentials(&e));
         let Ok(mut guard) = self.state.lock() else {
             return;
         };

@@ -11,7 +11,7 @@ pub use config::CameraConfig;
 pub use health::{CameraHealth, CameraState, HealthSnapshot};
 pub(crate) use source::sample_to_image;
 pub use source::{CameraSource, FrameSender};
-pub use template::render_template;
+pub use template::{check_template, render_template};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {

@@ -8,10 +8,7 @@ pub fn render_template(templates: &Path, camera: &CameraConfig) -> Result<String
     let path = templates.join(format!("{}.pipeline", camera.template_name()));
     let text = std::fs::read_to_string(&path).map_err(|e| IngestError::Template {
         path: path.clone(),
-        message: format!(
-            "cannot read it: {e}; set cameras.template to a file in {}",
-            templates.display()
-        ),
+        message: format!("cannot read it: {e}; {}", missing_template_hint(templates, camera)),
     })?;
     let body: String = text
         .lines()
@@ -31,6 +28,47 @@ pub fn render_template(templates: &Path, camera: &CameraConfig) -> Result<String
         values.push(("decoder", decoder));
     }
     fill(&body, &values).map_err(|message| IngestError::Template { path, message })
+}
+
+/// Whether the camera's template exists; if not, which key to change and to what.
+pub fn check_template(templates: &Path, camera: &CameraConfig) -> Result<(), String> {
+    let path = templates.join(format!("{}.pipeline", camera.template_name()));
+    if path.is_file() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} does not exist; {}",
+        path.display(),
+        missing_template_hint(templates, camera)
+    ))
+}
+
+/// A camera that names a template picks another one; one that relies on the default needs
+/// the folder that holds Squint's templates.
+fn missing_template_hint(templates: &Path, camera: &CameraConfig) -> String {
+    let mut found: Vec<String> = std::fs::read_dir(templates)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".pipeline").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    let available = match found.is_empty() {
+        true => format!("{} holds no templates", templates.display()),
+        false => format!("templates in {}: {}", templates.display(), found.join(", ")),
+    };
+    match camera.template {
+        Some(_) => format!(
+            "{available}; set the camera's `template` to one of them, or pipeline.templates to the folder that holds {}.pipeline",
+            camera.template_name()
+        ),
+        None => format!(
+            "{available}; set pipeline.templates to Squint's pipelines/ folder (this camera uses the default template `{}`)",
+            camera.template_name()
+        ),
+    }
 }
 
 /// Replaces `{name}` with its value; `{name:default}` falls back to `default` when the

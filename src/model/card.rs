@@ -67,7 +67,8 @@ impl ModelCard {
         };
         let text = std::fs::read_to_string(path).map_err(|e| {
             card_error(format!(
-                "cannot read it: {e}; run scripts/setup.sh or fix models.* in the config"
+                "cannot read it: {e}; run scripts/setup.sh to install the models, or point at the card: \
+                 --detector / --recognizer on the command line, models.detector / models.recognizer in a config"
             ))
         })?;
         let mut card: ModelCard = toml::from_str(&text).map_err(|e| card_error(e.to_string()))?;

@@ -62,8 +62,23 @@ pub fn health(cameras: &[HealthSnapshot]) -> (bool, serde_json::Value) {
     (healthy, body)
 }
 
+impl HttpConfig {
+    pub(crate) fn validate(&self) -> Result<(), crate::config::KeyError> {
+        use std::net::ToSocketAddrs;
+        let Some(address) = &self.address else { return Ok(()) };
+        match address.to_socket_addrs().map(|mut found| found.next()) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(("address".into(), format!("`{address}` resolves to no address"))),
+            Err(e) => Err((
+                "address".into(),
+                format!("`{address}` is not host:port ({e}); e.g. \"127.0.0.1:9100\" or \"0.0.0.0:9100\""),
+            )),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("HTTP endpoint on {address}: {message}")]
+#[error("HTTP endpoint (http.address = \"{address}\"): {message}")]
 pub struct HttpError {
     pub address: String,
     pub message: String,
@@ -116,7 +131,11 @@ fn serve(server: &tiny_http::Server, observed: &Observed, stop: &AtomicBool) {
         let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(200)) else {
             continue;
         };
-        let (status, content_type, body) = respond(request.url(), observed);
+        let (status, content_type, mut body) = respond(request.url(), observed);
+        // Health and metrics carry camera errors and ids: never let a secret out.
+        if content_type != "image/jpeg" {
+            body = crate::redact::redact_credentials(&String::from_utf8_lossy(&body)).into_bytes();
+        }
         let header = tiny_http::Header::from_bytes("Content-Type", content_type).ok();
         let mut response = tiny_http::Response::from_data(body).with_status_code(status);
         if let Some(header) = header {

@@ -11,10 +11,12 @@
 //! ```
 
 mod latency;
+mod lock;
 mod stats;
 mod workers;
 
 pub use latency::{BUCKETS, Latency, Percentiles, SizeHistogram};
+pub use lock::{LockError, StateLock};
 pub use stats::{PipelineStats, StatsSnapshot};
 
 use std::collections::HashMap;
@@ -53,6 +55,8 @@ pub enum PipelineError {
     Http(#[from] crate::observe::HttpError),
     #[error(transparent)]
     Thumbnails(#[from] ThumbnailError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error("camera `{camera}`: recognizer {card}: {message}")]
     CameraRecognizer {
         camera: String,
@@ -76,6 +80,8 @@ pub struct Pipeline {
     pub http: Option<HttpEndpoint>,
     /// Declared last so it is dropped after the publisher thread has flushed.
     _embedded: Option<EmbeddedBroker>,
+    /// Released only after everything above has stopped writing the state folder.
+    _lock: StateLock,
 }
 
 impl Pipeline {
@@ -83,6 +89,20 @@ impl Pipeline {
     /// cannot work at all (bad model, gallery from another embedding space, unreachable
     /// template) fails here; a camera that is down is retried in the background instead.
     pub fn start(config: &Config) -> Result<Pipeline, PipelineError> {
+        // Cheap checks first: a second instance or a mistyped gallery path must not wait
+        // for models to load.
+        let spool_dir = config.spool_dir();
+        let state_dirs: Vec<&Path> = match spool_dir.starts_with(&config.pipeline.state_dir) {
+            true => vec![&config.pipeline.state_dir],
+            false => vec![&config.pipeline.state_dir, &spool_dir],
+        };
+        let state_lock = StateLock::take(&state_dirs)?;
+        if !config.gallery.path.is_file() {
+            return Err(GalleryError::Missing {
+                path: config.gallery.path.clone(),
+            }
+            .into());
+        }
         let ort_lib = config.models.onnxruntime.as_deref();
         let detector_card = ModelCard::load(&config.models.detector)?;
         let (recognizers, gallery, matcher, models) = load_recognition(config, &detector_card)?;
@@ -180,6 +200,7 @@ impl Pipeline {
             spool,
             http,
             _embedded: embedded,
+            _lock: state_lock,
         })
     }
 

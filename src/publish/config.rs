@@ -4,14 +4,7 @@ use serde::Deserialize;
 
 use super::SpoolConfig;
 use crate::config::{KeyError, check_range};
-
-/// Property names whose values must never be logged.
-const SECRET_KEYS: [&str; 4] = [
-    "sasl.password",
-    "ssl.key.password",
-    "ssl.keystore.password",
-    "sasl.oauthbearer.client.secret",
-];
+use crate::redact::{is_secret_key, register_secret, register_url_secrets};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,10 +82,20 @@ impl KafkaConfig {
         self.properties
             .iter()
             .map(|(k, v)| {
-                let secret = SECRET_KEYS.contains(&k.as_str()) || k.contains("password") || k.contains("secret");
-                (k.clone(), if secret { "***".to_string() } else { v.clone() })
+                let shown = if is_secret_key(k) { "***".to_string() } else { v.clone() };
+                (k.clone(), shown)
             })
             .collect()
+    }
+
+    /// Registers every secret property value for redaction by value (see [`crate::redact`]).
+    pub fn register_secrets(&self) {
+        for (key, value) in &self.properties {
+            if is_secret_key(key) {
+                register_secret(value);
+            }
+        }
+        register_url_secrets(&self.brokers);
     }
 }
 

@@ -4,6 +4,7 @@
 //! in-process Kafka-protocol cluster for demos; any other value is a real bootstrap list.
 
 mod config;
+mod connect;
 mod event;
 mod outgoing;
 mod producer;
@@ -11,6 +12,7 @@ mod spool;
 mod tail;
 
 pub use config::KafkaConfig;
+pub use connect::{ConnectionWatch, WatchedContext, kafka_features};
 pub(crate) use event::unix_ms;
 pub use event::{EVENT_SCHEMA_VERSION, IdentityEvent, ModelIds, TrackOpinion, UNKNOWN};
 pub use outgoing::{Outgoing, TopicKind};

@@ -7,11 +7,11 @@ use crossbeam_channel::Receiver;
 use rdkafka::ClientConfig;
 use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 
+use super::connect::{ConnectionWatch, WatchedContext, explain_creation};
 use super::spool::{Spool, SpoolError, SpoolRecord, SpoolStats};
 use super::{KafkaConfig, Outgoing, PublishError, TopicKind};
 use crate::redact::redact_credentials;
@@ -42,9 +42,13 @@ enum Report {
 }
 
 /// Delivery reports go back to the publishing thread, which owns the spool.
-pub struct DeliveryReports(crossbeam_channel::Sender<(u64, Report)>);
+pub struct DeliveryReports(crossbeam_channel::Sender<(u64, Report)>, ConnectionWatch);
 
-impl ClientContext for DeliveryReports {}
+impl ClientContext for DeliveryReports {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.1.on_client_error(&error, reason);
+    }
+}
 
 impl ProducerContext for DeliveryReports {
     type DeliveryOpaque = usize;
@@ -113,11 +117,13 @@ impl Publisher {
     /// Connects to `brokers` (the configured list, or the embedded broker's address),
     /// creates the topics when configured to, and opens the spool in `spool_dir`.
     pub fn start(config: &KafkaConfig, brokers: &str, spool_dir: &Path) -> Result<Publisher, PublishError> {
+        config.register_secrets();
         let brokers = brokers.to_string();
         let kafka_error = |e: KafkaError| PublishError::Kafka {
-            brokers: brokers.clone(),
-            message: redact_credentials(&e.to_string()),
+            brokers: redact_credentials(&brokers),
+            message: explain_creation(&e.to_string(), &config.properties),
         };
+        let watch = ConnectionWatch::new(&config.properties);
         let mut client = client_config(config, &brokers);
         // Idempotent, acks=all, and no delivery timeout: while the broker is away librdkafka
         // keeps retrying the in-flight window instead of failing it.
@@ -128,11 +134,11 @@ impl Publisher {
             .set("linger.ms", "5");
         let (report_tx, reports) = crossbeam_channel::unbounded();
         let producer: ThreadedProducer<DeliveryReports> = client
-            .create_with_context(DeliveryReports(report_tx))
+            .create_with_context(DeliveryReports(report_tx, watch.clone()))
             .map_err(kafka_error)?;
         if config.create_topic && !config.is_embedded() {
             for topic in [&config.topic, &config.alert_topic] {
-                create_topic(config, topic, &brokers)?;
+                create_topic(config, topic, &brokers, &watch)?;
             }
         }
         let spool = Spool::open(spool_dir, &config.spool)?;
@@ -142,6 +148,7 @@ impl Publisher {
             alert_topic = %config.alert_topic,
             spool = %spool_dir.display(),
             properties = ?config.redacted_properties(),
+            features = %super::kafka_features().join(","),
             "publishing events"
         );
         Ok(Publisher {
@@ -437,13 +444,13 @@ impl Drop for EmbeddedBroker {
 }
 
 /// Creates the topic unless it exists.
-fn create_topic(config: &KafkaConfig, name: &str, brokers: &str) -> Result<(), PublishError> {
+fn create_topic(config: &KafkaConfig, name: &str, brokers: &str, watch: &ConnectionWatch) -> Result<(), PublishError> {
     let kafka_error = |message: String| PublishError::Kafka {
-        brokers: brokers.to_string(),
-        message: redact_credentials(&message),
+        brokers: redact_credentials(brokers),
+        message: watch.explain_failure(&message),
     };
-    let admin: AdminClient<DefaultClientContext> = client_config(config, brokers)
-        .create()
+    let admin: AdminClient<WatchedContext> = client_config(config, brokers)
+        .create_with_context(WatchedContext(watch.clone()))
         .map_err(|e| kafka_error(e.to_string()))?;
     let topic = NewTopic::new(name, config.partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new()

@@ -5,13 +5,17 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+use super::connect::{ConnectionWatch, WatchedContext};
 use super::{IdentityEvent, PublishError};
+use crate::redact::redact_credentials;
 
 pub struct TailOptions {
     /// Bootstrap servers, or `None` to read the embedded broker's address file.
     pub brokers: Option<String>,
     pub address_file: PathBuf,
     pub topic: String,
+    /// librdkafka properties (TLS, SASL), as in `[kafka.properties]`.
+    pub properties: std::collections::BTreeMap<String, String>,
     pub from_beginning: bool,
     /// Stop after this many events.
     pub max_events: Option<usize>,
@@ -42,15 +46,20 @@ pub fn tail_raw(
 ) -> Result<usize, PublishError> {
     let started = Instant::now();
     let brokers = resolve_brokers(options, started)?;
+    let watch = ConnectionWatch::new(&options.properties);
     let kafka_error = |e: rdkafka::error::KafkaError| PublishError::Kafka {
-        brokers: brokers.clone(),
-        message: e.to_string(),
+        brokers: redact_credentials(&brokers),
+        message: watch.explain_failure(&e.to_string()),
     };
-    let consumer: BaseConsumer = ClientConfig::new()
+    let mut client = ClientConfig::new();
+    for (key, value) in &options.properties {
+        client.set(key, value);
+    }
+    let consumer: BaseConsumer<WatchedContext> = client
         .set("bootstrap.servers", &brokers)
         .set("group.id", "squint-tail")
         .set("enable.auto.commit", "false")
-        .create()
+        .create_with_context(WatchedContext(watch.clone()))
         .map_err(kafka_error)?;
     let metadata = consumer
         .fetch_metadata(Some(&options.topic), Duration::from_secs(10))
@@ -102,7 +111,7 @@ pub fn tail_raw(
                     tracing::info!("embedded broker closed");
                     break;
                 }
-                tracing::warn!(error = %e, "consumer error");
+                tracing::warn!(error = %redact_credentials(&e.to_string()), "consumer error");
             }
             None => {}
         }

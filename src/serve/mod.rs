@@ -21,6 +21,12 @@ pub enum ServeError {
     Video { path: PathBuf, message: String },
     #[error("RTSP server: {0}")]
     Server(String),
+    #[error("RTSP server: --path `{0}` must start with `/`, e.g. /scene")]
+    Path(String),
+    #[error(
+        "RTSP server: cannot listen on 127.0.0.1:{port}: {message}; is another server using it? pick another --port (0 picks a free one)"
+    )]
+    Listen { port: u16, message: String },
 }
 
 /// Encoder side of the served stream. I420 before x264enc: otherwise x264 picks High 4:4:4,
@@ -43,6 +49,10 @@ pub struct RtspServer {
 impl RtspServer {
     /// Serves `file` at `rtsp://127.0.0.1:PORT/PATH`; port 0 picks a free port.
     pub fn start(file: &Path, port: u16, path: &str) -> Result<RtspServer, ServeError> {
+        // GStreamer only logs a critical for a mount path without `/` and then serves nothing.
+        if !path.starts_with('/') || path.contains(char::is_whitespace) {
+            return Err(ServeError::Path(path.to_string()));
+        }
         gst::init().map_err(|e| ServeError::Server(e.to_string()))?;
         let caps = probe_video(file)?;
         let context = glib::MainContext::new();
@@ -97,7 +107,7 @@ impl RtspServer {
         let bound = rx
             .recv()
             .map_err(|e| ServeError::Server(e.to_string()))?
-            .map_err(ServeError::Server)?;
+            .map_err(|message| ServeError::Listen { port, message })?;
         Ok(RtspServer {
             port: bound as u16,
             path: path.to_string(),
