@@ -3,10 +3,12 @@
 //! decoded into boxes, scores and five landmarks, then de-duplicated with NMS.
 
 mod config;
+mod motion;
 mod quality;
 mod yunet;
 
 pub use config::{DetectConfig, DetectMode};
+pub use motion::{Motion, MotionConfig, MotionDetector};
 pub use quality::{FaceQuality, assess, assess_all};
 pub use yunet::{Detector, decode_stride, nms};
 
