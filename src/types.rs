@@ -35,6 +35,16 @@ impl BBox {
         self.w.max(0.0) * self.h.max(0.0)
     }
 
+    /// The box in coordinates `factor` times larger (e.g. a resized copy's back to the original's).
+    pub fn scaled(&self, factor: f32) -> BBox {
+        BBox {
+            x: self.x * factor,
+            y: self.y * factor,
+            w: self.w * factor,
+            h: self.h * factor,
+        }
+    }
+
     pub fn iou(&self, other: &BBox) -> f32 {
         let x1 = self.x.max(other.x);
         let y1 = self.y.max(other.y);
@@ -72,10 +82,7 @@ pub struct Detection {
 impl Detection {
     /// Scales the detection by `factor`, e.g. from a resized copy back to the original.
     pub fn scaled(mut self, factor: f32) -> Detection {
-        self.bbox.x *= factor;
-        self.bbox.y *= factor;
-        self.bbox.w *= factor;
-        self.bbox.h *= factor;
+        self.bbox = self.bbox.scaled(factor);
         for point in &mut self.landmarks {
             *point = (point.0 * factor, point.1 * factor);
         }

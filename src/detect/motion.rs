@@ -97,7 +97,7 @@ impl MotionDetector {
         };
         let padded = blobs
             .into_iter()
-            .map(|b| pad(scaled(b, 1.0 / scale), &self.config, &frame_box))
+            .map(|b| pad(b.scaled(1.0 / scale), &self.config, &frame_box))
             .collect();
         Ok(Motion::Regions(merge(padded)))
     }
@@ -132,15 +132,6 @@ fn blobs(mask: &Mat, min_area: i32) -> Result<Vec<BBox>, ImageError> {
         });
     }
     Ok(boxes)
-}
-
-fn scaled(b: BBox, factor: f32) -> BBox {
-    BBox {
-        x: b.x * factor,
-        y: b.y * factor,
-        w: b.w * factor,
-        h: b.h * factor,
-    }
 }
 
 fn pad(b: BBox, config: &MotionConfig, frame: &BBox) -> BBox {

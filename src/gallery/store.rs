@@ -100,15 +100,32 @@ impl Gallery {
         Gallery::open_with(path, Access::ReadOnly)
     }
 
-    fn open_with(path: &Path, access: Access) -> Result<Gallery, GalleryError> {
-        if access != Access::Create && !path.is_file() {
-            return Err(GalleryError::Missing {
+    /// Fails unless a gallery file exists at `path`: a cheap check callers make before
+    /// slower work (loading models) that would be wasted on a mistyped path.
+    pub fn require_existing(path: &Path) -> Result<(), GalleryError> {
+        match path.is_file() {
+            true => Ok(()),
+            false => Err(GalleryError::Missing {
                 path: path.to_path_buf(),
-            });
+            }),
+        }
+    }
+
+    fn open_with(path: &Path, access: Access) -> Result<Gallery, GalleryError> {
+        if access != Access::Create {
+            Gallery::require_existing(path)?;
         }
         let sqlite = |source| GalleryError::Sqlite {
             path: path.to_path_buf(),
             source,
+        };
+        // A file or folder this user may not write, named as such rather than as SQLite's
+        // "unable to open" or "readonly database".
+        let unwritable = |e: rusqlite::Error| match is_unwritable(&e) {
+            true => GalleryError::ReadOnly {
+                path: path.to_path_buf(),
+            },
+            false => sqlite(e),
         };
         let flags = match access {
             Access::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
@@ -119,12 +136,7 @@ impl Gallery {
         // SQLite opens lazily: a read-only file it cannot read shows only at the first query.
         let conn = match first_read(&conn) {
             Err(e) if access == Access::ReadOnly => open_immutable(path).map_err(|_| sqlite(e))?,
-            Err(e) if is_unwritable(&e) => {
-                return Err(GalleryError::ReadOnly {
-                    path: path.to_path_buf(),
-                });
-            }
-            read => read.map(|()| conn).map_err(sqlite)?,
+            read => read.map(|()| conn).map_err(unwritable)?,
         };
         // Another process (e.g. `squint enroll` during `squint run`) may hold the write lock
         // for a moment.
@@ -133,12 +145,6 @@ impl Gallery {
         if access == Access::ReadOnly {
             check_readable_as_is(&conn, path)?;
         } else {
-            let unwritable = |e: rusqlite::Error| match is_unwritable(&e) {
-                true => GalleryError::ReadOnly {
-                    path: path.to_path_buf(),
-                },
-                false => sqlite(e),
-            };
             conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;")
                 .map_err(unwritable)?;
             conn.execute_batch(SCHEMA).map_err(unwritable)?;

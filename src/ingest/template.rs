@@ -5,7 +5,7 @@ use super::{CameraConfig, IngestError};
 /// Fills a pipeline template's `{placeholders}` for one camera. Every placeholder a template
 /// uses must be known, so a typo in a template fails loudly instead of reaching GStreamer.
 pub fn render_template(templates: &Path, camera: &CameraConfig) -> Result<String, IngestError> {
-    let path = templates.join(format!("{}.pipeline", camera.template_name()));
+    let path = template_path(templates, camera);
     let text = std::fs::read_to_string(&path).map_err(|e| IngestError::Template {
         path: path.clone(),
         message: format!("cannot read it: {e}; {}", missing_template_hint(templates, camera)),
@@ -32,7 +32,7 @@ pub fn render_template(templates: &Path, camera: &CameraConfig) -> Result<String
 
 /// Whether the camera's template exists; if not, which key to change and to what.
 pub fn check_template(templates: &Path, camera: &CameraConfig) -> Result<(), String> {
-    let path = templates.join(format!("{}.pipeline", camera.template_name()));
+    let path = template_path(templates, camera);
     if path.is_file() {
         return Ok(());
     }
@@ -41,6 +41,10 @@ pub fn check_template(templates: &Path, camera: &CameraConfig) -> Result<(), Str
         path.display(),
         missing_template_hint(templates, camera)
     ))
+}
+
+fn template_path(templates: &Path, camera: &CameraConfig) -> std::path::PathBuf {
+    templates.join(format!("{}.pipeline", camera.template_name()))
 }
 
 /// A camera that names a template picks another one; one that relies on the default needs

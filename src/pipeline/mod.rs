@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use crate::alert::{AlertEngine, ThumbnailError, ThumbnailStore};
 use crate::config::Config;
 use crate::detect::{DetectError, Detector};
-use crate::gallery::{GalleryError, GalleryWatch, Matcher};
+use crate::gallery::{Gallery, GalleryError, GalleryWatch, Matcher};
 use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
 use crate::model::{ModelCard, ModelError, Placement};
 use crate::observe::{HttpEndpoint, Observed, QueueDepths, Snapshots};
@@ -97,12 +97,7 @@ impl Pipeline {
             false => vec![&config.pipeline.state_dir, &spool_dir],
         };
         let state_lock = StateLock::take(&state_dirs)?;
-        if !config.gallery.path.is_file() {
-            return Err(GalleryError::Missing {
-                path: config.gallery.path.clone(),
-            }
-            .into());
-        }
+        Gallery::require_existing(&config.gallery.path)?;
         let ort_lib = config.models.onnxruntime.as_deref();
         let detector_card = ModelCard::load(&config.models.detector)?;
         let (recognizers, gallery, matcher, models) = load_recognition(config, &detector_card)?;

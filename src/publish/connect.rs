@@ -11,7 +11,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use crate::redact::redact_credentials;
 
 /// The last TLS or authentication failure any client sharing it saw.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ConnectionWatch {
     last: Arc<Mutex<Option<String>>>,
     properties: Arc<BTreeMap<String, String>>,
@@ -62,6 +62,16 @@ impl ClientContext for WatchedContext {
 }
 
 impl rdkafka::consumer::ConsumerContext for WatchedContext {}
+
+/// A librdkafka client configuration: the user's `[kafka.properties]`, then the bootstrap list.
+pub(super) fn client_config(properties: &BTreeMap<String, String>, brokers: &str) -> rdkafka::ClientConfig {
+    let mut client = rdkafka::ClientConfig::new();
+    for (key, value) in properties {
+        client.set(key, value);
+    }
+    client.set("bootstrap.servers", brokers);
+    client
+}
 
 /// librdkafka's reason a client could not be created, redacted, with the passphrase key to
 /// check when a key or keystore would not open (librdkafka names only the file).

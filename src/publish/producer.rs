@@ -4,14 +4,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use rdkafka::ClientConfig;
 use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 
-use super::connect::{ConnectionWatch, WatchedContext, explain_creation};
+use super::connect::{ConnectionWatch, WatchedContext, client_config, explain_creation};
 use super::spool::{Spool, SpoolError, SpoolRecord, SpoolStats};
 use super::{KafkaConfig, Outgoing, PublishError, TopicKind};
 use crate::redact::redact_credentials;
@@ -117,6 +116,8 @@ impl Publisher {
     /// Connects to `brokers` (the configured list, or the embedded broker's address),
     /// creates the topics when configured to, and opens the spool in `spool_dir`.
     pub fn start(config: &KafkaConfig, brokers: &str, spool_dir: &Path) -> Result<Publisher, PublishError> {
+        // Config::parse registered them already; a KafkaConfig built another way (a library
+        // caller, a test) must be as safe.
         config.register_secrets();
         let brokers = brokers.to_string();
         let kafka_error = |e: KafkaError| PublishError::Kafka {
@@ -124,7 +125,7 @@ impl Publisher {
             message: explain_creation(&e.to_string(), &config.properties),
         };
         let watch = ConnectionWatch::new(&config.properties);
-        let mut client = client_config(config, &brokers);
+        let mut client = client_config(&config.properties, &brokers);
         // Idempotent, acks=all, and no delivery timeout: while the broker is away librdkafka
         // keeps retrying the in-flight window instead of failing it.
         client
@@ -387,15 +388,6 @@ impl Publisher {
     }
 }
 
-fn client_config(config: &KafkaConfig, brokers: &str) -> ClientConfig {
-    let mut client = ClientConfig::new();
-    for (key, value) in &config.properties {
-        client.set(key, value);
-    }
-    client.set("bootstrap.servers", brokers);
-    client
-}
-
 /// librdkafka's in-process Kafka-protocol cluster, for demos. It lives on the thread that
 /// started it (it is not Send) and must outlive every client that talks to it.
 pub struct EmbeddedBroker {
@@ -449,7 +441,7 @@ fn create_topic(config: &KafkaConfig, name: &str, brokers: &str, watch: &Connect
         brokers: redact_credentials(brokers),
         message: watch.explain_failure(&message),
     };
-    let admin: AdminClient<WatchedContext> = client_config(config, brokers)
+    let admin: AdminClient<WatchedContext> = client_config(&config.properties, brokers)
         .create_with_context(WatchedContext(watch.clone()))
         .map_err(|e| kafka_error(e.to_string()))?;
     let topic = NewTopic::new(name, config.partitions, TopicReplication::Fixed(1));

@@ -1,11 +1,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::connect::{ConnectionWatch, WatchedContext};
+use super::connect::{ConnectionWatch, WatchedContext, client_config};
 use super::{IdentityEvent, PublishError};
 use crate::redact::redact_credentials;
 
@@ -51,12 +50,7 @@ pub fn tail_raw(
         brokers: redact_credentials(&brokers),
         message: watch.explain_failure(&e.to_string()),
     };
-    let mut client = ClientConfig::new();
-    for (key, value) in &options.properties {
-        client.set(key, value);
-    }
-    let consumer: BaseConsumer<WatchedContext> = client
-        .set("bootstrap.servers", &brokers)
+    let consumer: BaseConsumer<WatchedContext> = client_config(&options.properties, &brokers)
         .set("group.id", "squint-tail")
         .set("enable.auto.commit", "false")
         .create_with_context(WatchedContext(watch.clone()))
