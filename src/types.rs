@@ -18,6 +18,9 @@ pub struct Frame {
     /// Presentation timestamp from the source; restarts near zero after a reconnect.
     pub pts_ns: Option<u64>,
     pub captured_at: SystemTime,
+    /// The first frame of a connection (or of a file's pass): what came before may be
+    /// another scene entirely.
+    pub stream_start: bool,
     pub image: BgrImage,
 }
 
@@ -53,6 +56,57 @@ impl BBox {
         let inter = (x2 - x1).max(0.0) * (y2 - y1).max(0.0);
         let union = self.area() + other.area() - inter;
         if union <= 0.0 { 0.0 } else { inter / union }
+    }
+
+    /// Whether the two boxes share some area.
+    pub fn intersects(&self, other: &BBox) -> bool {
+        self.x < other.x + other.w && other.x < self.x + self.w && self.y < other.y + other.h && other.y < self.y + self.h
+    }
+
+    /// The smallest box holding both.
+    pub fn union(&self, other: &BBox) -> BBox {
+        let (x0, y0) = (self.x.min(other.x), self.y.min(other.y));
+        let (x1, y1) = ((self.x + self.w).max(other.x + other.w), (self.y + self.h).max(other.y + other.h));
+        BBox {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        }
+    }
+
+    /// Whether `other` lies inside this box (to within float rounding).
+    pub fn encloses(&self, other: &BBox) -> bool {
+        const EPS: f32 = 1e-3;
+        other.x >= self.x - EPS
+            && other.y >= self.y - EPS
+            && other.x + other.w <= self.x + self.w + EPS
+            && other.y + other.h <= self.y + self.h + EPS
+    }
+
+    /// The part inside `bounds` (zero-sized when outside it).
+    pub fn clipped_to(&self, bounds: &BBox) -> BBox {
+        let (x0, y0) = (self.x.max(bounds.x), self.y.max(bounds.y));
+        let (x1, y1) = (
+            (self.x + self.w).min(bounds.x + bounds.w),
+            (self.y + self.h).min(bounds.y + bounds.h),
+        );
+        BBox {
+            x: x0,
+            y: y0,
+            w: (x1 - x0).max(0.0),
+            h: (y1 - y0).max(0.0),
+        }
+    }
+
+    /// Grown by `dx` on the left and right and `dy` on top and bottom.
+    pub fn grown(&self, dx: f32, dy: f32) -> BBox {
+        BBox {
+            x: self.x - dx,
+            y: self.y - dy,
+            w: self.w + 2.0 * dx,
+            h: self.h + 2.0 * dy,
+        }
     }
 
     pub fn contains(&self, (px, py): (f32, f32)) -> bool {

@@ -15,6 +15,17 @@ pub enum DetectMode {
     Tiles,
 }
 
+/// Which parts of a frame the detector searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// Every frame whole.
+    Full,
+    /// Where the picture changed and where tracked faces will be, with a full sweep every
+    /// `full_every_frames` frames, after each (re)connect and when too much changed.
+    Regions,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectConfig {
@@ -45,6 +56,22 @@ pub struct DetectConfig {
     /// At most this many faces per frame, best scores first.
     #[serde(default = "default_max_faces")]
     pub max_faces: usize,
+    #[serde(default = "default_search")]
+    pub search: SearchMode,
+    /// In `regions` search, the whole frame is searched every this many frames, so a face
+    /// that never moves is found too (at most this many frames late).
+    #[serde(default = "default_full_every")]
+    pub full_every_frames: u64,
+    /// In `regions` search, when regions would cover more than this share of the frame (a
+    /// camera shake, a crowd) the frame is searched whole instead.
+    #[serde(default = "default_region_budget")]
+    pub region_budget: f32,
+    /// …or when there would be more than this many regions.
+    #[serde(default = "default_max_regions")]
+    pub max_regions: usize,
+    /// A motion region grows by this fraction of its side on every edge (16–48 px).
+    #[serde(default = "default_region_pad")]
+    pub region_pad: f32,
     /// ONNX Runtime intra-op threads per detector.
     #[serde(default = "default_threads")]
     pub threads: usize,
@@ -56,6 +83,7 @@ impl DetectConfig {
     pub fn for_photos() -> DetectConfig {
         DetectConfig {
             mode: DetectMode::Native,
+            search: SearchMode::Full,
             ..DetectConfig::default()
         }
     }
@@ -73,6 +101,11 @@ impl Default for DetectConfig {
             upscale: default_upscale(),
             min_face_px: default_min_face(),
             max_faces: default_max_faces(),
+            search: default_search(),
+            full_every_frames: default_full_every(),
+            region_budget: default_region_budget(),
+            max_regions: default_max_regions(),
+            region_pad: default_region_pad(),
             threads: default_threads(),
         }
     }
@@ -104,6 +137,21 @@ fn default_min_face() -> f32 {
 fn default_max_faces() -> usize {
     100
 }
+fn default_search() -> SearchMode {
+    SearchMode::Full
+}
+fn default_full_every() -> u64 {
+    8
+}
+fn default_region_budget() -> f32 {
+    0.5
+}
+fn default_max_regions() -> usize {
+    32
+}
+fn default_region_pad() -> f32 {
+    0.5
+}
 fn default_threads() -> usize {
     1
 }
@@ -118,6 +166,10 @@ impl DetectConfig {
         check_range("tile_grid", self.tile_grid, 1, 8)?;
         check_range("tile_overlap", self.tile_overlap, 0.0, 0.5)?;
         check_range("max_faces", self.max_faces, 1, 10_000)?;
+        check_range("full_every_frames", self.full_every_frames, 1, 100_000)?;
+        check_range("region_budget", self.region_budget, 0.0, 1.0)?;
+        check_range("max_regions", self.max_regions, 1, 1_000)?;
+        check_range("region_pad", self.region_pad, 0.0, 4.0)?;
         check_range("threads", self.threads, 1, 256)
     }
 }

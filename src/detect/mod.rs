@@ -5,11 +5,13 @@
 mod config;
 mod motion;
 mod quality;
+mod search;
 mod yunet;
 
-pub use config::{DetectConfig, DetectMode};
+pub use config::{DetectConfig, DetectMode, SearchMode};
 pub use motion::{Motion, MotionConfig, MotionDetector};
 pub use quality::{FaceQuality, assess, assess_all};
+pub use search::{RegionSearch, Search, SearchStats, region_scale};
 pub use yunet::{Detector, decode_stride, nms};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +20,8 @@ pub enum DetectError {
     Model(#[from] crate::model::ModelError),
     #[error("frame: {0}")]
     Image(#[from] crate::image::ImageError),
+    #[error("motion analysis: {0}")]
+    Motion(crate::image::ImageError),
     #[error("a detection batch must hold images of one size")]
     MixedSizes,
     #[error("detector output `{name}` has {len} values; expected {expected} for a {width}x{height} input")]

@@ -23,8 +23,11 @@ pub struct MotionConfig {
     /// Each region grows by this fraction of its side on every edge (a face entering the
     /// region's border is still found whole)…
     pub pad_fraction: f32,
-    /// …and by at least this many frame pixels.
+    /// …by at least this many frame pixels…
     pub min_pad_px: f32,
+    /// …and at most this many: a walking person's blob already holds the head, so a large
+    /// blob needs no more than a face's width around it.
+    pub max_pad_px: f32,
     /// Changed blobs smaller than this many analysis pixels are noise.
     pub min_blob_px: i32,
     /// Above this share of changed pixels the whole frame is searched instead.
@@ -39,6 +42,7 @@ impl Default for MotionConfig {
             var_threshold: 16.0,
             pad_fraction: 0.5,
             min_pad_px: 16.0,
+            max_pad_px: 48.0,
             min_blob_px: 4,
             max_changed_share: 0.35,
         }
@@ -135,54 +139,19 @@ fn blobs(mask: &Mat, min_area: i32) -> Result<Vec<BBox>, ImageError> {
 }
 
 fn pad(b: BBox, config: &MotionConfig, frame: &BBox) -> BBox {
-    let dx = (b.w * config.pad_fraction).max(config.min_pad_px);
-    let dy = (b.h * config.pad_fraction).max(config.min_pad_px);
-    clip(
-        BBox {
-            x: b.x - dx,
-            y: b.y - dy,
-            w: b.w + 2.0 * dx,
-            h: b.h + 2.0 * dy,
-        },
-        frame,
-    )
-}
-
-fn clip(b: BBox, frame: &BBox) -> BBox {
-    let (x0, y0) = (b.x.max(frame.x), b.y.max(frame.y));
-    let (x1, y1) = ((b.x + b.w).min(frame.x + frame.w), (b.y + b.h).min(frame.y + frame.h));
-    BBox {
-        x: x0,
-        y: y0,
-        w: (x1 - x0).max(0.0),
-        h: (y1 - y0).max(0.0),
-    }
-}
-
-fn overlap(a: &BBox, b: &BBox) -> bool {
-    a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h
-}
-
-fn union(a: &BBox, b: &BBox) -> BBox {
-    let (x0, y0) = (a.x.min(b.x), a.y.min(b.y));
-    let (x1, y1) = ((a.x + a.w).max(b.x + b.w), (a.y + a.h).max(b.y + b.h));
-    BBox {
-        x: x0,
-        y: y0,
-        w: x1 - x0,
-        h: y1 - y0,
-    }
+    let pad = |side: f32| (side * config.pad_fraction).clamp(config.min_pad_px, config.max_pad_px.max(config.min_pad_px));
+    b.grown(pad(b.w), pad(b.h)).clipped_to(frame)
 }
 
 /// Unions overlapping boxes until none overlap (a union may reach a third box).
-fn merge(mut boxes: Vec<BBox>) -> Vec<BBox> {
+pub(super) fn merge(mut boxes: Vec<BBox>) -> Vec<BBox> {
     let mut merged = true;
     while merged {
         merged = false;
         'outer: for i in 0..boxes.len() {
             for j in i + 1..boxes.len() {
-                if overlap(&boxes[i], &boxes[j]) {
-                    let joined = union(&boxes[i], &boxes[j]);
+                if boxes[i].intersects(&boxes[j]) {
+                    let joined = boxes[i].union(&boxes[j]);
                     boxes.swap_remove(j);
                     boxes[i] = joined;
                     merged = true;
@@ -248,7 +217,7 @@ mod tests {
             w: 24.0,
             h: 24.0,
         };
-        let covering: Vec<_> = regions.iter().filter(|r| union(r, &truth) == **r).collect();
+        let covering: Vec<_> = regions.iter().filter(|r| r.encloses(&truth)).collect();
         assert_eq!(covering.len(), 1, "one region holds the whole face: {regions:?}");
         let searched: f32 = regions.iter().map(BBox::area).sum();
         let frame_area = (background.width * background.height) as f32;

@@ -334,3 +334,88 @@ fn detect_many_over_cameras_of_different_sizes_equals_one_at_a_time() {
         }
     }
 }
+
+fn region_planner(config: &DetectConfig) -> RegionSearch {
+    RegionSearch::new(&DetectConfig {
+        search: SearchMode::Regions,
+        ..config.clone()
+    })
+    .unwrap()
+}
+
+fn largest_gap(a: &Detection, b: &Detection) -> f32 {
+    let corners = |d: &Detection| [d.bbox.x, d.bbox.y, d.bbox.x + d.bbox.w, d.bbox.y + d.bbox.h];
+    let points = |d: &Detection| d.landmarks.iter().flat_map(|&(x, y)| [x, y]).collect::<Vec<_>>();
+    corners(a)
+        .iter()
+        .zip(corners(b))
+        .map(|(p, q)| (p - q).abs())
+        .chain(points(a).iter().zip(points(b)).map(|(p, q)| (p - q).abs()))
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn regions_find_the_boxes_and_landmarks_of_a_full_search_within_a_pixel() {
+    // Off-grid places and sizes, on grass and pavement away from vtest's pedestrians.
+    let targets = [(121.0, 331.0, 12.0), (437.0, 93.0, 16.0), (250.0, 501.0, 24.0)];
+    for upscale in [1.5, 2.0] {
+        let config = DetectConfig {
+            upscale,
+            ..DetectConfig::default()
+        };
+        let mut detector = detector_with(config.clone());
+        for (x, y, w) in targets {
+            let target = BBox { x, y, w, h: w * 1.2 };
+            let frame = scene_with_face(target);
+            let full = detector.detect(&frame).unwrap();
+            let whole = full.iter().find(|d| target.found_by(&d.bbox));
+            let whole = whole.unwrap_or_else(|| panic!("×{upscale}: {w} px face not found whole: {full:?}"));
+            // What the planner makes of a track window around the face.
+            let mut planner = region_planner(&config);
+            planner.plan(&frame, &[], false).unwrap();
+            let window = target.grown(w * 0.5, w * 0.5);
+            let search = planner.plan(&frame, &[window], false).unwrap();
+            assert!(matches!(search, Search::Regions(ref r) if r.len() == 1), "{search:?}");
+            let found = detector.detect_searched(&[(&frame, &search)]).unwrap().remove(0);
+            let in_region: Vec<_> = found.iter().filter(|d| target.found_by(&d.bbox)).collect();
+            assert_eq!(in_region.len(), 1, "×{upscale} {w} px: {found:?}");
+            let gap = largest_gap(whole, in_region[0]);
+            assert!(gap <= 1.0, "×{upscale} {w} px: {gap} px apart: {whole:?} vs {:?}", in_region[0]);
+            assert!((whole.score - in_region[0].score).abs() < 0.05);
+        }
+    }
+}
+
+#[test]
+fn a_face_that_never_moves_is_found_by_the_full_sweeps_and_kept_by_its_track_window() {
+    let target = BBox {
+        x: 121.0,
+        y: 331.0,
+        w: 14.0,
+        h: 16.8,
+    };
+    let frame = scene_with_face(target);
+    let config = DetectConfig {
+        full_every_frames: 4,
+        ..DetectConfig::default()
+    };
+    let mut detector = detector_with(config.clone());
+    let found_in = |planner: &mut RegionSearch, detector: &mut Detector, windows: &[BBox]| {
+        let search = planner.plan(&frame, windows, false).unwrap();
+        let faces = detector.detect_searched(&[(&frame, &search)]).unwrap().remove(0);
+        (search == Search::Full, faces.iter().any(|d| target.found_by(&d.bbox)))
+    };
+    // Without tracks only the sweeps (frames 0, 4, 8) see it: nothing in it moves.
+    let mut planner = region_planner(&config);
+    let seen: Vec<(bool, bool)> = (0..9).map(|_| found_in(&mut planner, &mut detector, &[])).collect();
+    let expected: Vec<(bool, bool)> = (0..9).map(|i| (i % 4 == 0, i % 4 == 0)).collect();
+    assert_eq!(seen, expected, "(swept, found) per frame");
+    // Once found, a window where it stands keeps it in every frame between the sweeps.
+    let window = [target.grown(7.0, 7.0)];
+    let mut planner = region_planner(&config);
+    let seen: Vec<bool> = (0..9)
+        .map(|i| found_in(&mut planner, &mut detector, if i == 0 { &[] } else { &window }).1)
+        .collect();
+    assert_eq!(seen, vec![true; 9]);
+}
+

@@ -3,7 +3,7 @@ use std::path::Path;
 use ndarray::ArrayView4;
 use ort::value::TensorRef;
 
-use super::{DetectConfig, DetectError, DetectMode};
+use super::{DetectConfig, DetectError, DetectMode, Search, region_scale};
 use crate::image::BgrImage;
 use crate::model::{ModelCard, ModelError, ModelSession, TensorSpec};
 use crate::types::{BBox, Detection};
@@ -57,20 +57,17 @@ impl Detector {
     /// Finds faces in several frames (e.g. one per camera). Every view of every frame that
     /// has the same size goes through the model in one batch.
     pub fn detect_many(&mut self, frames: &[&BgrImage]) -> Result<Vec<Vec<Detection>>, DetectError> {
+        let full: Vec<(&BgrImage, &Search)> = frames.iter().map(|f| (*f, &Search::Full)).collect();
+        self.detect_searched(&full)
+    }
+
+    /// As [`Detector::detect_many`], each frame searched where its [`Search`] says: whole, as
+    /// the detect mode says, or in regions at the mode's scale.
+    pub fn detect_searched(&mut self, frames: &[(&BgrImage, &Search)]) -> Result<Vec<Vec<Detection>>, DetectError> {
         let mut views = Vec::new();
-        for (index, frame) in frames.iter().enumerate() {
+        for (index, (frame, search)) in frames.iter().enumerate() {
             frame.validate()?;
-            let frame_views = match self.config.mode {
-                DetectMode::Native => vec![View::whole(frame, 1.0)],
-                DetectMode::Upscale => vec![View::whole(frame, self.config.upscale)],
-                DetectMode::Tiles => View::tiles(
-                    frame,
-                    self.config.tile_grid,
-                    self.config.tile_overlap,
-                    self.config.upscale,
-                ),
-            };
-            for view in frame_views {
+            for view in self.views(frame, search) {
                 views.push((index, view, view.render(frame)?));
             }
         }
@@ -85,7 +82,13 @@ impl Detector {
                 .collect();
             let images: Vec<&BgrImage> = group.iter().map(|(_, _, image)| image).collect();
             for ((index, view, _), found) in group.iter().zip(self.detect_batch(&images)?) {
-                candidates[*index].extend(found.into_iter().map(|d| view.frame_coords(d)));
+                let frame = frames[*index].0;
+                candidates[*index].extend(
+                    found
+                        .into_iter()
+                        .map(|d| view.frame_coords(d))
+                        .filter(|d| !view.cuts(&d.bbox, frame)),
+                );
             }
         }
         let (min, max) = (self.config.min_face_px, self.config.max_face_px);
@@ -101,6 +104,19 @@ impl Detector {
                 faces
             })
             .collect())
+    }
+
+    fn views(&self, frame: &BgrImage, search: &Search) -> Vec<View> {
+        let config = &self.config;
+        match (search, config.mode) {
+            (Search::Full, DetectMode::Native) => vec![View::whole(frame, 1.0)],
+            (Search::Full, DetectMode::Upscale) => vec![View::whole(frame, config.upscale)],
+            (Search::Full, DetectMode::Tiles) => View::tiles(frame, config.tile_grid, config.tile_overlap, config.upscale),
+            (Search::Regions(regions), _) => regions
+                .iter()
+                .filter_map(|r| View::region(frame, r, region_scale(config)))
+                .collect(),
+        }
     }
 
     /// Runs YuNet once on same-sized images; boxes are in each image's pixels, before NMS.
@@ -226,6 +242,34 @@ impl View {
             }
         }
         views
+    }
+
+    /// `region` (frame pixels) rounded out to whole pixels and clipped; None when empty.
+    fn region(frame: &BgrImage, region: &BBox, scale: f32) -> Option<View> {
+        let x = region.x.floor().max(0.0) as u32;
+        let y = region.y.floor().max(0.0) as u32;
+        let right = ((region.x + region.w).ceil() as u32).min(frame.width);
+        let bottom = ((region.y + region.h).ceil() as u32).min(frame.height);
+        (right > x && bottom > y).then_some(View {
+            x,
+            y,
+            width: right - x,
+            height: bottom - y,
+            scale,
+        })
+    }
+
+    /// Whether a box (frame pixels) is cut by one of the view's edges inside the frame by
+    /// more than a quarter of its width: only part of that face was seen here, and its whole
+    /// is either in a neighbouring view or not worth a guessed box.
+    fn cuts(&self, b: &BBox, frame: &BgrImage) -> bool {
+        let slack = b.w * 0.25;
+        let (left, top) = (self.x as f32, self.y as f32);
+        let (right, bottom) = ((self.x + self.width) as f32, (self.y + self.height) as f32);
+        (self.x > 0 && b.x < left - slack)
+            || (self.y > 0 && b.y < top - slack)
+            || (self.x + self.width < frame.width && b.x + b.w > right + slack)
+            || (self.y + self.height < frame.height && b.y + b.h > bottom + slack)
     }
 
     fn render(&self, frame: &BgrImage) -> Result<BgrImage, DetectError> {

@@ -38,8 +38,10 @@ impl FrameSender {
                 Err(TrySendError::Disconnected(_)) => return false,
                 Err(TrySendError::Full(back)) => {
                     frame = back;
-                    if self.evict.try_recv().is_ok() {
+                    if let Ok(evicted) = self.evict.try_recv() {
                         health.frames_dropped.fetch_add(1, Ordering::Relaxed);
+                        // The newer frame inherits the news that the stream restarted.
+                        frame.stream_start |= evicted.stream_start;
                     }
                 }
             }
@@ -83,6 +85,8 @@ struct Runner {
     /// When the last frame was delivered, for `max_fps`.
     last_delivered: Option<Instant>,
     repeats: RepeatDetector,
+    /// Set when a connection starts; taken by its first frame.
+    stream_start: bool,
 }
 
 impl CameraSource {
@@ -111,6 +115,7 @@ impl CameraSource {
             next_seq: 0,
             last_delivered: None,
             repeats: RepeatDetector::default(),
+            stream_start: true,
         };
         let thread = std::thread::Builder::new()
             .name(format!("ingest-{}", camera.id))
@@ -221,6 +226,7 @@ impl Runner {
     }
 
     fn run_pipeline_once(&mut self) -> RunEnd {
+        self.stream_start = true;
         let pipeline = match gst::parse::launch(&self.launch) {
             Ok(element) => element,
             Err(e) => return RunEnd::Failed(redact_credentials(&format!("invalid pipeline: {e}"))),
@@ -314,6 +320,7 @@ impl Runner {
             seq,
             pts_ns: sample.buffer().and_then(|b| b.pts()).map(|t| t.nseconds()),
             captured_at: SystemTime::now(),
+            stream_start: std::mem::take(&mut self.stream_start),
             image,
         })
     }

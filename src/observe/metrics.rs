@@ -1,7 +1,10 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
 use super::{Observed, is_down};
+use crate::detect::SearchStats;
 use crate::ingest::HealthSnapshot;
 use crate::pipeline::Latency;
 
@@ -46,6 +49,14 @@ impl Writer {
         self.value(&format!("{name}_count"), "", count as f64);
     }
 
+    /// One family with a value per camera.
+    fn by_camera<'a>(&mut self, name: &str, kind: &str, help: &str, values: impl Iterator<Item = (&'a str, f64)>) {
+        self.family(name, kind, help);
+        for (camera, value) in values {
+            self.value(name, &format!("{{camera=\"{}\"}}", label(camera)), value);
+        }
+    }
+
     fn per_camera(
         &mut self,
         name: &str,
@@ -54,11 +65,38 @@ impl Writer {
         cameras: &[HealthSnapshot],
         f: impl Fn(&HealthSnapshot) -> f64,
     ) {
-        self.family(name, kind, help);
-        for c in cameras {
-            self.value(name, &format!("{{camera=\"{}\"}}", label(&c.camera_id)), f(c));
-        }
+        self.by_camera(name, kind, help, cameras.iter().map(|c| (c.camera_id.as_str(), f(c))));
     }
+}
+
+/// What region search (`detect.search = "regions"`) did, per camera; in `full` search every
+/// frame is one full sweep.
+fn search_metrics(w: &mut Writer, searches: &[(String, Arc<SearchStats>)]) {
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
+    w.by_camera(
+        "squint_detect_frames_total",
+        "counter",
+        "Frames the detector searched, whole or in regions.",
+        searches.iter().map(|(camera, s)| (camera.as_str(), get(&s.frames))),
+    );
+    w.by_camera(
+        "squint_detect_full_sweeps_total",
+        "counter",
+        "Frames searched whole (scheduled sweep, reconnect, too much motion, or full search).",
+        searches.iter().map(|(camera, s)| (camera.as_str(), get(&s.full_sweeps))),
+    );
+    w.by_camera(
+        "squint_detect_regions_total",
+        "counter",
+        "Regions searched in frames not searched whole.",
+        searches.iter().map(|(camera, s)| (camera.as_str(), get(&s.regions))),
+    );
+    w.by_camera(
+        "squint_detect_searched_frames_total",
+        "counter",
+        "Frames' worth of pixels searched; its rate over squint_detect_frames_total's is the share of the frame searched.",
+        searches.iter().map(|(camera, s)| (camera.as_str(), s.frames_searched())),
+    );
 }
 
 /// The /metrics page.
@@ -102,18 +140,13 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         },
     );
     let q = &observed.queues;
-    w.family(
+    w.by_camera(
         "squint_frame_queue_depth",
         "gauge",
         "Frames waiting for detection, per camera.",
+        q.frames.iter().map(|(camera, frames)| (camera.as_str(), frames.len() as f64)),
     );
-    for (camera, frames) in &q.frames {
-        w.value(
-            "squint_frame_queue_depth",
-            &format!("{{camera=\"{}\"}}", label(camera)),
-            frames.len() as f64,
-        );
-    }
+    search_metrics(&mut w, &observed.searches);
     w.family(
         "squint_crop_queue_depth",
         "gauge",

@@ -36,6 +36,8 @@ pub struct Observed {
     pub spool: Arc<crate::publish::SpoolStats>,
     pub snapshots: Arc<Snapshots>,
     pub queues: QueueDepths,
+    /// Each camera's region-search counters.
+    pub searches: Vec<(String, Arc<crate::detect::SearchStats>)>,
 }
 
 /// Receiving ends of the pipeline's queues, held only to read their lengths.

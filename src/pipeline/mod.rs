@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::alert::{AlertEngine, ThumbnailError, ThumbnailStore};
 use crate::config::Config;
-use crate::detect::{DetectError, Detector};
+use crate::detect::{DetectError, Detector, RegionSearch, SearchMode, SearchStats};
 use crate::gallery::{Gallery, GalleryError, GalleryWatch, Matcher};
 use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
 use crate::model::{ModelCard, ModelError, Placement};
@@ -116,7 +116,12 @@ impl Pipeline {
             .unzip();
         let (face_tx, face_rx) = crossbeam_channel::bounded(config.recognize.max_batch * 4);
         let (event_tx, event_rx) = crossbeam_channel::bounded(config.kafka.queue);
-        let (cameras, inputs, frame_queues) = start_cameras(config, &stop, &recognizers)?;
+        let StartedCameras {
+            sources: cameras,
+            inputs,
+            queues: frame_queues,
+            searches,
+        } = start_cameras(config, &stop, &recognizers)?;
         let queues = QueueDepths {
             frames: frame_queues,
             crops: crop_rxs.clone(),
@@ -180,6 +185,7 @@ impl Pipeline {
                     spool: spool.clone(),
                     snapshots,
                     queues,
+                    searches,
                 };
                 Some(HttpEndpoint::start(address, observed)?)
             }
@@ -364,15 +370,21 @@ fn start_kafka(config: &Config) -> Result<(Option<EmbeddedBroker>, Publisher), P
     Ok((embedded, publisher))
 }
 
-type FrameQueues = Vec<(String, crossbeam_channel::Receiver<crate::types::Frame>)>;
+/// What starting the cameras gives the rest of the pipeline.
+struct StartedCameras {
+    sources: Vec<CameraSource>,
+    inputs: Vec<workers::CameraInput>,
+    queues: Vec<(String, crossbeam_channel::Receiver<crate::types::Frame>)>,
+    searches: Vec<(String, Arc<SearchStats>)>,
+}
 
 /// Starts every camera with its own bounded frame queue.
 fn start_cameras(
     config: &Config,
     stop: &Arc<AtomicBool>,
     recognizers: &RecognizerSet,
-) -> Result<(Vec<CameraSource>, Vec<workers::CameraInput>, FrameQueues), PipelineError> {
-    let (mut cameras, mut inputs, mut queues) = (Vec::new(), Vec::new(), Vec::new());
+) -> Result<StartedCameras, PipelineError> {
+    let (mut cameras, mut inputs, mut queues, mut searches) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for camera in &config.cameras {
         let (frame_tx, frame_rx) = crossbeam_channel::bounded(config.pipeline.frame_queue);
         let frames = FrameSender::new(frame_tx, frame_rx.clone());
@@ -384,15 +396,28 @@ fn start_cameras(
             stop.clone(),
         )?);
         let wait_for_recognizer = !camera.is_live();
+        let search = match config.detect.search {
+            SearchMode::Full => None,
+            SearchMode::Regions => Some(RegionSearch::new(&config.detect)?),
+        };
+        let search_stats = Arc::new(SearchStats::default());
+        searches.push((camera.id.clone(), search_stats.clone()));
         inputs.push(workers::CameraInput {
             frames: frame_rx,
             wait_for_recognizer,
             roi: camera.roi,
             crop_size: recognizers.input_size_of(&camera.id),
             tracker: Tracker::new(Arc::from(camera.id.as_str()), &config.track),
+            search,
+            search_stats,
         });
     }
-    Ok((cameras, inputs, queues))
+    Ok(StartedCameras {
+        sources: cameras,
+        inputs,
+        queues,
+        searches,
+    })
 }
 
 const EMBEDDED_LINGER: Duration = Duration::from_secs(3);

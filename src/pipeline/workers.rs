@@ -10,14 +10,14 @@ use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
 use super::stats::{PipelineStats, add_elapsed};
 use crate::alert::{AlertEngine, ThumbnailStore};
 use crate::align::align_face;
-use crate::detect::Detector;
+use crate::detect::{Detector, RegionSearch, Search, SearchStats};
 use crate::gallery::GalleryWatch;
 use crate::image::BgrImage;
 use crate::observe::Snapshots;
 use crate::publish::Outgoing;
 use crate::recognize::{Batch, RecognizeConfig, RecognizerSet, next_batch};
 use crate::track::{TrackInfo, TrackedFace, Tracker};
-use crate::types::{EmbeddedFace, FaceCrop, Frame, FrameMeta, TrackMessage};
+use crate::types::{BBox, EmbeddedFace, FaceCrop, Frame, FrameMeta, TrackMessage};
 
 /// One camera's frames as the detect worker sees them.
 pub struct CameraInput {
@@ -30,6 +30,9 @@ pub struct CameraInput {
     /// Side of the aligned crops this camera's recognizer takes.
     pub crop_size: u32,
     pub tracker: Tracker,
+    /// Present in `regions` search: this camera's background model and sweep schedule.
+    pub search: Option<RegionSearch>,
+    pub search_stats: Arc<SearchStats>,
 }
 
 impl CameraInput {
@@ -42,6 +45,34 @@ impl CameraInput {
             ),
             None => (Cow::Borrowed(&frame.image), (0.0, 0.0)),
         }
+    }
+
+    /// Where to search `image` (the camera's region of `frame`, at `offset` in it): motion
+    /// and the tracks' windows, or all of it.
+    fn plan(&mut self, frame: &Frame, image: &BgrImage, (dx, dy): (f32, f32)) -> Search {
+        let plan = match self.search.as_mut() {
+            None => Search::Full,
+            Some(search) => {
+                let windows: Vec<BBox> = self
+                    .tracker
+                    .windows(frame.seq)
+                    .into_iter()
+                    .map(|w| BBox {
+                        x: w.x - dx,
+                        y: w.y - dy,
+                        ..w
+                    })
+                    .collect();
+                search
+                    .plan(image, &windows, frame.stream_start)
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(camera = %frame.camera_id, error = %e, "motion analysis failed; frame searched whole");
+                        Search::Full
+                    })
+            }
+        };
+        self.search_stats.record(&plan, image.width, image.height);
+        plan
     }
 }
 
@@ -124,8 +155,17 @@ impl DetectWorker {
             .iter()
             .map(|(index, frame)| self.cameras[*index].region(frame))
             .collect();
-        let images: Vec<&BgrImage> = regions.iter().map(|(image, _)| image.as_ref()).collect();
-        let found = match self.detector.detect_many(&images) {
+        let plans: Vec<Search> = ready
+            .iter()
+            .zip(&regions)
+            .map(|((index, frame), (image, offset))| self.cameras[*index].plan(frame, image, *offset))
+            .collect();
+        let searches: Vec<(&BgrImage, &Search)> = regions
+            .iter()
+            .zip(&plans)
+            .map(|((image, _), plan)| (image.as_ref(), plan))
+            .collect();
+        let found = match self.detector.detect_searched(&searches) {
             Ok(found) => found,
             Err(e) => {
                 self.stats.frame_errors.fetch_add(ready.len() as u64, Ordering::Relaxed);

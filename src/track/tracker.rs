@@ -95,6 +95,26 @@ impl Tracker {
         self.tracks.len()
     }
 
+    /// Where each live track's face should be in frame `seq`: its constant-velocity
+    /// prediction grown by half its size plus what its speed could add or take away over
+    /// the frames since it was last seen, so a face that turns, speeds up or was missed
+    /// stays inside.
+    pub fn windows(&self, seq: u64) -> Vec<BBox> {
+        self.tracks
+            .iter()
+            .map(|track| {
+                let predicted = track.predicted(seq);
+                let gap = seq.saturating_sub(track.info.last_seq).max(1) as f32;
+                let [vx, vy, vw, vh] = track.velocity;
+                let side = predicted.w.max(predicted.h);
+                predicted.grown(
+                    0.5 * side + (vx.abs() + vw.abs()) * gap,
+                    0.5 * side + (vy.abs() + vh.abs()) * gap,
+                )
+            })
+            .collect()
+    }
+
     /// Assigns each detection of `frame` to a track (new or continued) and returns the
     /// tracks that ended because they were missed for too long.
     pub fn update(
@@ -274,6 +294,27 @@ mod tests {
         assert_eq!(left_to_right.len(), 1, "{left_to_right:?}");
         assert_eq!(right_to_left.len(), 1, "{right_to_left:?}");
         assert_ne!(left_to_right, right_to_left);
+    }
+
+    #[test]
+    fn track_windows_follow_a_constant_velocity_face() {
+        let mut tracker = Tracker::new(Arc::from("cam"), &TrackConfig::default());
+        let at = |seq: u64| face(40.0 + 9.0 * seq as f32, 100.0 - 3.0 * seq as f32, 14.0);
+        for seq in 0..20u64 {
+            if seq >= 2 {
+                let windows = tracker.windows(seq);
+                assert_eq!(windows.len(), 1);
+                let truth = at(seq).0.bbox;
+                assert!(windows[0].encloses(&truth), "frame {seq}: {windows:?} holds {truth:?}");
+                // Small: a window is a few faces wide, not a strip of the frame.
+                assert!(windows[0].w < 5.0 * truth.w, "{windows:?}");
+            }
+            tracker.update(&frame(seq), vec![at(seq)]);
+        }
+        // Missed for three frames, the face is still inside the (wider) window.
+        let window = tracker.windows(22)[0];
+        let truth = at(22).0.bbox;
+        assert!(window.encloses(&truth), "{window:?} holds {truth:?}");
     }
 
     #[test]
