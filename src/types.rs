@@ -60,13 +60,19 @@ impl BBox {
 
     /// Whether the two boxes share some area.
     pub fn intersects(&self, other: &BBox) -> bool {
-        self.x < other.x + other.w && other.x < self.x + self.w && self.y < other.y + other.h && other.y < self.y + self.h
+        self.x < other.x + other.w
+            && other.x < self.x + self.w
+            && self.y < other.y + other.h
+            && other.y < self.y + self.h
     }
 
     /// The smallest box holding both.
     pub fn union(&self, other: &BBox) -> BBox {
         let (x0, y0) = (self.x.min(other.x), self.y.min(other.y));
-        let (x1, y1) = ((self.x + self.w).max(other.x + other.w), (self.y + self.h).max(other.y + other.h));
+        let (x1, y1) = (
+            (self.x + self.w).max(other.x + other.w),
+            (self.y + self.h).max(other.y + other.h),
+        );
         BBox {
             x: x0,
             y: y0,

@@ -77,10 +77,13 @@ fn frames_resume_after_the_server_restarts() {
     );
     let last_seq_before = running.frames.try_iter().map(|f| f.seq).max();
     let server = RtspServer::start(&short_clip(), port, "/live").unwrap();
-    let mut seqs = Vec::new();
+    let (mut seqs, mut starts) = (Vec::new(), Vec::new());
     assert!(
         wait_until(Duration::from_secs(20), || {
-            seqs.extend(running.frames.try_iter().map(|f| f.seq));
+            for frame in running.frames.try_iter() {
+                seqs.push(frame.seq);
+                starts.push(frame.stream_start);
+            }
             seqs.len() >= 5
         }),
         "frames resumed: {:?}",
@@ -89,6 +92,9 @@ fn frames_resume_after_the_server_restarts() {
     if let Some(before) = last_seq_before {
         assert!(seqs[0] > before, "sequence numbers stay monotonic across reconnects");
     }
+    // The detector sweeps the whole frame after a reconnect because of this flag.
+    assert!(starts[0], "the first frame after the reconnect starts a stream");
+    assert!(starts[1..].iter().all(|s| !s), "{starts:?}");
     stop.store(true, Ordering::Relaxed);
     drop(server);
 }
@@ -114,6 +120,11 @@ fn a_file_delivers_every_frame_then_finishes() {
     // vtest.avi has 795 frames; a slow consumer must not lose any of them.
     while let Ok(frame) = running.frames.recv_timeout(Duration::from_secs(20)) {
         assert_eq!(last_seq.map_or(0, |s: u64| s + 1), frame.seq);
+        assert_eq!(
+            frame.stream_start,
+            frame.seq == 0,
+            "only the first frame starts the stream"
+        );
         last_seq = Some(frame.seq);
         count += 1;
         if count.is_multiple_of(200) {

@@ -55,7 +55,7 @@ fn config(mode: DetectMode, upscale: f32, threads: usize) -> DetectConfig {
 }
 
 /// A detection counts for a pasted face by [`BBox::found_by`].
-fn matches(d: &Detection, truth: &BBox) -> bool {
+pub(super) fn matches(d: &Detection, truth: &BBox) -> bool {
     truth.found_by(&d.bbox)
 }
 
@@ -113,7 +113,8 @@ fn compose(frames: &[BgrImage], patches: &[FacePatch], px: u32) -> anyhow::Resul
     Ok((out, places))
 }
 
-pub fn recall(card: &ModelCard, frames: &[BgrImage], photos: &[&Path]) -> anyhow::Result<Vec<Recall>> {
+/// Each photo's largest face, cut for pasting.
+pub fn face_patches(card: &ModelCard, photos: &[&Path]) -> anyhow::Result<Vec<FacePatch>> {
     let mut finder = Detector::load(card, None, &DetectConfig::default())?;
     let mut patches = Vec::new();
     for photo in photos {
@@ -122,6 +123,10 @@ pub fn recall(card: &ModelCard, frames: &[BgrImage], photos: &[&Path]) -> anyhow
         let face = largest_face(&faces).ok_or_else(|| anyhow::anyhow!("no face in {}", photo.display()))?;
         patches.push(FacePatch::cut(&image, &face.bbox));
     }
+    Ok(patches)
+}
+
+pub fn recall(card: &ModelCard, frames: &[BgrImage], patches: &[FacePatch]) -> anyhow::Result<Vec<Recall>> {
     let mut out = Vec::new();
     for &(name, mode, upscale) in &MODES {
         let mut detector = Detector::load(card, None, &config(mode, upscale, 2))?;
@@ -130,7 +135,7 @@ pub fn recall(card: &ModelCard, frames: &[BgrImage], photos: &[&Path]) -> anyhow
             .map(|f| detector.detect(f).map(|d| d.len()))
             .sum::<Result<_, _>>()?;
         for px in [8, 10, 12, 16, 24, 32] {
-            let (scenes, places) = compose(frames, &patches, px)?;
+            let (scenes, places) = compose(frames, patches, px)?;
             let (mut found, mut other) = (0, 0);
             for scene in &scenes {
                 let dets = detector.detect(scene)?;

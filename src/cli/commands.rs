@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use super::{Cli, Command, GalleryAction, ModelArgs};
+use super::{BenchDetectPart, Cli, Command, GalleryAction, ModelArgs};
 use crate::config::Config;
 use crate::detect::{DetectConfig, Detector};
 use crate::gallery::{Enroller, Gallery};
@@ -172,21 +172,35 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             video,
             photos,
             frames,
+            moving_frames,
+            part,
             out,
             models,
         } => {
             let card = ModelCard::load(&models.detector)?;
-            let sample = crate::bench::detect::sample_frames(&video, frames, 20)?;
             let photo_paths: Vec<PathBuf> = ["obama.jpg", "biden.jpg", "grace_hopper.jpg", "astronaut.png"]
                 .iter()
                 .map(|n| photos.join(n))
                 .collect();
             let photo_refs: Vec<&Path> = photo_paths.iter().map(PathBuf::as_path).collect();
-            let report = serde_json::json!({
-                "cost": crate::bench::detect::cost(&card, &sample[..sample.len().min(10)], &[1, 2])?,
-                "recall": crate::bench::detect::recall(&card, &sample, &photo_refs)?,
-            });
-            write_report(&report, out.as_deref())
+            let patches = crate::bench::detect::face_patches(&card, &photo_refs)?;
+            let mut report = serde_json::Map::new();
+            if part != BenchDetectPart::Moving {
+                let sample = crate::bench::detect::sample_frames(&video, frames, 20)?;
+                let cost = crate::bench::detect::cost(&card, &sample[..sample.len().min(10)], &[1, 2])?;
+                report.insert("cost".into(), serde_json::to_value(cost)?);
+                let recall = crate::bench::detect::recall(&card, &sample, &patches)?;
+                report.insert("recall".into(), serde_json::to_value(recall)?);
+            }
+            if part != BenchDetectPart::Still {
+                let count = crate::bench::moving::WARM_UP + moving_frames;
+                let background = crate::bench::detect::sample_frames(&video, count, 1)?;
+                report.insert(
+                    "moving".into(),
+                    serde_json::to_value(crate::bench::moving::report(&card, &background, &patches)?)?,
+                );
+            }
+            write_report(&serde_json::Value::Object(report), out.as_deref())
         }
         Command::Bench {
             video,

@@ -70,6 +70,13 @@ pub struct ModelArgs {
     pub recognizer: PathBuf,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchDetectPart {
+    All,
+    Still,
+    Moving,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the pipeline on the configured cameras until Ctrl-C (or --duration).
@@ -220,7 +227,9 @@ pub enum Command {
         models: ModelArgs,
     },
     /// Detection modes compared: ms per frame (768×576 and 1920×1080, 1 and 2 threads) and
-    /// recall of faces pasted at 8–32 px into street footage; writes JSON.
+    /// recall of faces pasted at 8–32 px into street footage; then moving scenes (faces
+    /// walking over consecutive frames) searched whole and in regions, with recall per face
+    /// size and how many frames later regions first find a face; writes JSON.
     BenchDetect {
         #[arg(long, default_value = "assets/vtest.avi")]
         video: PathBuf,
@@ -228,6 +237,12 @@ pub enum Command {
         photos: PathBuf,
         #[arg(long, default_value_t = 20)]
         frames: usize,
+        /// Consecutive frames of each moving scene (after 30 that warm its background model up).
+        #[arg(long, default_value_t = 60)]
+        moving_frames: usize,
+        /// Which scenes: still pictures, moving scenes, or both.
+        #[arg(long, value_enum, default_value_t = BenchDetectPart::All)]
+        part: BenchDetectPart,
         #[arg(long)]
         out: Option<PathBuf>,
         #[command(flatten)]

@@ -23,7 +23,8 @@ pub struct MotionConfig {
     /// Each region grows by this fraction of its side on every edge (a face entering the
     /// region's border is still found whole)…
     pub pad_fraction: f32,
-    /// …by at least this many frame pixels…
+    /// …by at least this many frame pixels (the dilation has grown it by 2 analysis pixels
+    /// already)…
     pub min_pad_px: f32,
     /// …and at most this many: a walking person's blob already holds the head, so a large
     /// blob needs no more than a face's width around it.
@@ -40,9 +41,9 @@ impl Default for MotionConfig {
             analysis_width: 320,
             history: 200,
             var_threshold: 16.0,
-            pad_fraction: 0.5,
-            min_pad_px: 16.0,
-            max_pad_px: 48.0,
+            pad_fraction: 0.25,
+            min_pad_px: 4.0,
+            max_pad_px: 16.0,
             min_blob_px: 4,
             max_changed_share: 0.35,
         }
@@ -52,7 +53,7 @@ impl Default for MotionConfig {
 /// What changed in a frame.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Motion {
-    /// Boxes in frame pixels, padded, merged where they overlap, clipped to the frame.
+    /// Boxes in frame pixels, padded, merged where that saves pixels, clipped to the frame.
     Regions(Vec<BBox>),
     /// So much changed that regions would cover most of the frame: search all of it.
     Everywhere { changed_share: f64 },
@@ -139,19 +140,22 @@ fn blobs(mask: &Mat, min_area: i32) -> Result<Vec<BBox>, ImageError> {
 }
 
 fn pad(b: BBox, config: &MotionConfig, frame: &BBox) -> BBox {
-    let pad = |side: f32| (side * config.pad_fraction).clamp(config.min_pad_px, config.max_pad_px.max(config.min_pad_px));
+    let pad =
+        |side: f32| (side * config.pad_fraction).clamp(config.min_pad_px, config.max_pad_px.max(config.min_pad_px));
     b.grown(pad(b.w), pad(b.h)).clipped_to(frame)
 }
 
-/// Unions overlapping boxes until none overlap (a union may reach a third box).
+/// Unions overlapping boxes where the union has no more pixels than the two apart (a
+/// union may then reach a third box); boxes overlapping only at a corner stay apart, since
+/// their union would search the empty rest of its rectangle too.
 pub(super) fn merge(mut boxes: Vec<BBox>) -> Vec<BBox> {
     let mut merged = true;
     while merged {
         merged = false;
         'outer: for i in 0..boxes.len() {
             for j in i + 1..boxes.len() {
-                if boxes[i].intersects(&boxes[j]) {
-                    let joined = boxes[i].union(&boxes[j]);
+                let joined = boxes[i].union(&boxes[j]);
+                if boxes[i].intersects(&boxes[j]) && joined.area() <= boxes[i].area() + boxes[j].area() {
                     boxes.swap_remove(j);
                     boxes[i] = joined;
                     merged = true;
@@ -249,10 +253,13 @@ mod tests {
         let merged = merge(vec![
             b(0.0, 0.0, 10.0, 10.0),
             b(50.0, 50.0, 5.0, 5.0),
-            b(8.0, 8.0, 10.0, 10.0),
-            b(17.0, 0.0, 5.0, 5.0),
+            b(5.0, 0.0, 10.0, 10.0),
+            b(14.0, 0.0, 6.0, 10.0),
+            // Overlaps the 20×10 union only at a corner: cheaper searched apart.
+            b(18.0, 8.0, 10.0, 10.0),
         ]);
-        assert_eq!(merged.len(), 2, "{merged:?}");
-        assert!(merged.contains(&b(0.0, 0.0, 22.0, 18.0)), "{merged:?}");
+        assert_eq!(merged.len(), 3, "{merged:?}");
+        assert!(merged.contains(&b(0.0, 0.0, 20.0, 10.0)), "{merged:?}");
+        assert!(merged.contains(&b(18.0, 8.0, 10.0, 10.0)), "{merged:?}");
     }
 }

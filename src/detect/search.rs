@@ -14,7 +14,7 @@ use crate::types::BBox;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Search {
     Full,
-    /// Boxes in frame pixels; none overlap.
+    /// Boxes in frame pixels; they overlap only where merging them would search more.
     Regions(Vec<BBox>),
 }
 
@@ -111,9 +111,11 @@ impl RegionSearch {
     }
 }
 
-/// Context around each region, in the detector's (scaled) pixels: three of its coarsest
-/// anchor cells (at 32 and 64 the regions' landmarks drifted 2 px, see the detect tests).
-const CONTEXT_PX: f32 = 96.0;
+/// Context around each region, in the detector's (scaled) pixels: one of its coarsest
+/// anchor cells. With it boxes match a full search within half a pixel; more context (up
+/// to 96 px was tried) did not bring the landmarks closer, which vary by up to 2 px on some
+/// faces whatever the surroundings (see the detect tests).
+const CONTEXT_PX: f32 = 32.0;
 
 /// The scale regions are searched at: the detect mode's, tiles or not.
 pub fn region_scale(config: &DetectConfig) -> f32 {
@@ -133,9 +135,11 @@ fn grid_step(scale: f32) -> f32 {
         .round()
 }
 
+/// Moves the box's top-left corner out to the grid and its far edges out to whole pixels
+/// (the detector fills its input up to the next 32 pixels with picture, see `View::region`).
 fn snap(b: &BBox, grid: f32) -> BBox {
     let (x0, y0) = ((b.x / grid).floor() * grid, (b.y / grid).floor() * grid);
-    let (x1, y1) = (((b.x + b.w) / grid).ceil() * grid, ((b.y + b.h) / grid).ceil() * grid);
+    let (x1, y1) = ((b.x + b.w).ceil(), (b.y + b.h).ceil());
     BBox {
         x: x0,
         y: y0,
@@ -195,25 +199,27 @@ mod tests {
             BBox {
                 x: 16.0,
                 y: 32.0,
-                w: 32.0,
-                h: 16.0
+                w: 21.0,
+                h: 13.0
             }
         );
     }
 
-    fn still_frame() -> BgrImage {
-        let mut frame = BgrImage::new(640, 360);
+    fn still_frame(width: u32, height: u32) -> BgrImage {
+        let mut frame = BgrImage::new(width, height);
+        let w = width as usize;
         for (i, v) in frame.data.iter_mut().enumerate() {
-            *v = ((i / 3 % 640) / 5 + (i / 3 / 640) / 3) as u8;
+            *v = ((i / 3 % w) / 5 + (i / 3 / w) / 3) as u8;
         }
         frame
     }
 
-    fn planner(full_every: u64, budget: f32) -> RegionSearch {
+    fn planner(full_every: u64, budget: f32, max_regions: usize) -> RegionSearch {
         RegionSearch::new(&DetectConfig {
             search: super::super::SearchMode::Regions,
             full_every_frames: full_every,
             region_budget: budget,
+            max_regions,
             ..DetectConfig::default()
         })
         .unwrap()
@@ -221,8 +227,8 @@ mod tests {
 
     #[test]
     fn full_sweeps_come_on_schedule_at_start_and_after_a_reconnect() {
-        let frame = still_frame();
-        let mut search = planner(5, 0.5);
+        let frame = still_frame(640, 360);
+        let mut search = planner(5, 0.5, 32);
         let plans: Vec<bool> = (0..12)
             .map(|i| search.plan(&frame, &[], i == 8).unwrap() == Search::Full)
             .collect();
@@ -231,10 +237,23 @@ mod tests {
     }
 
     #[test]
+    fn a_lighting_jump_is_swept_whole() {
+        let frame = still_frame(640, 360);
+        let mut search = planner(1000, 0.5, 32);
+        for _ in 0..10 {
+            search.plan(&frame, &[], false).unwrap();
+        }
+        assert_eq!(search.plan(&frame, &[], false).unwrap(), Search::Regions(Vec::new()));
+        let mut lit = frame.clone();
+        lit.data.iter_mut().for_each(|v| *v = v.saturating_add(90));
+        assert_eq!(search.plan(&lit, &[], false).unwrap(), Search::Full);
+    }
+
+    #[test]
     fn track_windows_are_searched_and_too_many_regions_fall_back_to_a_full_sweep() {
-        let frame = still_frame();
-        // No budget on area: only the count of regions can force this sweep.
-        let mut search = planner(1000, 1.0);
+        let frame = still_frame(1920, 1080);
+        // No budget on area: only the count of regions can force a sweep.
+        let mut search = planner(1000, 1.0, 10);
         search.plan(&frame, &[], false).unwrap();
         let window = BBox {
             x: 101.0,
@@ -247,24 +266,29 @@ mod tests {
         };
         assert_eq!(regions.len(), 1);
         assert!(regions[0].encloses(&window), "{regions:?} holds the window");
-        let many: Vec<BBox> = (0..40)
+        // Far enough apart that their regions (with context) stay separate.
+        let many: Vec<BBox> = (0..18)
             .map(|i| BBox {
-                x: (i % 10) as f32 * 64.0,
-                y: (i / 10) as f32 * 64.0,
+                x: 40.0 + (i % 6) as f32 * 320.0,
+                y: 40.0 + (i / 6) as f32 * 360.0,
                 w: 20.0,
                 h: 20.0,
             })
             .collect();
-        let thirty = search.plan(&frame, &many[..30], false).unwrap();
-        assert!(matches!(&thirty, Search::Regions(r) if r.len() == 30), "{thirty:?}");
-        assert_eq!(search.plan(&frame, &many, false).unwrap(), Search::Full, "over 32 regions");
-        let mut search = planner(1000, 0.5);
+        let ten = search.plan(&frame, &many[..10], false).unwrap();
+        assert!(matches!(&ten, Search::Regions(r) if r.len() == 10), "{ten:?}");
+        assert_eq!(
+            search.plan(&frame, &many[..11], false).unwrap(),
+            Search::Full,
+            "over 10 regions"
+        );
+        let mut search = planner(1000, 0.5, 32);
         search.plan(&frame, &[], false).unwrap();
         let wide = [BBox {
             x: 0.0,
             y: 0.0,
-            w: 600.0,
-            h: 300.0,
+            w: 1500.0,
+            h: 900.0,
         }];
         assert_eq!(search.plan(&frame, &wide, false).unwrap(), Search::Full, "over budget");
     }

@@ -111,7 +111,9 @@ impl Detector {
         match (search, config.mode) {
             (Search::Full, DetectMode::Native) => vec![View::whole(frame, 1.0)],
             (Search::Full, DetectMode::Upscale) => vec![View::whole(frame, config.upscale)],
-            (Search::Full, DetectMode::Tiles) => View::tiles(frame, config.tile_grid, config.tile_overlap, config.upscale),
+            (Search::Full, DetectMode::Tiles) => {
+                View::tiles(frame, config.tile_grid, config.tile_overlap, config.upscale)
+            }
             (Search::Regions(regions), _) => regions
                 .iter()
                 .filter_map(|r| View::region(frame, r, region_scale(config)))
@@ -244,12 +246,19 @@ impl View {
         views
     }
 
-    /// `region` (frame pixels) rounded out to whole pixels and clipped; None when empty.
+    /// `region` (frame pixels) rounded out to whole pixels and clipped; None when empty. Its
+    /// far edges grow to fill the model's input, which is padded to 32 pixels anyway, with
+    /// picture rather than zeros.
     fn region(frame: &BgrImage, region: &BBox, scale: f32) -> Option<View> {
         let x = region.x.floor().max(0.0) as u32;
         let y = region.y.floor().max(0.0) as u32;
-        let right = ((region.x + region.w).ceil() as u32).min(frame.width);
-        let bottom = ((region.y + region.h).ceil() as u32).min(frame.height);
+        let filled = |start: u32, end: f32, limit: u32| {
+            let side = (end.ceil() - start as f32).max(1.0);
+            let padded = (side * scale / 32.0).ceil() * 32.0;
+            (start + (padded / scale).floor() as u32).min(limit)
+        };
+        let right = filled(x, region.x + region.w, frame.width);
+        let bottom = filled(y, region.y + region.h, frame.height);
         (right > x && bottom > y).then_some(View {
             x,
             y,

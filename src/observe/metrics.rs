@@ -83,7 +83,9 @@ fn search_metrics(w: &mut Writer, searches: &[(String, Arc<SearchStats>)]) {
         "squint_detect_full_sweeps_total",
         "counter",
         "Frames searched whole (scheduled sweep, reconnect, too much motion, or full search).",
-        searches.iter().map(|(camera, s)| (camera.as_str(), get(&s.full_sweeps))),
+        searches
+            .iter()
+            .map(|(camera, s)| (camera.as_str(), get(&s.full_sweeps))),
     );
     w.by_camera(
         "squint_detect_regions_total",
@@ -144,7 +146,9 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         "squint_frame_queue_depth",
         "gauge",
         "Frames waiting for detection, per camera.",
-        q.frames.iter().map(|(camera, frames)| (camera.as_str(), frames.len() as f64)),
+        q.frames
+            .iter()
+            .map(|(camera, frames)| (camera.as_str(), frames.len() as f64)),
     );
     search_metrics(&mut w, &observed.searches);
     w.family(

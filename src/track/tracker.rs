@@ -71,6 +71,9 @@ impl Track {
     }
 }
 
+/// How long a missed track keeps its search window (see [`Tracker::windows`]).
+pub const WINDOW_FRAMES: u64 = 3;
+
 /// IoU association against constant-velocity predictions, one tracker per camera.
 pub struct Tracker {
     camera_id: Arc<str>,
@@ -95,13 +98,16 @@ impl Tracker {
         self.tracks.len()
     }
 
-    /// Where each live track's face should be in frame `seq`: its constant-velocity
-    /// prediction grown by half its size plus what its speed could add or take away over
-    /// the frames since it was last seen, so a face that turns, speeds up or was missed
-    /// stays inside.
+    /// Where each track seen in the last [`WINDOW_FRAMES`] frames should have its face in
+    /// frame `seq`: its constant-velocity prediction grown by half its size plus what its
+    /// speed could add or take away over the frames since it was last seen, so a face that
+    /// turns, speeds up or was missed stays inside. Tracks missed for longer (gone, or a
+    /// false detection) get none: a moving face is in the motion regions anyway, a still one
+    /// in the next full sweep.
     pub fn windows(&self, seq: u64) -> Vec<BBox> {
         self.tracks
             .iter()
+            .filter(|track| seq.saturating_sub(track.info.last_seq) <= WINDOW_FRAMES)
             .map(|track| {
                 let predicted = track.predicted(seq);
                 let gap = seq.saturating_sub(track.info.last_seq).max(1) as f32;
@@ -311,10 +317,12 @@ mod tests {
             }
             tracker.update(&frame(seq), vec![at(seq)]);
         }
-        // Missed for three frames, the face is still inside the (wider) window.
+        // Missed for three frames, the face is still inside the (wider) window…
         let window = tracker.windows(22)[0];
         let truth = at(22).0.bbox;
         assert!(window.encloses(&truth), "{window:?} holds {truth:?}");
+        // …and after longer the track has none (it is probably gone).
+        assert!(tracker.windows(23).is_empty());
     }
 
     #[test]
