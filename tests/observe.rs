@@ -137,6 +137,18 @@ fn metrics_move_and_health_follows_the_camera() {
         now["squint_detect_run_seconds_bucket{le=\"+Inf\"}"],
         now["squint_detect_run_seconds_count"]
     );
+    // Region search (the default): the first frame is swept whole, later ones partly in
+    // regions, and every counted frame is one of the two.
+    let camera = |family: &str| now[&format!("{family}{{camera=\"gate\"}}")];
+    let searched = camera("squint_detect_frames_total");
+    assert!(camera("squint_detect_full_sweeps_total") >= 1.0);
+    assert!(camera("squint_detect_full_sweeps_total") <= searched);
+    assert!(
+        camera("squint_detect_searched_frames_total") < searched,
+        "some frames searched only in part: {} of {searched}",
+        camera("squint_detect_searched_frames_total")
+    );
+    assert!(now.contains_key("squint_detect_regions_total{camera=\"gate\"}"));
     let (status, jpeg) = get_bytes(address, "/cameras/gate/snapshot.jpg");
     assert_eq!(status, 200);
     let decoded = opencv::imgcodecs::imdecode(

@@ -391,7 +391,7 @@ pub fn compare(
     };
     let mut variants = vec![Variant::FULL, regions(defaults.full_every_frames, defaults.region_pad)];
     if curve {
-        for every in [4, 12, 16, 32] {
+        for every in [4, 8, 16, 32] {
             variants.push(regions(every, defaults.region_pad));
         }
         for pad in [0.1, 0.5, 1.0] {

@@ -138,13 +138,16 @@ fn default_max_faces() -> usize {
     100
 }
 /// Measured with `squint bench-detect --part moving` (README, "Searching where things
-/// move"): regions take 0.33 of a full search's time at 1080p ×2 and 0.79 at 768×576 ×1.5,
+/// move"): regions take a third of a full search's time at 1080p ×2 and 0.85 at 768×576 ×1.5,
 /// with the same recall of moving 10–16 px faces, found in the same frame (median).
 fn default_search() -> SearchMode {
     SearchMode::Regions
 }
+/// From bench-detect's trade-off curve at 1080p ×2: every 4 / 8 / 12 / 16 / 32 frames took
+/// 0.44 / 0.34 / 0.32 / 0.31 / 0.29 of a full search's time; 12 is the most frequent sweep
+/// within the third, and finds a still face within half a second at 25 fps.
 fn default_full_every() -> u64 {
-    8
+    12
 }
 fn default_region_budget() -> f32 {
     0.5
