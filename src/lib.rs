@@ -7,7 +7,8 @@
 //! [`publish`] (spool, then JSON events to Kafka). [`pipeline`] wires them with bounded channels and owns the threads.
 //! The data types that flow between stages live in [`types`]. [`distill`] makes the
 //! low-resolution student the recognizer runs, and adapts models to one camera; [`eval`]
-//! measures recognition against face size on labelled [`faces`].
+//! measures recognition against face size on labelled [`faces`]. [`unknowns`] clusters the
+//! tracks no identity matched into recurring strangers.
 
 pub mod alert;
 pub mod align;
@@ -34,3 +35,4 @@ pub mod serve;
 pub mod testing;
 pub mod track;
 pub mod types;
+pub mod unknowns;

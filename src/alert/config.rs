@@ -24,6 +24,15 @@ impl Band {
     }
 }
 
+/// The band of a face `width_px` wide among `bands` (narrowest first; never empty once the
+/// config is validated).
+pub fn band_for(bands: &[Band], width_px: f32) -> &Band {
+    bands
+        .iter()
+        .find(|b| b.below_px.is_none_or(|limit| width_px < limit))
+        .unwrap_or_else(|| &bands[bands.len() - 1])
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertConfig {
@@ -147,10 +156,7 @@ impl AlertConfig {
 
     /// The band a face of `width_px` falls in.
     pub fn band(&self, width_px: f32) -> &Band {
-        self.bands
-            .iter()
-            .find(|b| b.below_px.is_none_or(|limit| width_px < limit))
-            .unwrap_or_else(|| &self.bands[self.bands.len() - 1])
+        band_for(&self.bands, width_px)
     }
 
     pub(crate) fn validate(&self) -> Result<(), KeyError> {

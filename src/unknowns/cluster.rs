@@ -1,0 +1,263 @@
+//! Online clustering of unknown tracks: each track whose template matched no identity joins
+//! the most similar cluster when it clears the threshold of its face-size band, or opens a
+//! new one. A cluster keeps only its best few templates, so memory stays bounded however
+//! often a stranger returns; clusters whose centroids converge are merged. Ids are derived
+//! from the track that opened the cluster, so the same events in the same order give the
+//! same ids.
+
+use std::collections::BTreeSet;
+
+use uuid::Uuid;
+
+use crate::alert::{Band, band_for};
+use crate::gallery::dot;
+
+/// Namespace of the UUIDv5 ids of unknown clusters.
+const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5c1e_7a0e_4b1d_4e8a_9f3c_2d6b_8a41_07e2);
+
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Join thresholds per face size (the alert bands' candidate thresholds by default).
+    pub bands: Vec<Band>,
+    /// Best-quality templates kept per cluster.
+    pub max_templates: usize,
+    /// Two clusters whose centroids are at least this similar become one.
+    pub merge_similarity: f32,
+}
+
+/// One unknown track, summarised when it ends.
+#[derive(Debug, Clone)]
+pub struct UnknownTrack {
+    /// The track's quality-weighted template, L2-normalised.
+    pub embedding: Vec<f32>,
+    pub width_px: f32,
+    pub quality: f32,
+    pub camera_id: String,
+    /// Unique for the track (camera and track id); seeds the id of a cluster it opens.
+    pub track_key: String,
+    pub seen_at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub embedding: Vec<f32>,
+    pub quality: f32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    pub id: Uuid,
+    pub templates: Vec<Template>,
+    /// Normalised mean of the templates.
+    pub centroid: Vec<f32>,
+    pub visits: u64,
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+    pub cameras: BTreeSet<String>,
+    /// Marked "never alert": still matched, so its tracks are recognised as this stranger,
+    /// but it raises nothing and never becomes an identity.
+    pub ignored: bool,
+}
+
+impl Cluster {
+    fn similarity(&self, embedding: &[f32]) -> f32 {
+        self.templates
+            .iter()
+            .map(|t| dot(&t.embedding, embedding))
+            .fold(f32::MIN, f32::max)
+    }
+
+    fn add_templates(&mut self, new: impl IntoIterator<Item = Template>, keep: usize) {
+        self.templates.extend(new);
+        // Stable sort: among equal qualities the older template stays, for determinism.
+        self.templates.sort_by(|a, b| b.quality.total_cmp(&a.quality));
+        self.templates.truncate(keep.max(1));
+        self.centroid = centroid(&self.templates);
+    }
+}
+
+/// What became of a track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignment {
+    /// It joined this cluster (a returning stranger).
+    Joined(Uuid),
+    /// It opened this new cluster.
+    Opened(Uuid),
+    /// It matched a cluster marked ignored.
+    Ignored(Uuid),
+}
+
+impl Assignment {
+    pub fn id(&self) -> Uuid {
+        match *self {
+            Assignment::Joined(id) | Assignment::Opened(id) | Assignment::Ignored(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ClusterError {
+    #[error("no unknown with id {0}")]
+    Missing(Uuid),
+    #[error("cannot merge unknown {0} with itself")]
+    SameCluster(Uuid),
+    #[error("clustering needs at least one face-size band")]
+    NoBands,
+}
+
+#[derive(Debug, Clone)]
+pub struct Clusters {
+    config: ClusterConfig,
+    clusters: Vec<Cluster>,
+}
+
+impl Clusters {
+    pub fn new(config: ClusterConfig) -> Result<Clusters, ClusterError> {
+        if config.bands.is_empty() {
+            return Err(ClusterError::NoBands);
+        }
+        Ok(Clusters {
+            config,
+            clusters: Vec::new(),
+        })
+    }
+
+    pub fn all(&self) -> &[Cluster] {
+        &self.clusters
+    }
+
+    pub fn get(&self, id: Uuid) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.id == id)
+    }
+
+    /// Files one ended unknown track under a cluster, then merges clusters that have grown
+    /// together because of it.
+    pub fn assign(&mut self, track: &UnknownTrack) -> Assignment {
+        let threshold = band_for(&self.config.bands, track.width_px).candidate;
+        let best = self
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i, c.similarity(&track.embedding)))
+            .filter(|(_, similarity)| *similarity >= threshold)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        let template = Template {
+            embedding: track.embedding.clone(),
+            quality: track.quality,
+        };
+        let index = match best {
+            Some((index, _)) => {
+                let cluster = &mut self.clusters[index];
+                cluster.visits += 1;
+                cluster.first_seen_ms = cluster.first_seen_ms.min(track.seen_at_ms);
+                cluster.last_seen_ms = cluster.last_seen_ms.max(track.seen_at_ms);
+                cluster.cameras.insert(track.camera_id.clone());
+                cluster.add_templates([template], self.config.max_templates);
+                index
+            }
+            None => {
+                self.clusters.push(Cluster {
+                    id: Uuid::new_v5(&ID_NAMESPACE, track.track_key.as_bytes()),
+                    centroid: template.embedding.clone(),
+                    templates: vec![template],
+                    visits: 1,
+                    first_seen_ms: track.seen_at_ms,
+                    last_seen_ms: track.seen_at_ms,
+                    cameras: BTreeSet::from([track.camera_id.clone()]),
+                    ignored: false,
+                });
+                self.clusters.len() - 1
+            }
+        };
+        let id = self.merge_converged(index);
+        match (best.is_some(), self.get(id).is_some_and(|c| c.ignored)) {
+            (_, true) => Assignment::Ignored(id),
+            (true, false) => Assignment::Joined(id),
+            (false, false) => Assignment::Opened(id),
+        }
+    }
+
+    /// Merges every cluster whose centroid has come within `merge_similarity` of the one at
+    /// `index`; returns the id the merged cluster keeps.
+    fn merge_converged(&mut self, index: usize) -> Uuid {
+        let mut id = self.clusters[index].id;
+        loop {
+            let Some(at) = self.clusters.iter().position(|c| c.id == id) else {
+                return id;
+            };
+            let centroid = self.clusters[at].centroid.clone();
+            let partner = self
+                .clusters
+                .iter()
+                .find(|c| c.id != id && dot(&c.centroid, &centroid) >= self.config.merge_similarity)
+                .map(|c| c.id);
+            match partner {
+                Some(other) => match self.merge(id, other) {
+                    Ok(kept) => id = kept,
+                    Err(_) => return id,
+                },
+                None => return id,
+            }
+        }
+    }
+
+    /// Makes one cluster of two (`squint unknowns merge`, or centroids that converged). The
+    /// older id is kept, so ids already published stay valid as long as possible; an
+    /// ignored half makes the whole ignored.
+    pub fn merge(&mut self, a: Uuid, b: Uuid) -> Result<Uuid, ClusterError> {
+        if a == b {
+            return Err(ClusterError::SameCluster(a));
+        }
+        let position = |id| {
+            self.clusters
+                .iter()
+                .position(|c| c.id == id)
+                .ok_or(ClusterError::Missing(id))
+        };
+        let (ia, ib) = (position(a)?, position(b)?);
+        let older_first = (self.clusters[ia].first_seen_ms, ia) <= (self.clusters[ib].first_seen_ms, ib);
+        let (keep, gone) = if older_first { (ia, ib) } else { (ib, ia) };
+        let absorbed = self.clusters.remove(gone);
+        let keep = if gone < keep { keep - 1 } else { keep };
+        let cluster = &mut self.clusters[keep];
+        cluster.visits += absorbed.visits;
+        cluster.first_seen_ms = cluster.first_seen_ms.min(absorbed.first_seen_ms);
+        cluster.last_seen_ms = cluster.last_seen_ms.max(absorbed.last_seen_ms);
+        cluster.cameras.extend(absorbed.cameras);
+        cluster.ignored |= absorbed.ignored;
+        cluster.add_templates(absorbed.templates, self.config.max_templates);
+        Ok(cluster.id)
+    }
+
+    /// Marks a cluster "never alert".
+    pub fn ignore(&mut self, id: Uuid) -> Result<(), ClusterError> {
+        let cluster = self
+            .clusters
+            .iter_mut()
+            .find(|c| c.id == id)
+            .ok_or(ClusterError::Missing(id))?;
+        cluster.ignored = true;
+        Ok(())
+    }
+
+    /// Forgets clusters last seen before `cutoff_ms` (the retention period); returns how many.
+    pub fn purge(&mut self, cutoff_ms: u64) -> usize {
+        let before = self.clusters.len();
+        self.clusters.retain(|c| c.last_seen_ms >= cutoff_ms);
+        before - self.clusters.len()
+    }
+}
+
+fn centroid(templates: &[Template]) -> Vec<f32> {
+    let Some(first) = templates.first() else {
+        return Vec::new();
+    };
+    let mut mean = vec![0.0f32; first.embedding.len()];
+    for t in templates {
+        for (m, v) in mean.iter_mut().zip(&t.embedding) {
+            *m += v;
+        }
+    }
+    crate::recognize::l2_normalize(&mut mean);
+    mean
+}
