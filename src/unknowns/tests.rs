@@ -31,7 +31,7 @@ fn track(embedding: Vec<f32>, key: &str, at_ms: u64, width_px: f32) -> UnknownTr
         embedding,
         width_px,
         quality: width_px,
-        camera_id: if at_ms % 2 == 0 { "door" } else { "gate" }.into(),
+        camera_id: if at_ms.is_multiple_of(2) { "door" } else { "gate" }.into(),
         track_key: key.into(),
         seen_at_ms: at_ms,
     }
