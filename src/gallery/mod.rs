@@ -5,6 +5,7 @@ mod config;
 mod enroll;
 mod matcher;
 mod store;
+mod unknowns;
 mod watch;
 
 pub use config::GalleryConfig;
@@ -14,6 +15,7 @@ pub use store::{
     DEFAULT_WATCHLIST, ExportedEmbedding, ExportedIdentity, GALLERY_SCHEMA_VERSION, Gallery, GalleryExport,
     IdentitySummary,
 };
+pub use unknowns::StoredUnknown;
 pub use watch::GalleryWatch;
 
 use std::path::PathBuf;

@@ -26,12 +26,26 @@ CREATE TABLE IF NOT EXISTS negatives (
     embedding BLOB NOT NULL,
     created_at INTEGER NOT NULL DEFAULT (unixepoch())
 );
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '3');
+CREATE TABLE IF NOT EXISTS unknowns (
+    id TEXT PRIMARY KEY,
+    visits INTEGER NOT NULL,
+    first_seen_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL,
+    cameras TEXT NOT NULL,
+    ignored INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS unknown_templates (
+    id INTEGER PRIMARY KEY,
+    unknown_id TEXT NOT NULL REFERENCES unknowns(id) ON DELETE CASCADE,
+    quality REAL NOT NULL,
+    embedding BLOB NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '4');
 ";
 
 /// The newest gallery layout this build reads and writes. Version 2 added `negatives`,
-/// version 3 the identities' `watchlist`.
-pub const GALLERY_SCHEMA_VERSION: u32 = 3;
+/// version 3 the identities' `watchlist`, version 4 the `unknowns` (clustered strangers).
+pub const GALLERY_SCHEMA_VERSION: u32 = 4;
 
 /// The watchlist of identities enrolled without one.
 pub const DEFAULT_WATCHLIST: &str = "default";
@@ -67,8 +81,8 @@ pub struct IdentitySummary {
 }
 
 pub struct Gallery {
-    path: PathBuf,
-    conn: Connection,
+    pub(super) path: PathBuf,
+    pub(super) conn: Connection,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +177,7 @@ impl Gallery {
             .map_err(|e| self.sqlite(e))
     }
 
-    fn sqlite(&self, source: rusqlite::Error) -> GalleryError {
+    pub(super) fn sqlite(&self, source: rusqlite::Error) -> GalleryError {
         GalleryError::Sqlite {
             path: self.path.clone(),
             source,
@@ -513,11 +527,11 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Embeddings are stored as little-endian f32 blobs.
-fn bytes(embedding: &[f32]) -> Vec<u8> {
+pub(super) fn bytes(embedding: &[f32]) -> Vec<u8> {
     embedding.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-fn floats(blob: &[u8]) -> Vec<f32> {
+pub(super) fn floats(blob: &[u8]) -> Vec<f32> {
     blob.chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use uuid::Uuid;
 
 use crate::alert::{Band, band_for};
-use crate::gallery::dot;
+use crate::gallery::{StoredUnknown, dot};
 
 /// Namespace of the UUIDv5 ids of unknown clusters.
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5c1e_7a0e_4b1d_4e8a_9f3c_2d6b_8a41_07e2);
@@ -60,6 +60,42 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// As the gallery stores it.
+    pub fn to_stored(&self) -> StoredUnknown {
+        StoredUnknown {
+            id: self.id.to_string(),
+            visits: self.visits,
+            first_seen_ms: self.first_seen_ms,
+            last_seen_ms: self.last_seen_ms,
+            cameras: self.cameras.iter().cloned().collect(),
+            ignored: self.ignored,
+            templates: self
+                .templates
+                .iter()
+                .map(|t| (t.quality, t.embedding.clone()))
+                .collect(),
+        }
+    }
+
+    fn from_stored(stored: StoredUnknown) -> Result<Cluster, ClusterError> {
+        let id = Uuid::parse_str(&stored.id).map_err(|_| ClusterError::BadId(stored.id.clone()))?;
+        let templates: Vec<Template> = stored
+            .templates
+            .into_iter()
+            .map(|(quality, embedding)| Template { embedding, quality })
+            .collect();
+        Ok(Cluster {
+            id,
+            centroid: centroid(&templates),
+            templates,
+            visits: stored.visits,
+            first_seen_ms: stored.first_seen_ms,
+            last_seen_ms: stored.last_seen_ms,
+            cameras: stored.cameras.into_iter().collect(),
+            ignored: stored.ignored,
+        })
+    }
+
     fn similarity(&self, embedding: &[f32]) -> f32 {
         self.templates
             .iter()
@@ -103,6 +139,8 @@ pub enum ClusterError {
     SameCluster(Uuid),
     #[error("clustering needs at least one face-size band")]
     NoBands,
+    #[error("stored unknown `{0}` has no valid UUID; the gallery's unknowns table was changed by hand")]
+    BadId(String),
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +158,13 @@ impl Clusters {
             config,
             clusters: Vec::new(),
         })
+    }
+
+    /// Clusters as a gallery stored them, oldest first.
+    pub fn restore(config: ClusterConfig, stored: Vec<StoredUnknown>) -> Result<Clusters, ClusterError> {
+        let mut clusters = Clusters::new(config)?;
+        clusters.clusters = stored.into_iter().map(Cluster::from_stored).collect::<Result<_, _>>()?;
+        Ok(clusters)
     }
 
     pub fn all(&self) -> &[Cluster] {
@@ -158,7 +203,8 @@ impl Clusters {
             None => {
                 self.clusters.push(Cluster {
                     id: Uuid::new_v5(&ID_NAMESPACE, track.track_key.as_bytes()),
-                    centroid: template.embedding.clone(),
+                    // Computed as everywhere else, so a restored cluster equals this one.
+                    centroid: centroid(std::slice::from_ref(&template)),
                     templates: vec![template],
                     visits: 1,
                     first_seen_ms: track.seen_at_ms,

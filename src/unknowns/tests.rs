@@ -238,3 +238,49 @@ fn clustering_needs_bands() {
     .unwrap_err();
     assert_eq!(err, ClusterError::NoBands);
 }
+
+#[test]
+fn clusters_survive_a_restart_in_the_gallery_and_keep_their_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gallery.db");
+    let mut rng = StdRng::seed_from_u64(8);
+    let (a, b) = (person(&mut rng), person(&mut rng));
+    let mut clusters = clusters();
+    let id_a = clusters.assign(&track(visit(&a, 0.5, &mut rng), "t0", 0, 32.0)).id();
+    clusters.assign(&track(visit(&a, 0.5, &mut rng), "t1", 1, 32.0));
+    let id_b = clusters.assign(&track(visit(&b, 0.5, &mut rng), "t2", 2, 32.0)).id();
+    clusters.ignore(id_b).unwrap();
+    {
+        let mut gallery = crate::gallery::Gallery::create(&path).unwrap();
+        for cluster in clusters.all() {
+            gallery.put_unknown(&cluster.to_stored()).unwrap();
+        }
+        // Written twice: the second replaces the first.
+        gallery.put_unknown(&clusters.get(id_a).unwrap().to_stored()).unwrap();
+    }
+    let gallery = crate::gallery::Gallery::open_read_only(&path).unwrap();
+    let mut restored = Clusters::restore(config(), gallery.unknowns().unwrap()).unwrap();
+    assert_eq!(
+        restored.all(),
+        clusters.all(),
+        "templates, centroids, visits, cameras, flags"
+    );
+    assert_eq!(
+        restored.assign(&track(visit(&a, 0.5, &mut rng), "t3", 3, 32.0)),
+        Assignment::Joined(id_a)
+    );
+    assert_eq!(
+        restored.assign(&track(visit(&b, 0.5, &mut rng), "t4", 4, 32.0)),
+        Assignment::Ignored(id_b)
+    );
+    let mut gallery = crate::gallery::Gallery::open(&path).unwrap();
+    assert!(gallery.remove_unknown(&id_b.to_string()).unwrap());
+    assert!(!gallery.remove_unknown(&id_b.to_string()).unwrap());
+    assert_eq!(gallery.unknowns().unwrap().len(), 1);
+    let mut bad = gallery.unknowns().unwrap().remove(0);
+    bad.id = "not-a-uuid".into();
+    assert_eq!(
+        Clusters::restore(config(), vec![bad]).unwrap_err(),
+        ClusterError::BadId("not-a-uuid".into())
+    );
+}
