@@ -58,6 +58,16 @@ impl BBox {
         if union <= 0.0 { 0.0 } else { inter / union }
     }
 
+    /// The whole of a `width`×`height` frame.
+    pub fn covering(width: u32, height: u32) -> BBox {
+        BBox {
+            x: 0.0,
+            y: 0.0,
+            w: width as f32,
+            h: height as f32,
+        }
+    }
+
     /// Whether the two boxes share some area.
     pub fn intersects(&self, other: &BBox) -> bool {
         self.x < other.x + other.w

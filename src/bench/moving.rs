@@ -192,12 +192,7 @@ impl Scene {
         sizes
             .into_iter()
             .map(|px| {
-                let (faces, found) = self
-                    .walkers
-                    .iter()
-                    .zip(hits)
-                    .filter(|(w, _)| w.start.w as u32 == px)
-                    .fold((0, 0), |(f, n), (_, h)| (f + h.0, n + h.1));
+                let (faces, found) = self.tally(hits, |w| w as u32 == px);
                 SizeRecall {
                     face_px: px,
                     faces,
@@ -209,13 +204,17 @@ impl Scene {
     }
 
     fn recall_where(&self, hits: &[(usize, usize)], keep: impl Fn(f32) -> bool) -> f64 {
-        let (faces, found) = self
-            .walkers
+        let (faces, found) = self.tally(hits, keep);
+        found as f64 / faces.max(1) as f64
+    }
+
+    /// (frames present, frames found) summed over the walkers whose face width `keep`s.
+    fn tally(&self, hits: &[(usize, usize)], keep: impl Fn(f32) -> bool) -> (usize, usize) {
+        self.walkers
             .iter()
             .zip(hits)
             .filter(|(w, _)| keep(w.start.w))
-            .fold((0, 0), |(f, n), (_, h)| (f + h.0, n + h.1));
-        found as f64 / faces.max(1) as f64
+            .fold((0, 0), |(f, n), (_, h)| (f + h.0, n + h.1))
     }
 }
 

@@ -94,12 +94,7 @@ impl MotionDetector {
             return Ok(Motion::Everywhere { changed_share });
         }
         let blobs = blobs(&mask, self.config.min_blob_px)?;
-        let frame_box = BBox {
-            x: 0.0,
-            y: 0.0,
-            w: frame.width as f32,
-            h: frame.height as f32,
-        };
+        let frame_box = BBox::covering(frame.width, frame.height);
         let padded = blobs
             .into_iter()
             .map(|b| pad(b.scaled(1.0 / scale), &self.config, &frame_box))

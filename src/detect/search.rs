@@ -23,12 +23,16 @@ impl Search {
     pub fn share(&self, width: u32, height: u32) -> f64 {
         match self {
             Search::Full => 1.0,
-            Search::Regions(regions) => {
-                let area: f32 = regions.iter().map(BBox::area).sum();
-                (area as f64 / (width.max(1) as f64 * height.max(1) as f64)).min(1.0)
-            }
+            Search::Regions(regions) => covered_share(regions, width, height),
         }
     }
+}
+
+/// Share of a `width`×`height` frame that `regions` cover (overlaps counted twice: they are
+/// searched twice).
+fn covered_share(regions: &[BBox], width: u32, height: u32) -> f64 {
+    let area: f32 = regions.iter().map(BBox::area).sum();
+    (area as f64 / (width.max(1) as f64 * height.max(1) as f64)).min(1.0)
 }
 
 /// One camera's region planner; it keeps the camera's background model.
@@ -78,7 +82,7 @@ impl RegionSearch {
             Motion::Everywhere { .. } => Search::Full,
             Motion::Regions(moving) => {
                 let regions = self.regions(frame, moving, windows);
-                let share = Search::Regions(regions.clone()).share(frame.width, frame.height);
+                let share = covered_share(&regions, frame.width, frame.height);
                 if share > self.budget || regions.len() > self.max_regions {
                     Search::Full
                 } else {
@@ -95,12 +99,7 @@ impl RegionSearch {
 
     /// Motion regions and track windows, snapped to the grid, clipped and merged.
     fn regions(&self, frame: &BgrImage, moving: Vec<BBox>, windows: &[BBox]) -> Vec<BBox> {
-        let bounds = BBox {
-            x: 0.0,
-            y: 0.0,
-            w: frame.width as f32,
-            h: frame.height as f32,
-        };
+        let bounds = BBox::covering(frame.width, frame.height);
         let snapped = moving
             .into_iter()
             .chain(windows.iter().copied())

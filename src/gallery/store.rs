@@ -177,6 +177,20 @@ impl Gallery {
             .map_err(|e| self.sqlite(e))
     }
 
+    /// Runs `write` in one transaction, committed only when all of it succeeded.
+    pub(super) fn in_transaction<T>(
+        &mut self,
+        write: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<T>,
+    ) -> Result<T, GalleryError> {
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            let value = write(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        result.map_err(|e| self.sqlite(e))
+    }
+
     pub(super) fn sqlite(&self, source: rusqlite::Error) -> GalleryError {
         GalleryError::Sqlite {
             path: self.path.clone(),
@@ -230,11 +244,7 @@ impl Gallery {
         super::validate_name(name)?;
         self.check_space(space, embedding.len())?;
         let blob = bytes(embedding);
-        let tx = self.conn.transaction().map_err(|e| GalleryError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        let result = (|| {
+        self.in_transaction(|tx| {
             tx.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_space', ?1)",
                 [space],
@@ -249,9 +259,8 @@ impl Gallery {
                 "INSERT INTO templates (identity_id, source, embedding) VALUES (?1, ?2, ?3)",
                 params![id, source, blob],
             )?;
-            tx.commit()
-        })();
-        result.map_err(|e| self.sqlite(e))
+            Ok(())
+        })
     }
 
     pub fn list(&self) -> Result<Vec<IdentitySummary>, GalleryError> {

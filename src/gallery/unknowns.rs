@@ -25,11 +25,7 @@ impl Gallery {
     pub fn put_unknown(&mut self, unknown: &StoredUnknown) -> Result<(), GalleryError> {
         // A list of strings always serialises.
         let cameras = serde_json::Value::from(unknown.cameras.clone()).to_string();
-        let tx = self.conn.transaction().map_err(|e| GalleryError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        let result = (|| {
+        self.in_transaction(|tx| {
             tx.execute("DELETE FROM unknowns WHERE id = ?1", [&unknown.id])?;
             tx.execute(
                 "INSERT INTO unknowns (id, visits, first_seen_ms, last_seen_ms, cameras, ignored) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -48,9 +44,8 @@ impl Gallery {
                     params![unknown.id, f64::from(*quality), bytes(embedding)],
                 )?;
             }
-            tx.commit()
-        })();
-        result.map_err(|e| self.sqlite(e))
+            Ok(())
+        })
     }
 
     /// Forgets a cluster (merged into another, promoted, or past retention); false when
