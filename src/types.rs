@@ -58,6 +58,16 @@ impl BBox {
         if union <= 0.0 { 0.0 } else { inter / union }
     }
 
+    /// The box from its top-left to its bottom-right corner.
+    pub fn from_corners((x0, y0): (f32, f32), (x1, y1): (f32, f32)) -> BBox {
+        BBox {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        }
+    }
+
     /// The whole of a `width`×`height` frame.
     pub fn covering(width: u32, height: u32) -> BBox {
         BBox {
@@ -78,17 +88,13 @@ impl BBox {
 
     /// The smallest box holding both.
     pub fn union(&self, other: &BBox) -> BBox {
-        let (x0, y0) = (self.x.min(other.x), self.y.min(other.y));
-        let (x1, y1) = (
-            (self.x + self.w).max(other.x + other.w),
-            (self.y + self.h).max(other.y + other.h),
-        );
-        BBox {
-            x: x0,
-            y: y0,
-            w: x1 - x0,
-            h: y1 - y0,
-        }
+        BBox::from_corners(
+            (self.x.min(other.x), self.y.min(other.y)),
+            (
+                (self.x + self.w).max(other.x + other.w),
+                (self.y + self.h).max(other.y + other.h),
+            ),
+        )
     }
 
     /// Whether `other` lies inside this box (to within float rounding).
@@ -107,12 +113,7 @@ impl BBox {
             (self.x + self.w).min(bounds.x + bounds.w),
             (self.y + self.h).min(bounds.y + bounds.h),
         );
-        BBox {
-            x: x0,
-            y: y0,
-            w: (x1 - x0).max(0.0),
-            h: (y1 - y0).max(0.0),
-        }
+        BBox::from_corners((x0, y0), (x1.max(x0), y1.max(y0)))
     }
 
     /// Grown by `dx` on the left and right and `dy` on top and bottom.

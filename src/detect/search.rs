@@ -138,13 +138,7 @@ fn grid_step(scale: f32) -> f32 {
 /// (the detector fills its input up to the next 32 pixels with picture, see `View::region`).
 fn snap(b: &BBox, grid: f32) -> BBox {
     let (x0, y0) = ((b.x / grid).floor() * grid, (b.y / grid).floor() * grid);
-    let (x1, y1) = ((b.x + b.w).ceil(), (b.y + b.h).ceil());
-    BBox {
-        x: x0,
-        y: y0,
-        w: x1 - x0,
-        h: y1 - y0,
-    }
+    BBox::from_corners((x0, y0), ((b.x + b.w).ceil(), (b.y + b.h).ceil()))
 }
 
 /// What region search did on one camera, for /metrics.
