@@ -173,6 +173,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             photos,
             frames,
             moving_frames,
+            moving_start,
             part,
             out,
             models,
@@ -193,8 +194,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 report.insert("recall".into(), serde_json::to_value(recall)?);
             }
             if part != BenchDetectPart::Still {
-                let count = crate::bench::moving::WARM_UP + moving_frames;
-                let background = crate::bench::detect::sample_frames(&video, count, 1)?;
+                let count = moving_start + crate::bench::moving::WARM_UP + moving_frames;
+                let mut background = crate::bench::detect::sample_frames(&video, count, 1)?;
+                background.drain(..moving_start.min(background.len()));
                 report.insert(
                     "moving".into(),
                     serde_json::to_value(crate::bench::moving::report(&card, &background, &patches)?)?,

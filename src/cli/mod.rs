@@ -240,6 +240,10 @@ pub enum Command {
         /// Consecutive frames of each moving scene (after 30 that warm its background model up).
         #[arg(long, default_value_t = 60)]
         moving_frames: usize,
+        /// Frames of the video skipped before the moving scenes, to measure on another stretch
+        /// of footage than the defaults were chosen on (the README's figures: 400).
+        #[arg(long, default_value_t = 0)]
+        moving_start: usize,
         /// Which scenes: still pictures, moving scenes, or both.
         #[arg(long, value_enum, default_value_t = BenchDetectPart::All)]
         part: BenchDetectPart,
