@@ -133,7 +133,7 @@ fn read_events(topic: &str) -> Vec<IdentityEvent> {
 }
 
 fn read_alerts(broker: &str, topic: &str) -> Vec<AlertEvent> {
-    read_json(broker, topic, "alert-event.v1.json")
+    read_json(broker, topic, "alert-event.v2.json")
         .into_iter()
         .map(|v| serde_json::from_value(v).unwrap())
         .collect()
@@ -434,7 +434,7 @@ fn broker_outage_of_30_s_loses_nothing_and_keeps_each_cameras_order() {
 }
 
 fn read_events_from(broker: &str, topic: &str) -> Vec<IdentityEvent> {
-    read_json(broker, topic, "identity-event.v2.json")
+    read_json(broker, topic, "identity-event.v3.json")
         .into_iter()
         .map(|v| serde_json::from_value(v).unwrap())
         .collect()

@@ -64,6 +64,30 @@ pub struct AlertConfig {
     /// watchlist not listed here use the settings above.
     #[serde(default)]
     pub watchlists: std::collections::BTreeMap<String, WatchlistPolicy>,
+    /// `[alerts.unknowns]`: alerts for recurring strangers (needs `[unknowns] enabled`).
+    #[serde(default)]
+    pub unknowns: Option<RecurringPolicy>,
+}
+
+/// A stranger seen on at least `min_visits` distinct visits within `within_s` raises a
+/// `recurring` alert, once per track, then not again on that camera for `cooldown_s`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecurringPolicy {
+    #[serde(default = "default_min_visits")]
+    pub min_visits: usize,
+    #[serde(default = "default_within_s")]
+    pub within_s: f64,
+    /// Default: `[alerts] cooldown_s`.
+    pub cooldown_s: Option<f64>,
+}
+
+fn default_min_visits() -> usize {
+    3
+}
+/// A week.
+fn default_within_s() -> f64 {
+    604_800.0
 }
 
 /// How alerts for one watchlist's identities behave; unset keys take the `[alerts]` value.
@@ -105,6 +129,7 @@ impl Default for AlertConfig {
             identity_interval_ms: default_identity_interval(),
             thumbnails: Default::default(),
             watchlists: Default::default(),
+            unknowns: None,
         }
     }
 }
@@ -198,6 +223,13 @@ impl AlertConfig {
             }
             if let Some(cooldown) = policy.cooldown_s {
                 check_range(&format!("watchlists.{name}.cooldown_s"), cooldown, 0.0, 86_400.0)?;
+            }
+        }
+        if let Some(recurring) = &self.unknowns {
+            check_range("unknowns.min_visits", recurring.min_visits, 2, 10_000)?;
+            check_range("unknowns.within_s", recurring.within_s, 1.0, 3650.0 * 86_400.0)?;
+            if let Some(cooldown) = recurring.cooldown_s {
+                check_range("unknowns.cooldown_s", cooldown, 0.0, 30.0 * 86_400.0)?;
             }
         }
         self.thumbnails.validate()

@@ -6,7 +6,7 @@ use super::{AlertConfig, AlertEvent, AlertStage, Band, Policy, Thresholds, Track
 use crate::gallery::{Match, Matcher};
 use crate::publish::{IdentityEvent, ModelIds, Outgoing, TrackOpinion, unix_ms};
 use crate::track::TrackInfo;
-use crate::types::EmbeddedFace;
+use crate::types::{BgrImage, EmbeddedFace};
 
 /// Gallery identities considered per face; more only matter for evidence bookkeeping.
 const RANKED: usize = 3;
@@ -20,9 +20,34 @@ enum Stage {
     Suppressed(String),
 }
 
+/// A track that ended without matching any identity, for the unknowns stage.
+#[derive(Debug, Clone)]
+pub struct UnmatchedTrack {
+    pub track: TrackInfo,
+    /// Quality-weighted mean embedding, L2-normalised.
+    pub template: Vec<f32>,
+    pub frames_embedded: u64,
+    /// Quality weight of its best face.
+    pub best_quality: f32,
+    /// That face, aligned.
+    pub best_crop: Option<BgrImage>,
+}
+
+/// What the unknowns stage knows of a running track's stranger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sighting {
+    pub unknown_id: String,
+    /// Marked "never alert".
+    pub ignored: bool,
+    /// Distinct visits within `[alerts.unknowns] within_s`, this one included.
+    pub recent_visits: usize,
+}
+
 struct TrackState {
     evidence: TrackEvidence,
     stage: Stage,
+    /// A `recurring` alert went out for this track.
+    recurring: bool,
     /// Embedded frames in a row that no longer support the candidate.
     contrary: u32,
     retracted: HashSet<String>,
@@ -93,6 +118,7 @@ impl AlertEngine {
         let mut state = self.tracks.remove(&key).unwrap_or_else(|| TrackState {
             evidence: TrackEvidence::new(face),
             stage: Stage::Watching,
+            recurring: false,
             contrary: 0,
             retracted: HashSet::new(),
             last_identity_event: None,
@@ -146,6 +172,73 @@ impl AlertEngine {
             Stage::Watching => return Vec::new(),
         };
         vec![Outgoing::Alert(Box::new(alert))]
+    }
+
+    /// The running track's template, L2-normalised.
+    pub fn track_template(&self, track: &TrackInfo) -> Option<Vec<f32>> {
+        let state = self.tracks.get(&(track.camera_id.clone(), track.track_id))?;
+        Some(state.evidence.template())
+    }
+
+    /// The track, if it is about to end (call before [`AlertEngine::track_ended`]) having
+    /// matched no identity: never a candidate, and its template below its band's threshold.
+    pub fn unmatched(&self, track: &TrackInfo) -> Option<UnmatchedTrack> {
+        let state = self.tracks.get(&(track.camera_id.clone(), track.track_id))?;
+        if state.stage != Stage::Watching {
+            return None;
+        }
+        let template = state.evidence.template();
+        let band = self.config.band(track.width_max_px);
+        if self
+            .matcher
+            .best(&template)
+            .is_some_and(|m| m.similarity >= band.candidate)
+        {
+            return None;
+        }
+        Some(UnmatchedTrack {
+            track: track.clone(),
+            template,
+            frames_embedded: state.evidence.embedded,
+            best_quality: state.evidence.best_face.map_or(0.0, |(weight, _, _)| weight),
+            best_crop: state.evidence.best_crop.clone(),
+        })
+    }
+
+    /// A `recurring` alert when the track's stranger has been seen on enough visits
+    /// (`[alerts.unknowns]`): once per track, not for ignored strangers, and not again on
+    /// this camera within the cooldown.
+    pub fn recurring(&mut self, track: &TrackInfo, at: SystemTime, sighting: &Sighting) -> Option<AlertEvent> {
+        let policy = self.config.unknowns.clone()?;
+        let key = (track.camera_id.clone(), track.track_id);
+        let mut state = self.tracks.remove(&key)?;
+        let identity = format!("unknown:{}", sighting.unknown_id);
+        let due = !state.recurring && !sighting.ignored && sighting.recent_visits >= policy.min_visits;
+        let alert = match due && !self.cooling(track, &identity, at) {
+            true => {
+                state.recurring = true;
+                let cooldown = policy.cooldown_s.unwrap_or(self.config.cooldown_s);
+                self.cooldowns.insert(
+                    (track.camera_id.clone(), identity.clone()),
+                    at + Duration::from_secs_f64(cooldown),
+                );
+                let band = self.config.band(track.width_max_px).clone();
+                let mut alert = self.alert(&mut state, AlertStage::Recurring, &identity, None, &band, at);
+                alert.identity = crate::publish::UNKNOWN.to_string();
+                alert.watchlist = "unknowns".to_string();
+                alert.unknown_id = Some(sighting.unknown_id.clone());
+                Some(alert)
+            }
+            false => {
+                if due {
+                    self.suppressed += 1;
+                    state.recurring = true;
+                }
+                None
+            }
+        };
+        self.tracks.insert(key, state);
+        alert
     }
 
     /// Moves the track's alert state on after one face; returns the alerts raised.
@@ -246,6 +339,7 @@ impl AlertEngine {
             camera_id: track.camera_id.to_string(),
             track_id,
             identity: identity.to_string(),
+            unknown_id: None,
             watchlist: self.matcher.watchlist_of(identity).to_string(),
             reason: reason.map(str::to_string),
             captured_at_ms: unix_ms(at),
@@ -264,7 +358,9 @@ impl AlertEngine {
             models: self.models_of(&track.camera_id),
             thumbnails: None,
             best_face: match stage {
-                AlertStage::Candidate | AlertStage::Confirmed => state.evidence.best_crop.clone(),
+                AlertStage::Candidate | AlertStage::Confirmed | AlertStage::Recurring => {
+                    state.evidence.best_crop.clone()
+                }
                 AlertStage::Ended | AlertStage::Retracted => None,
             },
         }
@@ -323,6 +419,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
+    use crate::gallery::dot;
     use crate::image::BgrImage;
     use crate::types::{BBox, Detection, FaceQuality, FrameMeta};
 
@@ -527,5 +624,69 @@ mod tests {
             "no candidate, confirmed on the first frame"
         );
         assert_eq!(confirmed.thresholds.confirm_min_frames, 1);
+    }
+
+    #[test]
+    fn only_a_track_that_matched_nobody_is_handed_to_the_unknowns() {
+        let mut engine = engine();
+        let (_, ada) = walk(&mut engine, 1, 0, 0..6, |_| like_ada(0.6));
+        assert!(engine.unmatched(&ada.track).is_none(), "Ada was confirmed");
+        let (_, stranger_face) = walk(&mut engine, 2, 0, 0..6, |_| stranger());
+        let unmatched = engine.unmatched(&stranger_face.track).unwrap();
+        assert_eq!(unmatched.frames_embedded, 6);
+        assert!(unmatched.best_crop.is_some() && unmatched.best_quality > 0.0);
+        assert!((dot(&unmatched.template, &stranger()) - 1.0).abs() < 1e-4);
+        assert_eq!(engine.track_template(&stranger_face.track), Some(unmatched.template));
+    }
+
+    #[test]
+    fn a_recurring_stranger_alerts_once_per_track_and_not_within_the_cooldown() {
+        let config: AlertConfig = toml::from_str("[unknowns]\nmin_visits = 3\ncooldown_s = 60\n").unwrap();
+        config.validate().unwrap();
+        let mut engine = engine_with(config, "default");
+        let sighting = |visits| Sighting {
+            unknown_id: "5c1e7a0e-0000-4000-8000-000000000001".into(),
+            ignored: false,
+            recent_visits: visits,
+        };
+        let (_, f) = walk(&mut engine, 1, 0, 0..3, |_| stranger());
+        let at = f.frame.captured_at;
+        assert!(
+            engine.recurring(&f.track, at, &sighting(2)).is_none(),
+            "two visits are not enough"
+        );
+        let alert = engine.recurring(&f.track, at, &sighting(3)).unwrap();
+        assert_eq!(
+            (alert.stage, alert.identity.as_str()),
+            (AlertStage::Recurring, "unknown")
+        );
+        assert_eq!(
+            alert.unknown_id.as_deref(),
+            Some("5c1e7a0e-0000-4000-8000-000000000001")
+        );
+        assert!(
+            alert
+                .key
+                .ends_with("/unknown:5c1e7a0e-0000-4000-8000-000000000001/recurring")
+        );
+        assert!(alert.best_face.is_some());
+        assert!(engine.recurring(&f.track, at, &sighting(3)).is_none(), "once per track");
+        // Another track of the same stranger 10 s later: cooling down.
+        let (_, g) = walk(&mut engine, 2, 10, 0..3, |_| stranger());
+        assert!(engine.recurring(&g.track, g.frame.captured_at, &sighting(4)).is_none());
+        assert_eq!(engine.suppressed, 1);
+        let ignored = Sighting {
+            ignored: true,
+            ..sighting(9)
+        };
+        let (_, h) = walk(&mut engine, 3, 500, 0..3, |_| stranger());
+        assert!(
+            engine.recurring(&h.track, h.frame.captured_at, &ignored).is_none(),
+            "ignored"
+        );
+        assert!(
+            engine.recurring(&h.track, h.frame.captured_at, &sighting(4)).is_some(),
+            "after the cooldown"
+        );
     }
 }

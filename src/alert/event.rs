@@ -5,8 +5,9 @@ use super::EvidenceSummary;
 use crate::publish::ModelIds;
 use crate::types::{BBox, BgrImage};
 
-/// Bumped on any incompatible change; documented in `schemas/alert-event.v1.json`.
-pub const ALERT_SCHEMA_VERSION: u32 = 1;
+/// Bumped on any incompatible change; documented in `schemas/alert-event.v2.json`.
+/// Version 2: the `recurring` stage for strangers, and `unknown_id`.
+pub const ALERT_SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -19,6 +20,8 @@ pub enum AlertStage {
     Ended,
     /// A candidate's evidence fell away, or its track ended unconfirmed.
     Retracted,
+    /// An unknown face seen on enough distinct visits (`[alerts.unknowns]`).
+    Recurring,
 }
 
 impl AlertStage {
@@ -28,6 +31,7 @@ impl AlertStage {
             AlertStage::Confirmed => "confirmed",
             AlertStage::Ended => "ended",
             AlertStage::Retracted => "retracted",
+            AlertStage::Recurring => "recurring",
         }
     }
 }
@@ -55,6 +59,8 @@ pub struct AlertEvent {
     pub camera_id: String,
     pub track_id: String,
     pub identity: String,
+    /// For `recurring`: the stranger's cluster (`squint unknowns show ID`).
+    pub unknown_id: Option<String>,
     /// The identity's gallery watchlist, whose policy applied.
     pub watchlist: String,
     /// Why a candidate was retracted.

@@ -8,8 +8,8 @@ mod event;
 mod evidence;
 mod thumbnails;
 
-pub use config::{AlertConfig, Band, Policy, WatchlistPolicy, band_for, band_label};
-pub use engine::{AlertEngine, track_number};
+pub use config::{AlertConfig, Band, Policy, RecurringPolicy, WatchlistPolicy, band_for, band_label};
+pub use engine::{AlertEngine, Sighting, UnmatchedTrack, track_number};
 pub use event::{ALERT_SCHEMA_VERSION, AlertEvent, AlertStage, Thresholds, Thumbnails};
 pub use evidence::{EvidenceSummary, TrackEvidence};
 pub use thumbnails::{ThumbnailConfig, ThumbnailError, ThumbnailStore};

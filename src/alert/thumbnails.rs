@@ -190,13 +190,14 @@ mod tests {
     fn alert(n: u32) -> AlertEvent {
         let key = format!("cam/../1/ada/{n}");
         AlertEvent {
-            schema_version: 1,
+            schema_version: crate::alert::ALERT_SCHEMA_VERSION,
             alert_id: AlertEvent::id_for(&key),
             key,
             stage: AlertStage::Confirmed,
             camera_id: "gate/../1".into(),
             track_id: "r-1".into(),
             identity: "ada".into(),
+            unknown_id: None,
             watchlist: "default".into(),
             reason: None,
             captured_at_ms: 0,
@@ -288,7 +289,7 @@ mod tests {
 
     #[test]
     fn alerts_with_and_without_pictures_validate_against_the_schema() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/alert-event.v1.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/alert-event.v2.json");
         let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let validator = jsonschema::validator_for(&schema).unwrap();
         let dir = tempfile::tempdir().unwrap();

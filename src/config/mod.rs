@@ -13,6 +13,7 @@ use crate::ingest::CameraConfig;
 use crate::publish::KafkaConfig;
 use crate::recognize::RecognizeConfig;
 use crate::track::TrackConfig;
+use crate::unknowns::UnknownsConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -97,6 +98,8 @@ pub struct Config {
     pub gallery: GalleryConfig,
     #[serde(default)]
     pub alerts: AlertConfig,
+    #[serde(default)]
+    pub unknowns: UnknownsConfig,
     pub kafka: KafkaConfig,
     #[serde(default)]
     pub http: crate::observe::HttpConfig,
@@ -223,6 +226,15 @@ impl Config {
         self.alerts
             .validate()
             .map_err(|(key, msg)| invalid(format!("alerts.{key}"), msg))?;
+        self.unknowns
+            .validate()
+            .map_err(|(key, msg)| invalid(format!("unknowns.{key}"), msg))?;
+        if self.alerts.unknowns.is_some() && !self.unknowns.enabled {
+            return Err(invalid(
+                "alerts.unknowns".into(),
+                "recurring-stranger alerts need unknown faces clustered: set `enabled = true` under [unknowns]".into(),
+            ));
+        }
         self.kafka
             .validate()
             .map_err(|(key, msg)| invalid(format!("kafka.{key}"), msg))?;

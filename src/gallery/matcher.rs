@@ -18,6 +18,8 @@ pub struct Matcher {
     /// "Not this person" embeddings, row-major, and the identity each belongs to.
     negatives: Vec<f32>,
     negative_owners: Vec<usize>,
+    /// Negatives of every identity: faces of strangers marked ignored.
+    anchors: Vec<f32>,
 }
 
 impl Matcher {
@@ -30,6 +32,7 @@ impl Matcher {
             templates: Vec::new(),
             negatives: Vec::new(),
             negative_owners: Vec::new(),
+            anchors: Vec::new(),
         }
     }
 
@@ -42,6 +45,15 @@ impl Matcher {
     }
 
     /// Adds a template (L2-normalised) for `name`.
+    /// A face no identity may be matched to: a probe at least as close to it as to an
+    /// identity's own templates is not that identity (an ignored stranger who resembles
+    /// someone enrolled stops being reported as them).
+    pub fn add_anchor(&mut self, embedding: &[f32]) {
+        if embedding.len() == self.dim {
+            self.anchors.extend_from_slice(embedding);
+        }
+    }
+
     pub fn add(&mut self, name: &str, embedding: &[f32]) {
         let owner = match self.names.iter().position(|n| n == name) {
             Some(i) => i,
@@ -128,6 +140,14 @@ impl Matcher {
             if dot(negative, probe) >= best[owner] {
                 best[owner] = f32::NEG_INFINITY;
             }
+        }
+        let anchored = self
+            .anchors
+            .chunks_exact(self.dim)
+            .map(|anchor| dot(anchor, probe))
+            .fold(f32::NEG_INFINITY, f32::max);
+        for score in best.iter_mut().filter(|s| **s <= anchored) {
+            *score = f32::NEG_INFINITY;
         }
         Some(best)
     }

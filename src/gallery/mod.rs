@@ -15,7 +15,7 @@ pub use store::{
     DEFAULT_WATCHLIST, ExportedEmbedding, ExportedIdentity, GALLERY_SCHEMA_VERSION, Gallery, GalleryExport,
     IdentitySummary,
 };
-pub use unknowns::StoredUnknown;
+pub use unknowns::{StoredFace, StoredUnknown};
 pub use watch::GalleryWatch;
 
 use std::path::PathBuf;
@@ -64,6 +64,12 @@ pub enum GalleryError {
     InvalidName { name: String, reason: &'static str },
     #[error("gallery {path}: no identity `{name}`; enroll them before adding negatives")]
     UnknownIdentity { path: PathBuf, name: String },
+    #[error("gallery {path} has no unknown face cluster {id}; `squint unknowns list` shows the ids it has")]
+    UnknownCluster { path: PathBuf, id: String },
+    #[error(
+        "unknown {id} in gallery {path} is marked ignored and cannot become an identity; enrol the person with a photo instead"
+    )]
+    IgnoredCluster { path: PathBuf, id: String },
     #[error(
         "gallery {path} has schema version {version}, newer than this Squint reads ({supported}); upgrade Squint (the file was left untouched)"
     )]

@@ -32,20 +32,41 @@ CREATE TABLE IF NOT EXISTS unknowns (
     first_seen_ms INTEGER NOT NULL,
     last_seen_ms INTEGER NOT NULL,
     cameras TEXT NOT NULL,
-    ignored INTEGER NOT NULL DEFAULT 0
+    ignored INTEGER NOT NULL DEFAULT 0,
+    visit_times TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS unknown_templates (
     id INTEGER PRIMARY KEY,
     unknown_id TEXT NOT NULL REFERENCES unknowns(id) ON DELETE CASCADE,
     quality REAL NOT NULL,
-    embedding BLOB NOT NULL
+    embedding BLOB NOT NULL,
+    width_px REAL NOT NULL DEFAULT 0,
+    face BLOB
 );
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '4');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '5');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('match_revision', '0');
+";
+
+/// Bumps `match_revision` whenever something the matcher is built from changes (identities,
+/// templates, negatives, ignored unknowns), so a running pipeline rebuilds its matcher for
+/// those changes only and not for every stranger's visit it records itself.
+const MATCH_TRIGGERS: &str = "
+CREATE TRIGGER IF NOT EXISTS match_identities_ins AFTER INSERT ON identities BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'match_revision'; END;
+CREATE TRIGGER IF NOT EXISTS match_identities_upd AFTER UPDATE ON identities BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'match_revision'; END;
+CREATE TRIGGER IF NOT EXISTS match_identities_del AFTER DELETE ON identities BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'match_revision'; END;
+CREATE TRIGGER IF NOT EXISTS match_templates_ins AFTER INSERT ON templates BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'match_revision'; END;
+CREATE TRIGGER IF NOT EXISTS match_templates_del AFTER DELETE ON templates BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'match_revision'; END;
+CREATE TRIGGER IF NOT EXISTS match_negatives_ins AFTER INSERT ON negatives BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'match_revision'; END;
+CREATE TRIGGER IF NOT EXISTS match_negatives_del AFTER DELETE ON negatives BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'match_revision'; END;
+CREATE TRIGGER IF NOT EXISTS match_unknowns_ins AFTER INSERT ON unknowns WHEN NEW.ignored BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'match_revision'; END;
+CREATE TRIGGER IF NOT EXISTS match_unknowns_upd AFTER UPDATE OF ignored ON unknowns BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'match_revision'; END;
+CREATE TRIGGER IF NOT EXISTS match_unknowns_del AFTER DELETE ON unknowns WHEN OLD.ignored BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'match_revision'; END;
 ";
 
 /// The newest gallery layout this build reads and writes. Version 2 added `negatives`,
-/// version 3 the identities' `watchlist`, version 4 the `unknowns` (clustered strangers).
-pub const GALLERY_SCHEMA_VERSION: u32 = 4;
+/// version 3 the identities' `watchlist`, version 4 the `unknowns` (clustered strangers),
+/// version 5 their faces, template widths and visit times, and `match_revision`.
+pub const GALLERY_SCHEMA_VERSION: u32 = 5;
 
 /// The watchlist of identities enrolled without one.
 pub const DEFAULT_WATCHLIST: &str = "default";
@@ -163,6 +184,7 @@ impl Gallery {
                 .map_err(unwritable)?;
             conn.execute_batch(SCHEMA).map_err(unwritable)?;
             upgrade(&conn).map_err(sqlite)?;
+            conn.execute_batch(MATCH_TRIGGERS).map_err(unwritable)?;
         }
         Ok(Gallery {
             path: path.to_path_buf(),
@@ -175,6 +197,11 @@ impl Gallery {
         self.conn
             .query_row("PRAGMA data_version", [], |r| r.get(0))
             .map_err(|e| self.sqlite(e))
+    }
+
+    /// Changes whenever what [`Gallery::matcher`] builds from may have changed.
+    pub fn match_revision(&self) -> Result<i64, GalleryError> {
+        Ok(self.meta("match_revision")?.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
     /// Runs `write` in one transaction, committed only when all of it succeeded.
@@ -399,6 +426,7 @@ impl Gallery {
         for (name, _, blob) in self.rows(Table::Negatives)? {
             matcher.add_negative(&name, &self.decode(&blob, size)?);
         }
+        self.add_ignored_anchors(&mut matcher, size)?;
         Ok(matcher)
     }
 
@@ -519,14 +547,27 @@ fn check_readable_as_is(conn: &Connection, path: &Path) -> Result<(), GalleryErr
     }
 }
 
-fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
-    let has_watchlist: bool = conn.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('identities') WHERE name = 'watchlist'",
-        [],
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
         |r| r.get(0),
-    )?;
+    )
+}
+
+fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
+    let has_watchlist = has_column(conn, "identities", "watchlist")?;
     if !has_watchlist {
         conn.execute_batch("ALTER TABLE identities ADD COLUMN watchlist TEXT NOT NULL DEFAULT 'default';")?;
+    }
+    for (table, column, definition) in [
+        ("unknowns", "visit_times", "TEXT NOT NULL DEFAULT '[]'"),
+        ("unknown_templates", "width_px", "REAL NOT NULL DEFAULT 0"),
+        ("unknown_templates", "face", "BLOB"),
+    ] {
+        if !has_column(conn, table, column)? {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition};"))?;
+        }
     }
     conn.execute(
         "UPDATE meta SET value = ?1 WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?1",

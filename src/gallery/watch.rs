@@ -10,6 +10,7 @@ pub struct GalleryWatch {
     space: String,
     size: usize,
     version: i64,
+    revision: i64,
     every: Duration,
     checked: Instant,
 }
@@ -25,11 +26,13 @@ impl GalleryWatch {
         let gallery = Gallery::open_read_only(path)?;
         let matcher = gallery.matcher(space, size)?;
         let version = gallery.data_version()?;
+        let revision = gallery.match_revision()?;
         let watch = GalleryWatch {
             gallery,
             space: space.to_string(),
             size,
             version,
+            revision,
             every,
             checked: Instant::now(),
         };
@@ -51,6 +54,16 @@ impl GalleryWatch {
             return None;
         }
         self.version = version;
+        // Strangers' visits recorded by the pipeline itself change the file but not the
+        // matcher.
+        let revision = match self.gallery.match_revision() {
+            Ok(revision) => revision,
+            Err(e) => return Some(Err(e)),
+        };
+        if revision == self.revision {
+            return None;
+        }
+        self.revision = revision;
         Some(self.gallery.matcher(&self.space, self.size))
     }
 }

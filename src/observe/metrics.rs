@@ -315,5 +315,33 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         "",
         s.gallery_identities.load(Ordering::Relaxed) as f64,
     );
+    w.family(
+        "squint_unknown_tracks_total",
+        "counter",
+        "Ended unknown tracks by what became of them ([unknowns]).",
+    );
+    for (outcome, counter) in [
+        ("opened", &s.unknowns_opened),
+        ("joined", &s.unknowns_joined),
+        ("ignored", &s.unknowns_ignored),
+        ("skipped", &s.unknowns_skipped),
+    ] {
+        let labels = format!("{{outcome=\"{outcome}\"}}");
+        w.value(
+            "squint_unknown_tracks_total",
+            &labels,
+            counter.load(Ordering::Relaxed) as f64,
+        );
+    }
+    w.family(
+        "squint_unknown_clusters",
+        "gauge",
+        "Stranger clusters held ([unknowns]).",
+    );
+    w.value(
+        "squint_unknown_clusters",
+        "",
+        s.unknown_clusters.load(Ordering::Relaxed) as f64,
+    );
     w.0
 }

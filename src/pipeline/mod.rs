@@ -36,6 +36,7 @@ use crate::observe::{HttpEndpoint, Observed, QueueDepths, Snapshots};
 use crate::publish::{EmbeddedBroker, ModelIds, PublishError, Publisher, SpoolStats};
 use crate::recognize::{RecognizeError, Recognizer, RecognizerSet};
 use crate::track::Tracker;
+use crate::unknowns::{Strangers, UnknownsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -57,6 +58,8 @@ pub enum PipelineError {
     Thumbnails(#[from] ThumbnailError),
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error(transparent)]
+    Unknowns(#[from] UnknownsError),
     #[error("camera `{camera}`: recognizer {card}: {message}")]
     CameraRecognizer {
         camera: String,
@@ -159,10 +162,21 @@ impl Pipeline {
             })
             .collect();
         drop(face_tx);
+        let strangers = match config.unknowns.enabled {
+            true => Some(Strangers::open(&config.unknowns, &config.alerts, &config.gallery.path)?),
+            false => None,
+        };
+        if let Some(strangers) = &strangers {
+            stats
+                .unknown_clusters
+                .store(strangers.clusters().all().len() as u64, Ordering::Relaxed);
+        }
         let alert = workers::AlertWorker {
             engine,
             thumbnails: ThumbnailStore::open(&config.alerts.thumbnails)?,
             gallery,
+            strangers,
+            unknown_events: HashMap::new(),
             faces: face_rx,
             events: event_tx,
             stats: stats.clone(),

@@ -28,6 +28,14 @@ pub struct PipelineStats {
     pub thumbnail_bytes: AtomicU64,
     /// Identities the matcher holds (changes on hot reload).
     pub gallery_identities: AtomicU64,
+    /// Ended unknown tracks filed under a new stranger cluster, an existing one, an ignored
+    /// one, or not clustered (too small, short or poor).
+    pub unknowns_opened: AtomicU64,
+    pub unknowns_joined: AtomicU64,
+    pub unknowns_ignored: AtomicU64,
+    pub unknowns_skipped: AtomicU64,
+    /// Stranger clusters held.
+    pub unknown_clusters: AtomicU64,
     pub frame_errors: AtomicU64,
     /// From the frame leaving the decoder to its identity event leaving the alert stage.
     pub event_latency: Latency,
@@ -65,6 +73,11 @@ impl Default for PipelineStats {
             alerts_suppressed: AtomicU64::new(0),
             thumbnail_bytes: AtomicU64::new(0),
             gallery_identities: AtomicU64::new(0),
+            unknowns_opened: AtomicU64::new(0),
+            unknowns_joined: AtomicU64::new(0),
+            unknowns_ignored: AtomicU64::new(0),
+            unknowns_skipped: AtomicU64::new(0),
+            unknown_clusters: AtomicU64::new(0),
             frame_errors: AtomicU64::new(0),
             event_latency: Latency::default(),
             detect_latency: Latency::default(),

@@ -6,9 +6,10 @@ use uuid::Uuid;
 use crate::gallery::Match;
 use crate::types::{BBox, EmbeddedFace, FaceQuality};
 
-/// Bumped on any incompatible change; documented in `schemas/identity-event.v2.json`.
+/// Bumped on any incompatible change; documented in `schemas/identity-event.v3.json`.
 /// Version 2: one event per track and interval instead of per frame, with track fields.
-pub const EVENT_SCHEMA_VERSION: u32 = 2;
+/// Version 3: `unknown_id`.
+pub const EVENT_SCHEMA_VERSION: u32 = 3;
 
 /// Identity of a face no gallery entry matched at the threshold.
 pub const UNKNOWN: &str = "unknown";
@@ -55,6 +56,8 @@ pub struct IdentityEvent {
     pub quality: FaceQuality,
     /// Gallery name of the track, or `unknown`.
     pub identity: String,
+    /// An unknown track's stranger cluster (`[unknowns]`), stable across visits.
+    pub unknown_id: Option<String>,
     /// Cosine similarity of the track's template (quality-weighted mean embedding) to
     /// `best_candidate`; absent when the gallery is empty.
     pub similarity: Option<f32>,
@@ -103,6 +106,7 @@ impl IdentityEvent {
             detection_score: d.score,
             quality: face.quality,
             identity: named.unwrap_or_else(|| UNKNOWN.to_string()),
+            unknown_id: None,
             similarity: best.as_ref().map(|m| m.similarity),
             frame_similarity: frame_best.map(|m| m.similarity),
             best_candidate: best.map(|m| m.identity),
@@ -226,7 +230,7 @@ mod tests {
 
     #[test]
     fn events_validate_against_the_published_schema() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/identity-event.v2.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/identity-event.v3.json");
         let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(schema["properties"]["schema_version"]["const"], EVENT_SCHEMA_VERSION);
         let validator = jsonschema::validator_for(&schema).unwrap();

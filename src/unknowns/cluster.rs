@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use uuid::Uuid;
 
 use crate::alert::{Band, band_for};
-use crate::gallery::{StoredUnknown, dot};
+use crate::gallery::{StoredFace, StoredUnknown, dot};
 
 /// Namespace of the UUIDv5 ids of unknown clusters.
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5c1e_7a0e_4b1d_4e8a_9f3c_2d6b_8a41_07e2);
@@ -23,7 +23,13 @@ pub struct ClusterConfig {
     pub max_templates: usize,
     /// Two clusters whose centroids are at least this similar become one.
     pub merge_similarity: f32,
+    /// A track starting later than this after the cluster was last seen is a new visit;
+    /// sooner, it continues the last one (a track that broke and restarted).
+    pub visit_gap_ms: u64,
 }
+
+/// Visit start times kept per cluster, for "N visits within T".
+const VISIT_TIMES_KEPT: usize = 64;
 
 /// One unknown track, summarised when it ends.
 #[derive(Debug, Clone)]
@@ -35,13 +41,18 @@ pub struct UnknownTrack {
     pub camera_id: String,
     /// Unique for the track (camera and track id); seeds the id of a cluster it opens.
     pub track_key: String,
-    pub seen_at_ms: u64,
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+    /// The track's best aligned crop as JPEG.
+    pub jpeg: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     pub embedding: Vec<f32>,
     pub quality: f32,
+    pub width_px: f32,
+    pub jpeg: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +68,8 @@ pub struct Cluster {
     /// Marked "never alert": still matched, so its tracks are recognised as this stranger,
     /// but it raises nothing and never becomes an identity.
     pub ignored: bool,
+    /// Start of each recent visit, oldest first.
+    pub visit_times: Vec<u64>,
 }
 
 impl Cluster {
@@ -69,10 +82,16 @@ impl Cluster {
             last_seen_ms: self.last_seen_ms,
             cameras: self.cameras.iter().cloned().collect(),
             ignored: self.ignored,
+            visit_times: self.visit_times.clone(),
             templates: self
                 .templates
                 .iter()
-                .map(|t| (t.quality, t.embedding.clone()))
+                .map(|t| StoredFace {
+                    quality: t.quality,
+                    width_px: t.width_px,
+                    embedding: t.embedding.clone(),
+                    jpeg: t.jpeg.clone(),
+                })
                 .collect(),
         }
     }
@@ -82,7 +101,12 @@ impl Cluster {
         let templates: Vec<Template> = stored
             .templates
             .into_iter()
-            .map(|(quality, embedding)| Template { embedding, quality })
+            .map(|face| Template {
+                embedding: face.embedding,
+                quality: face.quality,
+                width_px: face.width_px,
+                jpeg: face.jpeg,
+            })
             .collect();
         Ok(Cluster {
             id,
@@ -93,7 +117,31 @@ impl Cluster {
             last_seen_ms: stored.last_seen_ms,
             cameras: stored.cameras.into_iter().collect(),
             ignored: stored.ignored,
+            visit_times: stored.visit_times,
         })
+    }
+
+    /// Visits that started at or after `since_ms`.
+    pub fn visits_since(&self, since_ms: u64) -> usize {
+        self.visit_times.iter().filter(|&&t| t >= since_ms).count()
+    }
+
+    /// True when a track first seen at `at_ms` starts a new visit rather than continuing
+    /// the last one.
+    pub fn is_new_visit(&self, at_ms: u64, gap_ms: u64) -> bool {
+        at_ms > self.last_seen_ms.saturating_add(gap_ms)
+    }
+
+    fn add_visit(&mut self, at_ms: u64) {
+        self.visits += 1;
+        self.note_visit_time(at_ms);
+    }
+
+    fn note_visit_time(&mut self, at_ms: u64) {
+        let at = self.visit_times.partition_point(|&t| t <= at_ms);
+        self.visit_times.insert(at, at_ms);
+        let excess = self.visit_times.len().saturating_sub(VISIT_TIMES_KEPT);
+        self.visit_times.drain(..excess);
     }
 
     fn similarity(&self, embedding: &[f32]) -> f32 {
@@ -175,27 +223,42 @@ impl Clusters {
         self.clusters.iter().find(|c| c.id == id)
     }
 
+    /// The cluster `embedding` (of a face `width_px` wide) belongs to, if any clears the
+    /// band's threshold: what a running track of a returning stranger is reported as.
+    pub fn nearest(&self, embedding: &[f32], width_px: f32) -> Option<&Cluster> {
+        self.best_index(embedding, width_px)
+            .map(|(index, _)| &self.clusters[index])
+    }
+
+    fn best_index(&self, embedding: &[f32], width_px: f32) -> Option<(usize, f32)> {
+        let threshold = band_for(&self.config.bands, width_px).candidate;
+        self.clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i, c.similarity(embedding)))
+            .filter(|(_, similarity)| *similarity >= threshold)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+    }
+
     /// Files one ended unknown track under a cluster, then merges clusters that have grown
     /// together because of it.
     pub fn assign(&mut self, track: &UnknownTrack) -> Assignment {
-        let threshold = band_for(&self.config.bands, track.width_px).candidate;
-        let best = self
-            .clusters
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (i, c.similarity(&track.embedding)))
-            .filter(|(_, similarity)| *similarity >= threshold)
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        let best = self.best_index(&track.embedding, track.width_px);
         let template = Template {
             embedding: track.embedding.clone(),
             quality: track.quality,
+            width_px: track.width_px,
+            jpeg: track.jpeg.clone(),
         };
         let index = match best {
             Some((index, _)) => {
+                let gap = self.config.visit_gap_ms;
                 let cluster = &mut self.clusters[index];
-                cluster.visits += 1;
-                cluster.first_seen_ms = cluster.first_seen_ms.min(track.seen_at_ms);
-                cluster.last_seen_ms = cluster.last_seen_ms.max(track.seen_at_ms);
+                if cluster.is_new_visit(track.first_seen_ms, gap) {
+                    cluster.add_visit(track.first_seen_ms);
+                }
+                cluster.first_seen_ms = cluster.first_seen_ms.min(track.first_seen_ms);
+                cluster.last_seen_ms = cluster.last_seen_ms.max(track.last_seen_ms);
                 cluster.cameras.insert(track.camera_id.clone());
                 cluster.add_templates([template], self.config.max_templates);
                 index
@@ -207,10 +270,11 @@ impl Clusters {
                     centroid: centroid(std::slice::from_ref(&template)),
                     templates: vec![template],
                     visits: 1,
-                    first_seen_ms: track.seen_at_ms,
-                    last_seen_ms: track.seen_at_ms,
+                    first_seen_ms: track.first_seen_ms,
+                    last_seen_ms: track.last_seen_ms,
                     cameras: BTreeSet::from([track.camera_id.clone()]),
                     ignored: false,
+                    visit_times: vec![track.first_seen_ms],
                 });
                 self.clusters.len() - 1
             }
@@ -271,6 +335,9 @@ impl Clusters {
         cluster.last_seen_ms = cluster.last_seen_ms.max(absorbed.last_seen_ms);
         cluster.cameras.extend(absorbed.cameras);
         cluster.ignored |= absorbed.ignored;
+        for at in absorbed.visit_times {
+            cluster.note_visit_time(at);
+        }
         cluster.add_templates(absorbed.templates, self.config.max_templates);
         Ok(cluster.id)
     }

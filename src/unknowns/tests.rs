@@ -33,7 +33,9 @@ fn track(embedding: Vec<f32>, key: &str, at_ms: u64, width_px: f32) -> UnknownTr
         quality: width_px,
         camera_id: if at_ms.is_multiple_of(2) { "door" } else { "gate" }.into(),
         track_key: key.into(),
-        seen_at_ms: at_ms,
+        first_seen_ms: at_ms,
+        last_seen_ms: at_ms,
+        jpeg: None,
     }
 }
 
@@ -42,6 +44,7 @@ fn config() -> ClusterConfig {
         bands: AlertConfig::default().bands,
         max_templates: 3,
         merge_similarity: 0.8,
+        visit_gap_ms: 0,
     }
 }
 
@@ -283,4 +286,229 @@ fn clusters_survive_a_restart_in_the_gallery_and_keep_their_ids() {
         Clusters::restore(config(), vec![bad]).unwrap_err(),
         ClusterError::BadId("not-a-uuid".into())
     );
+}
+
+#[test]
+fn a_track_soon_after_the_last_continues_the_visit() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let a = person(&mut rng);
+    let mut clusters = Clusters::new(ClusterConfig {
+        visit_gap_ms: 60_000,
+        ..config()
+    })
+    .unwrap();
+    let id = clusters.assign(&track(visit(&a, 0.5, &mut rng), "t0", 0, 32.0)).id();
+    // Broken off and picked up 10 s later: the same visit.
+    clusters.assign(&track(visit(&a, 0.5, &mut rng), "t1", 10_000, 32.0));
+    // Back after ten minutes: a new one.
+    clusters.assign(&track(visit(&a, 0.5, &mut rng), "t2", 610_000, 32.0));
+    let cluster = clusters.get(id).unwrap();
+    assert_eq!(cluster.visits, 2);
+    assert_eq!(cluster.visit_times, vec![0, 610_000]);
+    assert_eq!(cluster.visits_since(1), 1);
+    let probe = visit(&a, 0.5, &mut rng);
+    assert_eq!(clusters.nearest(&probe, 32.0).map(|c| c.id), Some(id));
+    assert!(
+        clusters.nearest(&person(&mut rng), 32.0).is_none(),
+        "a stranger to them all"
+    );
+}
+
+mod in_the_gallery {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::alert::{AlertConfig, UnmatchedTrack};
+    use crate::gallery::Gallery;
+    use crate::image::BgrImage;
+    use crate::track::TrackInfo;
+
+    fn ended(embedding: Vec<f32>, track_id: u64, at_s: u64, width_px: f32, frames: u64) -> UnmatchedTrack {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + at_s);
+        UnmatchedTrack {
+            track: TrackInfo {
+                camera_id: Arc::from("door"),
+                track_id,
+                frames_seen: frames,
+                first_seq: 0,
+                last_seq: frames,
+                first_seen: at,
+                last_seen: at + Duration::from_secs(2),
+                width_min_px: width_px,
+                width_max_px: width_px,
+            },
+            template: embedding,
+            frames_embedded: frames,
+            best_quality: 0.5,
+            best_crop: Some(BgrImage::new(8, 8)),
+        }
+    }
+
+    fn enabled() -> UnknownsConfig {
+        UnknownsConfig {
+            enabled: true,
+            // The test's sightings are in 2027; nothing expires under way.
+            retention_days: 3650.0,
+            ..UnknownsConfig::default()
+        }
+    }
+
+    fn gallery_with_ada(path: &Path, ada: &[f32]) {
+        Gallery::create(path)
+            .unwrap()
+            .add_template("ada", "ada.jpg", "s", ada)
+            .unwrap();
+    }
+
+    fn at(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + s)
+    }
+
+    #[test]
+    fn strangers_are_filed_in_the_gallery_and_changes_made_elsewhere_are_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.db");
+        let mut rng = StdRng::seed_from_u64(10);
+        let (ada, eve) = (person(&mut rng), person(&mut rng));
+        gallery_with_ada(&path, &ada);
+        let mut strangers = Strangers::open(&enabled(), &AlertConfig::default(), &path).unwrap();
+
+        let first = strangers
+            .track_ended(&ended(visit(&eve, 0.5, &mut rng), 1, 0, 30.0, 8))
+            .unwrap();
+        let Filed::Assigned(Assignment::Opened(id)) = first else {
+            panic!("{first:?}")
+        };
+        for (too_poor, reason) in [
+            (ended(visit(&eve, 0.5, &mut rng), 2, 5, 10.0, 8), "min_face_px"),
+            (ended(visit(&eve, 0.5, &mut rng), 3, 5, 30.0, 1), "min_track_frames"),
+        ] {
+            let filed = strangers.track_ended(&too_poor).unwrap();
+            assert!(matches!(filed, Filed::Skipped(r) if r.contains(reason)), "{filed:?}");
+        }
+        let stored = Gallery::open_read_only(&path).unwrap().unknowns().unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].id, id.to_string());
+        assert!(
+            stored[0].templates[0]
+                .jpeg
+                .as_ref()
+                .is_some_and(|j| j.starts_with(&[0xff, 0xd8]))
+        );
+
+        // Eve comes back an hour later: a second visit, live.
+        let sighting = strangers.sighting(&visit(&eve, 0.5, &mut rng), 30.0, at(3600)).unwrap();
+        assert_eq!(
+            (sighting.unknown_id.as_str(), sighting.ignored),
+            (id.to_string().as_str(), false)
+        );
+        assert_eq!(sighting.recent_visits, 2);
+
+        // `squint unknowns ignore` in another process; the running stage sees it.
+        Gallery::open(&path).unwrap().ignore_unknown(&id.to_string()).unwrap();
+        assert!(
+            strangers
+                .sighting(&visit(&eve, 0.5, &mut rng), 30.0, at(3600))
+                .unwrap()
+                .ignored
+        );
+        let filed = strangers
+            .track_ended(&ended(visit(&eve, 0.5, &mut rng), 4, 3600, 30.0, 8))
+            .unwrap();
+        assert_eq!(filed, Filed::Assigned(Assignment::Ignored(id)));
+        let stored = Gallery::open_read_only(&path).unwrap().unknowns().unwrap();
+        assert!(stored[0].ignored, "the pipeline's own write kept the mark");
+        assert_eq!(stored[0].visits, 2);
+    }
+
+    #[test]
+    fn a_promoted_stranger_becomes_an_identity_and_an_ignored_one_an_anchor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.db");
+        let mut rng = StdRng::seed_from_u64(11);
+        let (ada, eve, mallory) = (person(&mut rng), person(&mut rng), person(&mut rng));
+        gallery_with_ada(&path, &ada);
+        let mut strangers = Strangers::open(&enabled(), &AlertConfig::default(), &path).unwrap();
+        let revision = Gallery::open_read_only(&path).unwrap().match_revision().unwrap();
+        let Filed::Assigned(eve_id) = strangers
+            .track_ended(&ended(visit(&eve, 0.5, &mut rng), 1, 0, 30.0, 8))
+            .unwrap()
+        else {
+            panic!()
+        };
+        // Someone who looks rather like Ada: 0.6 similar.
+        let lookalike = unit(ada.iter().zip(&mallory).map(|(a, m)| 0.6 * a + 0.8 * m).collect());
+        let Filed::Assigned(mallory_id) = strangers
+            .track_ended(&ended(lookalike.clone(), 2, 10, 30.0, 8))
+            .unwrap()
+        else {
+            panic!()
+        };
+        let mut gallery = Gallery::open(&path).unwrap();
+        assert_eq!(
+            gallery.match_revision().unwrap(),
+            revision,
+            "recording strangers leaves the matcher alone"
+        );
+        assert_eq!(
+            gallery.matcher("s", DIM).unwrap().best(&lookalike).unwrap().identity,
+            "ada"
+        );
+
+        gallery.ignore_unknown(&mallory_id.id().to_string()).unwrap();
+        assert_ne!(gallery.match_revision().unwrap(), revision);
+        let matcher = gallery.matcher("s", DIM).unwrap();
+        assert!(
+            matcher.best(&lookalike).is_none(),
+            "the ignored stranger is no longer Ada"
+        );
+        assert_eq!(matcher.best(&visit(&ada, 0.2, &mut rng)).unwrap().identity, "ada");
+
+        let stored = gallery
+            .promote_unknown(&eve_id.id().to_string(), "eve", Some("visitors"), "s")
+            .unwrap();
+        assert_eq!(stored, 1);
+        let matcher = gallery.matcher("s", DIM).unwrap();
+        let eve_again = matcher.best(&visit(&eve, 0.5, &mut rng)).unwrap();
+        assert_eq!(eve_again.identity, "eve");
+        assert_eq!(matcher.watchlist_of("eve"), "visitors");
+        assert_eq!(gallery.unknowns().unwrap().len(), 1, "eve's cluster is gone");
+        let refused = gallery.promote_unknown(&mallory_id.id().to_string(), "mallory", None, "s");
+        assert!(refused.unwrap_err().to_string().contains("ignored"));
+        let missing = gallery.promote_unknown(&eve_id.id().to_string(), "eve", None, "s");
+        assert!(missing.unwrap_err().to_string().contains("squint unknowns list"));
+        assert!(strangers.sighting(&visit(&eve, 0.5, &mut rng), 30.0, at(60)).is_none());
+    }
+
+    #[test]
+    fn a_version_4_gallery_gains_faces_and_visit_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '4');
+             CREATE TABLE unknowns (id TEXT PRIMARY KEY, visits INTEGER NOT NULL, first_seen_ms INTEGER NOT NULL,
+                 last_seen_ms INTEGER NOT NULL, cameras TEXT NOT NULL, ignored INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE unknown_templates (id INTEGER PRIMARY KEY, unknown_id TEXT NOT NULL, quality REAL NOT NULL,
+                 embedding BLOB NOT NULL);
+             INSERT INTO unknowns VALUES ('5c1e7a0e-0000-4000-8000-000000000001', 3, 10, 20, '[\"door\"]', 0);
+             INSERT INTO unknown_templates (unknown_id, quality, embedding) VALUES ('5c1e7a0e-0000-4000-8000-000000000001', 0.5, x'0000803f');",
+        )
+        .unwrap();
+        drop(conn);
+        let gallery = Gallery::open(&path).unwrap();
+        let stored = gallery.unknowns().unwrap();
+        assert_eq!(stored[0].visits, 3);
+        assert!(stored[0].visit_times.is_empty());
+        assert_eq!(
+            (stored[0].templates[0].width_px, stored[0].templates[0].jpeg.clone()),
+            (0.0, None)
+        );
+        assert_eq!(gallery.match_revision().unwrap(), 0);
+        drop(gallery);
+        assert!(Gallery::open_read_only(&path).is_ok(), "now of the current layout");
+    }
 }
