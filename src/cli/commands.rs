@@ -43,6 +43,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             enroll(&gallery, name, folder, images, &how, &models)
         }
         Command::Gallery { gallery, action } => gallery_action(&gallery, action),
+        Command::Unknowns { gallery, action } => super::unknowns::run(&gallery, action),
         Command::Scenario {
             background,
             people,

@@ -3,6 +3,7 @@
 mod commands;
 mod distill;
 mod eval;
+mod unknowns;
 
 use std::path::PathBuf;
 
@@ -113,6 +114,14 @@ pub enum Command {
         watchlist: Option<String>,
         #[command(flatten)]
         models: ModelArgs,
+    },
+    /// Review the strangers `[unknowns]` clustered: list, show, promote to an identity,
+    /// ignore, merge, purge.
+    Unknowns {
+        #[arg(long)]
+        gallery: PathBuf,
+        #[command(subcommand)]
+        action: UnknownsAction,
     },
     /// Inspect or edit a gallery.
     Gallery {
@@ -358,6 +367,42 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let (w, h) = text.split_once('x').ok_or("expected WIDTHxHEIGHT, e.g. 1920x1080")?;
     let parse = |v: &str| v.parse::<u32>().map_err(|e| format!("{v}: {e}"));
     Ok((parse(w)?, parse(h)?))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnknownsAction {
+    /// One line per stranger: id, visits, first and last seen, cameras, faces, ignored.
+    List {
+        /// One JSON object per line instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One stranger in full; --faces writes its best face crops as JPEG files.
+    Show {
+        id: String,
+        #[arg(long)]
+        faces: Option<PathBuf>,
+    },
+    /// Make the stranger an identity (or add them to one): their best faces become its
+    /// templates, each at the size it was seen.
+    Promote {
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        watchlist: Option<String>,
+    },
+    /// Never alert on this stranger, and never let them match an identity.
+    Ignore { id: String },
+    /// Make one stranger of two (the older id stays).
+    Merge { a: String, b: String },
+    /// Delete strangers not seen for --older-than-days days, or --all of them.
+    Purge {
+        #[arg(long, required_unless_present = "all")]
+        older_than_days: Option<f64>,
+        #[arg(long, conflicts_with = "older_than_days")]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -138,6 +138,9 @@ impl Config {
     /// Makes every secret this configuration holds redacted by value from now on.
     fn register_secrets(&self) {
         self.kafka.register_secrets();
+        if let Some(token) = &self.http.token {
+            crate::redact::register_secret(token);
+        }
         for camera in &self.cameras {
             crate::redact::register_url_secrets(&camera.url);
         }

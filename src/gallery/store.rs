@@ -232,6 +232,15 @@ impl Gallery {
             .map_err(|e| self.sqlite(e))
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The space of the gallery's embeddings, fixed by the first enrolment.
+    pub fn embedding_space(&self) -> Result<Option<String>, GalleryError> {
+        self.meta("embedding_space")
+    }
+
     /// Makes sure embeddings of `space` (with `size` values) may go into or be matched
     /// against this gallery; the first enrolment fixes the space.
     pub fn check_space(&self, space: &str, size: usize) -> Result<(), GalleryError> {

@@ -123,14 +123,12 @@ impl Gallery {
     /// Turns a cluster into identity `name` (created, or added to when it exists): the
     /// cluster's faces become its templates, each at the size it was seen, so the identity
     /// starts with templates of surveillance resolution. Returns how many were stored.
-    pub fn promote_unknown(
-        &mut self,
-        id: &str,
-        name: &str,
-        watchlist: Option<&str>,
-        space: &str,
-    ) -> Result<usize, GalleryError> {
+    pub fn promote_unknown(&mut self, id: &str, name: &str, watchlist: Option<&str>) -> Result<usize, GalleryError> {
         super::validate_name(name)?;
+        // Strangers are only clustered by a pipeline matching against this gallery, so its
+        // space is that of their templates.
+        let space = self.embedding_space()?.ok_or_else(|| missing(self, id))?;
+        let space = space.as_str();
         let unknown = self.unknown(id)?.ok_or_else(|| missing(self, id))?;
         if unknown.ignored {
             return Err(GalleryError::IgnoredCluster {

@@ -3,9 +3,11 @@
 //! `/cameras/{id}/snapshot.jpg` (latest frame with faces and names drawn).
 
 mod metrics;
+pub mod review;
 mod snapshot;
 
 pub use metrics::render_metrics;
+pub use review::{RecentMatch, RecentMatches, Review};
 pub use snapshot::Snapshots;
 
 use std::sync::Arc;
@@ -22,9 +24,13 @@ use crate::publish::DeliveryStats;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// `host:port` to serve /metrics and /health on; absent = no HTTP endpoint.
+    /// `host:port` to serve /metrics, /health and /review on; absent = no HTTP endpoint.
+    /// Keep it on 127.0.0.1 unless a reverse proxy with TLS stands in front.
     #[serde(default)]
     pub address: Option<String>,
+    /// Secret that signs the operator in to `/review`; without it the page is refused.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// Everything the endpoint reports, shared with the pipeline's threads.
@@ -38,6 +44,7 @@ pub struct Observed {
     pub queues: QueueDepths,
     /// Each camera's region-search counters.
     pub searches: Vec<(String, Arc<crate::detect::SearchStats>)>,
+    pub review: Arc<Review>,
 }
 
 /// Receiving ends of the pipeline's queues, held only to read their lengths.
@@ -67,6 +74,14 @@ pub fn health(cameras: &[HealthSnapshot]) -> (bool, serde_json::Value) {
 impl HttpConfig {
     pub(crate) fn validate(&self) -> Result<(), crate::config::KeyError> {
         use std::net::ToSocketAddrs;
+        if let Some(token) = &self.token
+            && token.chars().count() < 16
+        {
+            return Err((
+                "token".into(),
+                "is shorter than 16 characters; use a long random one, e.g. from `openssl rand -hex 24`".into(),
+            ));
+        }
         let Some(address) = &self.address else { return Ok(()) };
         match address.to_socket_addrs().map(|mut found| found.next()) {
             Ok(Some(_)) => Ok(()),
@@ -130,18 +145,24 @@ impl Drop for HttpEndpoint {
 
 fn serve(server: &tiny_http::Server, observed: &Observed, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(200)) else {
+        let Ok(Some(mut request)) = server.recv_timeout(Duration::from_millis(200)) else {
             continue;
         };
-        let (status, content_type, mut body) = respond(request.url(), observed);
+        let path = request.url().split('?').next().unwrap_or("");
+        let reply = match path == "/review" || path.starts_with("/review/") {
+            true => review_reply(&mut request, &observed.review),
+            false => respond(request.url(), observed),
+        };
+        let (status, content_type, mut body, headers) = reply;
         // Health and metrics carry camera errors and ids: never let a secret out.
         if content_type != "image/jpeg" {
             body = crate::redact::redact_credentials(&String::from_utf8_lossy(&body)).into_bytes();
         }
-        let header = tiny_http::Header::from_bytes("Content-Type", content_type).ok();
         let mut response = tiny_http::Response::from_data(body).with_status_code(status);
-        if let Some(header) = header {
-            response.add_header(header);
+        for (name, value) in std::iter::once(("Content-Type", content_type.to_string())).chain(headers) {
+            if let Ok(header) = tiny_http::Header::from_bytes(name, value) {
+                response.add_header(header);
+            }
         }
         if let Err(e) = request.respond(response) {
             tracing::debug!(error = %e, "HTTP client went away");
@@ -149,7 +170,48 @@ fn serve(server: &tiny_http::Server, observed: &Observed, stop: &AtomicBool) {
     }
 }
 
-fn respond(url: &str, observed: &Observed) -> (u16, &'static str, Vec<u8>) {
+type HttpReply = (u16, &'static str, Vec<u8>, Vec<(&'static str, String)>);
+
+/// Hands a /review request, with the headers and body the page checks, to the page.
+fn review_reply(request: &mut tiny_http::Request, review: &Review) -> HttpReply {
+    use std::io::Read;
+    let header = |name: &'static str| {
+        request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str().to_string())
+    };
+    let (cookie, origin, host, fetch_site) = (
+        header("Cookie"),
+        header("Origin"),
+        header("Host"),
+        header("Sec-Fetch-Site"),
+    );
+    let mut body = Vec::new();
+    if let Err(e) = request.as_reader().take(review::MAX_BODY as u64).read_to_end(&mut body) {
+        tracing::debug!(error = %e, "review request body not read");
+    }
+    let method = request.method().as_str().to_string();
+    let url = request.url().to_string();
+    let reply = review.handle(&review::PageRequest {
+        method: &method,
+        url: &url,
+        cookie: cookie.as_deref(),
+        origin: origin.as_deref(),
+        host: host.as_deref(),
+        fetch_site: fetch_site.as_deref(),
+        body: &body,
+    });
+    (reply.status, reply.content_type, reply.body, reply.headers)
+}
+
+fn respond(url: &str, observed: &Observed) -> HttpReply {
+    let (status, content_type, body) = respond_plain(url, observed);
+    (status, content_type, body, Vec::new())
+}
+
+fn respond_plain(url: &str, observed: &Observed) -> (u16, &'static str, Vec<u8>) {
     let path = url.split('?').next().unwrap_or("");
     if let Some(camera) = path
         .strip_prefix("/cameras/")
@@ -184,7 +246,7 @@ fn respond(url: &str, observed: &Observed) -> (u16, &'static str, Vec<u8>) {
         _ => (
             404,
             "text/plain",
-            b"not found: try /metrics, /health or /cameras/ID/snapshot.jpg\n".to_vec(),
+            b"not found: try /metrics, /health, /review or /cameras/ID/snapshot.jpg\n".to_vec(),
         ),
     }
 }

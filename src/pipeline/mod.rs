@@ -32,7 +32,7 @@ use crate::detect::{DetectError, Detector, RegionSearch, SearchMode, SearchStats
 use crate::gallery::{Gallery, GalleryError, GalleryWatch, Matcher};
 use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
 use crate::model::{ModelCard, ModelError, Placement};
-use crate::observe::{HttpEndpoint, Observed, QueueDepths, Snapshots};
+use crate::observe::{HttpEndpoint, Observed, QueueDepths, Review, Snapshots};
 use crate::publish::{EmbeddedBroker, ModelIds, PublishError, Publisher, SpoolStats};
 use crate::recognize::{RecognizeError, Recognizer, RecognizerSet};
 use crate::track::Tracker;
@@ -162,6 +162,7 @@ impl Pipeline {
             })
             .collect();
         drop(face_tx);
+        let review = Arc::new(Review::new(config.gallery.path.clone(), config.http.token.clone()));
         let strangers = match config.unknowns.enabled {
             true => Some(Strangers::open(&config.unknowns, &config.alerts, &config.gallery.path)?),
             false => None,
@@ -177,6 +178,7 @@ impl Pipeline {
             gallery,
             strangers,
             unknown_events: HashMap::new(),
+            review: review.clone(),
             faces: face_rx,
             events: event_tx,
             stats: stats.clone(),
@@ -200,6 +202,7 @@ impl Pipeline {
                     snapshots,
                     queues,
                     searches,
+                    review,
                 };
                 Some(HttpEndpoint::start(address, observed)?)
             }

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
 
 use super::stats::{PipelineStats, add_elapsed};
-use crate::alert::{AlertEngine, ThumbnailStore};
+use crate::alert::{AlertEngine, AlertStage, ThumbnailStore};
 use crate::align::align_face;
 use crate::detect::{Detector, RegionSearch, Search, SearchStats};
 use crate::gallery::GalleryWatch;
 use crate::image::BgrImage;
-use crate::observe::Snapshots;
+use crate::observe::{RecentMatch, Review, Snapshots};
 use crate::publish::{IdentityEvent, Outgoing, UNKNOWN};
 use crate::recognize::{Batch, RecognizeConfig, RecognizerSet, next_batch};
 use crate::track::{TrackInfo, TrackedFace, Tracker};
@@ -344,6 +344,8 @@ pub struct AlertWorker {
     /// The last identity event of each running unknown track, repeated with the final
     /// `unknown_id` when the track ends filed under another cluster.
     pub unknown_events: std::collections::HashMap<(Arc<str>, u64), IdentityEvent>,
+    /// Confirmed matches go to the review page, for "wrong person".
+    pub review: Arc<Review>,
     pub faces: Receiver<TrackMessage<EmbeddedFace>>,
     pub events: Sender<Outgoing>,
     pub stats: Arc<PipelineStats>,
@@ -364,6 +366,7 @@ impl AlertWorker {
                 TrackMessage::Face(face) => {
                     let mut out = self.engine.face(face);
                     self.label_unknown(face, &mut out);
+                    self.offer_for_review(face, &out);
                     out
                 }
                 TrackMessage::Ended(track) => {
@@ -384,6 +387,28 @@ impl AlertWorker {
                     return;
                 }
             }
+        }
+    }
+
+    /// Lists confirmed matches on the review page, with what "wrong person" needs.
+    fn offer_for_review(&self, face: &EmbeddedFace, out: &[Outgoing]) {
+        for event in out {
+            let Outgoing::Alert(alert) = event else { continue };
+            if alert.stage != AlertStage::Confirmed {
+                continue;
+            }
+            let Some(template) = self.engine.track_template(&face.track) else {
+                continue;
+            };
+            self.review.recent.push(RecentMatch {
+                identity: alert.identity.clone(),
+                camera_id: alert.camera_id.clone(),
+                track_id: alert.track_id.clone(),
+                at_ms: alert.captured_at_ms,
+                similarity: alert.evidence.track_similarity,
+                face_jpeg: alert.best_face.as_ref().and_then(|f| f.jpeg().ok()),
+                template,
+            });
         }
     }
 

@@ -78,6 +78,11 @@ pub(crate) fn unix_ms(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// A time in ms since the Unix epoch as `2026-12-02T08:00:00Z`.
+pub fn timestamp(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
+}
+
 impl IdentityEvent {
     pub fn new(
         face: &EmbeddedFace,

@@ -14,7 +14,7 @@ mod tail;
 pub use config::KafkaConfig;
 pub use connect::{ConnectionWatch, WatchedContext, kafka_features};
 pub(crate) use event::unix_ms;
-pub use event::{EVENT_SCHEMA_VERSION, IdentityEvent, ModelIds, TrackOpinion, UNKNOWN};
+pub use event::{EVENT_SCHEMA_VERSION, IdentityEvent, ModelIds, TrackOpinion, UNKNOWN, timestamp};
 pub use outgoing::{Outgoing, TopicKind};
 pub use producer::{DeliveryStats, EmbeddedBroker, Publisher};
 pub use spool::{Spool, SpoolConfig, SpoolError, SpoolRecord, SpoolStats, WhenFull};

@@ -181,7 +181,7 @@ impl Assignment {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ClusterError {
-    #[error("no unknown with id {0}")]
+    #[error("no unknown face cluster {0}; `squint unknowns list` shows the ids")]
     Missing(Uuid),
     #[error("cannot merge unknown {0} with itself")]
     SameCluster(Uuid),

@@ -2,6 +2,7 @@
 //! pseudo-identities (a recurring stranger keeps one `unknown_id` across visits and cameras).
 //! Off unless `[unknowns] enabled`; the clusters live in the gallery file.
 
+pub mod actions;
 mod cluster;
 mod config;
 mod strangers;

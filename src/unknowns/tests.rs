@@ -467,7 +467,7 @@ mod in_the_gallery {
         assert_eq!(matcher.best(&visit(&ada, 0.2, &mut rng)).unwrap().identity, "ada");
 
         let stored = gallery
-            .promote_unknown(&eve_id.id().to_string(), "eve", Some("visitors"), "s")
+            .promote_unknown(&eve_id.id().to_string(), "eve", Some("visitors"))
             .unwrap();
         assert_eq!(stored, 1);
         let matcher = gallery.matcher("s", DIM).unwrap();
@@ -475,9 +475,9 @@ mod in_the_gallery {
         assert_eq!(eve_again.identity, "eve");
         assert_eq!(matcher.watchlist_of("eve"), "visitors");
         assert_eq!(gallery.unknowns().unwrap().len(), 1, "eve's cluster is gone");
-        let refused = gallery.promote_unknown(&mallory_id.id().to_string(), "mallory", None, "s");
+        let refused = gallery.promote_unknown(&mallory_id.id().to_string(), "mallory", None);
         assert!(refused.unwrap_err().to_string().contains("ignored"));
-        let missing = gallery.promote_unknown(&eve_id.id().to_string(), "eve", None, "s");
+        let missing = gallery.promote_unknown(&eve_id.id().to_string(), "eve", None);
         assert!(missing.unwrap_err().to_string().contains("squint unknowns list"));
         assert!(strangers.sighting(&visit(&eve, 0.5, &mut rng), 30.0, at(60)).is_none());
     }
