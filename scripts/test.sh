@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Sets up everything (system packages, ONNX Runtime, models, demo assets, test broker) and
 # runs the whole test suite against real parts: ONNX models, an in-process gst-rtsp-server on
-# 127.0.0.1 and a tansu broker started here.
+# 127.0.0.1, a tansu broker started here, and headless Chromium for the review page.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-eval "$(scripts/setup.sh --broker --reference --faces)"
+eval "$(scripts/setup.sh --broker --reference --faces --browser)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/squint/target}"
 export RUST_BACKTRACE=0
 

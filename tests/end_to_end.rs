@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use squint::alert::{AlertEvent, AlertStage};
 use squint::config::Config;
-use squint::detect::{DetectConfig, Detector};
-use squint::gallery::{Enroller, Gallery};
 use squint::pipeline::Pipeline;
-use squint::publish::{IdentityEvent, TailOptions, UNKNOWN, tail_raw};
-use squint::recognize::Recognizer;
-use squint::scenario::{GroundTruth, Person, ScenarioSpec, generate};
+use squint::publish::{IdentityEvent, UNKNOWN};
+use squint::scenario::GroundTruth;
 use squint::serve::RtspServer;
 use squint::testing;
+
+mod common;
+use common::scene::{enroll_photos, generate_scene, person, read_json};
 
 /// These tests are each sized for the whole machine (live cameras, time-based runs); they
 /// take turns rather than starve each other.
@@ -32,13 +32,6 @@ fn test_broker() -> String {
         .expect("SQUINT_TEST_KAFKA is not set: run the suite with scripts/test.sh, which starts the test broker")
 }
 
-fn person(name: &str, photo: &str) -> Person {
-    Person {
-        name: name.into(),
-        photo: testing::photo(photo),
-    }
-}
-
 fn make_scene(dir: &Path) -> GroundTruth {
     let people = vec![
         person("obama", "obama.jpg"),
@@ -49,49 +42,17 @@ fn make_scene(dir: &Path) -> GroundTruth {
     generate_scene(dir, people, 120, (32.0, 48.0), 2, 11)
 }
 
-fn generate_scene(
-    dir: &Path,
-    people: Vec<Person>,
-    frames: usize,
-    (min_face_px, max_face_px): (f32, f32),
-    appearances_per_person: usize,
-    seed: u64,
-) -> GroundTruth {
-    let spec = ScenarioSpec {
-        background: testing::background_video(),
-        people,
-        out_dir: dir.to_path_buf(),
-        frames,
-        min_face_px,
-        max_face_px,
-        appearances_per_person,
-        seed,
-        fps: Some(25.0),
-        size: None,
-    };
-    let config = DetectConfig {
-        score_threshold: 0.7,
-        ..DetectConfig::default()
-    };
-    let mut detector = Detector::load(&testing::detector_card(), testing::ort_library().as_deref(), &config).unwrap();
-    generate(&spec, &mut detector).unwrap()
-}
-
 /// Enrolls from photos other than the scene's where there are any; eileen stays unknown.
 fn enroll(gallery_path: &Path) {
-    let ort = testing::ort_library();
-    let detector = Detector::load(&testing::detector_card(), ort.as_deref(), &DetectConfig::default()).unwrap();
-    let recognizer = Recognizer::load(&testing::recognizer_card(), ort.as_deref(), 2).unwrap();
-    let mut enroller = Enroller { detector, recognizer };
-    let mut gallery = Gallery::create(gallery_path).unwrap();
-    for (name, photo) in [
-        ("obama", "obama2.jpg"),
-        ("obama", "obama3.jpg"),
-        ("biden", "biden.jpg"),
-        ("grace", "grace_hopper.jpg"),
-    ] {
-        enroller.enroll(&mut gallery, name, &testing::photo(photo)).unwrap();
-    }
+    enroll_photos(
+        gallery_path,
+        &[
+            ("obama", "obama2.jpg"),
+            ("obama", "obama3.jpg"),
+            ("biden", "biden.jpg"),
+            ("grace", "grace_hopper.jpg"),
+        ],
+    );
 }
 
 fn config(dir: &Path, camera_url: &str, topic: &str) -> Config {
@@ -137,35 +98,6 @@ fn read_alerts(broker: &str, topic: &str) -> Vec<AlertEvent> {
         .into_iter()
         .map(|v| serde_json::from_value(v).unwrap())
         .collect()
-}
-
-/// Every message of `topic`, each checked against the repo's JSON Schema `schema`, with
-/// its Kafka key checked to be its camera.
-fn read_json(broker: &str, topic: &str, schema: &str) -> Vec<serde_json::Value> {
-    let path = testing::repo().join("schemas").join(schema);
-    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let options = TailOptions {
-        brokers: Some(broker.to_string()),
-        address_file: Default::default(),
-        topic: topic.into(),
-        properties: Default::default(),
-        from_beginning: true,
-        max_events: None,
-        idle: Duration::from_secs(5),
-        timeout: Duration::from_secs(60),
-    };
-    let mut messages = Vec::new();
-    tail_raw(&options, |message| {
-        let (key, payload) = message.expect("every message has a payload");
-        let value: serde_json::Value = serde_json::from_slice(payload).expect("JSON");
-        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{value} breaks its schema: {errors:?}");
-        assert_eq!(value["camera_id"], key, "keyed by camera");
-        messages.push(value);
-    })
-    .unwrap();
-    messages
 }
 
 /// Identities whose ground-truth face overlaps `event`'s box in some frame.

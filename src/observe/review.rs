@@ -380,7 +380,7 @@ impl Review {
             ),
         };
         format!(
-            "<section class=card data-unknown=\"{id}\"><div class=faces>{faces}</div><p><b title=\"{id}\">{short}</b>{state}<br>{visits} visits · {cameras}<br><small>first {first} · last {last}</small></p>{promote}{merge}</section>",
+            "<section class=card data-unknown=\"{id}\" data-visits={visits}><div class=faces>{faces}</div><p><b title=\"{id}\">{short}</b>{state}<br>{visits} visits · {cameras}<br><small>first {first} · last {last}</small></p>{promote}{merge}</section>",
             short = short(&u.id),
             visits = u.visits,
             cameras = text(&u.cameras.join(", ")),
