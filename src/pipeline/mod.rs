@@ -12,11 +12,13 @@
 
 mod latency;
 mod lock;
+mod matching;
 mod stats;
 mod workers;
 
 pub use latency::{BUCKETS, Latency, Percentiles, SizeHistogram};
 pub use lock::{LockError, StateLock};
+pub use matching::{Ended, Matching};
 pub use stats::{PipelineStats, StatsSnapshot};
 
 use std::collections::HashMap;
@@ -173,11 +175,9 @@ impl Pipeline {
                 .store(strangers.clusters().all().len() as u64, Ordering::Relaxed);
         }
         let alert = workers::AlertWorker {
-            engine,
+            matching: Matching::new(engine, strangers),
             thumbnails: ThumbnailStore::open(&config.alerts.thumbnails)?,
             gallery,
-            strangers,
-            unknown_events: HashMap::new(),
             review: review.clone(),
             faces: face_rx,
             events: event_tx,

@@ -7,18 +7,19 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
 
+use super::matching::Matching;
 use super::stats::{PipelineStats, add_elapsed};
-use crate::alert::{AlertEngine, AlertStage, ThumbnailStore};
+use crate::alert::{AlertStage, ThumbnailStore};
 use crate::align::align_face;
 use crate::detect::{Detector, RegionSearch, Search, SearchStats};
 use crate::gallery::GalleryWatch;
 use crate::image::BgrImage;
 use crate::observe::{RecentMatch, Review, Snapshots};
-use crate::publish::{IdentityEvent, Outgoing, UNKNOWN};
+use crate::publish::Outgoing;
 use crate::recognize::{Batch, RecognizeConfig, RecognizerSet, next_batch};
 use crate::track::{TrackInfo, TrackedFace, Tracker};
 use crate::types::{BBox, EmbeddedFace, FaceCrop, Frame, FrameMeta, TrackMessage};
-use crate::unknowns::{Assignment, Filed, Strangers};
+use crate::unknowns::{Assignment, Filed, UnknownsError};
 
 /// One camera's frames as the detect worker sees them.
 pub struct CameraInput {
@@ -337,13 +338,9 @@ impl RecognizeWorker {
 /// `[unknowns]`, labels unknown tracks with their stranger cluster and files them under one
 /// when they end.
 pub struct AlertWorker {
-    pub engine: AlertEngine,
+    pub matching: Matching,
     pub thumbnails: Option<ThumbnailStore>,
     pub gallery: GalleryWatch,
-    pub strangers: Option<Strangers>,
-    /// The last identity event of each running unknown track, repeated with the final
-    /// `unknown_id` when the track ends filed under another cluster.
-    pub unknown_events: std::collections::HashMap<(Arc<str>, u64), IdentityEvent>,
     /// Confirmed matches go to the review page, for "wrong person".
     pub review: Arc<Review>,
     pub faces: Receiver<TrackMessage<EmbeddedFace>>,
@@ -364,22 +361,21 @@ impl AlertWorker {
             let started = Instant::now();
             let out = match &message {
                 TrackMessage::Face(face) => {
-                    let mut out = self.engine.face(face);
-                    self.label_unknown(face, &mut out);
+                    let out = self.matching.face(face);
                     self.offer_for_review(face, &out);
                     out
                 }
                 TrackMessage::Ended(track) => {
-                    let mut out = self.file_unknown(track);
-                    out.extend(self.engine.track_ended(track));
-                    out
+                    let ended = self.matching.track_ended(track);
+                    self.count_filed(track, ended.filed);
+                    ended.out
                 }
             };
             self.stats.match_latency.record(started.elapsed());
             // Suppression raises no event, so the count is taken after every message.
             self.stats
                 .alerts_suppressed
-                .store(self.engine.suppressed, Ordering::Relaxed);
+                .store(self.matching.engine.suppressed, Ordering::Relaxed);
             for mut event in out {
                 self.attach_thumbnails(&mut event);
                 self.count(&event);
@@ -397,7 +393,7 @@ impl AlertWorker {
             if alert.stage != AlertStage::Confirmed {
                 continue;
             }
-            let Some(template) = self.engine.track_template(&face.track) else {
+            let Some(template) = self.matching.engine.track_template(&face.track) else {
                 continue;
             };
             self.review.recent.push(RecentMatch {
@@ -412,72 +408,25 @@ impl AlertWorker {
         }
     }
 
-    /// Gives an unknown track's identity event the stranger it resembles, and raises a
-    /// `recurring` alert when that stranger has been seen often enough.
-    fn label_unknown(&mut self, face: &EmbeddedFace, out: &mut Vec<Outgoing>) {
-        let Some(strangers) = self.strangers.as_mut() else {
-            return;
-        };
-        let key = (face.track.camera_id.clone(), face.track.track_id);
-        let mut alerts = Vec::new();
-        for event in out.iter_mut() {
-            let Outgoing::Identity(event) = event else { continue };
-            if event.identity != UNKNOWN {
-                self.unknown_events.remove(&key);
-                continue;
-            }
-            let Some(template) = self.engine.track_template(&face.track) else {
-                continue;
-            };
-            let sighting = strangers.sighting(&template, face.track.width_max_px, face.track.first_seen);
-            event.unknown_id = sighting.as_ref().map(|s| s.unknown_id.clone());
-            self.unknown_events.insert(key.clone(), (**event).clone());
-            if let Some(alert) = sighting.and_then(|s| self.engine.recurring(&face.track, face.frame.captured_at, &s)) {
-                alerts.push(Outgoing::Alert(Box::new(alert)));
-            }
-        }
-        out.extend(alerts);
-    }
-
-    /// Files an ended unknown track under a stranger cluster; when that is not the cluster
-    /// its events named, its last identity event goes out again with the final id.
-    fn file_unknown(&mut self, track: &TrackInfo) -> Vec<Outgoing> {
-        let last = self.unknown_events.remove(&(track.camera_id.clone(), track.track_id));
-        let Some(strangers) = self.strangers.as_mut() else {
-            return Vec::new();
-        };
-        let Some(unmatched) = self.engine.unmatched(track) else {
-            return Vec::new();
-        };
-        let assignment = match strangers.track_ended(&unmatched) {
-            Ok(Filed::Assigned(assignment)) => assignment,
-            Ok(Filed::Skipped(reason)) => {
-                self.stats.unknowns_skipped.fetch_add(1, Ordering::Relaxed);
+    /// Counts where an ended unknown track was filed.
+    fn count_filed(&self, track: &TrackInfo, filed: Option<Result<Filed, UnknownsError>>) {
+        let counter = match filed {
+            None => return,
+            Some(Ok(Filed::Assigned(Assignment::Opened(_)))) => &self.stats.unknowns_opened,
+            Some(Ok(Filed::Assigned(Assignment::Joined(_)))) => &self.stats.unknowns_joined,
+            Some(Ok(Filed::Assigned(Assignment::Ignored(_)))) => &self.stats.unknowns_ignored,
+            Some(Ok(Filed::Skipped(reason))) => {
                 tracing::debug!(camera = %track.camera_id, track = track.track_id, reason, "unknown track not clustered");
-                return Vec::new();
+                &self.stats.unknowns_skipped
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::error!(error = %e, "unknown track not stored; it is missing from the strangers' clusters");
-                return Vec::new();
+                return;
             }
-        };
-        let counter = match assignment {
-            Assignment::Opened(_) => &self.stats.unknowns_opened,
-            Assignment::Joined(_) => &self.stats.unknowns_joined,
-            Assignment::Ignored(_) => &self.stats.unknowns_ignored,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .unknown_clusters
-            .store(strangers.clusters().all().len() as u64, Ordering::Relaxed);
-        let id = assignment.id().to_string();
-        match last {
-            Some(mut event) if event.unknown_id.as_deref() != Some(id.as_str()) => {
-                event.event_id = uuid::Uuid::new_v4();
-                event.unknown_id = Some(id);
-                vec![Outgoing::Identity(Box::new(event))]
-            }
-            _ => Vec::new(),
+        if let Some(clusters) = self.matching.clusters() {
+            self.stats.unknown_clusters.store(clusters as u64, Ordering::Relaxed);
         }
     }
 
@@ -489,7 +438,7 @@ impl AlertWorker {
                 self.stats
                     .gallery_identities
                     .store(matcher.identities() as u64, Ordering::Relaxed);
-                self.engine.set_matcher(matcher);
+                self.matching.engine.set_matcher(matcher);
             }
             Some(Err(e)) => {
                 tracing::error!(error = %e, "gallery changed but could not be reloaded; keeping the previous one")
