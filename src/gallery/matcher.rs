@@ -44,7 +44,6 @@ impl Matcher {
         }
     }
 
-    /// Adds a template (L2-normalised) for `name`.
     /// A face no identity may be matched to: a probe at least as close to it as to an
     /// identity's own templates is not that identity (an ignored stranger who resembles
     /// someone enrolled stops being reported as them).
@@ -54,6 +53,7 @@ impl Matcher {
         }
     }
 
+    /// Adds a template (L2-normalised) for `name`.
     pub fn add(&mut self, name: &str, embedding: &[f32]) {
         let owner = match self.names.iter().position(|n| n == name) {
             Some(i) => i,

@@ -281,16 +281,7 @@ impl Gallery {
         self.check_space(space, embedding.len())?;
         let blob = bytes(embedding);
         self.in_transaction(|tx| {
-            tx.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_space', ?1)",
-                [space],
-            )?;
-            tx.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_size', ?1)",
-                [embedding.len().to_string()],
-            )?;
-            tx.execute("INSERT OR IGNORE INTO identities (name) VALUES (?1)", [name])?;
-            let id: i64 = tx.query_row("SELECT id FROM identities WHERE name = ?1", [name], |r| r.get(0))?;
+            let id = ensure_identity(tx, name, space, embedding.len())?;
             tx.execute(
                 "INSERT INTO templates (identity_id, source, embedding) VALUES (?1, ?2, ?3)",
                 params![id, source, blob],
@@ -583,6 +574,26 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
         [GALLERY_SCHEMA_VERSION],
     )?;
     Ok(())
+}
+
+/// The row id of identity `name`, created if needed, in a gallery whose embeddings are of
+/// `space` with `size` values (recorded by the first enrolment).
+pub(super) fn ensure_identity(
+    tx: &rusqlite::Transaction,
+    name: &str,
+    space: &str,
+    size: usize,
+) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_space', ?1)",
+        [space],
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_size', ?1)",
+        [size.to_string()],
+    )?;
+    tx.execute("INSERT OR IGNORE INTO identities (name) VALUES (?1)", [name])?;
+    tx.query_row("SELECT id FROM identities WHERE name = ?1", [name], |r| r.get(0))
 }
 
 /// Embeddings are stored as little-endian f32 blobs.

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::store::{bytes, floats};
+use super::store::{bytes, ensure_identity, floats};
 use super::{Gallery, GalleryError, Matcher};
 
 /// One cluster of unknown faces as stored.
@@ -108,6 +108,15 @@ impl Gallery {
         Ok(removed > 0)
     }
 
+    /// Forgets the clusters last seen before `cutoff_ms`; returns how many.
+    pub fn remove_unknowns_seen_before(&mut self, cutoff_ms: u64) -> Result<usize, GalleryError> {
+        // Stored as i64: a cutoff past its range (`u64::MAX`, "all") covers every row.
+        let cutoff = i64::try_from(cutoff_ms).unwrap_or(i64::MAX);
+        self.conn
+            .execute("DELETE FROM unknowns WHERE last_seen_ms < ?1", [cutoff])
+            .map_err(|e| self.sqlite(e))
+    }
+
     /// Marks a cluster "never alert, never an identity"; an error when there is none.
     pub fn ignore_unknown(&mut self, id: &str) -> Result<(), GalleryError> {
         let changed = self
@@ -141,22 +150,13 @@ impl Gallery {
         };
         self.check_space(space, size)?;
         self.in_transaction(|tx| {
-            tx.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_space', ?1)",
-                [space],
-            )?;
-            tx.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_size', ?1)",
-                [size.to_string()],
-            )?;
-            tx.execute("INSERT OR IGNORE INTO identities (name) VALUES (?1)", [name])?;
+            let identity = ensure_identity(tx, name, space, size)?;
             if let Some(watchlist) = watchlist {
                 tx.execute(
                     "UPDATE identities SET watchlist = ?1 WHERE name = ?2",
                     [watchlist, name],
                 )?;
             }
-            let identity: i64 = tx.query_row("SELECT id FROM identities WHERE name = ?1", [name], |r| r.get(0))?;
             for face in &unknown.templates {
                 tx.execute(
                     "INSERT INTO templates (identity_id, source, embedding) VALUES (?1, ?2, ?3)",
@@ -174,25 +174,27 @@ impl Gallery {
 
     /// One stored cluster.
     pub fn unknown(&self, id: &str) -> Result<Option<StoredUnknown>, GalleryError> {
-        Ok(self.unknowns()?.into_iter().find(|u| u.id == id))
+        let mut found = self.read_unknowns(Some(id)).map_err(|e| self.sqlite(e))?;
+        Ok(found.pop())
     }
 
     /// Every stored cluster, oldest first, templates best first.
     pub fn unknowns(&self) -> Result<Vec<StoredUnknown>, GalleryError> {
-        self.read_unknowns().map_err(|e| self.sqlite(e))
+        self.read_unknowns(None).map_err(|e| self.sqlite(e))
     }
 
-    fn read_unknowns(&self) -> rusqlite::Result<Vec<StoredUnknown>> {
+    /// The clusters with id `only`, or all of them.
+    fn read_unknowns(&self, only: Option<&str>) -> rusqlite::Result<Vec<StoredUnknown>> {
         let json_error = |column, e: serde_json::Error| {
             rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
         };
         let mut clusters = self.conn.prepare(
-            "SELECT id, visits, first_seen_ms, last_seen_ms, cameras, ignored, visit_times FROM unknowns ORDER BY first_seen_ms, id",
+            "SELECT id, visits, first_seen_ms, last_seen_ms, cameras, ignored, visit_times FROM unknowns WHERE ?1 IS NULL OR id = ?1 ORDER BY first_seen_ms, id",
         )?;
         let mut templates = self.conn.prepare(
             "SELECT quality, embedding, width_px, face FROM unknown_templates WHERE unknown_id = ?1 ORDER BY quality DESC, id",
         )?;
-        let rows = clusters.query_map([], |r| {
+        let rows = clusters.query_map([only], |r| {
             Ok(StoredUnknown {
                 id: r.get(0)?,
                 visits: r.get::<_, i64>(1)? as u64,

@@ -73,10 +73,13 @@ impl Matching {
     /// the final id), then its alerts end.
     pub fn track_ended(&mut self, track: &TrackInfo) -> Ended {
         let last = self.unknown_events.remove(&(track.camera_id.clone(), track.track_id));
-        let unmatched = self.engine.unmatched(track);
-        let filed = match (self.strangers.as_mut(), unmatched) {
-            (Some(strangers), Some(unmatched)) => Some(strangers.track_ended(&unmatched)),
-            _ => None,
+        // Only with [unknowns]: summarising the track copies its template and best crop.
+        let filed = match self.strangers.as_mut() {
+            Some(strangers) => self
+                .engine
+                .unmatched(track)
+                .map(|unmatched| strangers.track_ended(&unmatched)),
+            None => None,
         };
         let mut out = Vec::new();
         if let (Some(Ok(Filed::Assigned(assignment))), Some(mut event)) = (&filed, last) {

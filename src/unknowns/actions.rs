@@ -48,14 +48,7 @@ pub fn merge(gallery: &mut Gallery, a: &str, b: &str) -> Result<String, Unknowns
 /// Deletes the strangers last seen before `cutoff_ms` (all of them with `u64::MAX`);
 /// returns how many.
 pub fn purge(gallery: &mut Gallery, cutoff_ms: u64) -> Result<usize, UnknownsError> {
-    let expired: Vec<String> = gallery
-        .unknowns()?
-        .into_iter()
-        .filter(|u| u.last_seen_ms < cutoff_ms)
-        .map(|u| u.id)
-        .collect();
-    gallery.write_unknowns(&[], &expired)?;
-    Ok(expired.len())
+    Ok(gallery.remove_unknowns_seen_before(cutoff_ms)?)
 }
 
 /// The stranger with this id, or an error naming the gallery.

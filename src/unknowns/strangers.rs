@@ -137,8 +137,9 @@ impl Strangers {
             .map(|c| c.to_stored())
             .into_iter()
             .collect();
+        // The data version is left as it was: the own commit does not change it, and one
+        // made meanwhile by another process must still be reread.
         self.gallery.write_unknowns(&changed, &gone)?;
-        self.version = self.gallery.data_version()?;
         if self.purged.elapsed() >= PURGE_EVERY {
             self.purge_expired(unix_ms(SystemTime::now()))?;
         }
@@ -161,24 +162,12 @@ impl Strangers {
     pub fn purge_expired(&mut self, now_ms: u64) -> Result<usize, UnknownsError> {
         self.purged = Instant::now();
         let cutoff = now_ms.saturating_sub(self.config.retention_ms());
-        let expired: Vec<String> = self
-            .clusters
-            .all()
-            .iter()
-            .filter(|c| c.last_seen_ms < cutoff)
-            .map(|c| c.id.to_string())
-            .collect();
-        if expired.is_empty() {
-            return Ok(0);
-        }
-        self.gallery.write_unknowns(&[], &expired)?;
-        self.version = self.gallery.data_version()?;
+        let purged = super::actions::purge(&mut self.gallery, cutoff)?;
         self.clusters.purge(cutoff);
-        tracing::info!(
-            clusters = expired.len(),
-            "unknown faces past unknowns.retention_days deleted"
-        );
-        Ok(expired.len())
+        if purged > 0 {
+            tracing::info!(clusters = purged, "unknown faces past unknowns.retention_days deleted");
+        }
+        Ok(purged)
     }
 }
 

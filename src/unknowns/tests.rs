@@ -483,6 +483,29 @@ mod in_the_gallery {
     }
 
     #[test]
+    fn purge_deletes_strangers_by_last_sighting_and_all_of_them_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.db");
+        let mut rng = StdRng::seed_from_u64(12);
+        gallery_with_ada(&path, &person(&mut rng));
+        let mut strangers = Strangers::open(&enabled(), &AlertConfig::default(), &path).unwrap();
+        for (i, at_s) in [0u64, 5000].into_iter().enumerate() {
+            strangers
+                .track_ended(&ended(person(&mut rng), i as u64, at_s, 30.0, 8))
+                .unwrap();
+        }
+        let mut gallery = Gallery::open(&path).unwrap();
+        let cutoff = gallery.unknowns().unwrap()[0].last_seen_ms + 1;
+        assert_eq!(actions::purge(&mut gallery, cutoff).unwrap(), 1);
+        let left = gallery.unknowns().unwrap();
+        assert_eq!(left.len(), 1);
+        assert!(left[0].last_seen_ms >= cutoff);
+        assert_eq!(actions::purge(&mut gallery, u64::MAX).unwrap(), 1);
+        assert!(gallery.unknowns().unwrap().is_empty());
+        assert_eq!(gallery.list().unwrap().len(), 1, "identities untouched");
+    }
+
+    #[test]
     fn a_version_4_gallery_gains_faces_and_visit_times() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v4.db");
