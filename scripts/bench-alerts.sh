@@ -27,29 +27,11 @@ for band in 12-16 16-24 24-40 40-64; do
   SCENES+=(--scene "$dir")
 done
 
-# The gallery comes from other photos than the scenes' where there are any; eileen is not
-# enrolled, so every alert naming anyone on her track is a false alert.
-rm -f "$WORK"/gallery.db*
-"$SQUINT" enroll --gallery "$WORK/gallery.db" --name obama "$PHOTOS/obama2.jpg" "$PHOTOS/obama3.jpg" >/dev/null
-"$SQUINT" enroll --gallery "$WORK/gallery.db" --name biden "$PHOTOS/biden.jpg" >/dev/null
-"$SQUINT" enroll --gallery "$WORK/gallery.db" --name grace "$PHOTOS/grace_hopper.jpg" >/dev/null
-
-cat >"$WORK/bench.toml" <<TOML
-[models]
-detector = "$ROOT/models/yunet.card.toml"
-recognizer = "$ROOT/models/sface.card.toml"
-[detect]
-min_face_px = 10
-[gallery]
-path = "$WORK/gallery.db"
+# eileen is not enrolled, so every alert naming anyone on her track is a false alert.
+scripts/bench-gallery.sh "$WORK" "$WORK/scene-16-24/scene.mp4" <<'TOML'
 [alerts]
 # Each person passes several times per scene: measure every pass, not only the first.
 cooldown_s = 0
-[kafka]
-brokers = "embedded"
-[[cameras]]
-id = "bench"
-url = "$WORK/scene-16-24/scene.mp4"
 TOML
 
 "$SQUINT" bench-alerts --config "$WORK/bench.toml" "${SCENES[@]}" --out "$ROOT/run/bench/alerts.json" "$@"

@@ -22,3 +22,5 @@ for cameras in 1 4; do
   bench --cameras "$cameras" --out "$OUT/pipeline-$cameras.json"
 done
 bench --cameras 1 --realtime --every-face --out "$OUT/pipeline-1-realtime-every-face.json"
+# Scale-up: four cameras on one and on two detect threads (`detect.workers`), Squint only.
+bench --cameras 4 --detect-workers 1 2 --no-reference --out "$OUT/detect-workers.json"

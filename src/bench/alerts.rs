@@ -4,25 +4,19 @@
 //! truth. Runs the pipeline's own stages (detect, track, align, embed, alert) frame by
 //! frame, so nothing is dropped and results repeat exactly.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::scene::{Models, Observed, load_models, observe, read_truth, track_appearances};
 use crate::alert::{AlertEngine, AlertEvent, AlertStage, band_label};
-use crate::align::align_face;
 use crate::config::Config;
-use crate::detect::Detector;
 use crate::gallery::{Gallery, Matcher};
-use crate::model::ModelCard;
-use crate::publish::{ModelIds, Outgoing};
-use crate::recognize::Recognizer;
+use crate::publish::Outgoing;
 use crate::scenario::GroundTruth;
-use crate::serve::VideoReader;
-use crate::track::Tracker;
-use crate::types::{BBox, EmbeddedFace, FrameMeta};
+use crate::types::TrackMessage;
 
 #[derive(Debug, Default, Serialize)]
 pub struct BandResult {
@@ -66,41 +60,34 @@ pub struct AlertBench {
 type FaceSimilarities = (u64, f32, Vec<(String, f32)>);
 
 /// What one run recorded about one scene.
-#[derive(Default)]
 struct Observations {
-    /// Track id → (frame index, box) of every face.
-    track_boxes: HashMap<u64, Vec<(usize, BBox)>>,
+    seen: Observed,
     /// (track id, face width, similarity per identity) of every embedded face.
     similarities: Vec<FaceSimilarities>,
     /// Alerts with the frame index they were raised at.
     alerts: Vec<(usize, AlertEvent)>,
-    faces: u64,
-    embedded: u64,
-    embed_time: Duration,
 }
 
 pub fn run(config: &Config, scenes: &[PathBuf]) -> anyhow::Result<AlertBench> {
-    let ort = config.models.onnxruntime.as_deref();
-    let detector_card = ModelCard::load(&config.models.detector)?;
-    let recognizer_card = ModelCard::load(&config.models.recognizer)?;
-    let mut detector = Detector::load(&detector_card, ort, &config.detect)?;
-    let mut recognizer = Recognizer::load(&recognizer_card, ort, config.recognize.threads)?;
-    let (dim, space) = recognizer_card.require_embedding()?;
-    let matcher = Gallery::open_read_only(&config.gallery.path)?.matcher(&space, dim)?;
-    let models = ModelIds {
-        detector: detector_card.id.clone(),
-        recognizer: recognizer_card.id.clone(),
-        embedding_space: space,
-    };
+    let Models {
+        mut detector,
+        mut recognizer,
+        ids: models,
+        dim,
+    } = load_models(config)?;
+    let matcher = Gallery::open_read_only(&config.gallery.path)?.matcher(&models.embedding_space, dim)?;
+    // Video time, far enough in the past that nothing in the scenes is "now".
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
     let mut runs = Vec::new();
     for budget in [true, false] {
         let mut config = config.clone();
         config.track.budget = budget;
         let mut per_scene = Vec::new();
         for scene in scenes {
-            let truth: GroundTruth = serde_json::from_str(&std::fs::read_to_string(scene.join("truth.json"))?)?;
-            let observed = observe(&config, scene, &mut detector, &mut recognizer, &matcher, &models)?;
-            per_scene.push((truth, observed));
+            let truth = read_truth(scene)?;
+            let seen = observe(&config, scene, start, &mut detector, &mut recognizer)?;
+            let engine = AlertEngine::new(&config.alerts, matcher.clone(), models.clone());
+            per_scene.push((truth, alert_on(engine, &matcher, seen)));
         }
         runs.push(score(&config, &matcher, budget, &per_scene));
     }
@@ -110,92 +97,32 @@ pub fn run(config: &Config, scenes: &[PathBuf]) -> anyhow::Result<AlertBench> {
     })
 }
 
-fn observe(
-    config: &Config,
-    scene: &Path,
-    detector: &mut Detector,
-    recognizer: &mut Recognizer,
-    matcher: &Matcher,
-    models: &ModelIds,
-) -> anyhow::Result<Observations> {
-    let reader = VideoReader::open(&scene.join("scene.mp4"), false)?;
-    let camera: Arc<str> = Arc::from("bench");
-    let mut tracker = Tracker::new(camera.clone(), &config.track);
-    let mut engine = AlertEngine::new(&config.alerts, matcher.clone(), models.clone());
-    let mut seen = Observations::default();
-    let fps = 25.0;
-    let mut index = 0usize;
-    while let Some(image) = reader.next_frame()? {
-        // Video time, so cooldowns and intervals behave as they would live.
-        let frame = FrameMeta {
-            camera_id: camera.clone(),
-            seq: index as u64,
-            pts_ns: None,
-            captured_at: SystemTime::UNIX_EPOCH + Duration::from_secs_f64(1e9 + index as f64 / fps),
+/// Feeds a scene's faces and track ends through the alert engine.
+fn alert_on(mut engine: AlertEngine, matcher: &Matcher, mut seen: Observed) -> Observations {
+    let mut similarities = Vec::new();
+    let mut alerts = Vec::new();
+    // The crops are let go scene by scene; only what was found about them is kept.
+    let messages = std::mem::take(&mut seen.messages);
+    for (index, message) in &messages {
+        let out = match message {
+            TrackMessage::Face(face) => {
+                let all = matcher.ranked(&face.embedding, matcher.identities());
+                let sims = all.into_iter().map(|m| (m.identity, m.similarity)).collect();
+                similarities.push((face.track.track_id, face.quality.width_px, sims));
+                engine.face(face)
+            }
+            TrackMessage::Ended(track) => engine.track_ended(track),
         };
-        let faces = crate::detect::assess_all(&image, detector.detect(&image)?);
-        let (tracked, ended) = tracker.update(&frame, faces);
-        for face in tracked {
-            seen.faces += 1;
-            let boxes = seen.track_boxes.entry(face.track.track_id).or_default();
-            boxes.push((index, face.detection.bbox));
-            if !face.embed {
-                continue;
-            }
-            let crop = align_face(&image, &face.detection.landmarks, recognizer.input_size())?;
-            let started = Instant::now();
-            let embedding = recognizer.embed(&[&crop])?.pop().unwrap_or_default();
-            seen.embed_time += started.elapsed();
-            seen.embedded += 1;
-            let embedded = EmbeddedFace {
-                frame: frame.clone(),
-                detection: face.detection,
-                quality: face.quality,
-                track: face.track,
-                crop,
-                embedding,
-            };
-            let all = matcher.ranked(&embedded.embedding, matcher.identities());
-            let sims = all.into_iter().map(|m| (m.identity, m.similarity)).collect();
-            seen.similarities
-                .push((embedded.track.track_id, embedded.quality.width_px, sims));
-            record(&mut seen, index, engine.face(&embedded));
-        }
-        for track in ended {
-            record(&mut seen, index, engine.track_ended(&track));
-        }
-        index += 1;
+        alerts.extend(out.into_iter().filter_map(|event| match event {
+            Outgoing::Alert(alert) => Some((*index, *alert)),
+            _ => None,
+        }));
     }
-    for track in tracker.end_all() {
-        record(&mut seen, index, engine.track_ended(&track));
+    Observations {
+        seen,
+        similarities,
+        alerts,
     }
-    Ok(seen)
-}
-
-fn record(seen: &mut Observations, index: usize, out: Vec<Outgoing>) {
-    for event in out {
-        if let Outgoing::Alert(alert) = event {
-            seen.alerts.push((index, *alert));
-        }
-    }
-}
-
-/// The appearance (index into the truth) a track followed: the one its boxes overlap in
-/// most of its frames.
-fn appearance_of(truth: &GroundTruth, boxes: &[(usize, BBox)]) -> Option<usize> {
-    let mut votes: HashMap<usize, usize> = HashMap::new();
-    for (frame, bbox) in boxes {
-        for (i, appearance) in truth.appearances.iter().enumerate() {
-            if appearance.box_at(*frame).is_some_and(|b| b.iou(bbox) >= 0.3) {
-                *votes.entry(i).or_default() += 1;
-            }
-        }
-    }
-    votes
-        .into_iter()
-        .max_by_key(|&(_, n)| n)
-        .filter(|&(_, n)| n * 2 >= boxes.len())
-        .map(|(i, _)| i)
 }
 
 fn track_of(alert: &AlertEvent) -> u64 {
@@ -220,15 +147,11 @@ fn score(config: &Config, matcher: &Matcher, budget: bool, scenes: &[(GroundTrut
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
     let enrolled = |name: &str| matcher.names().any(|n| n == name);
     let (mut faces, mut embedded, mut embed_time) = (0, 0, Duration::ZERO);
-    for (truth, seen) in scenes {
-        faces += seen.faces;
-        embedded += seen.embedded;
-        embed_time += seen.embed_time;
-        let track_appearance: HashMap<u64, usize> = seen
-            .track_boxes
-            .iter()
-            .filter_map(|(track, boxes)| appearance_of(truth, boxes).map(|a| (*track, a)))
-            .collect();
+    for (truth, observed) in scenes {
+        faces += observed.seen.faces;
+        embedded += observed.seen.embedded;
+        embed_time += observed.seen.embed_time;
+        let track_appearance = track_appearances(truth, &observed.seen);
         let appearance_band = |i: usize| {
             let a = &truth.appearances[i];
             band_of((a.start.w + a.end.w) / 2.0)
@@ -239,7 +162,7 @@ fn score(config: &Config, matcher: &Matcher, budget: bool, scenes: &[(GroundTrut
                 continue;
             }
             tally.enrolled += 1;
-            let confirm = seen.alerts.iter().find(|(_, a)| {
+            let confirm = observed.alerts.iter().find(|(_, a)| {
                 a.stage == AlertStage::Confirmed
                     && a.identity == appearance.identity
                     && track_appearance.get(&track_of(a)) == Some(&i)
@@ -251,7 +174,7 @@ fn score(config: &Config, matcher: &Matcher, budget: bool, scenes: &[(GroundTrut
                     .push(frame.saturating_sub(appearance.first_frame) as f64 / truth.fps);
             }
         }
-        for (_, alert) in &seen.alerts {
+        for (_, alert) in &observed.alerts {
             let appearance = track_appearance.get(&track_of(alert)).copied();
             let band = appearance.map_or_else(|| alert.thresholds.band.clone(), appearance_band);
             let tally = tallies.entry(band).or_default();
@@ -263,7 +186,7 @@ fn score(config: &Config, matcher: &Matcher, budget: bool, scenes: &[(GroundTrut
                 _ => {}
             }
         }
-        for (track, width, sims) in &seen.similarities {
+        for (track, width, sims) in &observed.similarities {
             let Some(&i) = track_appearance.get(track) else {
                 continue;
             };
@@ -294,7 +217,7 @@ fn score(config: &Config, matcher: &Matcher, budget: bool, scenes: &[(GroundTrut
     }
 }
 
-fn quantile(values: &mut [f32], q: f64) -> Option<f32> {
+pub(super) fn quantile(values: &mut [f32], q: f64) -> Option<f32> {
     if values.is_empty() {
         return None;
     }

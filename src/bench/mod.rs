@@ -11,8 +11,10 @@ pub mod detect;
 pub mod moving;
 pub mod pipeline;
 pub mod recognize;
+mod scene;
 pub mod soak;
 pub mod teacher;
+pub mod unknowns;
 
 use crate::align::align_face;
 use crate::detect::Detector;

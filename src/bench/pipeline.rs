@@ -30,6 +30,10 @@ pub struct PipelineBench {
     /// Embed every face of every frame, as the reference does, instead of using the
     /// recognition budget.
     pub every_face: bool,
+    /// Squint runs once per entry, with that many detect threads (`detect.workers`).
+    pub detect_workers: Vec<usize>,
+    /// Skip the OpenCV reference (when only Squint's own settings are compared).
+    pub no_reference: bool,
 }
 
 const SCENE_PEOPLE: [(&str, &str); 4] = [
@@ -98,12 +102,12 @@ impl PipelineBench {
     }
 
     /// Squint with the reference's detection settings (native resolution, same thresholds).
-    fn squint(&self, video: &Path, gallery: &Path) -> anyhow::Result<Value> {
+    fn squint(&self, video: &Path, gallery: &Path, detect_workers: usize) -> anyhow::Result<Value> {
         let repo = self.repo.display();
         let mut text = format!(
             "[models]\ndetector = \"{repo}/models/yunet.card.toml\"\nrecognizer = \"{repo}/models/sface.card.toml\"\n\
              [pipeline]\ntemplates = \"{repo}/pipelines\"\nstate_dir = \"{state}\"\n\
-             [detect]\nmode = \"native\"\nscore_threshold = 0.6\nnms_threshold = 0.3\n\
+             [detect]\nmode = \"native\"\nscore_threshold = 0.6\nnms_threshold = 0.3\nworkers = {detect_workers}\n\
              [track]\nbudget = {budget}\n\
              [gallery]\npath = \"{gallery}\"\n[kafka]\nbrokers = \"embedded\"\n",
             state = self.work.join("state").display(),
@@ -124,6 +128,7 @@ impl PipelineBench {
         Ok(json!({
             "implementation": "squint",
             "cameras": self.cameras,
+            "detect_workers": detect_workers,
             "frames": stats.frames,
             "faces": stats.faces,
             "embedded": stats.embedded,
@@ -169,7 +174,22 @@ impl PipelineBench {
         std::fs::create_dir_all(&self.work)?;
         let video = self.scene()?;
         let gallery = self.gallery()?;
-        let squint = self.squint(&video, &gallery)?;
+        let runs = self
+            .detect_workers
+            .iter()
+            .map(|&workers| self.squint(&video, &gallery, workers))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let first = runs.first().cloned().unwrap_or(Value::Null);
+        let fps = |run: &Value| run["frames_per_s"].as_f64().unwrap_or(f64::NAN);
+        let scene = json!({ "video": video.display().to_string(), "frames_per_camera": self.frames, "size": "768x576", "fps": 25, "realtime": self.realtime });
+        let by_workers = json!({
+            "runs": runs,
+            "frames_per_s_over_first": runs.iter().map(|r| fps(r) / fps(&first)).collect::<Vec<_>>(),
+        });
+        if self.no_reference {
+            return Ok(json!({ "scene": scene, "squint": first, "detect_workers": by_workers }));
+        }
+        let squint = first;
         let reference = self.reference(&video)?;
         let ratio = |key: &str| squint[key].as_f64().unwrap_or(0.0) / reference[key].as_f64().unwrap_or(f64::NAN);
         let latency_ratio = |q: &str| {
@@ -177,10 +197,11 @@ impl PipelineBench {
         };
         let same_frames = squint["frames"] == reference["frames"];
         Ok(json!({
-            "scene": { "video": video.display().to_string(), "frames_per_camera": self.frames, "size": "768x576", "fps": 25, "realtime": self.realtime },
+            "scene": scene,
             "squint": squint,
             "reference": reference,
             "same_frames": same_frames,
+            "detect_workers": by_workers,
             "speedup": { "frames_per_s": ratio("frames_per_s"), "faces_per_s": ratio("faces_per_s"),
                          "latency_p50": latency_ratio("p50"), "latency_p99": latency_ratio("p99") },
         }))

@@ -101,17 +101,22 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             every_face,
             python,
             reference_models,
+            detect_workers,
+            no_reference,
             out,
         } => {
             let bench = crate::bench::pipeline::PipelineBench {
                 cameras,
                 frames,
-                work,
-                python,
-                reference_models,
+                // The generated config sits in `work`; paths in it must not be relative to it.
+                work: std::path::absolute(&work)?,
+                python: python.unwrap_or_default(),
+                reference_models: reference_models.unwrap_or_default(),
                 repo: std::env::current_dir()?,
                 realtime,
                 every_face,
+                detect_workers,
+                no_reference,
             };
             write_report(&bench.run()?, out.as_deref())
         }
@@ -167,6 +172,16 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::BenchAlerts { config, scenes, out } => {
             let config = Config::load(&config)?;
             let report = crate::bench::alerts::run(&config, &scenes)?;
+            write_report(&serde_json::to_value(report)?, out.as_deref())
+        }
+        Command::BenchUnknowns {
+            config,
+            tune,
+            report,
+            out,
+        } => {
+            let config = Config::load(&config)?;
+            let report = crate::bench::unknowns::run(&config, &tune, &report)?;
             write_report(&serde_json::to_value(report)?, out.as_deref())
         }
         Command::BenchDetect {

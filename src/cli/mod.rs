@@ -218,6 +218,22 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Unknown-face clustering on generated visits: cluster purity, visits filed under one
+    /// `unknown_id` and naming after `promote`, per face-size band. Settings are chosen on
+    /// --tune (other strangers) and reported on --report; each holds one folder per band
+    /// with `visit-1`, `visit-2`, … scenes made by `squint scenario`, the last visit being
+    /// the one after promotion. Uses the config's models, gallery (the enrolled people;
+    /// only copies are changed), track, alert and [unknowns] settings; writes JSON.
+    BenchUnknowns {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        tune: PathBuf,
+        #[arg(long)]
+        report: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// What fine-tuning the teacher itself costs here: candle forward and forward + backward
     /// seconds per face, and hours per epoch; writes JSON.
     BenchTeacher {
@@ -278,11 +294,17 @@ pub enum Command {
         #[arg(long)]
         every_face: bool,
         /// Python with opencv-python-headless.
-        #[arg(long)]
-        python: PathBuf,
+        #[arg(long, required_unless_present = "no_reference")]
+        python: Option<PathBuf>,
         /// Folder with face_detection_yunet_2023mar.onnx and face_recognition_sface_2021dec.onnx.
+        #[arg(long, required_unless_present = "no_reference")]
+        reference_models: Option<PathBuf>,
+        /// Detect threads (`detect.workers`) to run Squint with, once each, e.g. `1 2`.
+        #[arg(long, num_args = 1.., default_value = "1")]
+        detect_workers: Vec<usize>,
+        /// Only Squint's runs (compare --detect-workers), without the OpenCV reference.
         #[arg(long)]
-        reference_models: PathBuf,
+        no_reference: bool,
         #[arg(long)]
         out: Option<PathBuf>,
     },

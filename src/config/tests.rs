@@ -76,6 +76,16 @@ fn duplicate_camera_ids_are_rejected() {
 }
 
 #[test]
+fn zero_detect_workers_names_key() {
+    let err = parse(&format!("{MINIMAL}\n[detect]\nworkers = 0\n"))
+        .expect_err("range")
+        .to_string();
+    assert!(err.contains("detect.workers"), "{err}");
+    let config = parse(&format!("{MINIMAL}\n[detect]\nworkers = 4\n")).expect("valid");
+    assert_eq!(config.detect.workers, 4);
+}
+
+#[test]
 fn out_of_range_threshold_names_key() {
     let text = format!("{MINIMAL}\n[alerts]\n[[alerts.bands]]\ncandidate = 1.5\nconfirm = 1.5\n");
     let err = parse(&text).expect_err("range").to_string();

@@ -75,6 +75,10 @@ pub struct DetectConfig {
     /// ONNX Runtime intra-op threads per detector.
     #[serde(default = "default_threads")]
     pub threads: usize,
+    /// Detect threads, each with its own detector; cameras are shared out among them (a
+    /// camera always stays on one, so its frames and tracks stay in order).
+    #[serde(default = "default_workers")]
+    pub workers: usize,
 }
 
 impl DetectConfig {
@@ -107,6 +111,7 @@ impl Default for DetectConfig {
             max_regions: default_max_regions(),
             region_pad: default_region_pad(),
             threads: default_threads(),
+            workers: default_workers(),
         }
     }
 }
@@ -161,6 +166,9 @@ fn default_region_pad() -> f32 {
 fn default_threads() -> usize {
     1
 }
+fn default_workers() -> usize {
+    1
+}
 
 impl DetectConfig {
     pub(crate) fn validate(&self) -> Result<(), KeyError> {
@@ -176,6 +184,7 @@ impl DetectConfig {
         check_range("region_budget", self.region_budget, 0.0, 1.0)?;
         check_range("max_regions", self.max_regions, 1, 1_000)?;
         check_range("region_pad", self.region_pad, 0.0, 4.0)?;
-        check_range("threads", self.threads, 1, 256)
+        check_range("threads", self.threads, 1, 256)?;
+        check_range("workers", self.workers, 1, 64)
     }
 }

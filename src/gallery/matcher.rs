@@ -146,8 +146,13 @@ impl Matcher {
             .chunks_exact(self.dim)
             .map(|anchor| dot(anchor, probe))
             .fold(f32::NEG_INFINITY, f32::max);
-        for score in best.iter_mut().filter(|s| **s <= anchored) {
-            *score = f32::NEG_INFINITY;
+        for score in best.iter_mut() {
+            if *score <= anchored {
+                *score = f32::NEG_INFINITY;
+            } else {
+                // A probe equal to a template can round to just above 1, which is no cosine.
+                *score = score.min(1.0);
+            }
         }
         Some(best)
     }

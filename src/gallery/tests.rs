@@ -205,3 +205,26 @@ fn a_gallery_locked_by_another_writer_is_a_clear_error_after_waiting() {
     gallery.add_template("bob", "b.jpg", "s", &unit(&[0.0, 1.0])).unwrap();
     assert_eq!(gallery.list().unwrap().len(), 2, "nothing lost once the lock is gone");
 }
+
+#[test]
+fn a_probe_equal_to_a_template_scores_at_most_one() {
+    // Normalised vectors whose dot product with themselves rounds above 1 are common.
+    let mut seed = 7u32;
+    let over = (0..1000)
+        .map(|_| {
+            let values: Vec<f32> = (0..128)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+                })
+                .collect();
+            unit(&values)
+        })
+        .find(|v| dot(v, v) > 1.0)
+        .expect("some unit vector rounds above 1 against itself");
+    let mut matcher = Matcher::new(128);
+    matcher.add("ada", &over);
+    let best = matcher.best(&over).expect("a match");
+    assert!(best.similarity <= 1.0, "{}", best.similarity);
+    assert!(best.similarity > 0.999, "{}", best.similarity);
+}

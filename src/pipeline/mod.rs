@@ -1,8 +1,9 @@
 //! Wires the stages with bounded channels and owns their threads and shutdown:
 //!
 //! ```text
-//! ingest (thread per camera) ─frames, latest-wins─▶ detect+track+align (one thread, frames
-//!   of all cameras batched; the budget picks which faces to embed) ─crops and track ends,
+//! ingest (thread per camera) ─frames, latest-wins─▶ detect+track+align (detect.workers
+//!   threads, cameras shared out among them, frames of a thread's cameras batched; the budget
+//!   picks which faces to embed) ─crops and track ends,
 //!   one queue per recognizer worker, crops dropped when full─▶ recognize (recognize.workers
 //!   threads, dynamic batches, one per model when cameras use their own; a track always
 //!   takes the same worker) ─embedded faces and track ends─▶ alert (match, evidence, alerts;
@@ -134,13 +135,19 @@ impl Pipeline {
             events: event_rx.clone(),
         };
 
-        let detect = workers::DetectWorker {
-            detector: Detector::load(&detector_card, ort_lib, &config.detect)?,
-            cameras: inputs,
-            crops: crop_txs,
-            stats: stats.clone(),
-            snapshots: snapshots.clone(),
-        };
+        let detect = shard_cameras(inputs, config.detect.workers)
+            .into_iter()
+            .map(|cameras| {
+                Ok(workers::DetectWorker {
+                    detector: Detector::load(&detector_card, ort_lib, &config.detect)?,
+                    cameras,
+                    crops: crop_txs.clone(),
+                    stats: stats.clone(),
+                    snapshots: snapshots.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, PipelineError>>()?;
+        drop(crop_txs);
         let mut engine = AlertEngine::new(&config.alerts, matcher, models);
         for camera in &config.cameras {
             let model = recognizers.model_of(&camera.id);
@@ -184,7 +191,10 @@ impl Pipeline {
             stats: stats.clone(),
             snapshots: snapshots.clone(),
         };
-        let mut workers = vec![spawn("detect".into(), move || detect.run())?];
+        let mut workers = Vec::new();
+        for (i, worker) in detect.into_iter().enumerate() {
+            workers.push(spawn(format!("detect-{i}"), move || worker.run())?);
+        }
         for (i, worker) in recognize.into_iter().enumerate() {
             workers.push(spawn(format!("recognize-{i}"), move || worker.run())?);
         }
@@ -388,6 +398,17 @@ fn start_kafka(config: &Config) -> Result<(Option<EmbeddedBroker>, Publisher), P
 }
 
 /// What starting the cameras gives the rest of the pipeline.
+/// Shares cameras out among `workers` detect threads in config order (round robin), never
+/// making more threads than cameras.
+fn shard_cameras<T>(cameras: Vec<T>, workers: usize) -> Vec<Vec<T>> {
+    let count = workers.clamp(1, cameras.len().max(1));
+    let mut shards: Vec<Vec<T>> = (0..count).map(|_| Vec::new()).collect();
+    for (i, camera) in cameras.into_iter().enumerate() {
+        shards[i % count].push(camera);
+    }
+    shards
+}
+
 struct StartedCameras {
     sources: Vec<CameraSource>,
     inputs: Vec<workers::CameraInput>,
@@ -448,4 +469,16 @@ fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<(
         .name(name.clone())
         .spawn(f)
         .map_err(|source| PipelineError::Thread { name, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_cameras;
+
+    #[test]
+    fn cameras_are_dealt_round_robin_and_never_to_idle_threads() {
+        assert_eq!(shard_cameras(vec![1, 2, 3, 4, 5], 2), vec![vec![1, 3, 5], vec![2, 4]]);
+        assert_eq!(shard_cameras(vec![1, 2], 4), vec![vec![1], vec![2]]);
+        assert_eq!(shard_cameras(Vec::<u8>::new(), 3), vec![Vec::<u8>::new()]);
+    }
 }

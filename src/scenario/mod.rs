@@ -12,7 +12,7 @@ pub use plan::{Appearance, GroundTruth, Person, plan_appearances};
 use std::path::{Path, PathBuf};
 
 use crate::detect::Detector;
-use crate::gallery::largest_face;
+use crate::faces::photo::face_in;
 use crate::image::BgrImage;
 use crate::serve::VideoReader;
 
@@ -105,13 +105,16 @@ pub fn generate(spec: &ScenarioSpec, detector: &mut Detector) -> Result<GroundTr
     Ok(truth)
 }
 
+/// The photo's largest face, found as enrolment and `squint eval` find it (small, tightly
+/// cropped photos such as Olivetti's are padded first).
 fn face_patch(photo: &Path, detector: &mut Detector) -> Result<FacePatch, ScenarioError> {
     let photo_error = |message: String| ScenarioError::Photo {
         path: photo.to_path_buf(),
         message,
     };
     let image = BgrImage::load(photo).map_err(|e| photo_error(e.to_string()))?;
-    let faces = detector.detect(&image).map_err(|e| photo_error(e.to_string()))?;
-    let face = largest_face(&faces).ok_or_else(|| photo_error("no face found".into()))?;
-    Ok(FacePatch::cut(&image, &face.bbox))
+    let face = face_in(detector, &image)
+        .map_err(|e| photo_error(e.to_string()))?
+        .ok_or_else(|| photo_error("no face found".into()))?;
+    Ok(FacePatch::cut(&face.image, &face.detection.bbox))
 }

@@ -23,9 +23,15 @@ pub struct UnknownsConfig {
     /// Tracks with fewer embedded faces are not clustered (a passer-by glimpsed once).
     #[serde(default = "default_min_track_frames")]
     pub min_track_frames: u64,
-    /// Join thresholds per face size; default: the `[alerts]` bands' candidate thresholds.
+    /// Join thresholds per face size; default: the `[alerts]` bands' candidate thresholds
+    /// raised by `join_margin`.
     #[serde(default)]
     pub bands: Option<Vec<UnknownBand>>,
+    /// Added to the alert bands' candidate thresholds when `bands` is not set: strangers
+    /// are compared tiny face against tiny face, which resemble each other more than a tiny
+    /// face resembles an enrolment photo.
+    #[serde(default = "default_join_margin")]
+    pub join_margin: f32,
     /// Best faces kept per cluster (templates and review thumbnails).
     #[serde(default = "default_max_templates")]
     pub max_templates: usize,
@@ -58,6 +64,7 @@ impl Default for UnknownsConfig {
             bands: None,
             max_templates: default_max_templates(),
             merge_similarity: default_merge_similarity(),
+            join_margin: default_join_margin(),
             visit_gap_s: default_visit_gap_s(),
         }
     }
@@ -79,6 +86,13 @@ fn default_max_templates() -> usize {
     5
 }
 /// Chosen on the tuning scenes of `squint bench-unknowns` (see README "Unknown faces").
+/// From `scripts/bench-unknowns.sh` (SFace, tuned on strangers s01-s08): different
+/// strangers' track templates reach 0.57 at 16-24 px and 0.52 at 24-40 px, far above the
+/// 0.34 the alert thresholds were set against; +0.10 is the smallest step that kept every
+/// cluster pure, with no visit lost to a second id.
+fn default_join_margin() -> f32 {
+    0.10
+}
 fn default_merge_similarity() -> f32 {
     0.6
 }
@@ -98,7 +112,14 @@ impl UnknownsConfig {
                     confirm: b.threshold,
                 })
                 .collect(),
-            None => alerts.to_vec(),
+            None => alerts
+                .iter()
+                .map(|b| Band {
+                    below_px: b.below_px,
+                    candidate: b.candidate + self.join_margin,
+                    confirm: b.candidate + self.join_margin,
+                })
+                .collect(),
         }
     }
 
@@ -113,6 +134,7 @@ impl UnknownsConfig {
         check_range("min_track_frames", self.min_track_frames, 1, 100_000)?;
         check_range("max_templates", self.max_templates, 1, 50)?;
         check_range("merge_similarity", self.merge_similarity, 0.0, 1.0)?;
+        check_range("join_margin", self.join_margin, -0.5, 0.5)?;
         check_range("visit_gap_s", self.visit_gap_s, 0.0, 86_400.0)?;
         let Some(bands) = &self.bands else { return Ok(()) };
         if bands.is_empty() {
