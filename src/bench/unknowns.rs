@@ -286,10 +286,12 @@ fn choose(grid: &[GridPoint], defaults: Params) -> Params {
 #[derive(Default)]
 struct Played {
     /// Track id → identity named by each of its identity events.
-    names: HashMap<u64, Vec<String>>,
-    filed: HashMap<u64, Filed>,
+    names: BTreeMap<u64, Vec<String>>,
+    /// Ordered by track id, so ties between a stranger's tracks resolve the same way on
+    /// every run.
+    filed: BTreeMap<u64, Filed>,
     /// Track id → its template when it ended.
-    templates: HashMap<u64, Vec<f32>>,
+    templates: BTreeMap<u64, Vec<f32>>,
 }
 
 /// One filed track of a clustering visit.
