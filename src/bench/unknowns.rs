@@ -191,8 +191,11 @@ fn observe_side(
     detector: &mut Detector,
     recognizer: &mut Recognizer,
 ) -> anyhow::Result<Vec<Experiment>> {
-    // Recent video time, so nothing is past `retention_days` when the clusters are stored.
-    let start = SystemTime::now() - Duration::from_secs(2 * 86_400);
+    // Recent video time, so nothing is past `retention_days` when the clusters are stored;
+    // on a whole hour, so every run sees the same millisecond timestamps (identity events
+    // are paced by them).
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_secs();
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(now / 3600 * 3600 - 2 * 86_400);
     let mut bands = Vec::new();
     for band in sorted_dirs(side, "")? {
         let visits = sorted_dirs(&band, "visit-")?;
