@@ -20,7 +20,7 @@ use super::scene::{Models, Observed, load_models, observe, read_truth, track_app
 use crate::alert::AlertEngine;
 use crate::config::Config;
 use crate::detect::Detector;
-use crate::gallery::Gallery;
+use crate::gallery::{Gallery, dot};
 use crate::pipeline::Matching;
 use crate::publish::{ModelIds, Outgoing, UNKNOWN};
 use crate::recognize::Recognizer;
@@ -116,6 +116,8 @@ struct Setup<'a> {
     gallery: &'a Path,
     space: String,
     dim: usize,
+    /// The gallery's identities (everyone else in the scenes is a stranger).
+    enrolled: BTreeSet<String>,
 }
 
 /// `tune` and `report` each hold one folder per band, each with `visit-1`, `visit-2`, …
@@ -127,14 +129,16 @@ pub fn run(config: &Config, tune: &Path, report: &Path) -> anyhow::Result<Unknow
         ids,
         dim,
     } = load_models(config)?;
+    let matcher = Gallery::open_read_only(&config.gallery.path)?.matcher(&ids.embedding_space, dim)?;
     let setup = Setup {
         config,
         space: ids.embedding_space.clone(),
         models: ids,
         gallery: &config.gallery.path,
         dim,
+        enrolled: matcher.names().map(String::from).collect(),
     };
-    let enrolled = setup.enrolled()?;
+    let enrolled = &setup.enrolled;
     let defaults = Params {
         threshold_offset: 0.0,
         merge_similarity: config.unknowns.merge_similarity,
@@ -156,7 +160,7 @@ pub fn run(config: &Config, tune: &Path, report: &Path) -> anyhow::Result<Unknow
         }
     }
     let chosen = choose(&tune_grid, defaults);
-    let tune_strangers = strangers_of(&tuning, &enrolled);
+    let tune_strangers = strangers_of(&tuning, enrolled);
     drop(tuning);
 
     let reporting = observe_side(config, report, &mut detector, &mut recognizer)?;
@@ -170,7 +174,7 @@ pub fn run(config: &Config, tune: &Path, report: &Path) -> anyhow::Result<Unknow
         .collect::<Result<_, _>>()?;
     Ok(UnknownsBench {
         tune_strangers,
-        report_strangers: strangers_of(&reporting, &enrolled),
+        report_strangers: strangers_of(&reporting, enrolled),
         visits_per_band: reporting.first().map_or(0, |e| e.visits.len()),
         selection: format!(
             "on the tuning visits: purity >= {PURITY_GOAL} in every band, then the most visits on one id \
@@ -307,11 +311,6 @@ struct FiledTrack {
 }
 
 impl Setup<'_> {
-    fn enrolled(&self) -> anyhow::Result<BTreeSet<String>> {
-        let matcher = Gallery::open_read_only(self.gallery)?.matcher(&self.space, self.dim)?;
-        Ok(matcher.names().map(String::from).collect())
-    }
-
     fn unknowns_config(&self, params: &Params) -> UnknownsConfig {
         let base = &self.config.unknowns;
         let bands = base
@@ -336,7 +335,7 @@ impl Setup<'_> {
         std::fs::copy(self.gallery, &path)
             .map_err(|e| anyhow::anyhow!("copying gallery {}: {e}", self.gallery.display()))?;
         let matcher = Gallery::open_read_only(&path)?.matcher(&self.space, self.dim)?;
-        let enrolled: BTreeSet<String> = matcher.names().map(String::from).collect();
+        let enrolled = &self.enrolled;
         let engine = AlertEngine::new(&self.config.alerts, matcher, self.models.clone());
         let strangers = Strangers::open(&self.unknowns_config(params), &self.config.alerts, &path)?;
         let mut matching = Matching::new(engine, Some(strangers));
@@ -380,12 +379,12 @@ impl Setup<'_> {
         }
         result.clusters = matching.clusters().unwrap_or(0);
         result.purity = purity(&filed);
-        let (mut genuine, mut impostor) = template_similarities(&filed, &enrolled);
+        let (mut genuine, mut impostor) = template_similarities(&filed, enrolled);
         result.genuine_p10 = super::alerts::quantile(&mut genuine, 0.1);
         result.genuine_median = super::alerts::quantile(&mut genuine, 0.5);
         result.impostor_p99 = super::alerts::quantile(&mut impostor, 0.99);
         result.impostor_max = super::alerts::quantile(&mut impostor, 1.0);
-        let visit_ids = visit_ids(clustering, &filed, &enrolled);
+        let visit_ids = visit_ids(clustering, &filed, enrolled);
         result.strangers = visit_ids.len();
         result.visits = visit_ids.values().map(Vec::len).sum();
         result.visits_unfiled = visit_ids.values().flatten().filter(|id| id.is_none()).count();
@@ -541,7 +540,7 @@ fn template_similarities(filed: &[FiledTrack], enrolled: &BTreeSet<String>) -> (
     let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
     for (i, (a, person_a)) in strangers.iter().enumerate() {
         for (b, person_b) in &strangers[i + 1..] {
-            let similarity: f32 = a.template.iter().zip(&b.template).map(|(x, y)| x * y).sum();
+            let similarity = dot(&a.template, &b.template);
             match (person_a == person_b, a.visit != b.visit) {
                 (true, true) => genuine.push(similarity),
                 (false, _) => impostor.push(similarity),
