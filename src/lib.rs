@@ -14,6 +14,7 @@ pub mod alert;
 pub mod align;
 pub mod bench;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod detect;
 pub mod distill;

@@ -340,6 +340,7 @@ impl AlertEngine {
             track_id,
             identity: identity.to_string(),
             unknown_id: None,
+            worker_id: None,
             watchlist: self.matcher.watchlist_of(identity).to_string(),
             reason: reason.map(str::to_string),
             captured_at_ms: unix_ms(at),

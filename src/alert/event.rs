@@ -61,6 +61,9 @@ pub struct AlertEvent {
     pub identity: String,
     /// For `recurring`: the stranger's cluster (`squint unknowns show ID`).
     pub unknown_id: Option<String>,
+    /// The worker that saw it (`[cluster]`); absent outside a cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
     /// The identity's gallery watchlist, whose policy applied.
     pub watchlist: String,
     /// Why a candidate was retracted.

@@ -198,6 +198,7 @@ mod tests {
             track_id: "r-1".into(),
             identity: "ada".into(),
             unknown_id: None,
+            worker_id: None,
             watchlist: "default".into(),
             reason: None,
             captured_at_ms: 0,

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 pub mod alerts;
 pub mod detect;
+pub mod failover;
 pub mod moving;
 pub mod pipeline;
 pub mod recognize;

@@ -44,6 +44,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Gallery { gallery, action } => gallery_action(&gallery, action),
         Command::Unknowns { gallery, action } => super::unknowns::run(&gallery, action),
+        Command::Cameras { config, action } => super::cluster::cameras(&config, action),
+        Command::Cluster { config, action } => super::cluster::cluster(&config, action),
         Command::Scenario {
             background,
             people,

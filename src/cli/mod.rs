@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions and one function per subcommand.
 
+mod cluster;
 mod commands;
 mod distill;
 mod eval;
@@ -122,6 +123,22 @@ pub enum Command {
         gallery: PathBuf,
         #[command(subcommand)]
         action: UnknownsAction,
+    },
+    /// Edit the site's cameras in the cameras topic (`[cluster]`): the workers of the group
+    /// start, restart and stop them.
+    Cameras {
+        /// A worker's config file: its `[kafka]` and `[cluster]` say where the topic is.
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: CamerasAction,
+    },
+    /// The site's consumer group (`[cluster]`): members, the partitions each holds, their cameras.
+    Cluster {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: ClusterAction,
     },
     /// Inspect or edit a gallery.
     Gallery {
@@ -389,6 +406,33 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let (w, h) = text.split_once('x').ok_or("expected WIDTHxHEIGHT, e.g. 1920x1080")?;
     let parse = |v: &str| v.parse::<u32>().map_err(|e| format!("{v}: {e}"));
     Ok((parse(w)?, parse(h)?))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CamerasAction {
+    /// Add or replace the cameras of a file of `[[cameras]]` tables (validated as in a config
+    /// file); a changed camera restarts on its worker, the others keep running.
+    Put { file: PathBuf },
+    /// Remove cameras by id; their workers stop them.
+    Rm {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// The cameras in the topic, credentials redacted.
+    List {
+        /// One JSON object per line instead.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterAction {
+    /// Members of the group, their partitions and cameras.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::alert::AlertConfig;
+use crate::cluster::ClusterConfig;
 use crate::detect::DetectConfig;
 use crate::gallery::GalleryConfig;
 use crate::ingest::CameraConfig;
@@ -105,6 +106,9 @@ pub struct Config {
     pub http: crate::observe::HttpConfig,
     #[serde(default)]
     pub cameras: Vec<CameraConfig>,
+    /// Share the site's cameras with other workers through a Kafka consumer group.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
     /// The file this was read from, for error messages.
     #[serde(skip)]
     pub source: PathBuf,
@@ -192,27 +196,27 @@ impl Config {
             key,
             message,
         };
-        if self.cameras.is_empty() {
-            return Err(invalid(
-                "cameras".into(),
-                "no camera configured; add a [[cameras]] table with `id` and `url`".into(),
-            ));
-        }
-        let mut seen = std::collections::HashSet::new();
-        for (i, camera) in self.cameras.iter().enumerate() {
-            camera
-                .validate()
-                .map_err(|(key, msg)| invalid(format!("cameras[{i}].{key}"), msg))?;
-            crate::ingest::check_template(self.pipeline.templates_dir(), camera).map_err(|message| {
-                let key = if camera.template.is_some() { "template" } else { "url" };
-                invalid(format!("cameras[{i}].{key}"), message)
-            })?;
-            if !seen.insert(camera.id.as_str()) {
+        match &self.cluster {
+            None if self.cameras.is_empty() => {
                 return Err(invalid(
-                    format!("cameras[{i}].id"),
-                    format!("`{}` is used by two cameras; ids must be unique", camera.id),
+                    "cameras".into(),
+                    "no camera configured; add a [[cameras]] table with `id` and `url`".into(),
                 ));
             }
+            Some(_) if !self.cameras.is_empty() => {
+                return Err(invalid(
+                    "cameras".into(),
+                    "with [cluster] the site's cameras come from cluster.cameras_topic; move these tables to a file of their own and publish them with `squint cameras put --config <this file> <that file>`".into(),
+                ));
+            }
+            _ => {}
+        }
+        validate_cameras(&self.cameras, self.pipeline.templates_dir(), false)
+            .map_err(|(key, msg)| invalid(key, msg))?;
+        if let Some(cluster) = &self.cluster {
+            cluster
+                .validate()
+                .map_err(|(key, msg)| invalid(format!("cluster.{key}"), msg))?;
         }
         self.detect
             .validate()
@@ -269,6 +273,34 @@ fn register_assigned_secrets(text: &str) {
         }
         crate::redact::register_url_secrets(&value);
     }
+}
+
+/// Checks `[[cameras]]` tables (of a config file, or of a file for `squint cameras put` when
+/// `clustered`); the key is `cameras[i].<key>`.
+pub fn validate_cameras(cameras: &[CameraConfig], templates: &Path, clustered: bool) -> Result<(), KeyError> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, camera) in cameras.iter().enumerate() {
+        camera
+            .validate()
+            .map_err(|(key, msg)| (format!("cameras[{i}].{key}"), msg))?;
+        crate::ingest::check_template(templates, camera).map_err(|message| {
+            let key = if camera.template.is_some() { "template" } else { "url" };
+            (format!("cameras[{i}].{key}"), message)
+        })?;
+        if !seen.insert(camera.id.as_str()) {
+            return Err((
+                format!("cameras[{i}].id"),
+                format!("`{}` is used by two cameras; ids must be unique", camera.id),
+            ));
+        }
+        if clustered && camera.recognizer.is_some() {
+            return Err((
+                format!("cameras[{i}].recognizer"),
+                "a camera of the cameras topic runs on models.recognizer of whichever worker holds it; remove the key (per-camera recognizers need a config file of their own)".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What a section's `validate` returns on failure: the key inside the section and why.

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use crate::config::{KeyError, check_range};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
     /// Stable id; the Kafka key of this camera's events.

@@ -1,9 +1,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use std::sync::Arc;
-
-use super::{Observed, is_down};
+use super::{Observed, ObservedCamera, is_down};
 use crate::detect::SearchStats;
 use crate::ingest::HealthSnapshot;
 use crate::pipeline::Latency;
@@ -71,33 +69,32 @@ impl Writer {
 
 /// What region search (`detect.search = "regions"`) did, per camera; in `full` search every
 /// frame is one full sweep.
-fn search_metrics(w: &mut Writer, searches: &[(String, Arc<SearchStats>)]) {
+fn search_metrics(w: &mut Writer, cameras: &[ObservedCamera]) {
+    let searches: Vec<(&str, &SearchStats)> = cameras.iter().map(|c| (c.id.as_str(), &*c.search)).collect();
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
     w.by_camera(
         "squint_detect_frames_total",
         "counter",
         "Frames the detector searched, whole or in regions.",
-        searches.iter().map(|(camera, s)| (camera.as_str(), get(&s.frames))),
+        searches.iter().map(|(camera, s)| (*camera, get(&s.frames))),
     );
     w.by_camera(
         "squint_detect_full_sweeps_total",
         "counter",
         "Frames searched whole (scheduled sweep, reconnect, too much motion, or full search).",
-        searches
-            .iter()
-            .map(|(camera, s)| (camera.as_str(), get(&s.full_sweeps))),
+        searches.iter().map(|(camera, s)| (*camera, get(&s.full_sweeps))),
     );
     w.by_camera(
         "squint_detect_regions_total",
         "counter",
         "Regions searched in frames not searched whole.",
-        searches.iter().map(|(camera, s)| (camera.as_str(), get(&s.regions))),
+        searches.iter().map(|(camera, s)| (*camera, get(&s.regions))),
     );
     w.by_camera(
         "squint_detect_searched_frames_total",
         "counter",
         "Frames' worth of pixels searched; its rate over squint_detect_frames_total's is the share of the frame searched.",
-        searches.iter().map(|(camera, s)| (camera.as_str(), s.frames_searched())),
+        searches.iter().map(|(camera, s)| (*camera, s.frames_searched())),
     );
 }
 
@@ -142,15 +139,17 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         },
     );
     let q = &observed.queues;
+    let running = observed.cameras.all();
     w.by_camera(
         "squint_frame_queue_depth",
         "gauge",
         "Frames waiting for detection, per camera.",
-        q.frames
-            .iter()
-            .map(|(camera, frames)| (camera.as_str(), frames.len() as f64)),
+        running.iter().map(|c| (c.id.as_str(), c.frames.len() as f64)),
     );
-    search_metrics(&mut w, &observed.searches);
+    search_metrics(&mut w, &running);
+    if let Some(cluster) = &observed.cluster {
+        cluster_metrics(&mut w, &cluster.view());
+    }
     w.family(
         "squint_crop_queue_depth",
         "gauge",
@@ -344,4 +343,38 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         s.unknown_clusters.load(Ordering::Relaxed) as f64,
     );
     w.0
+}
+
+/// This worker's share of the site (`[cluster]`).
+fn cluster_metrics(w: &mut Writer, view: &crate::cluster::GroupView) {
+    w.family(
+        "squint_cluster_member",
+        "gauge",
+        "1 for this worker's group state (joining, stable, rebalancing, stopped).",
+    );
+    let labels = format!(
+        "{{group=\"{}\",worker_id=\"{}\",state=\"{}\"}}",
+        view.group, view.worker_id, view.state
+    );
+    w.value("squint_cluster_member", &labels, 1.0);
+    w.family(
+        "squint_cluster_partitions",
+        "gauge",
+        "Cameras-topic partitions this worker holds.",
+    );
+    w.value("squint_cluster_partitions", "", view.partitions.len() as f64);
+    w.family("squint_cluster_cameras", "gauge", "Cameras the group gave this worker.");
+    w.value("squint_cluster_cameras", "", view.cameras.len() as f64);
+    w.family(
+        "squint_cluster_rebalances_total",
+        "counter",
+        "Assignments and revocations this worker took part in.",
+    );
+    w.value("squint_cluster_rebalances_total", "", view.rebalances as f64);
+    w.family(
+        "squint_cluster_bad_records_total",
+        "counter",
+        "Cameras-topic records skipped as unusable.",
+    );
+    w.value("squint_cluster_bad_records_total", "", view.bad_records as f64);
 }

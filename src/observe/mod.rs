@@ -36,21 +36,55 @@ pub struct HttpConfig {
 /// Everything the endpoint reports, shared with the pipeline's threads.
 #[derive(Clone)]
 pub struct Observed {
-    pub cameras: Vec<Arc<CameraHealth>>,
+    pub cameras: Arc<CameraRegistry>,
     pub stats: Arc<PipelineStats>,
     pub delivery: Arc<DeliveryStats>,
     pub spool: Arc<crate::publish::SpoolStats>,
     pub snapshots: Arc<Snapshots>,
     pub queues: QueueDepths,
-    /// Each camera's region-search counters.
-    pub searches: Vec<(String, Arc<crate::detect::SearchStats>)>,
     pub review: Arc<Review>,
+    /// This worker's view of its consumer group, with `[cluster]`.
+    pub cluster: Option<Arc<crate::cluster::ClusterState>>,
 }
 
-/// Receiving ends of the pipeline's queues, held only to read their lengths.
+/// One running camera as the endpoint reports it.
+#[derive(Clone)]
+pub struct ObservedCamera {
+    pub id: String,
+    pub health: Arc<CameraHealth>,
+    /// Its frame queue, held only to read its length.
+    pub frames: crossbeam_channel::Receiver<crate::types::Frame>,
+    /// Its region-search counters.
+    pub search: Arc<crate::detect::SearchStats>,
+}
+
+/// The cameras running now: fixed for a config file's cameras, changing as a cluster worker
+/// is given and relieved of cameras.
+#[derive(Default)]
+pub struct CameraRegistry(std::sync::RwLock<Vec<ObservedCamera>>);
+
+impl CameraRegistry {
+    pub fn add(&self, camera: ObservedCamera) {
+        if let Ok(mut cameras) = self.0.write() {
+            cameras.retain(|c| c.id != camera.id);
+            cameras.push(camera);
+        }
+    }
+
+    pub fn remove(&self, id: &str) {
+        if let Ok(mut cameras) = self.0.write() {
+            cameras.retain(|c| c.id != id);
+        }
+    }
+
+    pub fn all(&self) -> Vec<ObservedCamera> {
+        self.0.read().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+/// Receiving ends of the pipeline's queues after the cameras', held only to read their lengths.
 #[derive(Clone)]
 pub struct QueueDepths {
-    pub frames: Vec<(String, crossbeam_channel::Receiver<crate::types::Frame>)>,
     pub crops: Vec<crossbeam_channel::Receiver<crate::types::TrackMessage<crate::types::FaceCrop>>>,
     pub faces: crossbeam_channel::Receiver<crate::types::TrackMessage<crate::types::EmbeddedFace>>,
     pub events: crossbeam_channel::Receiver<crate::publish::Outgoing>,
@@ -65,9 +99,12 @@ pub fn is_down(state: CameraState) -> bool {
 }
 
 /// The /health body and whether it is healthy.
-pub fn health(cameras: &[HealthSnapshot]) -> (bool, serde_json::Value) {
+pub fn health(cameras: &[HealthSnapshot], cluster: Option<&crate::cluster::GroupView>) -> (bool, serde_json::Value) {
     let healthy = !cameras.iter().any(|c| is_down(c.state));
-    let body = serde_json::json!({ "status": if healthy { "ok" } else { "degraded" }, "cameras": cameras });
+    let mut body = serde_json::json!({ "status": if healthy { "ok" } else { "degraded" }, "cameras": cameras });
+    if let Some(cluster) = cluster {
+        body["cluster"] = serde_json::json!(cluster);
+    }
     (healthy, body)
 }
 
@@ -228,7 +265,7 @@ fn respond_plain(url: &str, observed: &Observed) -> (u16, &'static str, Vec<u8>)
         };
     }
     // Only these two read camera health (which also advances each camera's fps window).
-    let cameras = || -> Vec<HealthSnapshot> { observed.cameras.iter().map(|c| c.snapshot()).collect() };
+    let cameras = || -> Vec<HealthSnapshot> { observed.cameras.all().iter().map(|c| c.health.snapshot()).collect() };
     match path {
         "/metrics" => (
             200,
@@ -236,7 +273,8 @@ fn respond_plain(url: &str, observed: &Observed) -> (u16, &'static str, Vec<u8>)
             render_metrics(observed, &cameras()).into_bytes(),
         ),
         "/health" => {
-            let (healthy, body) = health(&cameras());
+            let cluster = observed.cluster.as_ref().map(|c| c.view());
+            let (healthy, body) = health(&cameras(), cluster.as_ref());
             (
                 if healthy { 200 } else { 503 },
                 "application/json",

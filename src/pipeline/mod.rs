@@ -11,6 +11,7 @@
 //!   ─identity and alert events─▶ publish (spool, then Kafka; one thread)
 //! ```
 
+mod fleet;
 mod latency;
 mod lock;
 mod matching;
@@ -30,12 +31,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::alert::{AlertEngine, ThumbnailError, ThumbnailStore};
+use crate::cluster::{ClusterError, Membership};
 use crate::config::Config;
 use crate::detect::{DetectError, Detector, RegionSearch, SearchMode, SearchStats};
 use crate::gallery::{Gallery, GalleryError, GalleryWatch, Matcher};
 use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
 use crate::model::{ModelCard, ModelError, Placement};
-use crate::observe::{HttpEndpoint, Observed, QueueDepths, Review, Snapshots};
+use crate::observe::{CameraRegistry, HttpEndpoint, Observed, ObservedCamera, QueueDepths, Review, Snapshots};
 use crate::publish::{EmbeddedBroker, ModelIds, PublishError, Publisher, SpoolStats};
 use crate::recognize::{RecognizeError, Recognizer, RecognizerSet};
 use crate::track::Tracker;
@@ -63,6 +65,8 @@ pub enum PipelineError {
     Lock(#[from] LockError),
     #[error(transparent)]
     Unknowns(#[from] UnknownsError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     #[error("camera `{camera}`: recognizer {card}: {message}")]
     CameraRecognizer {
         camera: String,
@@ -77,6 +81,11 @@ pub enum PipelineError {
 pub struct Pipeline {
     stop: Arc<AtomicBool>,
     cameras: Vec<CameraSource>,
+    /// Every running camera, the config file's and the cluster's.
+    registry: Arc<CameraRegistry>,
+    /// With `[cluster]`: the group membership and the cameras it runs.
+    membership: Option<Membership>,
+    fleet: Option<Arc<fleet::Fleet>>,
     workers: Vec<JoinHandle<()>>,
     publisher: Option<JoinHandle<()>>,
     pub stats: Arc<PipelineStats>,
@@ -107,7 +116,10 @@ impl Pipeline {
         let ort_lib = config.models.onnxruntime.as_deref();
         let detector_card = ModelCard::load(&config.models.detector)?;
         let (recognizers, gallery, matcher, models) = load_recognition(config, &detector_card)?;
-        let (embedded, publisher) = start_kafka(config)?;
+        let (embedded, mut publisher) = start_kafka(config)?;
+        if let Some(cluster) = &config.cluster {
+            publisher.set_worker_id(cluster.worker_id());
+        }
         let delivery = publisher.stats.clone();
         let spool = publisher.spool_stats();
 
@@ -125,28 +137,43 @@ impl Pipeline {
         let StartedCameras {
             sources: cameras,
             inputs,
-            queues: frame_queues,
-            searches,
+            observed,
         } = start_cameras(config, &stop, &recognizers)?;
+        let registry = Arc::new(CameraRegistry::default());
+        for camera in observed {
+            registry.add(camera);
+        }
         let queues = QueueDepths {
-            frames: frame_queues,
             crops: crop_rxs.clone(),
             faces: face_rx.clone(),
             events: event_rx.clone(),
         };
 
-        let detect = shard_cameras(inputs, config.detect.workers)
+        // A cluster worker's cameras come and go: every configured detect thread runs.
+        let shards = match config.cluster {
+            None => shard_cameras(inputs, config.detect.workers),
+            Some(_) => (0..config.detect.workers).map(|_| Vec::new()).collect(),
+        };
+        let mut arrivals = Vec::new();
+        let detect = shards
             .into_iter()
             .map(|cameras| {
+                let incoming = config.cluster.as_ref().map(|_| {
+                    let (tx, rx) = crossbeam_channel::unbounded();
+                    arrivals.push(tx);
+                    rx
+                });
                 Ok(workers::DetectWorker {
                     detector: Detector::load(&detector_card, ort_lib, &config.detect)?,
                     cameras,
                     crops: crop_txs.clone(),
                     stats: stats.clone(),
                     snapshots: snapshots.clone(),
+                    arrivals: incoming,
                 })
             })
             .collect::<Result<Vec<_>, PipelineError>>()?;
+        let default_crop_size = recognizers.recognizer(0).input_size();
         drop(crop_txs);
         let mut engine = AlertEngine::new(&config.alerts, matcher, models);
         for camera in &config.cameras {
@@ -200,19 +227,33 @@ impl Pipeline {
         }
         workers.push(spawn("alert".into(), move || alert.run())?);
         let publisher = Some(spawn("publish".into(), move || publisher.run(event_rx))?);
+        let (membership, fleet) = match &config.cluster {
+            Some(cluster) => {
+                let fleet = Arc::new(fleet::Fleet::new(
+                    config,
+                    default_crop_size,
+                    arrivals,
+                    registry.clone(),
+                    queues.clone(),
+                    spool.clone(),
+                ));
+                let membership = Membership::start(cluster, &config.kafka, fleet.clone())?;
+                (Some(membership), Some(fleet))
+            }
+            None => (None, None),
+        };
         let http = match &config.http.address {
             Some(address) => {
-                let cameras = cameras.iter().map(|c| c.health.clone()).collect();
                 let delivery = delivery.clone();
                 let observed = Observed {
-                    cameras,
+                    cameras: registry.clone(),
                     stats: stats.clone(),
                     delivery,
                     spool: spool.clone(),
                     snapshots,
                     queues,
-                    searches,
                     review,
+                    cluster: membership.as_ref().map(|m| m.state.clone()),
                 };
                 Some(HttpEndpoint::start(address, observed)?)
             }
@@ -221,6 +262,9 @@ impl Pipeline {
         Ok(Pipeline {
             stop,
             cameras,
+            registry,
+            membership,
+            fleet,
             workers,
             publisher,
             stats,
@@ -233,12 +277,20 @@ impl Pipeline {
     }
 
     pub fn health(&self) -> Vec<HealthSnapshot> {
-        self.cameras.iter().map(|c| c.health.snapshot()).collect()
+        self.registry.all().iter().map(|c| c.health.snapshot()).collect()
     }
 
-    /// True once every camera's source has ended (files at EOS) and the stages drained.
+    /// This worker's view of its consumer group (`[cluster]`).
+    pub fn cluster(&self) -> Option<crate::cluster::GroupView> {
+        self.membership.as_ref().map(|m| m.state.view())
+    }
+
+    /// True once every camera's source has ended (files at EOS) and the stages drained; a
+    /// cluster worker never finishes by itself (cameras may be given to it at any time).
     pub fn is_finished(&self) -> bool {
-        self.cameras.iter().all(CameraSource::is_finished) && self.workers.iter().all(JoinHandle::is_finished)
+        self.fleet.is_none()
+            && self.cameras.iter().all(CameraSource::is_finished)
+            && self.workers.iter().all(JoinHandle::is_finished)
     }
 
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
@@ -269,6 +321,15 @@ impl Pipeline {
     /// Stops the cameras, drains the stages in order and flushes Kafka; returns the final
     /// counters and each camera's last health.
     pub fn shutdown(mut self) -> (StatsSnapshot, Vec<HealthSnapshot>) {
+        // A cluster worker's cameras leave the registry as they stop: report them as they were.
+        let cluster_health = self.membership.as_ref().map(|_| self.health());
+        // A cluster worker first gives its cameras back, each stopped cleanly, then leaves.
+        if let Some(membership) = self.membership.take() {
+            membership.shutdown();
+        }
+        if let Some(fleet) = self.fleet.take() {
+            fleet.stop_all();
+        }
         self.stop.store(true, Ordering::Relaxed);
         for camera in &mut self.cameras {
             camera.join();
@@ -288,7 +349,7 @@ impl Pipeline {
             // the last events before the broker disappears with this process.
             std::thread::sleep(EMBEDDED_LINGER);
         }
-        (snapshot, self.health())
+        (snapshot, cluster_health.unwrap_or_else(|| self.health()))
     }
 }
 
@@ -412,8 +473,7 @@ fn shard_cameras<T>(cameras: Vec<T>, workers: usize) -> Vec<Vec<T>> {
 struct StartedCameras {
     sources: Vec<CameraSource>,
     inputs: Vec<workers::CameraInput>,
-    queues: Vec<(String, crossbeam_channel::Receiver<crate::types::Frame>)>,
-    searches: Vec<(String, Arc<SearchStats>)>,
+    observed: Vec<ObservedCamera>,
 }
 
 /// Starts every camera with its own bounded frame queue.
@@ -422,24 +482,24 @@ fn start_cameras(
     stop: &Arc<AtomicBool>,
     recognizers: &RecognizerSet,
 ) -> Result<StartedCameras, PipelineError> {
-    let (mut cameras, mut inputs, mut queues, mut searches) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut cameras, mut inputs, mut observed) = (Vec::new(), Vec::new(), Vec::new());
     for camera in &config.cameras {
         let (frame_tx, frame_rx) = crossbeam_channel::bounded(config.pipeline.frame_queue);
         let frames = FrameSender::new(frame_tx, frame_rx.clone());
-        queues.push((camera.id.clone(), frame_rx.clone()));
-        cameras.push(CameraSource::spawn(
-            camera,
-            config.pipeline.templates_dir(),
-            frames,
-            stop.clone(),
-        )?);
+        let source = CameraSource::spawn(camera, config.pipeline.templates_dir(), frames, stop.clone())?;
         let wait_for_recognizer = !camera.is_live();
         let search = match config.detect.search {
             SearchMode::Full => None,
             SearchMode::Regions => Some(RegionSearch::new(&config.detect)?),
         };
         let search_stats = Arc::new(SearchStats::default());
-        searches.push((camera.id.clone(), search_stats.clone()));
+        observed.push(ObservedCamera {
+            id: camera.id.clone(),
+            health: source.health.clone(),
+            frames: frame_rx.clone(),
+            search: search_stats.clone(),
+        });
+        cameras.push(source);
         inputs.push(workers::CameraInput {
             frames: frame_rx,
             wait_for_recognizer,
@@ -448,13 +508,13 @@ fn start_cameras(
             tracker: Tracker::new(Arc::from(camera.id.as_str()), &config.track),
             search,
             search_stats,
+            released: None,
         });
     }
     Ok(StartedCameras {
         sources: cameras,
         inputs,
-        queues,
-        searches,
+        observed,
     })
 }
 

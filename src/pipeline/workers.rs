@@ -35,6 +35,9 @@ pub struct CameraInput {
     /// Present in `regions` search: this camera's background model and sweep schedule.
     pub search: Option<RegionSearch>,
     pub search_stats: Arc<SearchStats>,
+    /// Dropped once the camera's source has closed and its tracks' ends are queued: whoever
+    /// stops a single camera waits for that.
+    pub released: Option<Sender<()>>,
 }
 
 impl CameraInput {
@@ -90,6 +93,9 @@ pub struct DetectWorker {
     pub crops: Vec<Sender<TrackMessage<FaceCrop>>>,
     pub stats: Arc<PipelineStats>,
     pub snapshots: Arc<Snapshots>,
+    /// Cameras given to this worker while it runs (`[cluster]`); while it is open the worker
+    /// keeps running even with no camera.
+    pub arrivals: Option<Receiver<CameraInput>>,
 }
 
 /// The recognizer queue of `track` among `workers`.
@@ -105,16 +111,21 @@ impl DetectWorker {
         &self.crops[shard(track, self.crops.len())]
     }
 
-    /// Ends when every camera's ingest thread is gone and its queue is empty.
+    /// Ends when every camera's ingest thread is gone and its queue is empty, and no more
+    /// cameras can arrive.
     pub fn run(mut self) {
-        while !self.cameras.is_empty() {
+        while !self.cameras.is_empty() || self.arrivals.is_some() {
             let mut select = Select::new();
             for camera in &self.cameras {
                 select.recv(&camera.frames);
             }
+            if let Some(arrivals) = &self.arrivals {
+                select.recv(arrivals);
+            }
             if select.ready_timeout(Duration::from_millis(100)).is_err() {
                 continue;
             }
+            self.take_arrivals();
             let mut ready = Vec::new();
             let mut closed = Vec::new();
             for (index, camera) in self.cameras.iter().enumerate() {
@@ -130,6 +141,22 @@ impl DetectWorker {
             for index in closed.into_iter().rev() {
                 let mut camera = self.cameras.remove(index);
                 if !self.end_tracks(camera.tracker.end_all()) {
+                    return;
+                }
+                drop(camera.released.take());
+            }
+        }
+    }
+
+    /// Adds the cameras given to this worker since the last look.
+    fn take_arrivals(&mut self) {
+        let Some(arrivals) = &self.arrivals else { return };
+        loop {
+            match arrivals.try_recv() {
+                Ok(camera) => self.cameras.push(camera),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    self.arrivals = None;
                     return;
                 }
             }

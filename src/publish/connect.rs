@@ -28,6 +28,10 @@ impl ConnectionWatch {
     /// librdkafka's error callback: a TLS or login failure is kept and logged with its fix;
     /// anything else (a broker going away) is logged as it is, since the client retries it.
     pub fn on_client_error(&self, error: &KafkaError, reason: &str) {
+        // The end of a partition is news only to a reader that asked for it (and it did).
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
+            return;
+        }
         if !is_connection_failure(error) {
             tracing::warn!(error = %redact_credentials(&error.to_string()), reason = %redact_credentials(reason), "kafka client");
             return;
@@ -64,7 +68,7 @@ impl ClientContext for WatchedContext {
 impl rdkafka::consumer::ConsumerContext for WatchedContext {}
 
 /// A librdkafka client configuration: the user's `[kafka.properties]`, then the bootstrap list.
-pub(super) fn client_config(properties: &BTreeMap<String, String>, brokers: &str) -> rdkafka::ClientConfig {
+pub fn client_config(properties: &BTreeMap<String, String>, brokers: &str) -> rdkafka::ClientConfig {
     let mut client = rdkafka::ClientConfig::new();
     for (key, value) in properties {
         client.set(key, value);

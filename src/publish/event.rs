@@ -58,6 +58,9 @@ pub struct IdentityEvent {
     pub identity: String,
     /// An unknown track's stranger cluster (`[unknowns]`), stable across visits.
     pub unknown_id: Option<String>,
+    /// The worker that saw it (`[cluster]`); absent outside a cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
     /// Cosine similarity of the track's template (quality-weighted mean embedding) to
     /// `best_candidate`; absent when the gallery is empty.
     pub similarity: Option<f32>,
@@ -112,6 +115,7 @@ impl IdentityEvent {
             quality: face.quality,
             identity: named.unwrap_or_else(|| UNKNOWN.to_string()),
             unknown_id: None,
+            worker_id: None,
             similarity: best.as_ref().map(|m| m.similarity),
             frame_similarity: frame_best.map(|m| m.similarity),
             best_candidate: best.map(|m| m.identity),

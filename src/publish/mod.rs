@@ -12,11 +12,11 @@ mod spool;
 mod tail;
 
 pub use config::KafkaConfig;
-pub use connect::{ConnectionWatch, WatchedContext, kafka_features};
+pub use connect::{ConnectionWatch, WatchedContext, client_config, explain_creation, kafka_features};
 pub(crate) use event::unix_ms;
 pub use event::{EVENT_SCHEMA_VERSION, IdentityEvent, ModelIds, TrackOpinion, UNKNOWN, timestamp};
 pub use outgoing::{Outgoing, TopicKind};
-pub use producer::{DeliveryStats, EmbeddedBroker, Publisher};
+pub use producer::{DeliveryStats, EmbeddedBroker, Publisher, TopicSpec, create_topic};
 pub use spool::{Spool, SpoolConfig, SpoolError, SpoolRecord, SpoolStats, WhenFull};
 pub use tail::{TailOptions, tail, tail_raw};
 

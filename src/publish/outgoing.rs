@@ -49,6 +49,15 @@ impl Outgoing {
         }
     }
 
+    /// Names the worker that produced it (`[cluster]`).
+    pub fn set_worker_id(&mut self, worker_id: &str) {
+        let slot = match self {
+            Outgoing::Identity(e) => &mut e.worker_id,
+            Outgoing::Alert(a) => &mut a.worker_id,
+        };
+        *slot = Some(worker_id.to_string());
+    }
+
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         match self {
             Outgoing::Identity(e) => serde_json::to_vec(e),

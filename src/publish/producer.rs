@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -102,6 +103,8 @@ pub struct Publisher {
     /// oldest are timed).
     appended_at: std::collections::BTreeMap<u64, Instant>,
     pub stats: Arc<DeliveryStats>,
+    /// Stamped into every event (`[cluster]`).
+    worker_id: Option<String>,
 }
 
 /// How long `run` keeps delivering after its input closes; the rest stays spooled.
@@ -139,7 +142,12 @@ impl Publisher {
             .map_err(kafka_error)?;
         if config.create_topic && !config.is_embedded() {
             for topic in [&config.topic, &config.alert_topic] {
-                create_topic(config, topic, &brokers, &watch)?;
+                let spec = TopicSpec {
+                    name: topic,
+                    partitions: config.partitions,
+                    compacted: false,
+                };
+                create_topic(&config.properties, &brokers, &spec, &watch)?;
             }
         }
         let spool = Spool::open(spool_dir, &config.spool)?;
@@ -165,7 +173,13 @@ impl Publisher {
             retry_at: Instant::now(),
             appended_at: Default::default(),
             stats: Arc::new(DeliveryStats::default()),
+            worker_id: None,
         })
+    }
+
+    /// Every event from now on names `worker_id` as the worker that produced it.
+    pub fn set_worker_id(&mut self, worker_id: String) {
+        self.worker_id = Some(worker_id);
     }
 
     pub fn spool_stats(&self) -> Arc<SpoolStats> {
@@ -227,7 +241,10 @@ impl Publisher {
             },
         };
         let mut taken = 0;
-        while let Some(event) = next {
+        while let Some(mut event) = next {
+            if let Some(worker_id) = &self.worker_id {
+                event.set_worker_id(worker_id);
+            }
             match self.append(&event) {
                 Ok(()) => {}
                 Err(SpoolError::Full { .. }) => {
@@ -436,18 +453,36 @@ impl Drop for EmbeddedBroker {
 }
 
 /// Creates the topic unless it exists.
-fn create_topic(config: &KafkaConfig, name: &str, brokers: &str, watch: &ConnectionWatch) -> Result<(), PublishError> {
+/// A topic to create when it is missing.
+pub struct TopicSpec<'a> {
+    pub name: &'a str,
+    pub partitions: i32,
+    /// `cleanup.policy=compact`: only the newest record per key is kept.
+    pub compacted: bool,
+}
+
+/// Creates `spec` unless it exists.
+pub fn create_topic(
+    properties: &BTreeMap<String, String>,
+    brokers: &str,
+    spec: &TopicSpec,
+    watch: &ConnectionWatch,
+) -> Result<(), PublishError> {
     let kafka_error = |message: String| PublishError::Kafka {
         brokers: redact_credentials(brokers),
         message: watch.explain_failure(&message),
     };
-    let admin: AdminClient<WatchedContext> = client_config(&config.properties, brokers)
+    let admin: AdminClient<WatchedContext> = client_config(properties, brokers)
         .create_with_context(WatchedContext(watch.clone()))
         .map_err(|e| kafka_error(e.to_string()))?;
-    let topic = NewTopic::new(name, config.partitions, TopicReplication::Fixed(1));
+    let mut topic = NewTopic::new(spec.name, spec.partitions, TopicReplication::Fixed(1));
+    if spec.compacted {
+        topic = topic.set("cleanup.policy", "compact");
+    }
     let options = AdminOptions::new()
         .operation_timeout(Some(Duration::from_secs(10)))
         .request_timeout(Some(Duration::from_secs(15)));
+    let name = spec.name;
     let results = futures_executor::block_on(admin.create_topics([&topic], &options))
         .map_err(|e| kafka_error(format!("creating topic {name}: {e}")))?;
     for result in results {

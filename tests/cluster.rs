@@ -1,0 +1,246 @@
+//! Several workers share a site through a Kafka consumer group on the real test broker:
+//! worker processes (`squint run`), cameras served over RTSP on 127.0.0.1, the cameras topic
+//! edited with `squint cameras`. Needs the test broker (scripts/test.sh).
+//!
+//! The test broker's group coordinator completes a JoinGroup round without waiting for
+//! every live member, so during a rebalance it can give a partition still held by one member
+//! to another, and it reshuffles more than the cooperative-sticky assignor would (see
+//! README, "Running on several machines"). What depends on a correct coordinator — never a
+//! camera on two workers, a joining worker moving nobody else's cameras — is checked on
+//! librdkafka's mock cluster in `cluster_group.rs`; this file checks the rest end to end.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use squint::bench::failover::{Holding, Site, each_streams_once};
+use squint::serve::RtspServer;
+use squint::testing;
+
+mod common;
+use common::scene::{enroll_photos, generate_scene, person, read_json};
+use common::squint;
+
+const SESSION_TIMEOUT_S: f64 = 6.0;
+const CAMERAS: usize = 6;
+
+fn test_broker() -> String {
+    std::env::var("SQUINT_TEST_KAFKA")
+        .expect("SQUINT_TEST_KAFKA is not set: run the suite with scripts/test.sh, which starts the test broker")
+}
+
+#[derive(Clone)]
+struct Names {
+    group: String,
+    cameras_topic: String,
+    events_topic: String,
+}
+
+/// A worker's config: shared gallery and broker, its own state folder and HTTP port.
+fn write_worker_config(dir: &Path, names: &Names, id: &str, http: SocketAddr) -> PathBuf {
+    let text = format!(
+        r#"{base}[detect]
+min_face_px = 20
+[recognize]
+threads = 1
+[gallery]
+path = "{dir}/gallery.db"
+[kafka]
+brokers = "{broker}"
+topic = "{events}"
+alert_topic = "{events}.alerts"
+[http]
+address = "{http}"
+[cluster]
+group = "{group}"
+worker_id = "{id}"
+cameras_topic = "{cameras}"
+partitions = 12
+session_timeout_s = {SESSION_TIMEOUT_S}
+stop_timeout_s = 5
+"#,
+        base = testing::base_config(&dir.join(id)),
+        dir = dir.display(),
+        broker = test_broker(),
+        events = names.events_topic,
+        group = names.group,
+        cameras = names.cameras_topic,
+    );
+    let path = dir.join(format!("{id}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Which worker holds each camera.
+fn holders(holdings: &BTreeMap<String, Holding>) -> BTreeMap<String, (String, u64)> {
+    let mut out = BTreeMap::new();
+    for (worker, holding) in holdings {
+        for (camera, seen) in &holding.cameras {
+            out.insert(camera.clone(), (worker.clone(), seen.frames_in));
+        }
+    }
+    out
+}
+
+/// Runs of consecutive events (by capture time) from one worker, per camera.
+fn runs_per_camera(events: &[serde_json::Value]) -> BTreeMap<String, Vec<(String, u64, u64)>> {
+    let mut by_camera: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+    for event in events {
+        let camera = event["camera_id"].as_str().unwrap().to_string();
+        let worker = event["worker_id"]
+            .as_str()
+            .expect("every event names its worker")
+            .to_string();
+        by_camera
+            .entry(camera)
+            .or_default()
+            .push((event["captured_at_ms"].as_u64().unwrap(), worker));
+    }
+    by_camera
+        .into_iter()
+        .map(|(camera, mut seen)| {
+            seen.sort();
+            let mut runs: Vec<(String, u64, u64)> = Vec::new();
+            for (at, worker) in seen {
+                match runs.last_mut() {
+                    Some((w, _, last)) if *w == worker => *last = at,
+                    _ => runs.push((worker, at, at)),
+                }
+            }
+            (camera, runs)
+        })
+        .collect()
+}
+
+#[test]
+fn workers_share_the_cameras_take_over_a_killed_ones_and_stop_removed_cameras() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    generate_scene(dir, vec![person("obama", "obama.jpg")], 150, (32.0, 48.0), 2, 5);
+    enroll_photos(
+        &dir.join("gallery.db"),
+        &[("obama", "obama2.jpg"), ("biden", "biden.jpg")],
+    );
+    let servers: Vec<RtspServer> = (1..=CAMERAS)
+        .map(|i| RtspServer::start(&dir.join("scene.mp4"), 0, &format!("/cam{i}")).unwrap())
+        .collect();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let names = Names {
+        group: format!("squint-test-{run}"),
+        cameras_topic: format!("squint.test.{run}.cameras"),
+        events_topic: format!("squint.test.{run}.identity"),
+    };
+    let cameras: Vec<String> = (1..=CAMERAS).map(|i| format!("cam{i}")).collect();
+    let mut file = String::new();
+    for (id, server) in cameras.iter().zip(&servers) {
+        file.push_str(&format!(
+            "[[cameras]]\nid = \"{id}\"\nurl = \"{}\"\nmax_fps = 5\n",
+            server.url()
+        ));
+    }
+    std::fs::write(dir.join("cameras.toml"), file).unwrap();
+    let config = |id: &str| dir.join(format!("{id}.toml"));
+    write_worker_config(dir, &names, "admin", "127.0.0.1:9".parse().unwrap());
+    let admin = config("admin");
+    let admin = admin.to_str().unwrap();
+    let cameras_file = dir.join("cameras.toml");
+    let (ok, out, err) = squint(&["cameras", "--config", admin, "put", cameras_file.to_str().unwrap()]);
+    assert!(ok, "cameras put: {out}{err}");
+    let (ok, listed, err) = squint(&["cameras", "--config", admin, "list"]);
+    assert!(ok, "{err}");
+    assert_eq!(listed.lines().count(), CAMERAS, "{listed}");
+
+    let logs = dir.to_path_buf();
+    let worker_dir = dir.to_path_buf();
+    let worker_names = names.clone();
+    let mut site = Site::new(
+        Path::new(env!("CARGO_BIN_EXE_squint")),
+        &logs,
+        Box::new(move |id, http| Ok(write_worker_config(&worker_dir, &worker_names, id, http))),
+    );
+    for id in ["w1", "w2", "w3"] {
+        site.start(id).unwrap();
+    }
+    let log_tail = |id: &str| std::fs::read_to_string(dir.join(format!("{id}.log"))).unwrap_or_default();
+    let quiet = Duration::from_secs_f64(SESSION_TIMEOUT_S);
+    let settled = site.wait_settled(Duration::from_secs(150), quiet, &cameras);
+    assert!(
+        settled.is_some(),
+        "the cameras never ran once each: {:?}\n{}",
+        site.holdings(),
+        log_tail("w1")
+    );
+    let before = holders(&site.holdings());
+    let used: std::collections::BTreeSet<&String> = before.values().map(|(w, _)| w).collect();
+    assert!(used.len() >= 2, "cameras were not shared out: {before:?}\n{listed}");
+
+    // A new worker is given cameras; once settled, each camera again runs exactly once.
+    site.start("w4").unwrap();
+    let joined = site.wait_for(Duration::from_secs(90), |h| {
+        h.get("w4").is_some_and(|w| !w.cameras.is_empty())
+    });
+    assert!(
+        joined.is_some(),
+        "w4 got no camera: {:?}\n{}",
+        site.holdings(),
+        log_tail("w4")
+    );
+    assert!(
+        site.wait_settled(Duration::from_secs(90), quiet, &cameras).is_some(),
+        "not settled after w4 joined: {:?}",
+        site.holdings()
+    );
+
+    // kill -9 the busiest worker: its cameras run again elsewhere. This coordinator takes
+    // extra rounds (see above): bounded here by three session timeouts + 5 s; the failover
+    // time itself is measured by `squint bench-failover`.
+    let (victim, held) = site
+        .holdings()
+        .into_iter()
+        .max_by_key(|(_, h)| h.cameras.len())
+        .map(|(id, h)| (id, h.cameras.into_keys().collect::<Vec<_>>()))
+        .unwrap();
+    site.kill(&victim);
+    let failover = site.wait_for(Duration::from_secs(60), |h| each_streams_once(h, &cameras));
+    let failover = failover.unwrap_or_else(|| panic!("{held:?} of {victim} never ran again: {:?}", site.holdings()));
+    println!("failover of {held:?} after SIGKILL: {:.1} s", failover.as_secs_f64());
+    assert!(
+        failover.as_secs_f64() <= 3.0 * SESSION_TIMEOUT_S + 5.0,
+        "failover took {failover:?} for {held:?}"
+    );
+
+    // A camera removed from the topic stops wherever it runs.
+    let (ok, out, err) = squint(&["cameras", "--config", admin, "rm", "cam6"]);
+    assert!(ok, "cameras rm: {out}{err}");
+    let stopped = site.wait_for(Duration::from_secs(15), |h| {
+        h.values().all(|w| !w.cameras.contains_key("cam6"))
+    });
+    assert!(stopped.is_some(), "cam6 still runs: {:?}", site.holdings());
+    let (ok, _, err) = squint(&["cameras", "--config", admin, "rm", "cam-none"]);
+    assert!(
+        !ok && err.contains("cam-none") && err.contains("squint cameras list"),
+        "{err}"
+    );
+
+    for id in site.workers() {
+        site.stop(&id);
+    }
+
+    // The events: every one names its worker, the cameras ran on several workers, and the
+    // killed worker's cameras went on elsewhere.
+    let events = read_json(&test_broker(), &names.events_topic, "identity-event.v3.json");
+    let runs = runs_per_camera(&events);
+    assert_eq!(runs.len(), CAMERAS, "events from every camera: {:?}", runs.keys());
+    let workers: std::collections::BTreeSet<&String> = runs.values().flatten().map(|r| &r.0).collect();
+    assert!(workers.len() >= 3, "events from {workers:?}");
+    for camera in &held {
+        let last = runs[camera].last().unwrap();
+        assert_ne!(
+            last.0, victim,
+            "{camera}: no events after {victim} was killed: {:?}",
+            runs[camera]
+        );
+    }
+    drop(servers);
+}
