@@ -15,15 +15,24 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use squint::bench::failover::{Holding, Site, each_streams_once};
+use squint::gallery::Gallery;
 use squint::serve::RtspServer;
 use squint::testing;
 
 mod common;
-use common::scene::{enroll_photos, generate_scene, person, read_json};
+use common::scene::{generate_scene, person, read_json};
 use common::squint;
 
 const SESSION_TIMEOUT_S: f64 = 6.0;
 const CAMERAS: usize = 6;
+const RELOAD_S: f64 = 0.5;
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
 
 fn test_broker() -> String {
     std::env::var("SQUINT_TEST_KAFKA")
@@ -34,10 +43,12 @@ fn test_broker() -> String {
 struct Names {
     group: String,
     cameras_topic: String,
+    gallery_topic: String,
     events_topic: String,
 }
 
-/// A worker's config: shared gallery and broker, its own state folder and HTTP port.
+/// A worker's config: the site's broker and gallery topic, its own state folder, gallery
+/// file and HTTP port.
 fn write_worker_config(dir: &Path, names: &Names, id: &str, http: SocketAddr) -> PathBuf {
     let text = format!(
         r#"{base}[detect]
@@ -45,7 +56,8 @@ min_face_px = 20
 [recognize]
 threads = 1
 [gallery]
-path = "{dir}/gallery.db"
+path = "{dir}/{id}/gallery.db"
+reload_s = {RELOAD_S}
 [kafka]
 brokers = "{broker}"
 topic = "{events}"
@@ -56,6 +68,7 @@ address = "{http}"
 group = "{group}"
 worker_id = "{id}"
 cameras_topic = "{cameras}"
+gallery_topic = "{gallery}"
 partitions = 12
 session_timeout_s = {SESSION_TIMEOUT_S}
 stop_timeout_s = 5
@@ -66,6 +79,7 @@ stop_timeout_s = 5
         events = names.events_topic,
         group = names.group,
         cameras = names.cameras_topic,
+        gallery = names.gallery_topic,
     );
     let path = dir.join(format!("{id}.toml"));
     std::fs::write(&path, text).unwrap();
@@ -114,14 +128,10 @@ fn runs_per_camera(events: &[serde_json::Value]) -> BTreeMap<String, Vec<(String
 }
 
 #[test]
-fn workers_share_the_cameras_take_over_a_killed_ones_and_stop_removed_cameras() {
+fn workers_share_the_cameras_and_one_gallery_take_over_a_killed_ones_and_stop_removed_cameras() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     generate_scene(dir, vec![person("obama", "obama.jpg")], 150, (32.0, 48.0), 2, 5);
-    enroll_photos(
-        &dir.join("gallery.db"),
-        &[("obama", "obama2.jpg"), ("biden", "biden.jpg")],
-    );
     let servers: Vec<RtspServer> = (1..=CAMERAS)
         .map(|i| RtspServer::start(&dir.join("scene.mp4"), 0, &format!("/cam{i}")).unwrap())
         .collect();
@@ -129,6 +139,7 @@ fn workers_share_the_cameras_take_over_a_killed_ones_and_stop_removed_cameras() 
     let names = Names {
         group: format!("squint-test-{run}"),
         cameras_topic: format!("squint.test.{run}.cameras"),
+        gallery_topic: format!("squint.test.{run}.gallery"),
         events_topic: format!("squint.test.{run}.identity"),
     };
     let cameras: Vec<String> = (1..=CAMERAS).map(|i| format!("cam{i}")).collect();
@@ -150,6 +161,25 @@ fn workers_share_the_cameras_take_over_a_killed_ones_and_stop_removed_cameras() 
     let (ok, listed, err) = squint(&["cameras", "--config", admin, "list"]);
     assert!(ok, "{err}");
     assert_eq!(listed.lines().count(), CAMERAS, "{listed}");
+    // The site's gallery starts with Biden only; Obama (in every scene) is enrolled later.
+    let site_gallery = dir.join("site-gallery.db");
+    let site_gallery = site_gallery.to_str().unwrap();
+    let enroll = |name: &str, photo: &str| {
+        let photo = testing::photo(photo);
+        let args = [
+            "enroll",
+            "--gallery",
+            site_gallery,
+            "--config",
+            admin,
+            "--name",
+            name,
+            photo.to_str().unwrap(),
+        ];
+        let (ok, out, err) = squint(&args);
+        assert!(ok && out.contains("published to"), "enroll {name}: {out}{err}");
+    };
+    enroll("biden", "biden.jpg");
 
     let logs = dir.to_path_buf();
     let worker_dir = dir.to_path_buf();
@@ -174,6 +204,41 @@ fn workers_share_the_cameras_take_over_a_killed_ones_and_stop_removed_cameras() 
     let before = holders(&site.holdings());
     let used: std::collections::BTreeSet<&String> = before.values().map(|(w, _)| w).collect();
     assert!(used.len() >= 2, "cameras were not shared out: {before:?}\n{listed}");
+
+    // Enrolled through the gallery topic: every worker's gallery has Obama within
+    // reload_s + 2 s (its matcher reloads within reload_s of the file changing), and a
+    // tombstone removes him everywhere.
+    let has = |worker: &str, name: &str| {
+        let path = dir.join(worker).join("gallery.db");
+        Gallery::open_read_only(&path).is_ok_and(|g| g.list().is_ok_and(|l| l.iter().any(|i| i.name == name)))
+    };
+    assert!(
+        ["w1", "w2", "w3"].iter().all(|w| has(w, "biden")),
+        "workers start from the site's gallery"
+    );
+    let enrolled_at = now_ms();
+    enroll("obama", "obama2.jpg");
+    let limit = Duration::from_secs_f64(RELOAD_S + 2.0);
+    let everywhere = common::wait_until(limit, || ["w1", "w2", "w3"].iter().all(|w| has(w, "obama")));
+    assert!(everywhere, "obama not in every worker's gallery within {limit:?}");
+    println!(
+        "gallery topic: obama in all three galleries {} ms after enrolment returned",
+        now_ms() - enrolled_at
+    );
+    std::thread::sleep(Duration::from_secs(10)); // Obama walks through every scene in 6 s
+    let (ok, out, err) = squint(&[
+        "gallery",
+        "--gallery",
+        site_gallery,
+        "--config",
+        admin,
+        "remove",
+        "obama",
+    ]);
+    assert!(ok, "gallery remove: {out}{err}");
+    let removed_at = now_ms();
+    let gone = common::wait_until(limit, || ["w1", "w2", "w3"].iter().all(|w| !has(w, "obama")));
+    assert!(gone, "obama still in a worker's gallery {limit:?} after the tombstone");
 
     // A new worker is given cameras; once settled, each camera again runs exactly once.
     site.start("w4").unwrap();
@@ -234,6 +299,29 @@ fn workers_share_the_cameras_take_over_a_killed_ones_and_stop_removed_cameras() 
     assert_eq!(runs.len(), CAMERAS, "events from every camera: {:?}", runs.keys());
     let workers: std::collections::BTreeSet<&String> = runs.values().flatten().map(|r| &r.0).collect();
     assert!(workers.len() >= 3, "events from {workers:?}");
+    // Each worker that ran cameras while Obama was enrolled named him, and nobody did once
+    // the tombstone had been applied and the matchers reloaded.
+    let reload_ms = ((RELOAD_S + 2.0) * 1000.0) as u128;
+    for worker in used {
+        let named = events.iter().any(|e| {
+            e["worker_id"] == worker.as_str()
+                && e["identity"] == "obama"
+                && (enrolled_at..removed_at + reload_ms).contains(&u128::from(e["captured_at_ms"].as_u64().unwrap()))
+        });
+        assert!(named, "{worker} never named obama while he was enrolled");
+    }
+    let late = events
+        .iter()
+        .filter(|e| {
+            e["identity"] == "obama" && u128::from(e["captured_at_ms"].as_u64().unwrap()) > removed_at + reload_ms
+        })
+        .count();
+    assert_eq!(late, 0, "obama named after his removal reached every worker");
+    let early = events
+        .iter()
+        .filter(|e| e["identity"] == "obama" && u128::from(e["captured_at_ms"].as_u64().unwrap()) < enrolled_at)
+        .count();
+    assert_eq!(early, 0, "obama named before he was enrolled");
     for camera in &held {
         let last = runs[camera].last().unwrap();
         assert_ne!(

@@ -263,3 +263,71 @@ fn members_never_share_a_camera_take_over_killed_ones_and_join_cooperatively() {
     }
     println!("failover after SIGKILL on the mock cluster: {failovers:?} s");
 }
+
+/// The gallery topic on the mock cluster: a worker materialises it, follows a change and a
+/// tombstone, and refuses a topic of another embedding space, naming both spaces.
+#[test]
+fn a_worker_follows_the_gallery_topic_and_refuses_another_embedding_space() {
+    use squint::cluster::{GalleryRecord, GallerySync, publish_identities};
+    use squint::gallery::Gallery;
+
+    let cluster = MockCluster::new(1).unwrap();
+    let (mut site, kafka) = configs(&cluster.bootstrap_servers(), "admin");
+    site.gallery_topic = Some("squint.gallery".into());
+    cluster.create_topic("squint.gallery", 1, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut admin = Gallery::create(&dir.path().join("admin.db")).unwrap();
+    admin
+        .add_template("ada", "ada.jpg", "sface-v1", &[1.0, 0.0, 0.0])
+        .unwrap();
+    admin
+        .add_template("bob", "bob.jpg", "sface-v1", &[0.0, 1.0, 0.0])
+        .unwrap();
+    assert!(publish_identities(&kafka, &site, &admin, &["ada".into(), "bob".into()]).unwrap());
+
+    let worker = dir.path().join("worker.db");
+    let sync = GallerySync::start(&kafka, &site, &worker, "sface-v1")
+        .unwrap()
+        .expect("a gallery topic");
+    let names = |path: &std::path::Path| -> Vec<String> {
+        Gallery::open_read_only(path)
+            .unwrap()
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.name)
+            .collect()
+    };
+    assert_eq!(names(&worker), ["ada", "bob"], "materialised at start");
+    admin.set_watchlist("ada", "vip").unwrap();
+    admin.remove("bob").unwrap();
+    publish_identities(&kafka, &site, &admin, &["ada".into(), "bob".into()]).unwrap();
+    let followed = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        let gallery = Gallery::open_read_only(&worker).unwrap();
+        let list = gallery.list().unwrap();
+        list.len() == 1 && list[0].watchlist == "vip"
+    });
+    assert!(
+        followed,
+        "the change and the tombstone were not applied: {:?}",
+        names(&worker)
+    );
+    drop(sync);
+
+    let mut other = Gallery::create(&dir.path().join("other.db")).unwrap();
+    other
+        .add_template("cy", "cy.jpg", "arcface-r50", &[0.0, 0.0, 1.0])
+        .unwrap();
+    publish_identities(&kafka, &site, &other, &["cy".into()]).unwrap();
+    let err = GallerySync::start(&kafka, &site, &dir.path().join("fresh.db"), "sface-v1")
+        .err()
+        .expect("another space is refused")
+        .to_string();
+    assert!(err.contains("arcface-r50") && err.contains("sface-v1"), "{err}");
+    let record: GalleryRecord = serde_json::from_str(
+        r#"{"schema_version":1,"embedding_space":"s","identity":{"name":"x","watchlist":"default","templates":[],"negatives":[]}}"#,
+    )
+    .unwrap();
+    assert_eq!(record.identity.name, "x");
+}

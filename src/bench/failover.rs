@@ -243,8 +243,8 @@ pub struct FailoverReport {
     pub seen_twice: usize,
 }
 
-/// Kills the worker holding the most cameras `kills` times (restarting it under a new id
-/// each time, so the site keeps `workers` members) and times each failover.
+/// Kills the worker holding the most cameras `kills` times (replacing it with a new worker,
+/// so the site keeps `workers` members) and times each failover.
 pub fn measure(
     site: &mut Site,
     cameras: &[String],
@@ -277,7 +277,7 @@ pub fn measure(
             None => not_recovered += 1,
         }
         tracing::info!(round, victim = %victim, cameras = ?held, seconds = ?recovered.map(|d| d.as_secs_f64()), "failover");
-        site.start(&format!("{victim}-{round}"))?;
+        site.start(&format!("w{}", workers + round + 1))?;
     }
     let mut sorted = failover_s.clone();
     sorted.sort_by(f64::total_cmp);
@@ -297,4 +297,102 @@ pub fn measure(
         not_recovered,
         seen_twice,
     })
+}
+
+/// What `squint bench-failover` is given.
+pub struct FailoverBench<'a> {
+    /// A worker config with `[cluster]` and a real `[kafka]` broker; group and topics get a
+    /// per-run suffix so a live site is never touched.
+    pub template: &'a Path,
+    /// Served as every camera, over RTSP on 127.0.0.1.
+    pub video: &'a Path,
+    pub workers: usize,
+    pub cameras: usize,
+    pub kills: usize,
+    /// Worker logs and state folders.
+    pub work: &'a Path,
+}
+
+pub fn run(bench: &FailoverBench) -> anyhow::Result<FailoverReport> {
+    let config = crate::config::Config::load(bench.template)?;
+    let cluster = config
+        .cluster
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("{}: bench-failover needs a [cluster] table", bench.template.display()))?;
+    std::fs::create_dir_all(bench.work)?;
+    let work = std::fs::canonicalize(bench.work)?;
+    let suffix = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut site_cluster = cluster.clone();
+    site_cluster.group = format!("{}-{suffix}", cluster.group);
+    site_cluster.cameras_topic = format!("{}.{suffix}", cluster.cameras_topic);
+    let servers = (1..=bench.cameras)
+        .map(|i| crate::serve::RtspServer::start(bench.video, 0, &format!("/cam{i}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut cameras = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        let text = format!("id = \"cam{}\"\nurl = \"{}\"\nmax_fps = 5.0\n", i + 1, server.url());
+        cameras.push(toml::from_str::<crate::ingest::CameraConfig>(&text)?);
+    }
+    crate::cluster::CamerasTopic::new(&config.kafka, &site_cluster).put(&cameras)?;
+    let template: toml::Table = toml::from_str(&std::fs::read_to_string(bench.template)?)?;
+    let folder = bench.template.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let stem = bench
+        .template
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::<PathBuf>::new()));
+    let config_for: WorkerConfig = {
+        let (site_cluster, suffix, work, written) =
+            (site_cluster.clone(), suffix.clone(), work.clone(), written.clone());
+        Box::new(move |id, http| {
+            let mut table = template.clone();
+            set(&mut table, "cluster", "group", &site_cluster.group);
+            set(&mut table, "cluster", "cameras_topic", &site_cluster.cameras_topic);
+            set(&mut table, "cluster", "worker_id", id);
+            set(&mut table, "http", "address", &http.to_string());
+            set(&mut table, "pipeline", "state_dir", &work.join(id).to_string_lossy());
+            let topic = |key: &str, default: &str| {
+                let name = table
+                    .get("kafka")
+                    .and_then(|k| k.get(key))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or(default)
+                    .to_string();
+                format!("{name}.{suffix}")
+            };
+            let (identity, alerts) = (topic("topic", "squint.identity"), topic("alert_topic", "squint.alerts"));
+            set(&mut table, "kafka", "topic", &identity);
+            set(&mut table, "kafka", "alert_topic", &alerts);
+            // Beside the template, so its relative paths mean the same.
+            let path = folder.join(format!(".{stem}.{suffix}.{id}.toml"));
+            std::fs::write(&path, toml::to_string(&table)?)?;
+            if let Ok(mut written) = written.lock() {
+                written.push(path.clone());
+            }
+            Ok(path)
+        })
+    };
+    let mut site = Site::new(&std::env::current_exe()?, &work, config_for);
+    let report = (|| {
+        for i in 1..=bench.workers {
+            site.start(&format!("w{i}"))?;
+        }
+        let ids: Vec<String> = cameras.iter().map(|c| c.id.clone()).collect();
+        measure(&mut site, &ids, bench.kills, cluster.session_timeout_s)
+    })();
+    drop(site);
+    for path in written.lock().map(|w| w.clone()).unwrap_or_default() {
+        let _ = std::fs::remove_file(path);
+    }
+    report
+}
+
+fn set(table: &mut toml::Table, section: &str, key: &str, value: &str) {
+    let entry = table
+        .entry(section.to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let Some(section) = entry.as_table_mut() {
+        section.insert(key.to_string(), toml::Value::String(value.to_string()));
+    }
 }

@@ -5,8 +5,9 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::{CamerasAction, ClusterAction};
-use crate::cluster::{CamerasTopic, ClusterConfig, group_status, read_camera_file};
+use crate::cluster::{CamerasTopic, ClusterConfig, group_status, publish_identities, read_camera_file};
 use crate::config::Config;
+use crate::gallery::Gallery;
 use crate::redact::redact_credentials;
 
 /// The config's `[cluster]`, or an error saying it is needed.
@@ -87,4 +88,32 @@ pub fn cluster(path: &Path, action: ClusterAction) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The site's gallery topic named by a worker config (`--config` of `enroll` and `gallery`),
+/// loaded before anything is changed so a bad config changes nothing.
+pub struct SiteGallery {
+    config: Config,
+    cluster: ClusterConfig,
+}
+
+impl SiteGallery {
+    pub fn load(path: &Path) -> anyhow::Result<SiteGallery> {
+        let (config, cluster) = clustered(path)?;
+        if cluster.gallery_topic.is_none() {
+            anyhow::bail!(
+                "config file {}: key `cluster.gallery_topic` is not set; without it each worker's gallery is its own",
+                path.display()
+            );
+        }
+        Ok(SiteGallery { config, cluster })
+    }
+
+    /// Publishes the current state of `names` (tombstones for removed ones).
+    pub fn publish(&self, gallery: &Gallery, names: &[String]) -> anyhow::Result<()> {
+        publish_identities(&self.config.kafka, &self.cluster, gallery, names)?;
+        let topic = self.cluster.gallery_topic.as_deref().unwrap_or_default();
+        println!("published to {topic}: {}", names.join(", "));
+        Ok(())
+    }
 }

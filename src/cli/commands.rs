@@ -33,6 +33,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             negative,
             multi_res,
             watchlist,
+            config,
             models,
         } => {
             let how = EnrolAs {
@@ -40,9 +41,17 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 multi_res,
                 watchlist,
             };
-            enroll(&gallery, name, folder, images, &how, &models)
+            let site = config.as_deref().map(super::cluster::SiteGallery::load).transpose()?;
+            enroll(&gallery, name, folder, images, &how, &models, site.as_ref())
         }
-        Command::Gallery { gallery, action } => gallery_action(&gallery, action),
+        Command::Gallery {
+            gallery,
+            config,
+            action,
+        } => {
+            let site = config.as_deref().map(super::cluster::SiteGallery::load).transpose()?;
+            gallery_action(&gallery, action, site.as_ref())
+        }
         Command::Unknowns { gallery, action } => super::unknowns::run(&gallery, action),
         Command::Cameras { config, action } => super::cluster::cameras(&config, action),
         Command::Cluster { config, action } => super::cluster::cluster(&config, action),
@@ -174,6 +183,26 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::BenchAlerts { config, scenes, out } => {
             let config = Config::load(&config)?;
             let report = crate::bench::alerts::run(&config, &scenes)?;
+            write_report(&serde_json::to_value(report)?, out.as_deref())
+        }
+        Command::BenchFailover {
+            config,
+            video,
+            workers,
+            cameras,
+            kills,
+            work,
+            out,
+        } => {
+            let bench = crate::bench::failover::FailoverBench {
+                template: &config,
+                video: &video,
+                workers,
+                cameras,
+                kills,
+                work: &work,
+            };
+            let report = crate::bench::failover::run(&bench)?;
             write_report(&serde_json::to_value(report)?, out.as_deref())
         }
         Command::BenchUnknowns {
@@ -430,6 +459,7 @@ fn enroll(
     images: Vec<PathBuf>,
     how: &EnrolAs,
     models: &ModelArgs,
+    site: Option<&super::cluster::SiteGallery>,
 ) -> anyhow::Result<()> {
     let list = enrolment_list(name, folder, images)?;
     // Checked before any model loads or any photo is read: a bad name or width stores nothing.
@@ -447,6 +477,7 @@ fn enroll(
         Gallery::create(gallery_path)?
     };
     let mut failed = 0;
+    let mut enrolled = std::collections::BTreeSet::new();
     // Drawn on a terminal only; logs and pipes get the plain lines.
     let progress = indicatif::ProgressBar::new(list.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} photos, {eta} left")
@@ -454,7 +485,10 @@ fn enroll(
     );
     for (name, photo) in &list {
         match enroll_one(&mut enroller, &mut gallery, name, photo, how) {
-            Ok(done) => progress.suspend(|| println!("{done}")),
+            Ok(done) => {
+                enrolled.insert(name.clone());
+                progress.suspend(|| println!("{done}"));
+            }
             Err(e) => {
                 failed += 1;
                 progress.suspend(|| eprintln!("error: {e:#}"));
@@ -477,6 +511,9 @@ fn enroll(
         list.len(),
         gallery_path.display()
     );
+    if let Some(site) = site {
+        site.publish(&gallery, &enrolled.into_iter().collect::<Vec<_>>())?;
+    }
     if failed > 0 {
         bail!("{failed} photo(s) could not be enrolled (see errors above); the others were stored");
     }
@@ -506,7 +543,11 @@ fn remove_new_gallery(path: &Path, new_dirs: &[PathBuf]) {
     }
 }
 
-fn gallery_action(path: &Path, action: GalleryAction) -> anyhow::Result<()> {
+fn gallery_action(
+    path: &Path,
+    action: GalleryAction,
+    site: Option<&super::cluster::SiteGallery>,
+) -> anyhow::Result<()> {
     // Only `remove` writes: listing and exporting work on galleries this user may not change.
     let mut gallery = match action {
         GalleryAction::Remove { .. } => Gallery::open(path)?,
@@ -533,6 +574,9 @@ fn gallery_action(path: &Path, action: GalleryAction) -> anyhow::Result<()> {
                 bail!("no identity named {name} in {}", path.display());
             }
             println!("removed {name}");
+            if let Some(site) = site {
+                site.publish(&gallery, &[name])?;
+            }
         }
     }
     Ok(())

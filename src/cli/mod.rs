@@ -113,6 +113,10 @@ pub enum Command {
         /// Put the person on this watchlist (its alert policy is `[alerts.watchlists.NAME]`).
         #[arg(long, conflicts_with = "negative")]
         watchlist: Option<String>,
+        /// A worker config with `[cluster] gallery_topic`: also publish the enrolled people
+        /// to the site's gallery, which every worker follows.
+        #[arg(long)]
+        config: Option<PathBuf>,
         #[command(flatten)]
         models: ModelArgs,
     },
@@ -144,6 +148,10 @@ pub enum Command {
     Gallery {
         #[arg(long)]
         gallery: PathBuf,
+        /// A worker config with `[cluster] gallery_topic`: publish a removal to the site's
+        /// gallery too.
+        #[arg(long)]
+        config: Option<PathBuf>,
         #[command(subcommand)]
         action: GalleryAction,
     },
@@ -232,6 +240,27 @@ pub enum Command {
         config: PathBuf,
         #[arg(long = "scene", required = true)]
         scenes: Vec<PathBuf>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// How long a site's cameras are dark when a worker dies: worker processes of one
+    /// consumer group, one killed with SIGKILL again and again; writes JSON.
+    BenchFailover {
+        /// A worker config with `[cluster]` and a real `[kafka]` broker.
+        #[arg(long)]
+        config: PathBuf,
+        /// Served over RTSP as every camera.
+        #[arg(long)]
+        video: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        workers: usize,
+        #[arg(long, default_value_t = 6)]
+        cameras: usize,
+        #[arg(long, default_value_t = 10)]
+        kills: usize,
+        /// Worker logs and state.
+        #[arg(long, default_value = "run/bench/failover")]
+        work: PathBuf,
         #[arg(long)]
         out: Option<PathBuf>,
     },

@@ -21,6 +21,11 @@ pub struct ClusterConfig {
     /// table as JSON, tombstone = removed. Its partitions are what the group shares out.
     #[serde(default = "default_cameras_topic")]
     pub cameras_topic: String,
+    /// One gallery for the site: enrolments, removals, negatives and watchlist changes made
+    /// with `--config` of this file go to this compacted topic, and every worker keeps its
+    /// `[gallery] path` equal to it. Unset: each worker's gallery file is its own.
+    #[serde(default)]
+    pub gallery_topic: Option<String>,
     /// Partitions of `cameras_topic` when Squint creates it: the most workers that can hold
     /// cameras at once, and the unit of moving (see README, "Running on several machines").
     #[serde(default = "default_partitions")]
@@ -63,6 +68,7 @@ impl ClusterConfig {
             ("instance_id", self.instance_id.as_ref()),
             ("worker_id", self.worker_id.as_ref()),
             ("cameras_topic", Some(&self.cameras_topic)),
+            ("gallery_topic", self.gallery_topic.as_ref()),
         ] {
             if let Some(value) = value {
                 check_name(value).map_err(|message| (key.to_string(), message))?;

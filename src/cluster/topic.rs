@@ -109,33 +109,44 @@ impl rdkafka::producer::ProducerContext for WriteContext {
     }
 }
 
-/// Writes, removes and reads the site's cameras.
-pub struct CamerasTopic {
+/// A record as read from a compacted topic: `None` payload = tombstone.
+pub struct RawRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+}
+
+/// A compacted topic written and read whole: the cameras topic, the gallery topic.
+pub struct CompactedTopic {
     kafka: KafkaConfig,
     topic: String,
     partitions: i32,
     watch: ConnectionWatch,
 }
 
-impl CamerasTopic {
-    pub fn new(kafka: &KafkaConfig, cluster: &ClusterConfig) -> CamerasTopic {
-        CamerasTopic {
+impl CompactedTopic {
+    pub fn new(kafka: &KafkaConfig, topic: &str, partitions: i32) -> CompactedTopic {
+        CompactedTopic {
             kafka: kafka.clone(),
-            topic: cluster.cameras_topic.clone(),
-            partitions: cluster.partitions,
+            topic: topic.to_string(),
+            partitions,
             watch: ConnectionWatch::new(&kafka.properties),
         }
     }
 
-    fn kafka_error(&self, message: impl std::fmt::Display) -> ClusterError {
+    pub fn name(&self) -> &str {
+        &self.topic
+    }
+
+    pub(super) fn kafka_error(&self, message: impl std::fmt::Display) -> ClusterError {
         ClusterError::Kafka {
             brokers: redact_credentials(&self.kafka.brokers),
             message: self.watch.explain_failure(&format!("topic {}: {message}", self.topic)),
         }
     }
 
-    /// Creates the topic (compacted, `cluster.partitions`) unless it exists; an existing
-    /// topic needs no admin rights.
+    /// Creates the topic (compacted) unless it exists; an existing topic needs no admin rights.
     pub fn ensure(&self) -> Result<(), ClusterError> {
         if !self.partitions()?.is_empty() {
             return Ok(());
@@ -149,8 +160,9 @@ impl CamerasTopic {
         Ok(())
     }
 
-    /// Publishes each camera, or a tombstone for each id, and waits until Kafka has them all.
-    fn write(&self, records: &[(String, Option<Vec<u8>>)]) -> Result<(), ClusterError> {
+    /// Publishes each (key, value or tombstone) and waits until Kafka has them all.
+    pub fn write(&self, records: &[(String, Option<Vec<u8>>)]) -> Result<(), ClusterError> {
+        self.ensure()?;
         let mut client = client_config(&self.kafka.properties, &self.kafka.brokers);
         client.set("enable.idempotence", "true").set("acks", "all");
         let context = WriteContext {
@@ -173,36 +185,9 @@ impl CamerasTopic {
         }
     }
 
-    pub fn put(&self, cameras: &[CameraConfig]) -> Result<(), ClusterError> {
-        self.ensure()?;
-        let records = cameras
-            .iter()
-            .map(|camera| Ok((camera.id.clone(), Some(serde_json::to_vec(camera)?))))
-            .collect::<Result<Vec<_>, serde_json::Error>>()
-            .map_err(|e| self.kafka_error(e))?;
-        self.write(&records)
-    }
-
-    /// Tombstones `ids`; an id the topic does not hold is refused (a typo must not pass as done).
-    pub fn remove(&self, ids: &[String]) -> Result<(), ClusterError> {
-        let present = self.read_all()?;
-        if let Some(missing) = ids.iter().find(|id| !present.contains_key(*id)) {
-            return Err(ClusterError::NoSuchCamera {
-                camera: missing.clone(),
-                topic: self.topic.clone(),
-            });
-        }
-        let records: Vec<_> = ids.iter().map(|id| (id.clone(), None)).collect();
-        self.write(&records)
-    }
-
-    /// Every camera the topic holds now: the newest record per key, read from the start of
-    /// each partition to its end.
     /// The topic's partitions; none when it does not exist.
     fn partitions(&self) -> Result<Vec<i32>, ClusterError> {
-        let consumer: BaseConsumer<WatchedContext> = client_config(&self.kafka.properties, &self.kafka.brokers)
-            .create_with_context(WatchedContext(self.watch.clone()))
-            .map_err(|e| self.kafka_error(e))?;
+        let consumer = self.reader()?;
         let metadata = consumer
             .fetch_metadata(Some(&self.topic), TIMEOUT)
             .map_err(|e| self.kafka_error(e))?;
@@ -214,43 +199,52 @@ impl CamerasTopic {
             .collect())
     }
 
-    pub fn read_all(&self) -> Result<BTreeMap<String, CameraRecord>, ClusterError> {
+    /// A consumer outside any group (it never commits): every reader sees every record.
+    pub(super) fn reader(&self) -> Result<BaseConsumer<WatchedContext>, ClusterError> {
+        let mut client = client_config(&self.kafka.properties, &self.kafka.brokers);
+        client
+            .set("group.id", "squint-compacted-reader")
+            .set("enable.auto.commit", "false")
+            // Compaction may have removed a partition's last records: its end is where the
+            // broker says it is, not at the high watermark.
+            .set("enable.partition.eof", "true");
+        client
+            .create_with_context(WatchedContext(self.watch.clone()))
+            .map_err(|e| self.kafka_error(e))
+    }
+
+    /// Every record from the start of each partition to its end now, and where each
+    /// partition ended (to follow it from there).
+    pub fn read_to_end(&self) -> Result<(Vec<RawRecord>, BTreeMap<i32, i64>), ClusterError> {
         let partitions = self.partitions()?;
         if partitions.is_empty() {
             return Err(ClusterError::NoTopic {
                 topic: self.topic.clone(),
             });
         }
-        let mut client = client_config(&self.kafka.properties, &self.kafka.brokers);
-        client
-            .set("group.id", "squint-cameras-reader")
-            .set("enable.auto.commit", "false")
-            // Compaction may have removed a partition's last records: its end is where the
-            // broker says it is, not at the high watermark.
-            .set("enable.partition.eof", "true");
-        let consumer: BaseConsumer<WatchedContext> = client
-            .create_with_context(WatchedContext(self.watch.clone()))
-            .map_err(|e| self.kafka_error(e))?;
+        let consumer = self.reader()?;
         let mut ends = BTreeMap::new();
+        let mut pending = BTreeMap::new();
         let mut assignment = TopicPartitionList::new();
         for &partition in &partitions {
             let (low, high) = consumer
                 .fetch_watermarks(&self.topic, partition, TIMEOUT)
                 .map_err(|e| self.kafka_error(e))?;
+            ends.insert(partition, high);
             if high > low {
-                ends.insert(partition, high);
+                pending.insert(partition, high);
                 assignment
                     .add_partition_offset(&self.topic, partition, Offset::Beginning)
                     .map_err(|e| self.kafka_error(e))?;
             }
         }
-        let mut cameras = BTreeMap::new();
-        if ends.is_empty() {
-            return Ok(cameras);
+        let mut records = Vec::new();
+        if pending.is_empty() {
+            return Ok((records, ends));
         }
         consumer.assign(&assignment).map_err(|e| self.kafka_error(e))?;
         let deadline = Instant::now() + TIMEOUT;
-        while !ends.is_empty() {
+        while !pending.is_empty() {
             if Instant::now() > deadline {
                 return Err(self.kafka_error("timed out reading it to the end"));
             }
@@ -260,24 +254,92 @@ impl CamerasTopic {
             let message = match message {
                 Ok(message) => message,
                 Err(rdkafka::error::KafkaError::PartitionEOF(partition)) => {
-                    ends.remove(&partition);
+                    pending.remove(&partition);
                     continue;
                 }
                 Err(e) => return Err(self.kafka_error(e)),
             };
             let partition = message.partition();
-            match decode(message.key(), message.payload()) {
+            if pending.get(&partition).is_some_and(|&end| message.offset() + 1 >= end) {
+                pending.remove(&partition);
+            }
+            records.push(RawRecord {
+                partition,
+                offset: message.offset(),
+                key: message.key().map(<[u8]>::to_vec),
+                payload: message.payload().map(<[u8]>::to_vec),
+            });
+        }
+        Ok((records, ends))
+    }
+
+    /// A reader positioned at `ends` (from [`CompactedTopic::read_to_end`]), for what comes next.
+    pub fn follow_from(&self, ends: &BTreeMap<i32, i64>) -> Result<BaseConsumer<WatchedContext>, ClusterError> {
+        let consumer = self.reader()?;
+        let mut assignment = TopicPartitionList::new();
+        for (&partition, &end) in ends {
+            assignment
+                .add_partition_offset(&self.topic, partition, Offset::Offset(end))
+                .map_err(|e| self.kafka_error(e))?;
+        }
+        consumer.assign(&assignment).map_err(|e| self.kafka_error(e))?;
+        Ok(consumer)
+    }
+}
+
+/// Writes, removes and reads the site's cameras.
+pub struct CamerasTopic(CompactedTopic);
+
+impl CamerasTopic {
+    pub fn new(kafka: &KafkaConfig, cluster: &ClusterConfig) -> CamerasTopic {
+        CamerasTopic(CompactedTopic::new(kafka, &cluster.cameras_topic, cluster.partitions))
+    }
+
+    pub fn ensure(&self) -> Result<(), ClusterError> {
+        self.0.ensure()
+    }
+
+    pub fn put(&self, cameras: &[CameraConfig]) -> Result<(), ClusterError> {
+        let records = cameras
+            .iter()
+            .map(|camera| Ok((camera.id.clone(), Some(serde_json::to_vec(camera)?))))
+            .collect::<Result<Vec<_>, serde_json::Error>>()
+            .map_err(|e| self.0.kafka_error(e))?;
+        self.0.write(&records)
+    }
+
+    /// Tombstones `ids`; an id the topic does not hold is refused (a typo must not pass as done).
+    pub fn remove(&self, ids: &[String]) -> Result<(), ClusterError> {
+        let present = self.read_all()?;
+        if let Some(missing) = ids.iter().find(|id| !present.contains_key(*id)) {
+            return Err(ClusterError::NoSuchCamera {
+                camera: missing.clone(),
+                topic: self.0.name().to_string(),
+            });
+        }
+        let records: Vec<_> = ids.iter().map(|id| (id.clone(), None)).collect();
+        self.0.write(&records)
+    }
+
+    /// Every camera the topic holds now: the newest record per key.
+    pub fn read_all(&self) -> Result<BTreeMap<String, CameraRecord>, ClusterError> {
+        let (records, _) = self.0.read_to_end()?;
+        let mut cameras = BTreeMap::new();
+        for record in records {
+            match decode(record.key.as_deref(), record.payload.as_deref()) {
                 Ok(CameraChange::Put(camera)) => {
                     let camera = *camera;
+                    let partition = record.partition;
                     cameras.insert(camera.id.clone(), CameraRecord { camera, partition });
                 }
                 Ok(CameraChange::Removed(id)) => {
                     cameras.remove(&id);
                 }
-                Err(e) => tracing::warn!(partition, offset = message.offset(), "skipped a bad record: {e}"),
-            }
-            if ends.get(&partition).is_some_and(|&end| message.offset() + 1 >= end) {
-                ends.remove(&partition);
+                Err(e) => tracing::warn!(
+                    partition = record.partition,
+                    offset = record.offset,
+                    "skipped a bad record: {e}"
+                ),
             }
         }
         Ok(cameras)

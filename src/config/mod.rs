@@ -217,6 +217,12 @@ impl Config {
             cluster
                 .validate()
                 .map_err(|(key, msg)| invalid(format!("cluster.{key}"), msg))?;
+            if self.kafka.is_embedded() {
+                return Err(invalid(
+                    "kafka.brokers".into(),
+                    "a cluster worker needs the site's Kafka, not the embedded demo broker".into(),
+                ));
+            }
         }
         self.detect
             .validate()

@@ -130,3 +130,50 @@ fn example_config_documents_the_default_thresholds() {
         crate::publish::SpoolConfig::default().max_bytes
     );
 }
+
+#[test]
+fn a_cluster_worker_takes_its_cameras_from_the_topic_only() {
+    let cluster = "\n[cluster]\ngroup = \"squint-site-a\"\n";
+    let err = parse(&format!("{MINIMAL}{cluster}"))
+        .expect_err("cameras and [cluster]")
+        .to_string();
+    assert!(
+        err.contains("key `cameras`") && err.contains("squint cameras put"),
+        "{err}"
+    );
+    let worker = MINIMAL[..MINIMAL.find("[[cameras]]").unwrap()].to_string() + cluster;
+    let config = parse(&worker).expect("a worker needs no camera");
+    assert_eq!(config.cluster.unwrap().cameras_topic, "squint.cameras");
+    let bad = parse(&format!("{worker}partitions = 0\n"))
+        .expect_err("partitions")
+        .to_string();
+    assert!(bad.contains("key `cluster.partitions`"), "{bad}");
+}
+
+#[test]
+fn a_camera_file_for_the_topic_is_checked_like_a_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let file = dir.path().join("cameras.toml");
+    std::fs::write(&file, "[[cameras]]\nid = \"gate\"\nurl = \"rtsp://u:pw-in-file@127.0.0.1/gate\"\n[[cameras]]\nid = \"yard\"\nurl = \"clip.mp4\"\n").unwrap();
+    let cameras = crate::cluster::read_camera_file(&file, &templates).unwrap();
+    assert_eq!(cameras[1].url, dir.path().join("clip.mp4").to_string_lossy());
+    std::fs::write(
+        &file,
+        "[[cameras]]\nid = \"gate\"\nurl = \"rtsp://127.0.0.1/gate\"\nrecognizer = \"x.card.toml\"\n",
+    )
+    .unwrap();
+    let err = crate::cluster::read_camera_file(&file, &templates)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cameras[0].recognizer"), "{err}");
+    std::fs::write(
+        &file,
+        "[[cameras]]\nid = \"gate\"\nurl = \"rtsp://u:pw-in-file@127.0.0.1/gate\"\ntransport = 5\n",
+    )
+    .unwrap();
+    let err = crate::cluster::read_camera_file(&file, &templates)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cameras file") && !err.contains("pw-in-file"), "{err}");
+}

@@ -79,7 +79,7 @@ pub struct GalleryExport {
     pub identities: Vec<ExportedIdentity>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExportedIdentity {
     pub name: String,
     pub watchlist: String,
@@ -87,7 +87,7 @@ pub struct ExportedIdentity {
     pub negatives: Vec<ExportedEmbedding>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExportedEmbedding {
     pub source: String,
     pub embedding: Vec<f32>,
@@ -355,6 +355,38 @@ impl Gallery {
             embedding_space: self.meta("embedding_space")?,
             identities,
         })
+    }
+
+    /// One identity as [`Gallery::export`] writes it; `None` when there is none of that name.
+    pub fn export_identity(&self, name: &str) -> Result<Option<ExportedIdentity>, GalleryError> {
+        Ok(self.export()?.identities.into_iter().find(|i| i.name == name))
+    }
+
+    /// Makes identity `identity.name` exactly this: watchlist, templates and negatives (a
+    /// record of a cluster's gallery topic). Returns false when it already was.
+    pub fn replace_identity(&mut self, identity: &ExportedIdentity, space: &str) -> Result<bool, GalleryError> {
+        super::validate_name(&identity.name)?;
+        if self.export_identity(&identity.name)?.as_ref() == Some(identity) {
+            return Ok(false);
+        }
+        let size = identity.templates.first().map_or(0, |t| t.embedding.len());
+        self.check_space(space, size)?;
+        self.in_transaction(|tx| {
+            tx.execute("DELETE FROM identities WHERE name = ?1", [&identity.name])?;
+            let id = ensure_identity(tx, &identity.name, space, size)?;
+            tx.execute(
+                "UPDATE identities SET watchlist = ?2 WHERE id = ?1",
+                params![id, identity.watchlist],
+            )?;
+            for (table, rows) in [("templates", &identity.templates), ("negatives", &identity.negatives)] {
+                let sql = format!("INSERT INTO {table} (identity_id, source, embedding) VALUES (?1, ?2, ?3)");
+                for row in rows {
+                    tx.execute(&sql, params![id, row.source, bytes(&row.embedding)])?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(true)
     }
 
     fn embeddings_by_identity(

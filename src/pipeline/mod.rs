@@ -31,7 +31,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::alert::{AlertEngine, ThumbnailError, ThumbnailStore};
-use crate::cluster::{ClusterError, Membership};
+use crate::cluster::{ClusterError, GallerySync, Membership};
 use crate::config::Config;
 use crate::detect::{DetectError, Detector, RegionSearch, SearchMode, SearchStats};
 use crate::gallery::{Gallery, GalleryError, GalleryWatch, Matcher};
@@ -85,6 +85,8 @@ pub struct Pipeline {
     registry: Arc<CameraRegistry>,
     /// With `[cluster]`: the group membership and the cameras it runs.
     membership: Option<Membership>,
+    /// With `[cluster] gallery_topic`: keeps the gallery file equal to the site's.
+    _gallery_sync: Option<GallerySync>,
     fleet: Option<Arc<fleet::Fleet>>,
     workers: Vec<JoinHandle<()>>,
     publisher: Option<JoinHandle<()>>,
@@ -112,6 +114,7 @@ impl Pipeline {
             false => vec![&config.pipeline.state_dir, &spool_dir],
         };
         let state_lock = StateLock::take(&state_dirs)?;
+        let gallery_sync = start_gallery_sync(config)?;
         Gallery::require_existing(&config.gallery.path)?;
         let ort_lib = config.models.onnxruntime.as_deref();
         let detector_card = ModelCard::load(&config.models.detector)?;
@@ -264,6 +267,7 @@ impl Pipeline {
             cameras,
             registry,
             membership,
+            _gallery_sync: gallery_sync,
             fleet,
             workers,
             publisher,
@@ -442,6 +446,21 @@ fn load_recognition(config: &Config, detector: &ModelCard) -> Result<Recognition
         embedding_space: space,
     };
     Ok((recognizers, watch, matcher, models))
+}
+
+/// With `[cluster] gallery_topic`: the gallery file brought up to the site's gallery (and
+/// refused when the site's embeddings are of another space than this worker's recognizer).
+fn start_gallery_sync(config: &Config) -> Result<Option<GallerySync>, PipelineError> {
+    let Some(cluster) = config.cluster.as_ref().filter(|c| c.gallery_topic.is_some()) else {
+        return Ok(None);
+    };
+    let (_, space) = ModelCard::load(&config.models.recognizer)?.require_embedding()?;
+    Ok(GallerySync::start(
+        &config.kafka,
+        cluster,
+        &config.gallery.path,
+        &space,
+    )?)
 }
 
 /// The producer, and the embedded broker it talks to when configured.
