@@ -202,6 +202,15 @@ fn workers_share_the_cameras_and_one_gallery_take_over_a_killed_ones_and_stop_re
         log_tail("w1")
     );
     let before = holders(&site.holdings());
+    let metrics = site.get("w1", "/metrics").unwrap_or_default();
+    let held_by_w1 = before.values().filter(|(w, _)| w == "w1").count();
+    assert!(
+        metrics.contains(&format!(
+            "squint_cluster_member{{group=\"{}\",worker_id=\"w1\",state=\"stable\"}} 1",
+            names.group
+        )) && metrics.contains(&format!("squint_cluster_cameras {held_by_w1}\n")),
+        "{metrics}"
+    );
     let used: std::collections::BTreeSet<&String> = before.values().map(|(w, _)| w).collect();
     assert!(used.len() >= 2, "cameras were not shared out: {before:?}\n{listed}");
 
@@ -218,6 +227,7 @@ fn workers_share_the_cameras_and_one_gallery_take_over_a_killed_ones_and_stop_re
     );
     let enrolled_at = now_ms();
     enroll("obama", "obama2.jpg");
+    let published = std::time::Instant::now();
     let limit = Duration::from_secs_f64(RELOAD_S + 2.0);
     let everywhere = common::wait_until(limit, || ["w1", "w2", "w3"].iter().all(|w| has(w, "obama")));
     assert!(everywhere, "obama not in every worker's gallery within {limit:?}");
@@ -291,6 +301,21 @@ fn workers_share_the_cameras_and_one_gallery_take_over_a_killed_ones_and_stop_re
     for id in site.workers() {
         site.stop(&id);
     }
+
+    // `squint cameras list` never shows a camera's password.
+    let secret_file = dir.join("secret.toml");
+    std::fs::write(
+        &secret_file,
+        "[[cameras]]\nid = \"vault\"\nurl = \"rtsp://admin:vault-pw-93@127.0.0.1:9/v\"\n",
+    )
+    .unwrap();
+    let (ok, out, err) = squint(&["cameras", "--config", admin, "put", secret_file.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let (ok, listed, err) = squint(&["cameras", "--config", admin, "list", "--json"]);
+    assert!(
+        ok && listed.contains("\"vault\"") && !listed.contains("vault-pw-93"),
+        "{listed}{err}"
+    );
 
     // The events: every one names its worker, the cameras ran on several workers, and the
     // killed worker's cameras went on elsewhere.

@@ -96,6 +96,11 @@ impl Site {
         self.workers.keys().cloned().collect()
     }
 
+    /// The body of `path` on worker `id`'s HTTP endpoint.
+    pub fn get(&self, id: &str, path: &str) -> Option<String> {
+        http_get(self.workers.get(id)?.http, path)
+    }
+
     /// Each live worker's holding; a worker not answering yet holds nothing.
     pub fn holdings(&self) -> BTreeMap<String, Holding> {
         self.workers
