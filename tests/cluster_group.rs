@@ -127,6 +127,8 @@ impl Drop for Members {
 struct Ownership {
     running: BTreeMap<String, String>,
     starts: usize,
+    /// Starts of a camera its member already ran: a changed record restarting it.
+    restarts: Vec<String>,
     /// When each camera last started, on its member's clock.
     started_ms: BTreeMap<String, u128>,
 }
@@ -134,8 +136,10 @@ struct Ownership {
 impl Ownership {
     fn apply(&mut self, event: &Event) {
         if event.start {
-            if let Some(other) = self.running.get(&event.camera) {
-                panic!("{} started {} while {other} still ran it", event.member, event.camera);
+            match self.running.get(&event.camera) {
+                Some(owner) if *owner == event.member => self.restarts.push(event.camera.clone()),
+                Some(other) => panic!("{} started {} while {other} still ran it", event.member, event.camera),
+                None => {}
             }
             self.running.insert(event.camera.clone(), event.member.clone());
             self.started_ms.insert(event.camera.clone(), event.at_ms);
@@ -239,6 +243,17 @@ fn members_never_share_a_camera_take_over_killed_ones_and_join_cooperatively() {
     let moved = owners.of("m4").len();
     assert_eq!(starts_before_kills, CAMERAS + moved, "a camera was restarted in place");
 
+    // A changed record restarts that camera on its member, and nothing else.
+    let mut changed = cameras[0].clone();
+    changed.max_fps = 4.0;
+    CamerasTopic::new(&kafka, &site).put(&[changed]).unwrap();
+    let restarted = follow(&events, &mut owners, Duration::from_secs(15), |o| {
+        !o.restarts.is_empty()
+    });
+    assert!(restarted.is_some(), "cam1 was not restarted after its record changed");
+    follow(&events, &mut owners, Duration::from_secs(2), |_| false);
+    assert_eq!(owners.restarts, ["cam1"]);
+    assert_eq!(owners.starts, starts_before_kills + 1, "only cam1 restarted");
     // SIGKILL one member at a time; its cameras run again elsewhere within the session
     // timeout + 5 s, and never on two members at once (Ownership::apply checks each start).
     let mut failovers = Vec::new();

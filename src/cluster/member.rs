@@ -341,3 +341,25 @@ fn leave(consumer: &BaseConsumer<MemberContext>) {
         context.control.stop(camera);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::member_client;
+
+    #[test]
+    fn the_group_client_uses_cooperative_sticky_and_static_membership_when_asked() {
+        let kafka = toml::from_str("brokers = \"127.0.0.1:9092\"").unwrap();
+        let mut cluster: super::ClusterConfig = toml::from_str("group = \"site\"\nsession_timeout_s = 6").unwrap();
+        let client = member_client(&cluster, &kafka);
+        assert_eq!(client.get("partition.assignment.strategy"), Some("cooperative-sticky"));
+        assert_eq!(client.get("session.timeout.ms"), Some("6000"));
+        assert_eq!(client.get("heartbeat.interval.ms"), Some("1500"));
+        assert_eq!(client.get("enable.auto.commit"), Some("false"));
+        assert_eq!(client.get("group.instance.id"), None);
+        cluster.instance_id = Some("squint-0".into());
+        assert_eq!(
+            member_client(&cluster, &kafka).get("group.instance.id"),
+            Some("squint-0")
+        );
+    }
+}

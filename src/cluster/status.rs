@@ -43,7 +43,12 @@ pub fn group_status(cluster: &ClusterConfig, kafka: &KafkaConfig) -> Result<Grou
         .map_err(|e| kafka_error(e.to_string()))?;
     let groups = consumer
         .fetch_group_list(Some(&cluster.group), Duration::from_secs(15))
-        .map_err(|e| kafka_error(format!("describing group {}: {e}", cluster.group)))?;
+        .map_err(|e| {
+            kafka_error(format!(
+                "describing group {}: {e} (does this broker answer DescribeGroups? each worker's /health shows the cameras it holds)",
+                cluster.group
+            ))
+        })?;
     let Some(group) = groups.groups().iter().find(|g| g.name() == cluster.group) else {
         return Err(kafka_error(format!("the broker does not know group {}", cluster.group)));
     };
