@@ -41,9 +41,10 @@ fn configs(brokers: &str, member: &str) -> (ClusterConfig, KafkaConfig) {
 struct Report;
 
 impl CameraControl for Report {
-    fn start(&self, camera: &CameraConfig) {
+    fn start(&self, camera: &CameraConfig) -> Result<(), String> {
         println!("EVENT {} start {}", now_ms(), camera.id);
         let _ = std::io::stdout().flush();
+        Ok(())
     }
     fn stop(&self, camera_id: &str) {
         std::thread::sleep(Duration::from_millis(200)); // a camera takes a moment to stop

@@ -25,8 +25,9 @@ use crate::redact::redact_credentials;
 /// camera's tracks have ended and their events are in Kafka (or its stop timeout passed), so
 /// a partition is let go only after its cameras are.
 pub trait CameraControl: Send + Sync {
-    /// Runs `camera`, restarting it when it runs with another configuration.
-    fn start(&self, camera: &CameraConfig);
+    /// Runs `camera`, restarting it when it runs with another configuration; an error says
+    /// why it could not start (it is retried when its record changes).
+    fn start(&self, camera: &CameraConfig) -> Result<(), String>;
     fn stop(&self, camera_id: &str);
 }
 
@@ -151,11 +152,17 @@ impl MemberContext {
                     return;
                 }
                 tracing::info!(camera = %camera.id, partition, "camera assigned to this worker");
-                self.control.start(&camera);
+                let started = self.control.start(&camera);
                 let id = camera.id.clone();
                 cameras.insert(id.clone(), *camera);
-                self.state.update(|v| {
-                    v.cameras.insert(id);
+                self.state.update(|v| match started {
+                    Ok(()) => {
+                        v.cameras.insert(id);
+                    }
+                    Err(e) => {
+                        v.cameras.remove(&id);
+                        v.last_error = Some(format!("camera `{id}` not started: {e}"));
+                    }
                 });
             }
             CameraChange::Removed(id) => {

@@ -171,11 +171,11 @@ impl Fleet {
 }
 
 impl CameraControl for Fleet {
-    fn start(&self, camera: &CameraConfig) {
-        let Ok(mut running) = self.running.lock() else { return };
+    fn start(&self, camera: &CameraConfig) -> Result<(), String> {
+        let mut running = self.running.lock().map_err(|_| "camera table poisoned".to_string())?;
         if let Some(current) = running.get(&camera.id) {
             if current.config == *camera {
-                return;
+                return Ok(());
             }
             tracing::info!(camera = %camera.id, "camera configuration changed; restarting it");
             if let Some(old) = running.remove(&camera.id) {
@@ -183,14 +183,16 @@ impl CameraControl for Fleet {
             }
         }
         crate::redact::register_url_secrets(&camera.url);
-        match self.launch(camera, &mut running) {
+        let result = self
+            .launch(camera, &mut running)
+            .map_err(|e| crate::redact::redact_credentials(&e));
+        match &result {
             Ok(()) => {
                 tracing::info!(camera = %camera.id, url = %crate::redact::redact_credentials(&camera.url), "camera started")
             }
-            Err(e) => {
-                tracing::error!(camera = %camera.id, "camera not started: {}", crate::redact::redact_credentials(&e))
-            }
+            Err(e) => tracing::error!(camera = %camera.id, "camera not started: {e}"),
         }
+        result
     }
 
     fn stop(&self, camera_id: &str) {
