@@ -86,6 +86,20 @@ stop_timeout_s = 5
     path
 }
 
+/// `text` without the ANSI colour codes of the workers' logs.
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Which worker holds each camera.
 fn holders(holdings: &BTreeMap<String, Holding>) -> BTreeMap<String, (String, u64)> {
     let mut out = BTreeMap::new();
@@ -128,7 +142,7 @@ fn runs_per_camera(events: &[serde_json::Value]) -> BTreeMap<String, Vec<(String
 }
 
 #[test]
-fn workers_share_the_cameras_and_one_gallery_take_over_a_killed_ones_and_stop_removed_cameras() {
+fn workers_share_the_cameras_and_one_gallery_take_over_a_stopped_ones_and_stop_removed_cameras() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     generate_scene(dir, vec![person("obama", "obama.jpg")], 150, (32.0, 48.0), 2, 5);
@@ -192,7 +206,8 @@ fn workers_share_the_cameras_and_one_gallery_take_over_a_killed_ones_and_stop_re
     for id in ["w1", "w2", "w3"] {
         site.start(id).unwrap();
     }
-    let log_tail = |id: &str| std::fs::read_to_string(dir.join(format!("{id}.log"))).unwrap_or_default();
+    let log_tail =
+        |id: &str| without_colours(&std::fs::read_to_string(dir.join(format!("{id}.log"))).unwrap_or_default());
     let quiet = Duration::from_secs_f64(SESSION_TIMEOUT_S);
     let settled = site.wait_settled(Duration::from_secs(150), quiet, &cameras);
     assert!(
@@ -267,23 +282,60 @@ fn workers_share_the_cameras_and_one_gallery_take_over_a_killed_ones_and_stop_re
         site.holdings()
     );
 
-    // kill -9 the busiest worker: its cameras run again elsewhere. This coordinator takes
-    // extra rounds (see above): bounded here by three session timeouts + 5 s; the failover
-    // time itself is measured by `squint bench-failover`.
+    // The busiest worker is stopped (SIGTERM): it stops each of its cameras cleanly, leaves
+    // the group, and they run again on the others. This coordinator needs several JoinGroup
+    // rounds for that (8-12 s seen, against ~2.5 s of Squint's own: stopping, reading the
+    // partition, starting), so the bound here is 30 s; the session-timeout bar for a SIGKILL
+    // is asserted on the mock cluster (cluster_group.rs) and measured on this broker by
+    // `squint bench-failover` (README, "Running on several machines").
     let (victim, held) = site
         .holdings()
         .into_iter()
         .max_by_key(|(_, h)| h.cameras.len())
         .map(|(id, h)| (id, h.cameras.into_keys().collect::<Vec<_>>()))
         .unwrap();
-    site.kill(&victim);
-    let failover = site.wait_for(Duration::from_secs(60), |h| each_streams_once(h, &cameras));
-    let failover = failover.unwrap_or_else(|| panic!("{held:?} of {victim} never ran again: {:?}", site.holdings()));
-    println!("failover of {held:?} after SIGKILL: {:.1} s", failover.as_secs_f64());
+    let stopping = std::time::Instant::now();
     assert!(
-        failover.as_secs_f64() <= 3.0 * SESSION_TIMEOUT_S + 5.0,
-        "failover took {failover:?} for {held:?}"
+        site.stop(&victim),
+        "{victim} did not exit on SIGTERM\n{}",
+        log_tail(&victim)
     );
+    let failover = site.wait_for(Duration::from_secs(60), |h| each_streams_once(h, &cameras));
+    let group_log = || {
+        let mut out = String::new();
+        for id in ["w1", "w2", "w3", "w4"] {
+            let lines: Vec<String> = log_tail(id)
+                .lines()
+                .filter(|l| l.contains("partitions") || l.contains("camera"))
+                .map(String::from)
+                .collect();
+            out.push_str(&format!(
+                "--- {id}\n{}\n",
+                lines[lines.len().saturating_sub(20)..].join("\n")
+            ));
+        }
+        out
+    };
+    assert!(
+        failover.is_some(),
+        "{held:?} of {victim} never ran again: {:?}\n{}",
+        site.holdings(),
+        group_log()
+    );
+    let moved_in = stopping.elapsed();
+    println!("{held:?} of {victim} streaming elsewhere {moved_in:?} after SIGTERM");
+    assert!(
+        moved_in.as_secs_f64() <= 30.0,
+        "{held:?} took {moved_in:?} to move\n{}",
+        group_log()
+    );
+    let victim_log = log_tail(&victim);
+    for camera in &held {
+        assert!(
+            victim_log.contains(&format!("camera stopped camera={camera} drained=true")),
+            "{camera} not stopped cleanly by {victim}:\n{victim_log}"
+        );
+    }
 
     // A camera removed from the topic stops wherever it runs.
     let (ok, out, err) = squint(&["cameras", "--config", admin, "rm", "cam6"]);

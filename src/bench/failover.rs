@@ -79,17 +79,23 @@ impl Site {
         }
     }
 
-    /// SIGTERM and wait: the worker stops its cameras and leaves the group.
-    pub fn stop(&mut self, id: &str) {
-        if let Some(mut worker) = self.workers.remove(id) {
-            let _ = Command::new("kill").arg(worker.child.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline && matches!(worker.child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(100));
+    /// SIGTERM and wait: the worker stops its cameras and leaves the group. False when it
+    /// had to be killed after 30 s (or was not running).
+    pub fn stop(&mut self, id: &str) -> bool {
+        let Some(mut worker) = self.workers.remove(id) else {
+            return false;
+        };
+        let _ = Command::new("kill").arg(worker.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = worker.child.try_wait() {
+                return true;
             }
-            let _ = worker.child.kill();
-            let _ = worker.child.wait();
+            std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = worker.child.kill();
+        let _ = worker.child.wait();
+        false
     }
 
     pub fn workers(&self) -> Vec<String> {

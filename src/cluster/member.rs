@@ -9,9 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::Offset;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
 use serde::Serialize;
 
@@ -87,33 +89,57 @@ impl ClientContext for MemberContext {
 }
 
 impl ConsumerContext for MemberContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance) {
+    /// librdkafka's default handling (incremental for cooperative-sticky), with two Squint
+    /// steps: cameras of revoked partitions stop before they are let go, and every assigned
+    /// partition is read from its start, whatever offset the group may have committed (Squint
+    /// commits none; a tool that did must not hide cameras from their new worker).
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, partitions: &mut TopicPartitionList) {
         self.state.rebalances.fetch_add(1, Ordering::Relaxed);
-        match rebalance {
-            Rebalance::Revoke(partitions) => self.revoke(partitions),
-            Rebalance::Assign(partitions) => {
-                let added = partition_ids(partitions);
-                tracing::info!(partitions = ?added, "cameras-topic partitions assigned");
-                if let Ok(mut held) = self.held.lock() {
-                    for partition in &added {
-                        held.entry(*partition).or_default();
-                    }
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let _ = partitions.set_all_offsets(Offset::Beginning);
+                self.assigned(&partition_ids(partitions));
+                match cooperative {
+                    true => consumer.incremental_assign(partitions),
+                    false => consumer.assign(partitions),
                 }
-                self.state.update(|v| {
-                    v.partitions.extend(added);
-                    v.state = "stable";
-                });
             }
-            Rebalance::Error(e) => {
-                tracing::warn!(error = %e, "consumer group rebalance failed; librdkafka rejoins");
-                let message = redact_credentials(&e.to_string());
-                self.state.update(|v| v.last_error = Some(message));
+            other => {
+                if other != RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                    let error = KafkaError::Rebalance(other.into());
+                    tracing::warn!(%error, "consumer group rebalance failed; librdkafka rejoins");
+                    let message = redact_credentials(&error.to_string());
+                    self.state.update(|v| v.last_error = Some(message));
+                }
+                self.revoke(partitions);
+                match cooperative {
+                    true => consumer.incremental_unassign(partitions),
+                    false => consumer.unassign(),
+                }
             }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "applying the group's assignment failed");
+            self.state.update(|v| v.last_error = Some(e.to_string()));
         }
     }
 }
 
 impl MemberContext {
+    fn assigned(&self, added: &[i32]) {
+        tracing::info!(partitions = ?added, "cameras-topic partitions assigned");
+        if let Ok(mut held) = self.held.lock() {
+            for partition in added {
+                held.entry(*partition).or_default();
+            }
+        }
+        self.state.update(|v| {
+            v.partitions.extend(added);
+            v.state = "stable";
+        });
+    }
+
     /// Stops every camera of the revoked partitions before librdkafka lets them go.
     fn revoke(&self, partitions: &TopicPartitionList) {
         let revoked = partition_ids(partitions);
@@ -280,6 +306,9 @@ fn member_client(cluster: &ClusterConfig, kafka: &KafkaConfig) -> rdkafka::Clien
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // The topic is tiny and read from the start on every assignment: do not wait to
+        // fill fetches, start the cameras.
+        .set("fetch.wait.max.ms", "100")
         .set("session.timeout.ms", session_ms.to_string())
         .set("heartbeat.interval.ms", (session_ms / 4).clamp(100, 3000).to_string())
         // A revocation waits for cameras to stop; that must never count as a hung consumer.
