@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use squint::bench::failover::{Holding, Site, each_streams_once};
+use squint::bench::failover::{Site, each_streams_once, holders};
 use squint::gallery::Gallery;
 use squint::serve::RtspServer;
 use squint::testing;
@@ -95,17 +95,6 @@ fn without_colours(text: &str) -> String {
             chars.by_ref().find(|&c| c == 'm');
         } else {
             out.push(c);
-        }
-    }
-    out
-}
-
-/// Which worker holds each camera.
-fn holders(holdings: &BTreeMap<String, Holding>) -> BTreeMap<String, (String, u64)> {
-    let mut out = BTreeMap::new();
-    for (worker, holding) in holdings {
-        for (camera, seen) in &holding.cameras {
-            out.insert(camera.clone(), (worker.clone(), seen.frames_in));
         }
     }
     out
@@ -218,7 +207,7 @@ fn workers_share_the_cameras_and_one_gallery_take_over_a_stopped_ones_and_stop_r
     );
     let before = holders(&site.holdings());
     let metrics = site.get("w1", "/metrics").unwrap_or_default();
-    let held_by_w1 = before.values().filter(|(w, _)| w == "w1").count();
+    let held_by_w1 = before.values().filter(|w| *w == "w1").count();
     assert!(
         metrics.contains(&format!(
             "squint_cluster_member{{group=\"{}\",worker_id=\"w1\",state=\"stable\"}} 1",
@@ -226,7 +215,7 @@ fn workers_share_the_cameras_and_one_gallery_take_over_a_stopped_ones_and_stop_r
         )) && metrics.contains(&format!("squint_cluster_cameras {held_by_w1}\n")),
         "{metrics}"
     );
-    let used: std::collections::BTreeSet<&String> = before.values().map(|(w, _)| w).collect();
+    let used: std::collections::BTreeSet<&String> = before.values().collect();
     assert!(used.len() >= 2, "cameras were not shared out: {before:?}\n{listed}");
 
     // Enrolled through the gallery topic: every worker's gallery has Obama within

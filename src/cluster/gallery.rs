@@ -3,14 +3,13 @@
 //! templates with their embedding space); every worker materialises it into its own SQLite
 //! gallery, whose hot reload then picks the change up.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::message::Message;
 use serde::{Deserialize, Serialize};
 
 use super::topic::{CompactedTopic, RawRecord};
@@ -102,14 +101,14 @@ pub struct GallerySync {
 }
 
 struct Applier {
-    path: PathBuf,
+    gallery: Gallery,
     space: String,
     topic: String,
 }
 
 impl Applier {
-    fn apply(&self, change: Change) -> Result<(), ClusterError> {
-        let mut gallery = Gallery::open(&self.path)?;
+    fn apply(&mut self, change: Change) -> Result<(), ClusterError> {
+        let gallery = &mut self.gallery;
         match change {
             Change::Put(record) => {
                 if record.embedding_space != self.space {
@@ -147,11 +146,12 @@ impl GallerySync {
             return Ok(None);
         };
         topic.ensure()?;
-        if !path.exists() {
-            Gallery::create(path)?;
-        }
-        let applier = Applier {
-            path: path.to_path_buf(),
+        let gallery = match path.exists() {
+            true => Gallery::open(path)?,
+            false => Gallery::create(path)?,
+        };
+        let mut applier = Applier {
+            gallery,
             space: space.to_string(),
             topic: topic.name().to_string(),
         };
@@ -169,7 +169,7 @@ impl GallerySync {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("gallery-topic".into())
-                .spawn(move || follow(&consumer, &applier, &stop))
+                .spawn(move || follow(&consumer, &mut applier, &stop))
                 .map_err(|e| topic.kafka_error(format!("starting its thread: {e}")))?
         };
         Ok(Some(GallerySync {
@@ -179,7 +179,7 @@ impl GallerySync {
     }
 }
 
-fn follow(consumer: &BaseConsumer<WatchedContext>, applier: &Applier, stop: &AtomicBool) {
+fn follow(consumer: &BaseConsumer<WatchedContext>, applier: &mut Applier, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let message = match consumer.poll(Duration::from_millis(100)) {
             None | Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => continue,
@@ -189,12 +189,7 @@ fn follow(consumer: &BaseConsumer<WatchedContext>, applier: &Applier, stop: &Ato
             }
             Some(Ok(message)) => message,
         };
-        let record = RawRecord {
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-            payload: message.payload().map(<[u8]>::to_vec),
-        };
+        let record = RawRecord::from_message(&message);
         // A bad record is skipped, not fatal: the pipeline keeps matching with what it has.
         let result = decode(&record)
             .map_err(|e| e.to_string())

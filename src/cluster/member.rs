@@ -4,7 +4,7 @@
 //! and go.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -53,14 +53,11 @@ pub struct GroupView {
 #[derive(Default)]
 pub struct ClusterState {
     view: Mutex<GroupView>,
-    rebalances: AtomicU64,
 }
 
 impl ClusterState {
     pub fn view(&self) -> GroupView {
-        let mut view = self.view.lock().map(|v| v.clone()).unwrap_or_default();
-        view.rebalances = self.rebalances.load(Ordering::Relaxed);
-        view
+        self.view.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
     fn update(&self, f: impl FnOnce(&mut GroupView)) {
@@ -94,7 +91,7 @@ impl ConsumerContext for MemberContext {
     /// partition is read from its start, whatever offset the group may have committed (Squint
     /// commits none; a tool that did must not hide cameras from their new worker).
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, partitions: &mut TopicPartitionList) {
-        self.state.rebalances.fetch_add(1, Ordering::Relaxed);
+        self.state.update(|v| v.rebalances += 1);
         let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
@@ -277,12 +274,10 @@ impl Membership {
 
     /// Stops this worker's cameras and leaves the group (a static member stays a member
     /// until its session times out, so a restart gets its cameras back).
-    pub fn shutdown(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        self.state.update(|v| v.state = "stopped");
+    pub fn shutdown(self) {
+        let state = self.state.clone();
+        drop(self);
+        state.update(|v| v.state = "stopped");
     }
 }
 

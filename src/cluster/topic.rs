@@ -68,11 +68,8 @@ pub fn read_camera_file(path: &Path, templates: &Path) -> Result<Vec<CameraConfi
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
-    for line in text.lines() {
-        if let Some((_, value)) = line.split_once('=') {
-            crate::redact::register_url_secrets(value.trim().trim_matches('"'));
-        }
-    }
+    // Before parsing: a parse error quotes the offending line, which may hold a password.
+    crate::config::register_assigned_secrets(&text);
     let mut file: CameraFile = toml::from_str(&text).map_err(|e| bad(redact_credentials(e.to_string().trim_end())))?;
     if file.cameras.is_empty() {
         return Err(bad("no [[cameras]] table in it".into()));
@@ -115,6 +112,17 @@ pub struct RawRecord {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
+}
+
+impl RawRecord {
+    pub fn from_message(message: &rdkafka::message::BorrowedMessage<'_>) -> RawRecord {
+        RawRecord {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+        }
+    }
 }
 
 /// A compacted topic written and read whole: the cameras topic, the gallery topic.
@@ -263,12 +271,7 @@ impl CompactedTopic {
             if pending.get(&partition).is_some_and(|&end| message.offset() + 1 >= end) {
                 pending.remove(&partition);
             }
-            records.push(RawRecord {
-                partition,
-                offset: message.offset(),
-                key: message.key().map(<[u8]>::to_vec),
-                payload: message.payload().map(<[u8]>::to_vec),
-            });
+            records.push(RawRecord::from_message(&message));
         }
         Ok((records, ends))
     }

@@ -267,7 +267,7 @@ impl Config {
 /// Registers the values of `key = "value"` lines whose key names a secret, and the
 /// credentials of URL values, read from raw TOML (one line at a time, so it works on files
 /// that do not parse).
-fn register_assigned_secrets(text: &str) {
+pub(crate) fn register_assigned_secrets(text: &str) {
     let unquote = |s: &str| s.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
     for line in text.lines() {
         let Some((key, value)) = line.split_once('=') else {

@@ -359,7 +359,30 @@ impl Gallery {
 
     /// One identity as [`Gallery::export`] writes it; `None` when there is none of that name.
     pub fn export_identity(&self, name: &str) -> Result<Option<ExportedIdentity>, GalleryError> {
-        Ok(self.export()?.identities.into_iter().find(|i| i.name == name))
+        let watchlist: Option<String> = self
+            .conn
+            .query_row("SELECT watchlist FROM identities WHERE name = ?1", [name], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.sqlite(e))?;
+        let Some(watchlist) = watchlist else {
+            return Ok(None);
+        };
+        let embeddings = |table| -> Result<Vec<ExportedEmbedding>, GalleryError> {
+            let rows = self.rows(table, Some(name))?;
+            Ok(rows
+                .into_iter()
+                .map(|(_, source, blob)| ExportedEmbedding {
+                    source,
+                    embedding: floats(&blob),
+                })
+                .collect())
+        };
+        Ok(Some(ExportedIdentity {
+            name: name.to_string(),
+            watchlist,
+            templates: embeddings(Table::Templates)?,
+            negatives: embeddings(Table::Negatives)?,
+        }))
     }
 
     /// Makes identity `identity.name` exactly this: watchlist, templates and negatives (a
@@ -378,8 +401,14 @@ impl Gallery {
                 "UPDATE identities SET watchlist = ?2 WHERE id = ?1",
                 params![id, identity.watchlist],
             )?;
-            for (table, rows) in [("templates", &identity.templates), ("negatives", &identity.negatives)] {
-                let sql = format!("INSERT INTO {table} (identity_id, source, embedding) VALUES (?1, ?2, ?3)");
+            for (table, rows) in [
+                (Table::Templates, &identity.templates),
+                (Table::Negatives, &identity.negatives),
+            ] {
+                let sql = format!(
+                    "INSERT INTO {} (identity_id, source, embedding) VALUES (?1, ?2, ?3)",
+                    table.name()
+                );
                 for row in rows {
                     tx.execute(&sql, params![id, row.source, bytes(&row.embedding)])?;
                 }
@@ -394,7 +423,7 @@ impl Gallery {
         table: Table,
     ) -> Result<std::collections::HashMap<String, Vec<ExportedEmbedding>>, GalleryError> {
         let mut grouped: std::collections::HashMap<String, Vec<ExportedEmbedding>> = Default::default();
-        for (name, source, blob) in self.rows(table)? {
+        for (name, source, blob) in self.rows(table, None)? {
             let embedding = floats(&blob);
             grouped
                 .entry(name)
@@ -404,16 +433,16 @@ impl Gallery {
         Ok(grouped)
     }
 
-    /// (identity, source, embedding blob) of every row of `table`, by identity, then in the
-    /// order they were added.
-    fn rows(&self, table: Table) -> Result<Vec<(String, String, Vec<u8>)>, GalleryError> {
+    /// (identity, source, embedding blob) of every row of `table` (of identity `only`, when
+    /// given), by identity, then in the order they were added.
+    fn rows(&self, table: Table, only: Option<&str>) -> Result<Vec<(String, String, Vec<u8>)>, GalleryError> {
         let sql = format!(
-            "SELECT i.name, e.source, e.embedding FROM {} e JOIN identities i ON i.id = e.identity_id ORDER BY i.name, e.id",
+            "SELECT i.name, e.source, e.embedding FROM {} e JOIN identities i ON i.id = e.identity_id WHERE ?1 IS NULL OR i.name = ?1 ORDER BY i.name, e.id",
             table.name()
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.sqlite(e))?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([only], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(|e| self.sqlite(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
     }
@@ -449,13 +478,13 @@ impl Gallery {
     pub fn matcher(&self, space: &str, size: usize) -> Result<Matcher, GalleryError> {
         self.check_space(space, size)?;
         let mut matcher = Matcher::new(size);
-        for (name, _, blob) in self.rows(Table::Templates)? {
+        for (name, _, blob) in self.rows(Table::Templates, None)? {
             matcher.add(&name, &self.decode(&blob, size)?);
         }
         for summary in self.list()? {
             matcher.set_watchlist(&summary.name, &summary.watchlist);
         }
-        for (name, _, blob) in self.rows(Table::Negatives)? {
+        for (name, _, blob) in self.rows(Table::Negatives, None)? {
             matcher.add_negative(&name, &self.decode(&blob, size)?);
         }
         self.add_ignored_anchors(&mut matcher, size)?;

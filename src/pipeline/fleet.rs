@@ -11,11 +11,9 @@ use crossbeam_channel::{Receiver, Sender};
 use super::workers::CameraInput;
 use crate::cluster::CameraControl;
 use crate::config::{Config, validate_cameras};
-use crate::detect::{RegionSearch, SearchMode, SearchStats};
-use crate::ingest::{CameraConfig, CameraSource, FrameSender};
-use crate::observe::{CameraRegistry, ObservedCamera, QueueDepths};
+use crate::ingest::{CameraConfig, CameraSource};
+use crate::observe::{CameraRegistry, QueueDepths};
 use crate::publish::SpoolStats;
-use crate::track::Tracker;
 
 struct Running {
     config: CameraConfig,
@@ -36,6 +34,8 @@ pub struct Fleet {
     /// What must drain before a stopped camera's last events count as out.
     queues: QueueDepths,
     spool: Arc<SpoolStats>,
+    /// `cluster.stop_timeout_s`.
+    stop_timeout: Duration,
 }
 
 impl Fleet {
@@ -46,6 +46,7 @@ impl Fleet {
         registry: Arc<CameraRegistry>,
         queues: QueueDepths,
         spool: Arc<SpoolStats>,
+        stop_timeout: Duration,
     ) -> Fleet {
         Fleet {
             config: config.clone(),
@@ -55,12 +56,8 @@ impl Fleet {
             registry,
             queues,
             spool,
+            stop_timeout,
         }
-    }
-
-    fn stop_timeout(&self) -> Duration {
-        let seconds = self.config.cluster.as_ref().map_or(10.0, |c| c.stop_timeout_s);
-        Duration::from_secs_f64(seconds)
     }
 
     /// The detect thread with the fewest cameras.
@@ -73,41 +70,19 @@ impl Fleet {
     fn launch(&self, camera: &CameraConfig, running: &mut HashMap<String, Running>) -> Result<(), String> {
         validate_cameras(std::slice::from_ref(camera), self.config.pipeline.templates_dir(), true)
             .map_err(|(key, message)| format!("key `{key}`: {message}"))?;
-        let (frame_tx, frame_rx) = crossbeam_channel::bounded(self.config.pipeline.frame_queue);
         let stop = Arc::new(AtomicBool::new(false));
-        let source = CameraSource::spawn(
-            camera,
-            self.config.pipeline.templates_dir(),
-            FrameSender::new(frame_tx, frame_rx.clone()),
-            stop.clone(),
-        )
-        .map_err(|e| e.to_string())?;
-        let search = match self.config.detect.search {
-            SearchMode::Full => None,
-            SearchMode::Regions => Some(RegionSearch::new(&self.config.detect).map_err(|e| e.to_string())?),
-        };
-        let search_stats = Arc::new(SearchStats::default());
+        let super::StartedCamera {
+            source,
+            mut input,
+            observed,
+        } = super::start_camera(&self.config, camera, stop.clone(), self.crop_size).map_err(|e| e.to_string())?;
         let (released_tx, released) = crossbeam_channel::bounded(0);
-        let input = CameraInput {
-            frames: frame_rx.clone(),
-            wait_for_recognizer: !camera.is_live(),
-            roi: camera.roi,
-            crop_size: self.crop_size,
-            tracker: Tracker::new(Arc::from(camera.id.as_str()), &self.config.track),
-            search,
-            search_stats: search_stats.clone(),
-            released: Some(released_tx),
-        };
+        input.released = Some(released_tx);
         let detect_worker = self.least_busy(running);
         self.arrivals[detect_worker]
             .send(input)
             .map_err(|_| "the pipeline is shutting down".to_string())?;
-        self.registry.add(ObservedCamera {
-            id: camera.id.clone(),
-            health: source.health.clone(),
-            frames: frame_rx,
-            search: search_stats,
-        });
+        self.registry.add(observed);
         running.insert(
             camera.id.clone(),
             Running {
@@ -124,11 +99,9 @@ impl Fleet {
     /// Stops the source, waits for the detect thread to end its tracks, then (bounded by
     /// `cluster.stop_timeout_s`) for the stages and the spool to empty.
     fn halt(&self, id: &str, mut camera: Running) {
-        let deadline = Instant::now() + self.stop_timeout();
-        camera.stop.store(true, Ordering::Relaxed);
-        camera.source.join();
+        let deadline = Instant::now() + self.stop_timeout;
+        self.stop_source(id, &mut camera);
         let _ = camera.released.recv_deadline(deadline);
-        self.registry.remove(id);
         let drained = self.wait_drained(deadline);
         tracing::info!(camera = %id, drained, "camera stopped");
         if !drained {
@@ -161,12 +134,16 @@ impl Fleet {
             Ok(mut running) => running.drain().collect(),
             Err(_) => return,
         };
-        for (id, camera) in all {
-            camera.stop.store(true, Ordering::Relaxed);
-            let mut camera = camera;
-            camera.source.join();
-            self.registry.remove(&id);
+        for (id, mut camera) in all {
+            self.stop_source(&id, &mut camera);
         }
+    }
+
+    /// Stops the camera's ingest thread and takes it off the endpoint's list.
+    fn stop_source(&self, id: &str, camera: &mut Running) {
+        camera.stop.store(true, Ordering::Relaxed);
+        camera.source.join();
+        self.registry.remove(id);
     }
 }
 

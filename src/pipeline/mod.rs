@@ -239,6 +239,7 @@ impl Pipeline {
                     registry.clone(),
                     queues.clone(),
                     spool.clone(),
+                    Duration::from_secs_f64(cluster.stop_timeout_s),
                 ));
                 let membership = Membership::start(cluster, &config.kafka, fleet.clone())?;
                 (Some(membership), Some(fleet))
@@ -503,36 +504,61 @@ fn start_cameras(
 ) -> Result<StartedCameras, PipelineError> {
     let (mut cameras, mut inputs, mut observed) = (Vec::new(), Vec::new(), Vec::new());
     for camera in &config.cameras {
-        let (frame_tx, frame_rx) = crossbeam_channel::bounded(config.pipeline.frame_queue);
-        let frames = FrameSender::new(frame_tx, frame_rx.clone());
-        let source = CameraSource::spawn(camera, config.pipeline.templates_dir(), frames, stop.clone())?;
-        let wait_for_recognizer = !camera.is_live();
-        let search = match config.detect.search {
-            SearchMode::Full => None,
-            SearchMode::Regions => Some(RegionSearch::new(&config.detect)?),
-        };
-        let search_stats = Arc::new(SearchStats::default());
-        observed.push(ObservedCamera {
-            id: camera.id.clone(),
-            health: source.health.clone(),
-            frames: frame_rx.clone(),
-            search: search_stats.clone(),
-        });
-        cameras.push(source);
-        inputs.push(workers::CameraInput {
-            frames: frame_rx,
-            wait_for_recognizer,
-            roi: camera.roi,
-            crop_size: recognizers.input_size_of(&camera.id),
-            tracker: Tracker::new(Arc::from(camera.id.as_str()), &config.track),
-            search,
-            search_stats,
-            released: None,
-        });
+        let started = start_camera(config, camera, stop.clone(), recognizers.input_size_of(&camera.id))?;
+        cameras.push(started.source);
+        inputs.push(started.input);
+        observed.push(started.observed);
     }
     Ok(StartedCameras {
         sources: cameras,
         inputs,
+        observed,
+    })
+}
+
+/// One camera started: its ingest thread, what the detect thread needs of it, and what the
+/// HTTP endpoint reports.
+struct StartedCamera {
+    source: CameraSource,
+    input: workers::CameraInput,
+    observed: ObservedCamera,
+}
+
+/// Starts `camera`'s ingest thread (stopped by `stop`) with its own bounded frame queue;
+/// its crops are `crop_size` pixels.
+fn start_camera(
+    config: &Config,
+    camera: &crate::ingest::CameraConfig,
+    stop: Arc<AtomicBool>,
+    crop_size: u32,
+) -> Result<StartedCamera, PipelineError> {
+    let (frame_tx, frame_rx) = crossbeam_channel::bounded(config.pipeline.frame_queue);
+    let frames = FrameSender::new(frame_tx, frame_rx.clone());
+    let source = CameraSource::spawn(camera, config.pipeline.templates_dir(), frames, stop)?;
+    let search = match config.detect.search {
+        SearchMode::Full => None,
+        SearchMode::Regions => Some(RegionSearch::new(&config.detect)?),
+    };
+    let search_stats = Arc::new(SearchStats::default());
+    let observed = ObservedCamera {
+        id: camera.id.clone(),
+        health: source.health.clone(),
+        frames: frame_rx.clone(),
+        search: search_stats.clone(),
+    };
+    let input = workers::CameraInput {
+        frames: frame_rx,
+        wait_for_recognizer: !camera.is_live(),
+        roi: camera.roi,
+        crop_size,
+        tracker: Tracker::new(Arc::from(camera.id.as_str()), &config.track),
+        search,
+        search_stats,
+        released: None,
+    };
+    Ok(StartedCamera {
+        source,
+        input,
         observed,
     })
 }
