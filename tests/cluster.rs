@@ -273,7 +273,7 @@ fn workers_share_the_cameras_and_one_gallery_take_over_a_stopped_ones_and_stop_r
 
     // The busiest worker is stopped (SIGTERM): it stops each of its cameras cleanly, leaves
     // the group, and they run again on the others. This coordinator needs several JoinGroup
-    // rounds for that (8-12 s seen, against ~2.5 s of Squint's own: stopping, reading the
+    // rounds for that (8-14 s seen, against ~2.5 s of Squint's own: stopping, reading the
     // partition, starting), so the bound here is 30 s; the session-timeout bar for a SIGKILL
     // is asserted on the mock cluster (cluster_group.rs) and measured on this broker by
     // `squint bench-failover` (README, "Running on several machines").
