@@ -172,12 +172,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             batch,
             steps,
             epoch_faces,
+            baseline,
             out,
             models,
         } => {
             let card = ModelCard::load(&models.recognizer)?;
             let crops = photo_crops(&models.detector, &photos, &card)?;
-            let report = crate::bench::teacher::run(&card, &crops, batch, steps, epoch_faces)?;
+            let report = crate::bench::teacher::run(&card, &crops, batch, steps, epoch_faces, baseline)?;
             write_report(&serde_json::to_value(report)?, out.as_deref())
         }
         Command::BenchAlerts { config, scenes, out } => {

@@ -8,6 +8,7 @@ use super::{AdaptArgs, DistillArgs, HarvestArgs};
 use crate::config::Config;
 use crate::detect::Detector;
 use crate::distill::adapt::AdaptRequest;
+use crate::distill::net::Init;
 use crate::distill::{Degradation, DistillError, HarvestConfig, TrainConfig};
 use crate::ingest::CameraConfig;
 use crate::model::ModelCard;
@@ -80,6 +81,14 @@ fn file_source(video: &Path) -> anyhow::Result<CameraConfig> {
     Ok(toml::Value::Table(table).try_into()?)
 }
 
+/// The side of the square crops the teacher's card declares.
+fn teacher_input_size(card: &Path) -> anyhow::Result<u32> {
+    ModelCard::load(card)?
+        .input_size
+        .map(|[w, _]| w)
+        .with_context(|| format!("{} has no input_size", card.display()))
+}
+
 pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
     let config = TrainConfig {
         data: args.data.clone(),
@@ -91,7 +100,12 @@ pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
         teacher: args.teacher.clone(),
         ort_library: None,
         threads: args.threads,
-        input_size: args.input_size,
+        init: args.init,
+        input_size: match (args.init, args.input_size) {
+            (_, Some(size)) => size,
+            (Init::Scratch, None) => 32,
+            (Init::Teacher, None) => teacher_input_size(&args.teacher)?,
+        },
         width: args.width,
         lowfreq: args.lowfreq,
         epochs: args.epochs,

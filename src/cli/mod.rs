@@ -292,6 +292,10 @@ pub enum Command {
         /// Faces per epoch to extrapolate to (the training side of `squint split-faces`).
         #[arg(long, default_value_t = 594)]
         epoch_faces: usize,
+        /// Also time the graph run by candle-onnx (grouped convolutions one group at a time):
+        /// the cost before the trainer's own kernels; slow.
+        #[arg(long)]
+        baseline: bool,
         #[arg(long)]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -577,9 +581,14 @@ pub struct DistillArgs {
     /// Teacher model card.
     #[arg(long, default_value = "models/sface.card.toml")]
     pub teacher: PathBuf,
-    /// Student input side in pixels (divisible by 4).
-    #[arg(long, default_value_t = 32)]
-    pub input_size: u32,
+    /// Train a small student from scratch, or fine-tune the teacher's own network and
+    /// weights on degraded faces (it keeps the teacher's input size and embedding space).
+    #[arg(long, value_enum, default_value = "scratch")]
+    pub init: crate::distill::net::Init,
+    /// Student input side in pixels (divisible by 4); default 32, or the teacher's with
+    /// --init teacher.
+    #[arg(long)]
+    pub input_size: Option<u32>,
     /// Student stem channels (stages use 2× and 4×).
     #[arg(long, default_value_t = 32)]
     pub width: usize,

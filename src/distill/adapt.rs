@@ -282,21 +282,20 @@ fn set_initializer(model: &mut ModelProto, name: &str, values: &[f32]) {
 
 /// The original card with the new file and an id that says what it was adapted to.
 fn write_card(request: &AdaptRequest, card: &ModelCard, model: &Path, crops: usize) -> Result<(), DistillError> {
-    let io_error = |path: &Path, e: std::io::Error| DistillError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let text = std::fs::read_to_string(request.card).map_err(|e| io_error(request.card, e))?;
-    let mut table: toml::Table = toml::from_str(&text).map_err(|e| DistillError::Invalid(e.to_string()))?;
     let stem = model.file_stem().and_then(|s| s.to_str()).unwrap_or("adapted");
-    let file = model.file_name().and_then(|s| s.to_str()).unwrap_or_default();
-    table.insert("id".into(), toml::Value::String(format!("{}+{stem}", card.id)));
-    table.insert("file".into(), toml::Value::String(file.into()));
     let header = format!(
         "# `{}` with its batch-norm statistics re-estimated by `squint adapt` on {crops} crops\n# from {}. Same inputs, outputs and embedding space as the original.\n",
         card.id,
         request.crops.display()
     );
-    let body = toml::to_string(&table).map_err(|e| DistillError::Invalid(e.to_string()))?;
-    std::fs::write(request.out_card, header + &body).map_err(|e| io_error(request.out_card, e))
+    super::export::derived_card(
+        request.card,
+        request.out_card,
+        &super::export::DerivedCard {
+            id: &format!("{}+{stem}", card.id),
+            model,
+            header: &header,
+            licence: None,
+        },
+    )
 }

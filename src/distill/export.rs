@@ -204,3 +204,32 @@ pub fn training_card(student: &Student) -> crate::model::ModelCard {
         card_path: PathBuf::new(),
     }
 }
+
+/// What changes when a card is derived from another (an adapted or fine-tuned copy).
+pub struct DerivedCard<'a> {
+    pub id: &'a str,
+    /// The new model file, beside the new card.
+    pub model: &'a Path,
+    /// Comment lines (each starting with `#`) put first.
+    pub header: &'a str,
+    /// Replaces the source card's licence when set.
+    pub licence: Option<&'a str>,
+}
+
+/// Writes `out` as a copy of the card at `source` with a new id, model file and licence.
+pub fn derived_card(source: &Path, out: &Path, derived: &DerivedCard) -> Result<(), DistillError> {
+    let io_error = |path: &Path, e: std::io::Error| DistillError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let text = std::fs::read_to_string(source).map_err(|e| io_error(source, e))?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| DistillError::Invalid(format!("{}: {e}", source.display())))?;
+    let file = derived.model.file_name().and_then(|s| s.to_str()).unwrap_or_default();
+    table.insert("id".into(), toml::Value::String(derived.id.into()));
+    table.insert("file".into(), toml::Value::String(file.into()));
+    if let Some(licence) = derived.licence {
+        table.insert("licence".into(), toml::Value::String(licence.into()));
+    }
+    let body = toml::to_string(&table).map_err(|e| DistillError::Invalid(e.to_string()))?;
+    std::fs::write(out, format!("{}{body}", derived.header)).map_err(|e| io_error(out, e))
+}

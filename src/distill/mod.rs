@@ -13,10 +13,13 @@
 //! the teacher match it and `squint run` uses it with no code change.
 
 pub mod adapt;
+pub mod chain;
 pub mod dataset;
 pub mod degrade;
 pub mod export;
 pub mod harvest;
+pub mod kernels;
+pub mod net;
 pub mod onnx;
 pub mod student;
 pub mod teacher;

@@ -79,6 +79,11 @@ impl OnnxNet {
         self.weights.iter().map(|(_, v)| v.clone()).collect()
     }
 
+    /// The trainable weights with their initializer names.
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        self.weights.clone()
+    }
+
     pub fn parameters(&self) -> usize {
         self.weights.iter().map(|(_, v)| v.elem_count()).sum()
     }

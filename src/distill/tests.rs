@@ -47,6 +47,7 @@ fn train_config(data: &Path, out: &Path, epochs: usize) -> TrainConfig {
         teacher: repo().join("models/sface.card.toml"),
         ort_library: ort_library(),
         threads: 2,
+        init: super::net::Init::Scratch,
         input_size: 24,
         width: 8,
         lowfreq: false,
@@ -205,7 +206,7 @@ fn optimiser_state_does_not_keep_the_steps_graphs_alive() {
         let output = normalise(&student.forward(&input, true).unwrap()).unwrap();
         let (instance, relation) = train::losses(&output, &target).unwrap();
         let grads = (instance + relation).unwrap().backward().unwrap();
-        optimizer.step(&student, &grads, 1e-3, 0.0).unwrap();
+        optimizer.step(&student.trainable(), &grads, 1e-3, 0.0).unwrap();
     }
     assert!(
         optimizer.holds_no_graph(),
@@ -557,6 +558,62 @@ fn sface_in_candle_matches_onnx_runtime_and_is_trainable() {
     let grads = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
     let reached = net.vars().iter().filter(|v| grads.get(v.as_tensor()).is_some()).count();
     assert_eq!(reached, net.vars().len(), "every weight gets a gradient");
+}
+
+/// The trainer's own channels-last SFace embeds as ONNX Runtime does; every weight gets a
+/// gradient; and after a change of its weights, the exported graph embeds as the chain does.
+#[test]
+fn sface_as_a_trainable_chain_matches_onnx_runtime_and_exports_what_it_trained() {
+    let dir = tempfile::tempdir().unwrap();
+    harvest_photos(&dir.path().join("crops"), 0);
+    let card = recognizer_card();
+    let crops = crops_of(&dir.path().join("crops"), 112);
+    let crops: Vec<&BgrImage> = crops.iter().take(3).collect();
+    let mut ort = Recognizer::load(&card, ort_library().as_deref(), 2).unwrap();
+    let chain = super::chain::FaceChain::load(&card).unwrap();
+    assert!(chain.parameter_count() > 9_000_000, "{}", chain.parameter_count());
+    let input = to_tensor(&card, &crops, &mut Vec::new()).unwrap();
+    let assert_same = |out: &candle_core::Tensor, want: &[Vec<f32>], what: &str| {
+        for (row, want) in out.to_vec2::<f32>().unwrap().iter().zip(want) {
+            let mut got = row.clone();
+            crate::recognize::l2_normalize(&mut got);
+            let cosine = crate::gallery::dot(&got, want);
+            assert!(cosine >= 0.9999, "{what}: chain vs ONNX Runtime cosine {cosine}");
+        }
+    };
+    let out = chain.forward(&input).unwrap();
+    assert_same(&out, &ort.embed(&crops).unwrap(), "original weights");
+
+    let grads = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    let trainable = chain.trainable();
+    let reached = trainable.iter().filter(|(_, v)| grads.get(v.as_tensor()).is_some()).count();
+    assert_eq!(reached, trainable.len(), "every weight gets a gradient");
+
+    // Move every weight a little, as training would, then export and run the export.
+    for (_, var) in &trainable {
+        let moved = (var.as_tensor() * 1.01).unwrap();
+        var.set(&moved).unwrap();
+    }
+    let moved = chain.forward(&input).unwrap();
+    let (before, after) = (out.to_vec2::<f32>().unwrap(), moved.to_vec2::<f32>().unwrap());
+    assert_ne!(before, after, "the weights change the embedding");
+    let exported = dir.path().join("tuned.onnx");
+    chain.write_onnx(&exported).unwrap();
+    let mut tuned_card = card.clone();
+    tuned_card.file = exported.clone();
+    tuned_card.card_path = dir.path().join("tuned.card.toml");
+    let mut tuned = Recognizer::load(&tuned_card, ort_library().as_deref(), 2).unwrap();
+    assert_same(&moved, &tuned.embed(&crops).unwrap(), "exported weights");
+}
+
+/// A graph that is not one chain of supported layers is refused, naming the node.
+#[test]
+fn a_graph_that_is_not_a_plain_chain_is_refused_by_name() {
+    let err = match super::chain::FaceChain::load(&detector_card()) {
+        Ok(_) => panic!("YuNet is not a chain"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("node `") && err.contains("yunet"), "{err}");
 }
 
 /// A 112 px crop with texture everywhere, so every degradation visibly changes it.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -22,7 +22,8 @@ use super::DistillError;
 use super::dataset::{self, Crops};
 use super::degrade::{self, Degradation};
 use super::export::{self, CardInfo};
-use super::student::{Student, StudentShape};
+use super::net::{Init, Net, NetShape};
+use super::student::StudentShape;
 use crate::image::BgrImage;
 use crate::model::ModelCard;
 use crate::recognize::{Recognizer, pack_crops};
@@ -48,6 +49,10 @@ pub struct TrainConfig {
     pub ort_library: Option<PathBuf>,
     /// ONNX Runtime threads for the teacher.
     pub threads: usize,
+    /// A small student from scratch, or the teacher's own network (`input_size` then is
+    /// the teacher's).
+    #[serde(default)]
+    pub init: Init,
     pub input_size: u32,
     pub width: usize,
     pub lowfreq: bool,
@@ -133,7 +138,7 @@ pub struct DistillReport {
     pub teacher: String,
     pub student_id: String,
     pub card: PathBuf,
-    pub shape: StudentShape,
+    pub shape: NetShape,
     pub parameters: usize,
     pub train_crops: usize,
     pub synthetic_crops: usize,
@@ -156,7 +161,7 @@ pub struct Speed {
 /// What a checkpoint records besides the tensors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Progress {
-    shape: StudentShape,
+    shape: NetShape,
     step: usize,
     epochs: Vec<EpochReport>,
     untrained: Validation,
@@ -179,6 +184,7 @@ pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
     check(config)?;
     let teacher_card = ModelCard::load(&config.teacher)?;
     let (shape, teacher_size) = student_shape(config, &teacher_card)?;
+    let net = Net::new(config.init, shape, &teacher_card, config.seed)?;
     let mut teacher = Recognizer::load(&teacher_card, config.ort_library.as_deref(), config.threads)?;
     let data = Pool::load(&config.data, teacher_size, &mut teacher)?;
     let mut load = |folder: &Option<PathBuf>| {
@@ -209,7 +215,7 @@ pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
         held_out: val,
         synthetic: synthetic_pool.as_ref().map(Subset::all).transpose()?,
     };
-    let mut run = Training::start(config, shape, subsets)?;
+    let mut run = Training::start(config, net, subsets)?;
     run.train_remaining_epochs()?;
     run.finish(&teacher_card, &mut teacher)
 }
@@ -259,7 +265,7 @@ fn student_shape(config: &TrainConfig, teacher: &ModelCard) -> Result<(StudentSh
         lowfreq: config.lowfreq,
     };
     shape.validate()?;
-    if config.input_size >= teacher_size {
+    if config.init == Init::Scratch && config.input_size >= teacher_size {
         return Err(DistillError::Invalid(format!(
             "student input size {} must be smaller than the teacher's {teacher_size} ({}): the student is for low-resolution faces",
             config.input_size,
@@ -301,7 +307,7 @@ struct Subsets<'a> {
 /// One training run: the student, its optimiser and progress, and the subsets.
 struct Training<'a> {
     config: &'a TrainConfig,
-    student: Student,
+    student: Net,
     /// How crops are packed for the student (what its exported card will declare).
     card: ModelCard,
     training: Subset<'a>,
@@ -317,7 +323,7 @@ struct Training<'a> {
 
 impl<'a> Training<'a> {
     /// A new student, or the one in `<out>`'s checkpoint when resuming.
-    fn start(config: &'a TrainConfig, shape: StudentShape, subsets: Subsets<'a>) -> Result<Training<'a>, DistillError> {
+    fn start(config: &'a TrainConfig, student: Net, subsets: Subsets<'a>) -> Result<Training<'a>, DistillError> {
         let Subsets {
             training,
             held_out,
@@ -329,14 +335,13 @@ impl<'a> Training<'a> {
                 message: format!("{} crops left for training; need at least 2", training.images.len()),
             });
         }
-        let student = Student::new(shape.clone(), config.seed)?;
-        let card = export::training_card(&student);
+        let card = student.training_card();
         let probes = probe_inputs(&card, &held_out, &config.probe_sizes, config.input_size)?;
         let mut optimizer = AdamW::default();
         let progress = match load_checkpoint(config, &student, &mut optimizer)? {
             Some(progress) => progress,
             None => Progress {
-                shape,
+                shape: student.shape(),
                 step: 0,
                 epochs: Vec::new(),
                 untrained: validate(&student, &probes, &held_out.targets)?,
@@ -474,7 +479,8 @@ impl<'a> Training<'a> {
             loss = (loss + (&terms.contrastive * config.contrastive_weight)?)?;
         }
         let grads = loss.backward()?;
-        self.optimizer.step(&self.student, &grads, rate, config.weight_decay)?;
+        self.optimizer
+            .step(&self.student.trainable(), &grads, rate, config.weight_decay)?;
         self.queue.push(&keys, &targets)?;
         Ok([
             terms.instance.to_scalar::<f32>()? as f64,
@@ -486,7 +492,7 @@ impl<'a> Training<'a> {
     /// Validation table, ONNX export with card, speed, and report.json.
     fn finish(self, teacher_card: &ModelCard, teacher: &mut Recognizer) -> Result<DistillReport, DistillError> {
         let config = self.config;
-        let shape = self.student.shape.clone();
+        let shape = self.student.shape();
         let validation = validation_table(
             config,
             &self.student,
@@ -498,14 +504,14 @@ impl<'a> Training<'a> {
         let id = config
             .id
             .clone()
-            .unwrap_or_else(|| format!("student-{}px-w{}", shape.input_size, shape.width));
+            .unwrap_or_else(|| self.student.default_id());
         let info = CardInfo {
             id: &id,
             embedding_space: teacher.embedding_space(),
             teacher_id: &teacher_card.id,
             provenance: config.provenance.as_ref(),
         };
-        let card_path = export::write(&self.student, &config.out, "student", &info)?;
+        let card_path = self.student.export(&config.out, "student", &info)?;
         let speed = if config.measure_speed {
             measure_speed(config, &card_path, teacher, &self.held_out.images)?
         } else {
@@ -767,7 +773,7 @@ fn probe_inputs(card: &ModelCard, data: &Subset, probes: &[u32], size: u32) -> R
 }
 
 /// Held-out student(probe) ↔ teacher(HR): mean cosine per probe size, and both losses.
-fn validate(student: &Student, probes: &[Tensor], targets: &Tensor) -> Result<Validation, DistillError> {
+fn validate(student: &Net, probes: &[Tensor], targets: &Tensor) -> Result<Validation, DistillError> {
     let mut validation = Validation {
         cosines: Vec::new(),
         rank1: Vec::new(),
@@ -798,7 +804,7 @@ fn mean_cosine(a: &Tensor, b: &Tensor) -> Result<f64, DistillError> {
 
 fn validation_table(
     config: &TrainConfig,
-    student: &Student,
+    student: &Net,
     probes: &[Tensor],
     data: &Subset,
     teacher: &mut Recognizer,
@@ -885,7 +891,7 @@ fn mean(values: &[f64]) -> f64 {
 /// AdamW with decoupled weight decay; its moments are saved in checkpoints so a resumed run
 /// continues exactly.
 #[derive(Default)]
-pub(super) struct AdamW {
+pub struct AdamW {
     first: HashMap<String, Tensor>,
     second: HashMap<String, Tensor>,
     steps: i32,
@@ -896,9 +902,9 @@ impl AdamW {
     const BETA2: f64 = 0.999;
     const EPSILON: f64 = 1e-8;
 
-    pub(super) fn step(
+    pub fn step(
         &mut self,
-        student: &Student,
+        trainable: &[(&str, &Var)],
         grads: &GradStore,
         rate: f64,
         decay: f64,
@@ -906,7 +912,7 @@ impl AdamW {
         self.steps += 1;
         let correction1 = 1.0 - Self::BETA1.powi(self.steps);
         let correction2 = 1.0 - Self::BETA2.powi(self.steps);
-        for (name, var) in student.trainable() {
+        for &(name, var) in trainable {
             // Gradients carry the op graph of the step that made them (every activation of
             // the batch); moments kept across steps must not, or memory grows every step.
             let Some(grad) = grads.get(var.as_tensor()).map(Tensor::detach) else {
@@ -943,7 +949,7 @@ fn checkpoint_paths(out: &Path) -> (PathBuf, PathBuf) {
 
 fn save_checkpoint(
     config: &TrainConfig,
-    student: &Student,
+    student: &Net,
     optimizer: &AdamW,
     progress: &Progress,
 ) -> Result<(), DistillError> {
@@ -972,7 +978,7 @@ fn save_checkpoint(
 /// there; a checkpoint of a differently shaped student is refused.
 fn load_checkpoint(
     config: &TrainConfig,
-    student: &Student,
+    student: &Net,
     optimizer: &mut AdamW,
 ) -> Result<Option<Progress>, DistillError> {
     let (tensors_path, progress_path) = checkpoint_paths(&config.out);
@@ -985,10 +991,11 @@ fn load_checkpoint(
     };
     let text = std::fs::read_to_string(&progress_path).map_err(|e| checkpoint_error(e.to_string()))?;
     let progress: Progress = serde_json::from_str(&text).map_err(|e| checkpoint_error(e.to_string()))?;
-    if progress.shape != student.shape {
+    if progress.shape != student.shape() {
         return Err(checkpoint_error(format!(
             "it holds a student of {:?}, this run asks for {:?}; use another --out or the same student settings",
-            progress.shape, student.shape
+            progress.shape,
+            student.shape()
         )));
     }
     let mut tensors = candle_core::safetensors::load(&tensors_path, &Device::Cpu)?;

@@ -1,0 +1,433 @@
+//! A recognizer that is one plain chain of layers (SFace / MobileFaceNet: convolutions, frozen
+//! BatchNormalization, PReLU, a dense head) read from its ONNX graph and evaluated layer by
+//! layer with trainable weights, fast enough on a CPU to fine-tune the teacher itself.
+//!
+//! Activations are kept channels-last (`[N, H, W, C]`): a 1×1 convolution is then one matrix
+//! product over all pixels, and the depthwise convolutions and the BatchNorm + PReLU pairs run
+//! as the single-pass kernels of [`super::kernels`]. BatchNorm uses the graph's running
+//! statistics and never updates them (fine-tuning a pretrained network on small batches of
+//! degraded faces must not re-estimate them); its scale and shift are trained.
+//!
+//! The weights keep the graph's own names and shapes, so export writes them back into a copy
+//! of the original graph: the result is the same model with new weights, in the same
+//! embedding space.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_onnx::onnx::{NodeProto, attribute_proto};
+
+use super::DistillError;
+use super::kernels::{affine_prelu, depthwise_conv};
+use super::onnx::{self, ModelProto};
+use crate::model::ModelCard;
+
+#[derive(Debug, Clone)]
+enum Layer {
+    /// A full convolution on the network's input (which needs no gradient), as im2col + matmul.
+    InputConv {
+        weight: String,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    },
+    Depthwise {
+        weight: String,
+        stride: usize,
+    },
+    Pointwise {
+        weight: String,
+    },
+    /// Frozen BatchNormalization, then PReLU when `slope` is set.
+    Affine {
+        gamma: String,
+        beta: String,
+        mean: String,
+        var: String,
+        epsilon: f64,
+        slope: Option<String>,
+    },
+    /// Flatten (channels-first order, as the graph flattens) and a dense layer.
+    Dense {
+        weight: String,
+        bias: String,
+    },
+}
+
+pub struct FaceChain {
+    model: ModelProto,
+    path: PathBuf,
+    /// `(x − sub) · mul` applied to the packed input before the first layer.
+    sub: f32,
+    mul: f32,
+    layers: Vec<Layer>,
+    /// Trained tensors by initializer name.
+    vars: BTreeMap<String, Var>,
+    /// BatchNorm running statistics, fixed.
+    constants: HashMap<String, Tensor>,
+    input_size: u32,
+    /// The input tensor's name in the graph.
+    input: String,
+}
+
+impl FaceChain {
+    /// The recognizer a card points at; refuses graphs that are not such a chain, naming the
+    /// node where the chain breaks.
+    pub fn load(card: &ModelCard) -> Result<FaceChain, DistillError> {
+        let path = card.model_path();
+        let model = onnx::read(&path)?;
+        let error = |message: String| DistillError::Onnx {
+            path: path.clone(),
+            message,
+        };
+        let graph = model.graph.as_ref().ok_or_else(|| error("it has no graph".into()))?;
+        let input_size = card
+            .input_size
+            .map(|[w, _]| w)
+            .ok_or_else(|| error(format!("card {} has no input_size", card.card_path.display())))?;
+        let mut values: HashMap<&str, (Vec<usize>, Vec<f32>)> = HashMap::new();
+        for tensor in &graph.initializer {
+            if let Some(v) = onnx::float_values(tensor) {
+                values.insert(&tensor.name, (tensor.dims.iter().map(|&d| d as usize).collect(), v));
+            }
+        }
+        let mut parsed = Parser {
+            values: &values,
+            layers: Vec::new(),
+            trained: Vec::new(),
+            fixed: Vec::new(),
+            sub: 0.0,
+            mul: 1.0,
+        };
+        let mut current = card.input.clone();
+        for node in &graph.node {
+            if node.input.first() != Some(&current) {
+                return Err(error(format!(
+                    "node `{}` ({}) does not take the previous node's output `{current}`: only plain chains of layers can be trained",
+                    node.name, node.op_type
+                )));
+            }
+            parsed.node(node).map_err(error)?;
+            current = node.output.first().cloned().unwrap_or_default();
+        }
+        let output = card.outputs.first().cloned().unwrap_or_default();
+        if current != output {
+            return Err(error(format!("the chain ends in `{current}`, the card's output is `{output}`")));
+        }
+        let tensor = |name: &str| -> Result<Tensor, DistillError> {
+            let (dims, v) = &values[name];
+            Ok(Tensor::from_vec(v.clone(), dims.as_slice(), &Device::Cpu)?)
+        };
+        let mut vars = BTreeMap::new();
+        for name in &parsed.trained {
+            vars.insert(name.clone(), Var::from_tensor(&tensor(name)?)?);
+        }
+        let mut constants = HashMap::new();
+        for name in &parsed.fixed {
+            constants.insert(name.clone(), tensor(name)?);
+        }
+        Ok(FaceChain {
+            sub: parsed.sub,
+            mul: parsed.mul,
+            layers: parsed.layers,
+            model,
+            path,
+            vars,
+            constants,
+            input_size,
+            input: card.input.clone(),
+        })
+    }
+
+    pub fn input_size(&self) -> u32 {
+        self.input_size
+    }
+
+    /// Raw embeddings `[N, D]` of a batch packed per the card (`[N, 3, H, W]`).
+    pub fn forward(&self, input: &Tensor) -> Result<Tensor, DistillError> {
+        let mut x = input
+            .permute((0, 2, 3, 1))?
+            .contiguous()?
+            .affine(self.mul as f64, -(self.sub * self.mul) as f64)?;
+        for layer in &self.layers {
+            x = self.apply(layer, &x)?;
+        }
+        Ok(x)
+    }
+
+    fn var(&self, name: &str) -> &Tensor {
+        // Every name a layer holds was registered when the graph was parsed.
+        self.vars[name].as_tensor()
+    }
+
+    fn apply(&self, layer: &Layer, x: &Tensor) -> Result<Tensor, DistillError> {
+        Ok(match layer {
+            Layer::InputConv {
+                weight,
+                kernel,
+                stride,
+                pad,
+            } => {
+                if x.track_op() {
+                    return Err(DistillError::Invalid(
+                        "a full convolution is supported only on the network's input".into(),
+                    ));
+                }
+                let w = self.var(weight);
+                let (out, inp) = (w.dim(0)?, w.dim(1)?);
+                let (cols, (n, oh, ow)) = im2col(x, *kernel, *stride, *pad)?;
+                let w = w.permute((2, 3, 1, 0))?.reshape((kernel * kernel * inp, out))?;
+                cols.matmul(&w)?.reshape((n, oh, ow, out))?
+            }
+            Layer::Depthwise { weight, stride } => {
+                let w = self.var(weight);
+                let taps = w.reshape((w.dim(0)?, 9))?.t()?;
+                depthwise_conv(x, &taps, *stride)?
+            }
+            Layer::Pointwise { weight } => {
+                let w = self.var(weight);
+                let (n, h, wd, c) = x.dims4()?;
+                let w = w.reshape((w.dim(0)?, c))?;
+                x.reshape((n * h * wd, c))?.matmul(&w.t()?)?.reshape((n, h, wd, w.dim(0)?))?
+            }
+            Layer::Affine {
+                gamma,
+                beta,
+                mean,
+                var,
+                epsilon,
+                slope,
+            } => {
+                let scale = self.var(gamma).div(&(&self.constants[var] + *epsilon)?.sqrt()?)?;
+                let shift = (self.var(beta) - (&self.constants[mean] * &scale)?)?;
+                let slope = match slope {
+                    Some(name) => self.var(name).flatten_all()?,
+                    None => Tensor::ones(scale.dims(), DType::F32, &Device::Cpu)?,
+                };
+                affine_prelu(x, &Tensor::stack(&[&scale, &shift, &slope], 0)?)?
+            }
+            Layer::Dense { weight, bias } => {
+                let x = match x.rank() {
+                    4 => x.permute((0, 3, 1, 2))?.contiguous()?.flatten_from(1)?,
+                    _ => x.clone(),
+                };
+                x.matmul(&self.var(weight).t()?)?.broadcast_add(self.var(bias))?
+            }
+        })
+    }
+
+    /// The tensors an optimiser updates, by initializer name.
+    pub fn trainable(&self) -> Vec<(&str, &Var)> {
+        self.vars.iter().map(|(name, var)| (name.as_str(), var)).collect()
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.vars.values().map(|v| v.elem_count()).sum()
+    }
+
+    pub fn tensors(&self) -> HashMap<String, Tensor> {
+        self.vars
+            .iter()
+            .map(|(name, var)| (name.clone(), var.as_detached_tensor()))
+            .collect()
+    }
+
+    /// Overwrites the weights from a checkpoint; names and shapes must match.
+    pub fn load_tensors(&self, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), DistillError> {
+        for (name, var) in &self.vars {
+            let tensor = tensors.get(name).ok_or_else(|| DistillError::Checkpoint {
+                path: path.to_path_buf(),
+                message: format!("tensor `{name}` of {} is missing", self.path.display()),
+            })?;
+            if tensor.dims() != var.dims() {
+                return Err(DistillError::Checkpoint {
+                    path: path.to_path_buf(),
+                    message: format!("tensor `{name}` is {:?}, the model has {:?}", tensor.dims(), var.dims()),
+                });
+            }
+            var.set(tensor)?;
+        }
+        Ok(())
+    }
+
+    /// The original graph with the trained weights, written to `path`.
+    pub fn write_onnx(&self, path: &Path) -> Result<(), DistillError> {
+        let mut model = self.model.clone();
+        if let Some(graph) = model.graph.as_mut() {
+            for tensor in &mut graph.initializer {
+                if let Some(var) = self.vars.get(&tensor.name) {
+                    onnx::set_float_values(tensor, &var.as_tensor().flatten_all()?.to_vec1::<f32>()?);
+                }
+            }
+        }
+        onnx::write(&model, path)
+    }
+
+    /// The graph's input name (the exported model keeps it).
+    pub fn input_name(&self) -> &str {
+        &self.input
+    }
+}
+
+/// What parsing the graph's nodes collects.
+struct Parser<'a> {
+    values: &'a HashMap<&'a str, (Vec<usize>, Vec<f32>)>,
+    layers: Vec<Layer>,
+    trained: Vec<String>,
+    fixed: Vec<String>,
+    sub: f32,
+    mul: f32,
+}
+
+impl Parser<'_> {
+    fn node(&mut self, node: &NodeProto) -> Result<(), String> {
+        let name = |i: usize| -> Result<String, String> {
+            let input = node.input.get(i).ok_or_else(|| format!("node `{}` lacks input {i}", node.name))?;
+            if self.values.contains_key(input.as_str()) {
+                Ok(input.clone())
+            } else {
+                Err(format!("node `{}`: input `{input}` is not a float initializer", node.name))
+            }
+        };
+        match node.op_type.as_str() {
+            "Sub" | "Mul" if self.layers.is_empty() => {
+                let (_, v) = &self.values[name(1)?.as_str()];
+                let &[value] = v.as_slice() else {
+                    return Err(format!("node `{}`: only a scalar {} of the input is supported", node.name, node.op_type));
+                };
+                if node.op_type == "Sub" {
+                    self.sub += value / self.mul;
+                } else {
+                    self.mul *= value;
+                }
+            }
+            "Conv" => self.conv(node, name(1)?)?,
+            "BatchNormalization" => {
+                let [gamma, beta, mean, var] = [name(1)?, name(2)?, name(3)?, name(4)?];
+                self.trained.extend([gamma.clone(), beta.clone()]);
+                self.fixed.extend([mean.clone(), var.clone()]);
+                self.layers.push(Layer::Affine {
+                    gamma,
+                    beta,
+                    mean,
+                    var,
+                    epsilon: float_attribute(node, "epsilon").unwrap_or(1e-5) as f64,
+                    slope: None,
+                });
+            }
+            "PRelu" => {
+                let weight = name(1)?;
+                match self.layers.last_mut() {
+                    Some(Layer::Affine { slope: slope @ None, .. }) => *slope = Some(weight.clone()),
+                    _ => return Err(format!("node `{}`: PRelu must follow a BatchNormalization", node.name)),
+                }
+                self.trained.push(weight);
+            }
+            // Inference: Dropout passes its input through; Flatten is part of Dense.
+            "Dropout" | "Flatten" => {}
+            "Gemm" => {
+                let transposed = int_attribute(node, "transB") == Some(1);
+                let unit = |a: &str| float_attribute(node, a).is_none_or(|v| v == 1.0);
+                if !transposed || int_attribute(node, "transA").unwrap_or(0) != 0 || !unit("alpha") || !unit("beta") {
+                    return Err(format!("node `{}`: only Gemm with transB = 1, alpha = beta = 1 is supported", node.name));
+                }
+                let (weight, bias) = (name(1)?, name(2)?);
+                self.trained.extend([weight.clone(), bias.clone()]);
+                self.layers.push(Layer::Dense { weight, bias });
+            }
+            other => return Err(format!("node `{}`: operator {other} is not supported in a trainable chain", node.name)),
+        }
+        Ok(())
+    }
+
+    fn conv(&mut self, node: &NodeProto, weight: String) -> Result<(), String> {
+        if node.input.len() > 2 {
+            return Err(format!("node `{}`: convolutions with a bias are not supported", node.name));
+        }
+        let dims = &self.values[weight.as_str()].0;
+        let &[out, per_group, kernel, kernel_w] = dims.as_slice() else {
+            return Err(format!("node `{}`: weight {dims:?} is not 4-D", node.name));
+        };
+        let ints = |a: &str| ints_attribute(node, a).unwrap_or_default();
+        let square = |v: Vec<i64>, default: i64| -> Option<usize> {
+            let first = v.first().copied().unwrap_or(default);
+            v.iter().all(|&x| x == first).then_some(first as usize)
+        };
+        let (stride, pad) = (square(ints("strides"), 1), square(ints("pads"), 0));
+        let dilated = ints("dilations").iter().any(|&d| d != 1);
+        let groups = int_attribute(node, "group").unwrap_or(1) as usize;
+        let (Some(stride), Some(pad)) = (stride, pad) else {
+            return Err(format!("node `{}`: only equal strides and pads on every side are supported", node.name));
+        };
+        let layer = match (groups, kernel, kernel_w, per_group) {
+            _ if dilated => None,
+            (1, 1, 1, _) if stride == 1 && pad == 0 => Some(Layer::Pointwise { weight: weight.clone() }),
+            (g, 3, 3, 1) if g == out && pad == 1 && stride <= 2 => Some(Layer::Depthwise {
+                weight: weight.clone(),
+                stride,
+            }),
+            (1, k, kw, _) if k == kw && self.layers.is_empty() => Some(Layer::InputConv {
+                weight: weight.clone(),
+                kernel: k,
+                stride,
+                pad,
+            }),
+            _ => None,
+        };
+        let layer = layer.ok_or_else(|| {
+            format!(
+                "node `{}`: convolution {dims:?} (group {groups}, stride {stride}, pad {pad}) is not supported: \
+                 1x1, 3x3 depthwise, or a full one on the input",
+                node.name
+            )
+        })?;
+        self.trained.push(weight);
+        self.layers.push(layer);
+        Ok(())
+    }
+}
+
+fn attribute<'a>(node: &'a NodeProto, name: &str) -> Option<&'a candle_onnx::onnx::AttributeProto> {
+    node.attribute.iter().find(|a| a.name == name)
+}
+
+fn int_attribute(node: &NodeProto, name: &str) -> Option<i64> {
+    attribute(node, name).map(|a| a.i)
+}
+
+fn float_attribute(node: &NodeProto, name: &str) -> Option<f32> {
+    attribute(node, name)
+        .filter(|a| a.r#type == attribute_proto::AttributeType::Float as i32)
+        .map(|a| a.f)
+}
+
+fn ints_attribute(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    attribute(node, name).map(|a| a.ints.clone())
+}
+
+/// Patches of a channels-last input: `[N·OH·OW, k·k·C]` (tap-major, then channel), zeros
+/// outside the image; and `(N, OH, OW)`.
+fn im2col(x: &Tensor, kernel: usize, stride: usize, pad: usize) -> Result<(Tensor, (usize, usize, usize)), DistillError> {
+    let (n, h, w, c) = x.dims4()?;
+    let out = |side: usize| (side + 2 * pad).saturating_sub(kernel) / stride + 1;
+    let (oh, ow) = (out(h), out(w));
+    let data = x.flatten_all()?.to_vec1::<f32>()?;
+    let row = kernel * kernel * c;
+    let mut cols = vec![0f32; n * oh * ow * row];
+    for (p, patch) in cols.chunks_exact_mut(row).enumerate() {
+        let (image, oy, ox) = (p / (oh * ow), p / ow % oh, p % ow);
+        for ky in 0..kernel {
+            let Some(iy) = (oy * stride + ky).checked_sub(pad).filter(|&y| y < h) else {
+                continue;
+            };
+            for kx in 0..kernel {
+                if let Some(ix) = (ox * stride + kx).checked_sub(pad).filter(|&x| x < w) {
+                    let at = ((image * h + iy) * w + ix) * c;
+                    patch[(ky * kernel + kx) * c..][..c].copy_from_slice(&data[at..at + c]);
+                }
+            }
+        }
+    }
+    Ok((Tensor::from_vec(cols, (n * oh * ow, row), &Device::Cpu)?, (n, oh, ow)))
+}

@@ -1,0 +1,168 @@
+//! What `squint distill` trains: a small student from scratch, or the teacher itself
+//! (`--init teacher`), fine-tuned on degraded faces toward its own embeddings of the sharp
+//! ones. Both share the losses, the optimiser, checkpoints and the validation table.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+use super::DistillError;
+use super::chain::FaceChain;
+use super::export::{self, CardInfo};
+use super::student::{Student, StudentShape};
+use crate::model::ModelCard;
+
+/// Where the trained network starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Init {
+    /// A small student, randomly initialised.
+    #[default]
+    Scratch,
+    /// The teacher's own network and weights.
+    Teacher,
+}
+
+/// The network's description, recorded in checkpoints (a resumed run must train the same
+/// network) and in the report. Untagged: a student's is what it always was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum NetShape {
+    Student(StudentShape),
+    Teacher(TeacherShape),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeacherShape {
+    /// The teacher model's id whose network and weights were the starting point.
+    pub initialised_from: String,
+    pub input_size: u32,
+}
+
+pub enum Net {
+    Student(Student),
+    Teacher { chain: FaceChain, card: ModelCard },
+}
+
+impl Net {
+    /// A new network for `init`: the student of `shape`, or the teacher of `teacher`.
+    pub fn new(init: Init, shape: StudentShape, teacher: &ModelCard, seed: u64) -> Result<Net, DistillError> {
+        match init {
+            Init::Scratch => Ok(Net::Student(Student::new(shape, seed)?)),
+            Init::Teacher => {
+                let chain = FaceChain::load(teacher)?;
+                if shape.input_size != chain.input_size() {
+                    return Err(DistillError::Invalid(format!(
+                        "--init teacher trains the teacher at its own input size {}, not {}: leave --input-size out",
+                        chain.input_size(),
+                        shape.input_size
+                    )));
+                }
+                Ok(Net::Teacher {
+                    chain,
+                    card: teacher.clone(),
+                })
+            }
+        }
+    }
+
+    pub fn shape(&self) -> NetShape {
+        match self {
+            Net::Student(s) => NetShape::Student(s.shape.clone()),
+            Net::Teacher { chain, card } => NetShape::Teacher(TeacherShape {
+                initialised_from: card.id.clone(),
+                input_size: chain.input_size(),
+            }),
+        }
+    }
+
+    /// Raw embeddings of a batch packed per [`Net::training_card`]. A student's BN learns its
+    /// statistics in training mode; the teacher's stay frozen.
+    pub fn forward(&self, input: &Tensor, train: bool) -> Result<Tensor, DistillError> {
+        match self {
+            Net::Student(s) => s.forward(input, train),
+            Net::Teacher { chain, .. } => chain.forward(input),
+        }
+    }
+
+    pub fn trainable(&self) -> Vec<(&str, &Var)> {
+        match self {
+            Net::Student(s) => s.trainable(),
+            Net::Teacher { chain, .. } => chain.trainable(),
+        }
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        match self {
+            Net::Student(s) => s.parameter_count(),
+            Net::Teacher { chain, .. } => chain.parameter_count(),
+        }
+    }
+
+    pub fn tensors(&self) -> HashMap<String, Tensor> {
+        match self {
+            Net::Student(s) => s.tensors(),
+            Net::Teacher { chain, .. } => chain.tensors(),
+        }
+    }
+
+    pub fn load_tensors(&self, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), DistillError> {
+        match self {
+            Net::Student(s) => s.load_tensors(tensors, path),
+            Net::Teacher { chain, .. } => chain.load_tensors(tensors, path),
+        }
+    }
+
+    /// How crops are packed for it: what its exported card will declare.
+    pub fn training_card(&self) -> ModelCard {
+        match self {
+            Net::Student(s) => export::training_card(s),
+            Net::Teacher { card, .. } => card.clone(),
+        }
+    }
+
+    pub fn default_id(&self) -> String {
+        match self {
+            Net::Student(s) => format!("student-{}px-w{}", s.shape.input_size, s.shape.width),
+            Net::Teacher { card, chain } => format!("{}-lr-{}px", card.id, chain.input_size()),
+        }
+    }
+
+    /// Writes `<dir>/<stem>.onnx` and `<dir>/<stem>.card.toml`; returns the card's path.
+    pub fn export(&self, dir: &Path, stem: &str, info: &CardInfo) -> Result<PathBuf, DistillError> {
+        match self {
+            Net::Student(s) => export::write(s, dir, stem, info),
+            Net::Teacher { chain, card } => {
+                std::fs::create_dir_all(dir).map_err(|source| DistillError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+                let model = dir.join(format!("{stem}.onnx"));
+                chain.write_onnx(&model)?;
+                let card_path = dir.join(format!("{stem}.card.toml"));
+                let mut header = format!(
+                    "# `{}` fine-tuned by `squint distill --init teacher` on degraded faces toward its own\n\
+                     # embeddings of the sharp ones: the same network, inputs and embedding space, so\n\
+                     # galleries enrolled with `{}` match it.\n",
+                    card.id, card.id
+                );
+                if let Some(p) = info.provenance {
+                    header.push_str(&format!("# Trained on: {}.\n# Licence: {}\n", p.trained_on, p.licence));
+                }
+                export::derived_card(
+                    &card.card_path,
+                    &card_path,
+                    &export::DerivedCard {
+                        id: info.id,
+                        model: &model,
+                        header: &header,
+                        licence: info.provenance.map(|p| p.licence.as_str()),
+                    },
+                )?;
+                Ok(card_path)
+            }
+        }
+    }
+}
