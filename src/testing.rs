@@ -111,6 +111,7 @@ pub fn identity_event(camera: &str, seq: u64) -> crate::publish::IdentityEvent {
         },
         crop: crate::image::BgrImage::new(4, 4),
         embedding: vec![1.0],
+        recognizer: Arc::from("r"),
     };
     let track = crate::publish::TrackOpinion {
         track_id: "test-1".into(),

@@ -215,6 +215,8 @@ pub struct EmbeddedFace {
     pub crop: BgrImage,
     /// L2-normalised.
     pub embedding: Vec<f32>,
+    /// Id of the model that embedded it (routes and per-camera models make it vary).
+    pub recognizer: Arc<str>,
 }
 
 /// What flows from tracking to alerting, in each camera's frame order: faces of tracks,

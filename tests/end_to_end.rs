@@ -277,6 +277,54 @@ fn enrolled_person_at_16_to_24_px_raises_candidate_confirmed_ended_and_a_strange
     assert!(events.iter().all(|e| e.identity != "eileen"));
 }
 
+/// `[[models.routes]]` sends faces under 26 px to their own recognizer: every identity event
+/// names the model that embedded its face, and the stats count each model's faces.
+#[test]
+fn faces_are_routed_to_recognizers_by_width_and_each_event_names_its_model() {
+    let _turn = take_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let people = vec![person("obama", "obama.jpg"), person("biden", "biden.jpg")];
+    generate_scene(dir.path(), people, 120, (16.0, 40.0), 2, 7);
+    enroll(&dir.path().join("gallery.db"));
+    // SFace under another id stands in for a low-resolution model of SFace's space (the
+    // fine-tuned one is trained on data CI does not fetch).
+    let repo = testing::repo();
+    let card = dir.path().join("routed.card.toml");
+    let text = std::fs::read_to_string(repo.join("models/sface.card.toml"))
+        .unwrap()
+        .replace("id = \"sface-2021dec\"", "id = \"sface-routed\"")
+        .replace(
+            "file = \"sface.onnx\"",
+            &format!("file = \"{}\"", repo.join("models/sface.onnx").display()),
+        );
+    std::fs::write(&card, text).unwrap();
+    let topic = format!("squint.routes-test.{}", uuid::Uuid::new_v4());
+    let scene = dir.path().join("scene.mp4");
+    let cameras = format!(
+        "{}[[models.routes]]\nmax_px = 26\nrecognizer = \"{}\"\n",
+        camera(&scene.display().to_string(), "street", ""),
+        card.display()
+    );
+    let config = config_with(dir.path(), &test_broker(), &topic, "min_face_px = 12", &cameras);
+    let stats = run_file(&config);
+    let events = read_events(&topic);
+    assert_eq!(events.len() as u64, stats.events);
+    for event in &events {
+        let want = if event.quality.width_px < 26.0 {
+            "sface-routed"
+        } else {
+            "sface-2021dec"
+        };
+        assert_eq!(event.models.recognizer, want, "face {} px", event.quality.width_px);
+    }
+    let named: BTreeSet<&str> = events.iter().map(|e| e.models.recognizer.as_str()).collect();
+    assert_eq!(named.len(), 2, "faces on both sides of 26 px: {named:?}");
+    let counted = &stats.embedded_by_recognizer;
+    assert!(counted.get("sface-routed").is_some_and(|&n| n > 0), "{counted:?}");
+    assert!(counted.get("sface-2021dec").is_some_and(|&n| n > 0), "{counted:?}");
+    assert_eq!(counted.values().sum::<u64>(), stats.embedded);
+}
+
 /// Starts (or restarts) this test's own tansu on `port`, keeping its data in `dir`.
 fn broker_script(action: &str, dir: &Path, port: Option<u16>) -> String {
     let mut command = std::process::Command::new(testing::repo().join("scripts/broker.sh"));

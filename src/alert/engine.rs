@@ -58,9 +58,8 @@ struct TrackState {
 pub struct AlertEngine {
     config: AlertConfig,
     matcher: Matcher,
+    /// The detector and embedding space of every event; the recognizer is each face's own.
     models: ModelIds,
-    /// Recognizer ids of cameras that use their own model (`cameras[].recognizer`).
-    camera_recognizers: HashMap<String, String>,
     /// Prefix of track ids, so ids from different runs never collide.
     run_id: String,
     tracks: HashMap<(Arc<str>, u64), TrackState>,
@@ -77,7 +76,6 @@ impl AlertEngine {
             config: config.clone(),
             matcher,
             models,
-            camera_recognizers: HashMap::new(),
             run_id,
             tracks: HashMap::new(),
             cooldowns: HashMap::new(),
@@ -85,20 +83,12 @@ impl AlertEngine {
         }
     }
 
-    /// Events of `camera` name `recognizer` as the model that embedded its faces.
-    pub fn set_camera_recognizer(&mut self, camera: &str, recognizer: &str) {
-        self.camera_recognizers
-            .insert(camera.to_string(), recognizer.to_string());
-    }
-
-    /// The model ids for events of `camera`.
-    fn models_of(&self, camera: &str) -> ModelIds {
-        match self.camera_recognizers.get(camera) {
-            Some(recognizer) => ModelIds {
-                recognizer: recognizer.clone(),
-                ..self.models.clone()
-            },
-            None => self.models.clone(),
+    /// The model ids of an event whose face `recognizer` embedded (per-camera models and
+    /// width routes make it differ from face to face).
+    fn models_with(&self, recognizer: &str) -> ModelIds {
+        ModelIds {
+            recognizer: recognizer.to_string(),
+            ..self.models.clone()
         }
     }
 
@@ -356,7 +346,7 @@ impl AlertEngine {
                 confirm_min_frames: self.policy(identity).confirm_min_frames,
                 confirm_window_frames: self.config.confirm_window_frames,
             },
-            models: self.models_of(&track.camera_id),
+            models: self.models_with(&state.evidence.recognizer),
             thumbnails: None,
             best_face: match stage {
                 AlertStage::Candidate | AlertStage::Confirmed | AlertStage::Recurring => {
@@ -404,7 +394,7 @@ impl AlertEngine {
             face,
             frame_best,
             opinion,
-            &self.models_of(&face.frame.camera_id),
+            &self.models_with(&face.recognizer),
         ))
     }
 }
@@ -497,6 +487,7 @@ mod tests {
             },
             crop: BgrImage::new(4, 4),
             embedding,
+            recognizer: Arc::from("r"),
         }
     }
 

@@ -17,12 +17,37 @@ struct IdentityEvidence {
     supporting: VecDeque<u64>,
 }
 
+/// The pipeline's rule for fusing a track's embeddings: their quality-weighted sum, whose
+/// direction is the track's template. `squint eval --frames` fuses probe tracks with it too.
+#[derive(Debug, Clone)]
+pub struct WeightedTemplate {
+    sum: Vec<f32>,
+}
+
+impl WeightedTemplate {
+    pub fn new(dim: usize) -> WeightedTemplate {
+        WeightedTemplate { sum: vec![0.0; dim] }
+    }
+
+    pub fn add(&mut self, weight: f32, embedding: &[f32]) {
+        for (sum, value) in self.sum.iter_mut().zip(embedding) {
+            *sum += weight * value;
+        }
+    }
+
+    /// The template, L2-normalised.
+    pub fn template(&self) -> Vec<f32> {
+        let mut template = self.sum.clone();
+        crate::recognize::l2_normalize(&mut template);
+        template
+    }
+}
+
 /// Everything a track's embedded faces have shown so far.
 #[derive(Debug, Clone)]
 pub struct TrackEvidence {
     pub track: TrackInfo,
-    /// Quality-weighted sum of the embeddings; normalised, it is the track's template.
-    template_sum: Vec<f32>,
+    template: WeightedTemplate,
     pub embedded: u64,
     identities: HashMap<String, IdentityEvidence>,
     /// The face of highest quality so far: (weight, box, frame sequence number).
@@ -30,6 +55,8 @@ pub struct TrackEvidence {
     /// Its aligned crop, for alert thumbnails.
     pub best_crop: Option<BgrImage>,
     pub last_bbox: BBox,
+    /// The model that embedded the latest face (alerts name it).
+    pub recognizer: std::sync::Arc<str>,
 }
 
 /// The evidence an alert carries.
@@ -54,12 +81,13 @@ impl TrackEvidence {
     pub fn new(face: &EmbeddedFace) -> TrackEvidence {
         TrackEvidence {
             track: face.track.clone(),
-            template_sum: vec![0.0; face.embedding.len()],
+            template: WeightedTemplate::new(face.embedding.len()),
             embedded: 0,
             identities: HashMap::new(),
             best_face: None,
             best_crop: None,
             last_bbox: face.detection.bbox,
+            recognizer: face.recognizer.clone(),
         }
     }
 
@@ -70,9 +98,8 @@ impl TrackEvidence {
         self.track = face.track.clone();
         self.embedded += 1;
         self.last_bbox = face.detection.bbox;
-        for (sum, value) in self.template_sum.iter_mut().zip(&face.embedding) {
-            *sum += weight * value;
-        }
+        self.recognizer = face.recognizer.clone();
+        self.template.add(weight, &face.embedding);
         if self.best_face.is_none_or(|(best, _, _)| weight > best) {
             self.best_face = Some((weight, face.detection.bbox, face.frame.seq));
             self.best_crop = Some(face.crop.clone());
@@ -92,9 +119,7 @@ impl TrackEvidence {
 
     /// The track's template, L2-normalised.
     pub fn template(&self) -> Vec<f32> {
-        let mut template = self.template_sum.clone();
-        crate::recognize::l2_normalize(&mut template);
-        template
+        self.template.template()
     }
 
     /// Supporting frames for `identity` among the last `window` frames of the track.

@@ -11,5 +11,5 @@ mod thumbnails;
 pub use config::{AlertConfig, Band, Policy, RecurringPolicy, WatchlistPolicy, band_for, band_label};
 pub use engine::{AlertEngine, Sighting, UnmatchedTrack, track_number};
 pub use event::{ALERT_SCHEMA_VERSION, AlertEvent, AlertStage, Thresholds, Thumbnails};
-pub use evidence::{EvidenceSummary, TrackEvidence};
+pub use evidence::{EvidenceSummary, TrackEvidence, WeightedTemplate};
 pub use thumbnails::{ThumbnailConfig, ThumbnailError, ThumbnailStore};

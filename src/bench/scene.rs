@@ -101,6 +101,7 @@ pub(super) fn observe(
                 track: face.track,
                 crop,
                 embedding,
+                recognizer: std::sync::Arc::from(recognizer.model_id()),
             };
             seen.messages.push((index, TrackMessage::Face(embedded)));
         }

@@ -62,7 +62,10 @@ impl Trainable for FaceChain {
         Ok(FaceChain::forward(self, input)?)
     }
     fn vars(&self) -> Vec<(String, candle_core::Var)> {
-        self.trainable().into_iter().map(|(n, v)| (n.to_string(), v.clone())).collect()
+        self.trainable()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v.clone()))
+            .collect()
     }
 }
 

@@ -132,6 +132,8 @@ pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
         },
         resume: args.resume,
         stop_after: args.stop_after,
+        sharp_share: args.sharp_share,
+        keep_best: args.keep_best,
         id: args.id.clone(),
         provenance: match (&args.trained_on, &args.licence) {
             (Some(trained_on), Some(licence)) => Some(crate::distill::export::Provenance {

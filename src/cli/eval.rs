@@ -42,6 +42,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         galleries,
         multi_res_widths: args.multi_res.clone(),
         sizes: args.sizes.clone(),
+        frames: args.frames.clone(),
         degradation: CameraDegradation {
             blur_sigma: args.blur,
             noise_sigma: args.noise,

@@ -655,6 +655,13 @@ pub struct DistillArgs {
     /// continue with --resume.
     #[arg(long)]
     pub stop_after: Option<usize>,
+    /// Share of each batch's faces left sharp, so a fine-tuned teacher keeps what it did on
+    /// sharp faces (0–1).
+    #[arg(long, default_value_t = 0.0)]
+    pub sharp_share: f64,
+    /// Export the epoch with the best held-out rank-1, not the last (early stopping).
+    #[arg(long)]
+    pub keep_best: bool,
     /// Model id written into the card (default student-<size>px-w<width>).
     #[arg(long)]
     pub id: Option<String>,
@@ -717,6 +724,10 @@ pub struct EvalArgs {
     /// Probe face widths in pixels.
     #[arg(long, value_delimiter = ',', default_value = "12,16,20,24,32,40")]
     pub sizes: Vec<u32>,
+    /// Track lengths: each probe is seen in N frames (own placement, landmark jitter and
+    /// camera noise per frame), fused as the pipeline fuses a track; one row per N.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub frames: Vec<usize>,
     /// Camera blur of the frame (sigma, px; 0 = none).
     #[arg(long, default_value_t = 0.0)]
     pub blur: f64,

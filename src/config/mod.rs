@@ -40,6 +40,10 @@ pub struct ModelsConfig {
     /// libonnxruntime.so.1.x; defaults to the ORT_DYLIB_PATH environment variable.
     #[serde(default)]
     pub onnxruntime: Option<PathBuf>,
+    /// Face widths routed to other recognizers of the same embedding space (`[[models.routes]]`);
+    /// a camera's own `routes` replace these.
+    #[serde(default)]
+    pub routes: Vec<crate::recognize::Route>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,9 +162,15 @@ impl Config {
         };
         resolve(&mut self.models.detector);
         resolve(&mut self.models.recognizer);
+        for route in &mut self.models.routes {
+            resolve(&mut route.recognizer);
+        }
         for camera in &mut self.cameras {
             if let Some(p) = camera.recognizer.as_mut() {
                 resolve(p);
+            }
+            for route in camera.routes.iter_mut().flatten() {
+                resolve(&mut route.recognizer);
             }
         }
         if let Some(p) = self.models.onnxruntime.as_mut() {
@@ -230,6 +240,8 @@ impl Config {
         self.recognize
             .validate()
             .map_err(|(key, msg)| invalid(format!("recognize.{key}"), msg))?;
+        crate::recognize::validate_routes(&self.models.routes)
+            .map_err(|(key, msg)| invalid(format!("models.routes{key}"), msg))?;
         self.gallery
             .validate()
             .map_err(|(key, msg)| invalid(format!("gallery.{key}"), msg))?;
@@ -297,6 +309,17 @@ pub fn validate_cameras(cameras: &[CameraConfig], templates: &Path, clustered: b
             return Err((
                 format!("cameras[{i}].id"),
                 format!("`{}` is used by two cameras; ids must be unique", camera.id),
+            ));
+        }
+        if let Some(routes) = &camera.routes {
+            crate::recognize::validate_routes(routes)
+                .map_err(|(key, msg)| (format!("cameras[{i}].routes{key}"), msg))?;
+        }
+        if clustered && camera.routes.is_some() {
+            return Err((
+                format!("cameras[{i}].routes"),
+                "a camera of the cameras topic uses the models.routes of whichever worker holds it; remove the key"
+                    .into(),
             ));
         }
         if clustered && camera.recognizer.is_some() {

@@ -177,3 +177,55 @@ fn a_camera_file_for_the_topic_is_checked_like_a_config() {
         .to_string();
     assert!(err.contains("cameras file") && !err.contains("pw-in-file"), "{err}");
 }
+
+const ROUTES: &str = r#"
+[[models.routes]]
+max_px = 24
+recognizer = "lr.card.toml"
+
+[[models.routes]]
+min_px = 24
+max_px = 32
+recognizer = "mid.card.toml"
+"#;
+
+#[test]
+fn width_routes_resolve_against_the_config_and_pick_one_model_per_width() {
+    let config = parse(&format!("{MINIMAL}{ROUTES}")).expect("valid routes");
+    let routes = &config.models.routes;
+    assert_eq!(routes[0].recognizer, Path::new("/etc/squint/lr.card.toml"));
+    assert!(routes[0].takes(12.0) && !routes[0].takes(24.0) && routes[1].takes(24.0));
+    assert!(
+        !routes.iter().any(|r| r.takes(40.0)),
+        "wider faces keep models.recognizer"
+    );
+}
+
+#[test]
+fn overlapping_or_empty_width_routes_are_refused_by_key() {
+    let overlapping = format!("{MINIMAL}{}", ROUTES.replace("min_px = 24", "min_px = 20"));
+    let err = parse(&overlapping).expect_err("overlap").to_string();
+    assert!(
+        err.contains("models.routes[1]") && err.contains("overlaps route [0]"),
+        "{err}"
+    );
+    let empty = format!("{MINIMAL}{}", ROUTES.replace("max_px = 32", "max_px = 24"));
+    let err = parse(&empty).expect_err("empty band").to_string();
+    assert!(err.contains("models.routes[1].max_px"), "{err}");
+    let camera = format!("{MINIMAL}[[cameras.routes]]\nmax_px = 0.5\nrecognizer = \"lr.card.toml\"\n");
+    let err = parse(&camera).expect_err("camera route out of range").to_string();
+    assert!(err.contains("cameras[0].routes[0].max_px"), "{err}");
+}
+
+#[test]
+fn a_topic_camera_may_not_carry_routes() {
+    let cameras: Vec<crate::ingest::CameraConfig> = toml::from_str::<toml::Table>(
+        "[[cameras]]\nid = \"door\"\nurl = \"rtsp://127.0.0.1:8554/door\"\n[[cameras.routes]]\nmax_px = 24\nrecognizer = \"/m/lr.card.toml\"\n",
+    )
+    .ok()
+    .and_then(|t| t.get("cameras").cloned())
+    .and_then(|v| v.try_into().ok())
+    .expect("camera table");
+    let err = validate_cameras(&cameras, Path::new("pipelines"), true).expect_err("clustered");
+    assert_eq!(err.0, "cameras[0].routes", "{err:?}");
+}

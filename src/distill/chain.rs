@@ -82,10 +82,6 @@ impl FaceChain {
             message,
         };
         let graph = model.graph.as_ref().ok_or_else(|| error("it has no graph".into()))?;
-        let input_size = card
-            .input_size
-            .map(|[w, _]| w)
-            .ok_or_else(|| error(format!("card {} has no input_size", card.card_path.display())))?;
         let mut values: HashMap<&str, (Vec<usize>, Vec<f32>)> = HashMap::new();
         for tensor in &graph.initializer {
             if let Some(v) = onnx::float_values(tensor) {
@@ -113,8 +109,14 @@ impl FaceChain {
         }
         let output = card.outputs.first().cloned().unwrap_or_default();
         if current != output {
-            return Err(error(format!("the chain ends in `{current}`, the card's output is `{output}`")));
+            return Err(error(format!(
+                "the chain ends in `{current}`, the card's output is `{output}`"
+            )));
         }
+        let input_size = card
+            .input_size
+            .map(|[w, _]| w)
+            .ok_or_else(|| error(format!("card {} has no input_size", card.card_path.display())))?;
         let tensor = |name: &str| -> Result<Tensor, DistillError> {
             let (dims, v) = &values[name];
             Ok(Tensor::from_vec(v.clone(), dims.as_slice(), &Device::Cpu)?)
@@ -189,7 +191,9 @@ impl FaceChain {
                 let w = self.var(weight);
                 let (n, h, wd, c) = x.dims4()?;
                 let w = w.reshape((w.dim(0)?, c))?;
-                x.reshape((n * h * wd, c))?.matmul(&w.t()?)?.reshape((n, h, wd, w.dim(0)?))?
+                x.reshape((n * h * wd, c))?
+                    .matmul(&w.t()?)?
+                    .reshape((n, h, wd, w.dim(0)?))?
             }
             Layer::Affine {
                 gamma,
@@ -283,18 +287,27 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn node(&mut self, node: &NodeProto) -> Result<(), String> {
         let name = |i: usize| -> Result<String, String> {
-            let input = node.input.get(i).ok_or_else(|| format!("node `{}` lacks input {i}", node.name))?;
+            let input = node
+                .input
+                .get(i)
+                .ok_or_else(|| format!("node `{}` lacks input {i}", node.name))?;
             if self.values.contains_key(input.as_str()) {
                 Ok(input.clone())
             } else {
-                Err(format!("node `{}`: input `{input}` is not a float initializer", node.name))
+                Err(format!(
+                    "node `{}`: input `{input}` is not a float initializer",
+                    node.name
+                ))
             }
         };
         match node.op_type.as_str() {
             "Sub" | "Mul" if self.layers.is_empty() => {
                 let (_, v) = &self.values[name(1)?.as_str()];
                 let &[value] = v.as_slice() else {
-                    return Err(format!("node `{}`: only a scalar {} of the input is supported", node.name, node.op_type));
+                    return Err(format!(
+                        "node `{}`: only a scalar {} of the input is supported",
+                        node.name, node.op_type
+                    ));
                 };
                 if node.op_type == "Sub" {
                     self.sub += value / self.mul;
@@ -319,7 +332,9 @@ impl Parser<'_> {
             "PRelu" => {
                 let weight = name(1)?;
                 match self.layers.last_mut() {
-                    Some(Layer::Affine { slope: slope @ None, .. }) => *slope = Some(weight.clone()),
+                    Some(Layer::Affine {
+                        slope: slope @ None, ..
+                    }) => *slope = Some(weight.clone()),
                     _ => return Err(format!("node `{}`: PRelu must follow a BatchNormalization", node.name)),
                 }
                 self.trained.push(weight);
@@ -330,20 +345,31 @@ impl Parser<'_> {
                 let transposed = int_attribute(node, "transB") == Some(1);
                 let unit = |a: &str| float_attribute(node, a).is_none_or(|v| v == 1.0);
                 if !transposed || int_attribute(node, "transA").unwrap_or(0) != 0 || !unit("alpha") || !unit("beta") {
-                    return Err(format!("node `{}`: only Gemm with transB = 1, alpha = beta = 1 is supported", node.name));
+                    return Err(format!(
+                        "node `{}`: only Gemm with transB = 1, alpha = beta = 1 is supported",
+                        node.name
+                    ));
                 }
                 let (weight, bias) = (name(1)?, name(2)?);
                 self.trained.extend([weight.clone(), bias.clone()]);
                 self.layers.push(Layer::Dense { weight, bias });
             }
-            other => return Err(format!("node `{}`: operator {other} is not supported in a trainable chain", node.name)),
+            other => {
+                return Err(format!(
+                    "node `{}`: operator {other} is not supported in a trainable chain",
+                    node.name
+                ));
+            }
         }
         Ok(())
     }
 
     fn conv(&mut self, node: &NodeProto, weight: String) -> Result<(), String> {
         if node.input.len() > 2 {
-            return Err(format!("node `{}`: convolutions with a bias are not supported", node.name));
+            return Err(format!(
+                "node `{}`: convolutions with a bias are not supported",
+                node.name
+            ));
         }
         let dims = &self.values[weight.as_str()].0;
         let &[out, per_group, kernel, kernel_w] = dims.as_slice() else {
@@ -358,7 +384,10 @@ impl Parser<'_> {
         let dilated = ints("dilations").iter().any(|&d| d != 1);
         let groups = int_attribute(node, "group").unwrap_or(1) as usize;
         let (Some(stride), Some(pad)) = (stride, pad) else {
-            return Err(format!("node `{}`: only equal strides and pads on every side are supported", node.name));
+            return Err(format!(
+                "node `{}`: only equal strides and pads on every side are supported",
+                node.name
+            ));
         };
         let layer = match (groups, kernel, kernel_w, per_group) {
             _ if dilated => None,
@@ -408,7 +437,12 @@ fn ints_attribute(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
 
 /// Patches of a channels-last input: `[N·OH·OW, k·k·C]` (tap-major, then channel), zeros
 /// outside the image; and `(N, OH, OW)`.
-fn im2col(x: &Tensor, kernel: usize, stride: usize, pad: usize) -> Result<(Tensor, (usize, usize, usize)), DistillError> {
+fn im2col(
+    x: &Tensor,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+) -> Result<(Tensor, (usize, usize, usize)), DistillError> {
     let (n, h, w, c) = x.dims4()?;
     let out = |side: usize| (side + 2 * pad).saturating_sub(kernel) / stride + 1;
     let (oh, ow) = (out(h), out(w));

@@ -223,7 +223,8 @@ pub fn derived_card(source: &Path, out: &Path, derived: &DerivedCard) -> Result<
         source: e,
     };
     let text = std::fs::read_to_string(source).map_err(|e| io_error(source, e))?;
-    let mut table: toml::Table = toml::from_str(&text).map_err(|e| DistillError::Invalid(format!("{}: {e}", source.display())))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).map_err(|e| DistillError::Invalid(format!("{}: {e}", source.display())))?;
     let file = derived.model.file_name().and_then(|s| s.to_str()).unwrap_or_default();
     table.insert("id".into(), toml::Value::String(derived.id.into()));
     table.insert("file".into(), toml::Value::String(file.into()));

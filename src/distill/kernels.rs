@@ -33,7 +33,12 @@ pub struct KernelProfile {
     pub affine_backward_s: f64,
 }
 
-static NANOS: [AtomicU64; 4] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+static NANOS: [AtomicU64; 4] = [
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+];
 
 fn timed<T>(slot: usize, work: impl FnOnce() -> T) -> T {
     let started = Instant::now();
@@ -118,7 +123,11 @@ impl Geometry {
             for ox in 0..self.ow {
                 for kx in 0..KERNEL {
                     if let Some(ix) = self.source(ox, kx, self.w) {
-                        visit(ky * KERNEL + kx, (iy * self.w + ix) * self.c, (oy * self.ow + ox) * self.c);
+                        visit(
+                            ky * KERNEL + kx,
+                            (iy * self.w + ix) * self.c,
+                            (oy * self.ow + ox) * self.c,
+                        );
                     }
                 }
             }
@@ -143,7 +152,10 @@ impl CustomOp2 for Depthwise {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = Geometry::new(l1, l2, self.stride)?;
-        let (x, weight) = (contiguous(s1, l1, "depthwise input")?, contiguous(s2, l2, "depthwise weight")?);
+        let (x, weight) = (
+            contiguous(s1, l1, "depthwise input")?,
+            contiguous(s2, l2, "depthwise weight")?,
+        );
         let image_out = g.oh * g.ow * g.c;
         let mut out = vec![0f32; g.n * image_out];
         timed(0, || {
@@ -162,11 +174,19 @@ impl CustomOp2 for Depthwise {
         Ok((CpuStorage::F32(out), Shape::from((g.n, g.oh, g.ow, g.c))))
     }
 
-    fn bwd(&self, x: &Tensor, weight: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let both = x.apply_op3_no_bwd(weight, &grad, &DepthwiseBackward { stride: self.stride })?;
         let dx = both.narrow(0, 0, x.elem_count())?.reshape(x.shape())?;
-        let dw = both.narrow(0, x.elem_count(), weight.elem_count())?.reshape(weight.shape())?;
+        let dw = both
+            .narrow(0, x.elem_count(), weight.elem_count())?
+            .reshape(weight.shape())?;
         Ok((Some(dx), Some(dw)))
     }
 }
@@ -192,7 +212,11 @@ impl CustomOp3 for DepthwiseBackward {
     ) -> Result<(CpuStorage, Shape)> {
         let g = Geometry::new(l1, l2, self.stride)?;
         if l3.dims() != [g.n, g.oh, g.ow, g.c] {
-            bail!("depthwise backward: gradient is {:?}, expected {:?}", l3.dims(), [g.n, g.oh, g.ow, g.c]);
+            bail!(
+                "depthwise backward: gradient is {:?}, expected {:?}",
+                l3.dims(),
+                [g.n, g.oh, g.ow, g.c]
+            );
         }
         let x = contiguous(s1, l1, "depthwise input")?;
         let weight = contiguous(s2, l2, "depthwise weight")?;
@@ -261,7 +285,10 @@ impl CustomOp2 for AffinePrelu {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (_, c) = affine_geometry(l1, l2)?;
-        let (x, params) = (contiguous(s1, l1, "affine input")?, contiguous(s2, l2, "affine params")?);
+        let (x, params) = (
+            contiguous(s1, l1, "affine input")?,
+            contiguous(s2, l2, "affine params")?,
+        );
         let (scale, shift, slope) = (&params[..c], &params[c..2 * c], &params[2 * c..]);
         let mut out = vec![0f32; x.len()];
         timed(2, || {
@@ -271,7 +298,9 @@ impl CustomOp2 for AffinePrelu {
                     for (out, x) in out.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
                         // Branch-free: the sign of z is random, a branch would be mispredicted
                         // half the time and keeps the loop from vectorising.
-                        for ((((o, &x), &scale), &shift), &slope) in out.iter_mut().zip(x).zip(scale).zip(shift).zip(slope) {
+                        for ((((o, &x), &scale), &shift), &slope) in
+                            out.iter_mut().zip(x).zip(scale).zip(shift).zip(slope)
+                        {
                             let z = x * scale + shift;
                             *o = z.max(0.0) + slope * z.min(0.0);
                         }
@@ -281,11 +310,19 @@ impl CustomOp2 for AffinePrelu {
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
-    fn bwd(&self, x: &Tensor, params: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        params: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let both = x.apply_op3_no_bwd(params, &grad, &AffinePreluBackward)?;
         let dx = both.narrow(0, 0, x.elem_count())?.reshape(x.shape())?;
-        let dp = both.narrow(0, x.elem_count(), params.elem_count())?.reshape(params.shape())?;
+        let dp = both
+            .narrow(0, x.elem_count(), params.elem_count())?
+            .reshape(params.shape())?;
         Ok((Some(dx), Some(dp)))
     }
 }
@@ -309,7 +346,11 @@ impl CustomOp3 for AffinePreluBackward {
     ) -> Result<(CpuStorage, Shape)> {
         let (_, c) = affine_geometry(l1, l2)?;
         if l3.dims() != l1.dims() {
-            bail!("affine-prelu backward: gradient is {:?}, input {:?}", l3.dims(), l1.dims());
+            bail!(
+                "affine-prelu backward: gradient is {:?}, input {:?}",
+                l3.dims(),
+                l1.dims()
+            );
         }
         let x = contiguous(s1, l1, "affine input")?;
         let params = contiguous(s2, l2, "affine params")?;
@@ -360,7 +401,14 @@ mod tests {
     }
 
     fn max_difference(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     }
 
     /// Values and both gradients equal candle's own grouped convolution (NCHW, groups = C),
@@ -379,14 +427,20 @@ mod tests {
 
             let x_nhwc = x.as_tensor().permute((0, 2, 3, 1)).unwrap();
             let w_taps = w.as_tensor().reshape((c, 9)).unwrap().t().unwrap();
-            let ours = depthwise_conv(&x_nhwc, &w_taps, stride).unwrap().permute((0, 3, 1, 2)).unwrap();
+            let ours = depthwise_conv(&x_nhwc, &w_taps, stride)
+                .unwrap()
+                .permute((0, 3, 1, 2))
+                .unwrap();
             assert_eq!(ours.dims(), reference.dims(), "stride {stride}, side {side}");
             assert!(max_difference(&ours, &reference) < 1e-5, "values, stride {stride}");
             let loss = (&ours * probe.as_tensor()).unwrap().sum_all().unwrap();
             let grads = loss.backward().unwrap();
             for (var, what) in [(&x, "input"), (&w, "weight")] {
                 let (want, got) = (reference_grads.get(var).unwrap(), grads.get(var).unwrap());
-                assert!(max_difference(got, want) < 1e-4, "{what} gradient, stride {stride}, side {side}");
+                assert!(
+                    max_difference(got, want) < 1e-4,
+                    "{what} gradient, stride {stride}, side {side}"
+                );
             }
         }
     }
@@ -406,14 +460,25 @@ mod tests {
             .unwrap()
             .broadcast_add(shift.as_tensor())
             .unwrap();
-        let reference = (z.relu().unwrap() + z.minimum(0f32).unwrap().broadcast_mul(slope.as_tensor()).unwrap()).unwrap();
+        let reference =
+            (z.relu().unwrap() + z.minimum(0f32).unwrap().broadcast_mul(slope.as_tensor()).unwrap()).unwrap();
         let probe = random(reference.dims(), 8);
-        let reference_grads = (&reference * probe.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+        let reference_grads = (&reference * probe.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
 
         let params = Tensor::stack(&[scale.as_tensor(), shift.as_tensor(), slope.as_tensor()], 0).unwrap();
         let ours = affine_prelu(x.as_tensor(), &params).unwrap();
         assert!(max_difference(&ours, &reference) < 1e-6, "values");
-        let grads = (&ours * probe.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+        let grads = (&ours * probe.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         for (var, what) in [(&x, "input"), (&scale, "scale"), (&shift, "shift"), (&slope, "slope")] {
             let (want, got) = (reference_grads.get(var).unwrap(), grads.get(var).unwrap());
             assert!(max_difference(got, want) < 1e-4, "{what} gradient");

@@ -43,7 +43,7 @@ pub struct TeacherShape {
 
 pub enum Net {
     Student(Student),
-    Teacher { chain: FaceChain, card: ModelCard },
+    Teacher { chain: Box<FaceChain>, card: ModelCard },
 }
 
 impl Net {
@@ -61,7 +61,7 @@ impl Net {
                     )));
                 }
                 Ok(Net::Teacher {
-                    chain,
+                    chain: Box::new(chain),
                     card: teacher.clone(),
                 })
             }

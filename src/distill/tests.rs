@@ -68,6 +68,8 @@ fn train_config(data: &Path, out: &Path, epochs: usize) -> TrainConfig {
         degradation: Degradation::default(),
         resume: false,
         stop_after: None,
+        sharp_share: 0.0,
+        keep_best: false,
         id: None,
         provenance: None,
         progress: false,
@@ -586,7 +588,10 @@ fn sface_as_a_trainable_chain_matches_onnx_runtime_and_exports_what_it_trained()
 
     let grads = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
     let trainable = chain.trainable();
-    let reached = trainable.iter().filter(|(_, v)| grads.get(v.as_tensor()).is_some()).count();
+    let reached = trainable
+        .iter()
+        .filter(|(_, v)| grads.get(v.as_tensor()).is_some())
+        .count();
     assert_eq!(reached, trainable.len(), "every weight gets a gradient");
 
     // Move every weight a little, as training would, then export and run the export.

@@ -83,6 +83,14 @@ pub struct TrainConfig {
     /// Train at most this many epochs in this run, then checkpoint and stop without
     /// exporting (continue later with `resume`); the schedule still spans `epochs`.
     pub stop_after: Option<usize>,
+    /// Share of each batch's faces left sharp (not degraded): a fine-tuned teacher must keep
+    /// embedding sharp faces where it did.
+    #[serde(default)]
+    pub sharp_share: f64,
+    /// Export the epoch with the best held-out rank-1 rather than the last (early stopping on
+    /// the validation side).
+    #[serde(default)]
+    pub keep_best: bool,
     /// The card's id; default `student-<size>px-w<width>`.
     pub id: Option<String>,
     /// Written into the card: the training data and the licence the weights inherit.
@@ -149,6 +157,9 @@ pub struct DistillReport {
     pub untrained: Validation,
     /// Milliseconds per face through ONNX Runtime, exported student vs teacher, same run.
     pub speed: Vec<Speed>,
+    /// The epoch exported when the best one was kept (`keep_best`).
+    #[serde(default)]
+    pub best_epoch: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -165,6 +176,9 @@ struct Progress {
     step: usize,
     epochs: Vec<EpochReport>,
     untrained: Validation,
+    /// The epoch whose weights `<out>/best.safetensors` holds (`keep_best`).
+    #[serde(default)]
+    best_epoch: Option<usize>,
 }
 
 /// The held-out crops probed at each size.
@@ -345,6 +359,7 @@ impl<'a> Training<'a> {
                 step: 0,
                 epochs: Vec::new(),
                 untrained: validate(&student, &probes, &held_out.targets)?,
+                best_epoch: None,
             },
         };
         Ok(Training {
@@ -384,7 +399,12 @@ impl<'a> Training<'a> {
                 val_rank1 = format!("{:.3}", report.val_rank1),
                 "epoch done"
             );
+            let best_so_far = self.progress.epochs.iter().all(|e| e.val_rank1 < report.val_rank1);
             self.progress.epochs.push(report);
+            if config.keep_best && best_so_far {
+                save_tensors(&self.student.tensors(), &best_path(&config.out))?;
+                self.progress.best_epoch = Some(self.progress.epochs.len());
+            }
             save_checkpoint(config, &self.student, &self.optimizer, &self.progress)?;
         }
         Ok(())
@@ -468,7 +488,13 @@ impl<'a> Training<'a> {
         }
         let degraded = images
             .iter()
-            .map(|image| config.degradation.apply(image, config.input_size, rng))
+            .map(|image| {
+                if config.sharp_share > 0.0 && rng.random_bool(config.sharp_share.min(1.0)) {
+                    image.resized(config.input_size, config.input_size)
+                } else {
+                    config.degradation.apply(image, config.input_size, rng)
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let input = to_tensor(&self.card, &degraded.iter().collect::<Vec<_>>(), &mut Vec::new())?;
         let output = normalise(&self.student.forward(&input, true)?)?;
@@ -492,6 +518,12 @@ impl<'a> Training<'a> {
     /// Validation table, ONNX export with card, speed, and report.json.
     fn finish(self, teacher_card: &ModelCard, teacher: &mut Recognizer) -> Result<DistillReport, DistillError> {
         let config = self.config;
+        if let Some(epoch) = self.progress.best_epoch.filter(|_| config.keep_best) {
+            let path = best_path(&config.out);
+            let tensors = candle_core::safetensors::load(&path, &Device::Cpu)?;
+            self.student.load_tensors(&tensors, &path)?;
+            tracing::info!(epoch, "exporting the epoch with the best held-out rank-1");
+        }
         let shape = self.student.shape();
         let validation = validation_table(
             config,
@@ -501,10 +533,7 @@ impl<'a> Training<'a> {
             teacher,
             &self.progress.untrained.cosines,
         )?;
-        let id = config
-            .id
-            .clone()
-            .unwrap_or_else(|| self.student.default_id());
+        let id = config.id.clone().unwrap_or_else(|| self.student.default_id());
         let info = CardInfo {
             id: &id,
             embedding_space: teacher.embedding_space(),
@@ -528,6 +557,7 @@ impl<'a> Training<'a> {
             val_crops: self.held_out.images.len(),
             epochs: self.progress.epochs,
             validation,
+            best_epoch: self.progress.best_epoch.filter(|_| config.keep_best),
             untrained: self.progress.untrained,
             speed,
         };
@@ -568,6 +598,10 @@ fn check(config: &TrainConfig) -> Result<(), DistillError> {
         (config.contrastive_weight < 0.0, "contrastive weight must be >= 0"),
         (config.temperature <= 0.0, "temperature must be > 0"),
         (config.max_sources == Some(0), "max sources must be at least 1"),
+        (
+            !(0.0..1.0).contains(&config.sharp_share),
+            "sharp share must be in [0, 1): most faces must be degraded",
+        ),
         (
             config.degradation.min_px < 4 || config.degradation.min_px > config.degradation.max_px,
             "degradation sizes need 4 <= min_px <= max_px",
@@ -953,10 +987,6 @@ fn save_checkpoint(
     optimizer: &AdamW,
     progress: &Progress,
 ) -> Result<(), DistillError> {
-    std::fs::create_dir_all(&config.out).map_err(|source| DistillError::Io {
-        path: config.out.clone(),
-        source,
-    })?;
     let (tensors_path, progress_path) = checkpoint_paths(&config.out);
     let mut tensors = student.tensors();
     for (name, m) in &optimizer.first {
@@ -965,13 +995,28 @@ fn save_checkpoint(
     for (name, v) in &optimizer.second {
         tensors.insert(format!("adam.second/{name}"), v.clone());
     }
-    let tmp = tensors_path.with_extension("safetensors.tmp");
-    candle_core::safetensors::save(&tensors, &tmp)?;
-    std::fs::rename(&tmp, &tensors_path).map_err(|source| DistillError::Io {
-        path: tensors_path.clone(),
-        source,
-    })?;
+    save_tensors(&tensors, &tensors_path)?;
     write_json(&progress_path, progress)
+}
+
+fn best_path(out: &Path) -> PathBuf {
+    out.join("best.safetensors")
+}
+
+/// Through a temporary file, so a stop mid-write never leaves half a checkpoint.
+fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), DistillError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| DistillError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let tmp = path.with_extension("safetensors.tmp");
+    candle_core::safetensors::save(tensors, &tmp)?;
+    std::fs::rename(&tmp, path).map_err(|source| DistillError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Restores student, optimiser and progress from `<out>` when resuming and a checkpoint is

@@ -19,6 +19,8 @@ pub struct Row {
     pub alignment: Alignment,
     /// Probe face width in frame pixels.
     pub px: u32,
+    /// Frames per probe track, fused by the pipeline's evidence rule (1: single frames).
+    pub frames: usize,
     pub mated_probes: usize,
     pub strangers: usize,
     /// Mated probes the detector found (oracle rows repeat it; they do not need the detector).
@@ -100,6 +102,7 @@ impl EvalReport {
                 let Some(oracle) = rows.iter().find(|r| {
                     r.alignment == Alignment::Oracle
                         && r.px == det.px
+                        && r.frames == det.frames
                         && r.recognizer == det.recognizer
                         && r.gallery == det.gallery
                 }) else {
@@ -110,7 +113,7 @@ impl EvalReport {
                     out,
                     "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} |",
                     det.px,
-                    det.recognizer,
+                    recognizer_name(det),
                     gallery_name(det.gallery),
                     pct(Some(det.detection_rate)),
                     pair(Some(det.rank1), Some(oracle.rank1)),
@@ -142,6 +145,14 @@ impl EvalReport {
             }
         }
         out
+    }
+}
+
+/// The recognizer, and the track length when it is longer than one frame.
+fn recognizer_name(row: &Row) -> String {
+    match row.frames {
+        1 => row.recognizer.clone(),
+        n => format!("{} ({n} frames)", row.recognizer),
     }
 }
 

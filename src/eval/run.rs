@@ -12,7 +12,9 @@ use super::metrics::{self, ProbeScores};
 use super::probes::{CameraDegradation, Composer, Placed, SLOTS, locate};
 use super::report::{EvalReport, Row, SetSummary};
 use super::video::{VideoConfig, evaluate_video};
+use crate::alert::WeightedTemplate;
 use crate::align::align_face;
+use crate::detect::assess;
 use crate::detect::{DetectConfig, Detector};
 use crate::distill::dataset::embed_in_batches;
 use crate::distill::degrade::probe as degraded_template;
@@ -60,6 +62,10 @@ pub struct EvalConfig {
     pub galleries: Vec<GalleryKind>,
     pub multi_res_widths: Vec<u32>,
     pub sizes: Vec<u32>,
+    /// Track lengths measured: each probe is seen in this many frames (its own placement,
+    /// landmarks and camera noise in each), fused by the pipeline's evidence rule. `[1]`:
+    /// single frames.
+    pub frames: Vec<usize>,
     pub degradation: CameraDegradation,
     /// Video whose frames are the probes' backgrounds (mid-grey without).
     pub background: Option<PathBuf>,
@@ -194,6 +200,9 @@ fn validate(config: &EvalConfig) -> Result<(), EvalError> {
     if config.sizes.is_empty() || config.sizes.iter().any(|&s| !(4..=400).contains(&s)) {
         return invalid("--sizes must list face widths between 4 and 400 px");
     }
+    if config.frames.is_empty() || config.frames.iter().any(|&n| !(1..=100).contains(&n)) {
+        return invalid("--frames must list track lengths between 1 and 100 frames");
+    }
     let multi = config.galleries.contains(&GalleryKind::MultiRes);
     if multi && (config.multi_res_widths.is_empty() || config.multi_res_widths.iter().any(|&w| !(4..=400).contains(&w)))
     {
@@ -315,8 +324,12 @@ fn embed_sharp<'f>(
     Ok(embed_in_batches(enroll, &crops.iter().collect::<Vec<_>>())?)
 }
 
-/// Embeddings of every probe for one recognizer, alignment and size; `None` = not detected.
-type Embeddings = Vec<Option<Vec<f32>>>;
+/// One embedding of a probe and the weight the pipeline's evidence rule gives it.
+type Weighted = (f32, Vec<f32>);
+
+/// Embeddings of every probe for one recognizer, alignment and size, one per frame the probe
+/// was embedded in (a frame whose detector missed it has none).
+type Embeddings = Vec<Vec<Weighted>>;
 
 struct SetRun<'a> {
     name: String,
@@ -331,11 +344,10 @@ struct SetRun<'a> {
     strangers: &'a [SharpFace],
     /// `[recognizer][alignment][size]` → one embedding per probe.
     embeddings: Vec<[Vec<Embeddings>; 2]>,
-    /// `[size]` → whether the detector found each probe.
-    located: Vec<Vec<bool>>,
-    /// `[size]` → mean distance (frame px) of each found probe's detected landmarks from its
-    /// oracle ones: the alignment jitter a recognizer must tolerate at that face width.
-    landmark_error: Vec<Vec<Option<f64>>>,
+    /// `[size][probe]` → per frame, whether the detector found the probe and the mean
+    /// distance (frame px) of its detected landmarks from the oracle ones: the alignment
+    /// jitter a recognizer must tolerate at that face width.
+    located: Vec<Vec<Vec<Option<f64>>>>,
 }
 
 impl<'a> SetRun<'a> {
@@ -398,7 +410,6 @@ impl<'a> SetRun<'a> {
             strangers,
             embeddings: Vec::new(),
             located: Vec::new(),
-            landmark_error: Vec::new(),
         })
     }
 
@@ -423,10 +434,10 @@ impl<'a> SetRun<'a> {
         mut composer: Composer,
     ) -> Result<(), EvalError> {
         let n = self.probes();
-        let empty = || vec![vec![None; n]; config.sizes.len()];
+        let empty = || vec![vec![Vec::new(); n]; config.sizes.len()];
         self.embeddings = models.recognizers.iter().map(|_| [empty(), empty()]).collect();
-        self.located = vec![vec![false; n]; config.sizes.len()];
-        self.landmark_error = vec![vec![None; n]; config.sizes.len()];
+        self.located = vec![vec![Vec::new(); n]; config.sizes.len()];
+        let frames = config.frames.iter().copied().max().unwrap_or(1);
         if let Some(dir) = &config.dump_stranger_crops {
             std::fs::create_dir_all(dir).map_err(|source| EvalError::Io {
                 path: dir.clone(),
@@ -436,37 +447,40 @@ impl<'a> SetRun<'a> {
         let chunks = n.div_ceil(SLOTS);
         let bar = progress(
             config.progress,
-            chunks * config.sizes.len(),
+            chunks * config.sizes.len() * frames,
             &format!("{} probes", self.name),
         );
         let mut frame_index = 0;
         for (s, &px) in config.sizes.iter().enumerate() {
-            for start in (0..n).step_by(SLOTS) {
+            // Frame by frame rather than probe by probe, so the first frame of every probe
+            // is composed exactly as a single-frame run composes it.
+            for start in (0..n).step_by(SLOTS).cycle().take(chunks * frames) {
                 let indices: Vec<usize> = (start..(start + SLOTS).min(n)).collect();
                 let faces: Vec<&SharpFace> = indices.iter().map(|&i| self.probe(i).0).collect();
                 let (frame, placed) = composer.compose(&faces, px, frame_index)?;
                 frame_index += 1;
-                if let Some(dir) = config.dump_frames.as_ref().filter(|_| start == 0) {
+                let first_frame = self.located[s][start].is_empty();
+                if let Some(dir) = config.dump_frames.as_ref().filter(|_| start == 0 && first_frame) {
                     dump(&frame, &dir.join(format!("{}-{px}px.png", self.name)))?;
                 }
                 let detections = models.detector.detect(&frame)?;
                 let found: Vec<_> = placed.iter().map(|p| locate(&detections, &p.truth).cloned()).collect();
-                if let Some(dir) = &config.dump_stranger_crops {
+                if let Some(dir) = config.dump_stranger_crops.as_ref().filter(|_| first_frame) {
                     self.dump_strangers(dir, &frame, &found, &indices, px)?;
                 }
                 for (k, &i) in indices.iter().enumerate() {
-                    self.located[s][i] = found[k].is_some();
-                    self.landmark_error[s][i] = found[k]
+                    let error = found[k]
                         .as_ref()
                         .map(|d| landmark_distance(&d.landmarks, &placed[k].oracle));
+                    self.located[s][i].push(error);
                 }
                 for (r, recognizer) in models.recognizers.iter_mut().enumerate() {
                     for (a, embedded) in embed_frame(recognizer, &frame, &found, &placed)?
                         .into_iter()
                         .enumerate()
                     {
-                        for (k, embedding) in embedded {
-                            self.embeddings[r][a][s][indices[k]] = Some(embedding);
+                        for (k, weighted) in embedded {
+                            self.embeddings[r][a][s][indices[k]].push(weighted);
                         }
                     }
                 }
@@ -507,19 +521,21 @@ impl<'a> SetRun<'a> {
             let matcher = self.gallery.matcher(kind, dim);
             for (r, recognizer) in models.recognizers.iter().enumerate() {
                 for (s, &px) in config.sizes.iter().enumerate() {
-                    for (a, &alignment) in ALIGNMENTS.iter().enumerate() {
-                        let embeddings = &self.embeddings[r][a][s];
-                        rows.push(self.row(
-                            &matcher,
-                            embeddings,
-                            s,
-                            RowKey {
-                                recognizer: recognizer.model_id(),
-                                gallery: kind,
-                                alignment,
-                                px,
-                            },
-                        ));
+                    for &frames in &config.frames {
+                        for (a, &alignment) in ALIGNMENTS.iter().enumerate() {
+                            rows.push(self.row(
+                                &matcher,
+                                &self.embeddings[r][a][s],
+                                s,
+                                RowKey {
+                                    recognizer: recognizer.model_id(),
+                                    gallery: kind,
+                                    alignment,
+                                    px,
+                                    frames,
+                                },
+                            ));
+                        }
                     }
                 }
             }
@@ -528,10 +544,15 @@ impl<'a> SetRun<'a> {
     }
 
     fn row(&self, matcher: &Matcher, embeddings: &Embeddings, size_index: usize, key: RowKey<'_>) -> Row {
+        // The track's template over its first `frames` frames, as the pipeline fuses it.
+        let fused: Vec<Option<Vec<f32>>> = embeddings
+            .iter()
+            .map(|frames| fuse(&frames[..frames.len().min(key.frames)]))
+            .collect();
         let scores: Vec<ProbeScores> = (0..self.probes())
             .map(|i| {
                 let truth = self.probe(i).1;
-                match embeddings[i].as_deref().and_then(|e| matcher.scores(e)) {
+                match fused[i].as_deref().and_then(|e| matcher.scores(e)) {
                     Some(scores) => ProbeScores { truth, scores },
                     None => ProbeScores::missed(truth),
                 }
@@ -540,22 +561,23 @@ impl<'a> SetRun<'a> {
         let cosines: Vec<f64> = self
             .mated
             .iter()
-            .zip(embeddings)
+            .zip(&fused)
             .filter_map(|((_, _, sharp), e)| e.as_ref().map(|e| crate::gallery::dot(sharp, e) as f64))
             .collect();
         let mated = self.mated.len();
-        let detected = self.located[size_index][..mated].iter().filter(|&&f| f).count();
-        let errors: Vec<f64> = self.landmark_error[size_index][..mated]
-            .iter()
-            .flatten()
-            .copied()
-            .collect();
+        let seen = |i: usize| {
+            let frames = &self.located[size_index][i];
+            &frames[..frames.len().min(key.frames)]
+        };
+        let detected = (0..mated).filter(|&i| seen(i).iter().any(Option::is_some)).count();
+        let errors: Vec<f64> = (0..mated).flat_map(|i| seen(i).iter().flatten().copied()).collect();
         Row {
             set: self.name.clone(),
             recognizer: key.recognizer.to_string(),
             gallery: key.gallery,
             alignment: key.alignment,
             px: key.px,
+            frames: key.frames,
             mated_probes: mated,
             strangers: self.strangers.len(),
             detection_rate: detected as f64 / mated.max(1) as f64,
@@ -596,11 +618,13 @@ pub fn landmark_distance(a: &Landmarks, b: &Landmarks) -> f64 {
     total / a.len() as f64
 }
 
-/// Embeddings by the probe's slot in its frame.
-type Slotted = Vec<(usize, Vec<f32>)>;
+/// Weighted embeddings by the probe's slot in its frame.
+type Slotted = Vec<(usize, Weighted)>;
 
 /// One frame's probes embedded by one recognizer, per alignment (detected, oracle): the slot of
-/// each embedded probe and its embedding. Probes the detector missed have no detected crop.
+/// each embedded probe and its embedding with the weight the pipeline's evidence rule gives it
+/// (the detected face's quality; oracle crops count alike). Probes the detector missed have no
+/// detected crop.
 fn embed_frame(
     recognizer: &mut Recognizer,
     frame: &BgrImage,
@@ -611,15 +635,19 @@ fn embed_frame(
     let detected = found
         .iter()
         .enumerate()
-        .filter_map(|(k, d)| d.as_ref().map(|d| (k, &d.landmarks)));
-    let oracle = placed.iter().enumerate().map(|(k, p)| (k, &p.oracle));
-    let mut embed = |landmarks: Vec<(usize, &Landmarks)>| -> Result<Slotted, EvalError> {
+        .filter_map(|(k, d)| d.as_ref().map(|d| (k, &d.landmarks, assess(frame, d).weight())));
+    let oracle = placed.iter().enumerate().map(|(k, p)| (k, &p.oracle, 1.0));
+    let mut embed = |landmarks: Vec<(usize, &Landmarks, f32)>| -> Result<Slotted, EvalError> {
         let crops = landmarks
             .iter()
-            .map(|(_, l)| align_face(frame, l, size))
+            .map(|(_, l, _)| align_face(frame, l, size))
             .collect::<Result<Vec<_>, _>>()?;
         let embeddings = recognizer.embed(&crops.iter().collect::<Vec<_>>())?;
-        Ok(landmarks.into_iter().map(|(k, _)| k).zip(embeddings).collect())
+        Ok(landmarks
+            .into_iter()
+            .zip(embeddings)
+            .map(|((k, _, weight), e)| (k, (weight, e)))
+            .collect())
     };
     Ok([embed(detected.collect())?, embed(oracle.collect())?])
 }
@@ -642,4 +670,15 @@ struct RowKey<'a> {
     gallery: GalleryKind,
     alignment: Alignment,
     px: u32,
+    frames: usize,
+}
+
+/// A probe track's embeddings fused by the pipeline's evidence rule; `None`: never embedded.
+fn fuse(frames: &[Weighted]) -> Option<Vec<f32>> {
+    let (_, first) = frames.first()?;
+    let mut template = WeightedTemplate::new(first.len());
+    for (weight, embedding) in frames {
+        template.add(*weight, embedding);
+    }
+    Some(template.template())
 }

@@ -51,6 +51,10 @@ pub struct CameraConfig {
     /// to it with `squint adapt`; it must embed into the same space as the default.
     #[serde(default)]
     pub recognizer: Option<std::path::PathBuf>,
+    /// Face widths routed to other recognizers for this camera, replacing `models.routes`
+    /// (an empty list: no routing here).
+    #[serde(default)]
+    pub routes: Option<Vec<crate::recognize::Route>>,
     /// This many consecutive (near-)identical frames mean the camera is frozen while still
     /// sending: the pipeline is restarted. 0 disables the check.
     #[serde(default = "default_repeat_frames")]

@@ -191,6 +191,18 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         "Faces embedded by the recognizer.",
         &s.embedded,
     );
+    w.family(
+        "squint_faces_embedded_by_recognizer_total",
+        "counter",
+        "Faces embedded, per recognizer (models.routes send face widths to their own).",
+    );
+    for (recognizer, faces) in s.embedded_by_recognizer() {
+        w.value(
+            "squint_faces_embedded_by_recognizer_total",
+            &format!("{{recognizer=\"{}\"}}", label(&recognizer)),
+            faces as f64,
+        );
+    }
     w.counter("squint_recognizer_batches_total", "Recognizer model runs.", &s.batches);
     w.counter(
         "squint_frame_errors_total",

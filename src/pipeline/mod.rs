@@ -39,7 +39,7 @@ use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
 use crate::model::{ModelCard, ModelError, Placement};
 use crate::observe::{CameraRegistry, HttpEndpoint, Observed, ObservedCamera, QueueDepths, Review, Snapshots};
 use crate::publish::{EmbeddedBroker, ModelIds, PublishError, Publisher, SpoolStats};
-use crate::recognize::{RecognizeError, Recognizer, RecognizerSet};
+use crate::recognize::{RecognizeError, Recognizer, RecognizerSet, Route, WidthRoute};
 use crate::track::Tracker;
 use crate::unknowns::{Strangers, UnknownsError};
 
@@ -67,6 +67,12 @@ pub enum PipelineError {
     Unknowns(#[from] UnknownsError),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error("{key} = {card}: {message}")]
+    Route {
+        key: String,
+        card: PathBuf,
+        message: String,
+    },
     #[error("camera `{camera}`: recognizer {card}: {message}")]
     CameraRecognizer {
         camera: String,
@@ -178,13 +184,7 @@ impl Pipeline {
             .collect::<Result<Vec<_>, PipelineError>>()?;
         let default_crop_size = recognizers.recognizer(0).input_size();
         drop(crop_txs);
-        let mut engine = AlertEngine::new(&config.alerts, matcher, models);
-        for camera in &config.cameras {
-            let model = recognizers.model_of(&camera.id);
-            if model != 0 {
-                engine.set_camera_recognizer(&camera.id, recognizers.recognizer(model).model_id());
-            }
-        }
+        let engine = AlertEngine::new(&config.alerts, matcher, models);
         let mut sets = vec![recognizers];
         while sets.len() < config.recognize.workers {
             sets.push(load_recognizers(config)?);
@@ -361,43 +361,111 @@ impl Pipeline {
 /// The recognizers, the gallery's matcher for their embedding space, and the model ids events carry.
 type Recognition = (RecognizerSet, GalleryWatch, Matcher, ModelIds);
 
-/// One recognizer session per model (the default and each camera's own) for one worker.
+/// One recognizer session per model (the default, each camera's own and each routed one)
+/// for one worker.
 fn load_recognizers(config: &Config) -> Result<RecognizerSet, PipelineError> {
     let mut set = RecognizerSet::new(load_recognizer(config, &config.models.recognizer)?);
-    let mut loaded: HashMap<&Path, usize> = HashMap::new();
+    let mut loaded: HashMap<PathBuf, usize> = HashMap::from([(config.models.recognizer.clone(), 0)]);
+    let mut model_of = |set: &mut RecognizerSet, card: &Path| -> Result<usize, PipelineError> {
+        if let Some(&model) = loaded.get(card) {
+            return Ok(model);
+        }
+        let model = set.add(load_recognizer(config, card)?);
+        loaded.insert(card.to_path_buf(), model);
+        Ok(model)
+    };
     for camera in &config.cameras {
-        let Some(card) = camera.recognizer.as_deref() else {
-            continue;
-        };
-        let model = match loaded.get(card) {
-            Some(&model) => model,
-            None => {
-                let model = set.add(load_recognizer(config, card)?);
-                loaded.insert(card, model);
-                model
-            }
-        };
-        set.assign(&camera.id, model);
+        if let Some(card) = camera.recognizer.as_deref() {
+            let model = model_of(&mut set, card)?;
+            set.assign(&camera.id, model);
+        }
+    }
+    let mut routes = |set: &mut RecognizerSet, list: &[Route]| -> Result<Vec<WidthRoute>, PipelineError> {
+        list.iter()
+            .map(|route| {
+                Ok(WidthRoute {
+                    min_px: route.min_px,
+                    max_px: route.max_px,
+                    model: model_of(set, &route.recognizer)?,
+                })
+            })
+            .collect()
+    };
+    let site = routes(&mut set, &config.models.routes)?;
+    set.set_routes(None, site);
+    for camera in &config.cameras {
+        if let Some(list) = &camera.routes {
+            let own = routes(&mut set, list)?;
+            set.set_routes(Some(&camera.id), own);
+        }
+    }
+    if !config.models.routes.is_empty() {
+        let bands: Vec<String> = config
+            .models
+            .routes
+            .iter()
+            .map(|r| format!("{}-{} px: {}", r.min_px, r.max_px, r.recognizer.display()))
+            .collect();
+        tracing::info!(routes = %bands.join(", "), "faces routed to recognizers by width");
     }
     Ok(set)
 }
 
-/// Every camera's own recognizer must embed into the default's space, or its faces could
-/// not be matched against the gallery.
-fn check_camera_recognizers(config: &Config, space: &str, dim: usize) -> Result<(), PipelineError> {
+/// Every camera's own recognizer and every routed one must embed into the default's space,
+/// or their faces could not be matched against the gallery; a routed one must also take the
+/// crops its cameras' model takes (crops are aligned before they are routed).
+fn check_camera_recognizers(
+    config: &Config,
+    space: &str,
+    dim: usize,
+    input_size: Option<[u32; 2]>,
+) -> Result<(), PipelineError> {
+    let same_space = |card: &ModelCard| -> Result<Option<String>, PipelineError> {
+        let (other_dim, other_space) = card.require_embedding()?;
+        Ok(((other_dim, other_space.as_str()) != (dim, space)).then(|| format!(
+            "it embeds into `{other_space}` ({other_dim}-d) but models.recognizer and the gallery use `{space}` ({dim}-d); use a model distilled from or adapted to the same teacher"
+        )))
+    };
     for camera in &config.cameras {
         let Some(path) = camera.recognizer.as_deref() else {
             continue;
         };
-        let (camera_dim, camera_space) = ModelCard::load(path)?.require_embedding()?;
-        if (camera_dim, camera_space.as_str()) != (dim, space) {
+        if let Some(message) = same_space(&ModelCard::load(path)?)? {
             return Err(PipelineError::CameraRecognizer {
                 camera: camera.id.clone(),
                 card: path.to_path_buf(),
-                message: format!(
-                    "it embeds into `{camera_space}` ({camera_dim}-d) but models.recognizer and the gallery use `{space}` ({dim}-d); use a model distilled from or adapted to the same teacher"
-                ),
+                message,
             });
+        }
+    }
+    let camera_routes = config.cameras.iter().enumerate().filter_map(|(i, c)| {
+        let size = match c.recognizer.as_deref() {
+            Some(path) => ModelCard::load(path).map(|card| card.input_size),
+            None => Ok(input_size),
+        };
+        c.routes
+            .as_ref()
+            .map(|routes| (format!("cameras[{i}].routes"), routes, size))
+    });
+    let lists =
+        std::iter::once((String::from("models.routes"), &config.models.routes, Ok(input_size))).chain(camera_routes);
+    for (key, routes, size) in lists {
+        let size = size?;
+        for (i, route) in routes.iter().enumerate() {
+            let card = ModelCard::load(&route.recognizer)?;
+            let wrong_size = (card.input_size != size).then(|| {
+                format!(
+                    "it takes {:?} px crops, the model of the cameras it serves takes {:?}: routed models must take the same crops",
+                    card.input_size, size
+                )
+            });
+            if let Some(message) = same_space(&card)?.or(wrong_size) {
+                return Err(PipelineError::Route {
+                    key: format!("{key}[{i}].recognizer"),
+                    card: route.recognizer.clone(),
+                    message,
+                });
+            }
         }
     }
     Ok(())
@@ -431,7 +499,7 @@ fn load_recognizer(config: &Config, card: &Path) -> Result<Recognizer, PipelineE
 fn load_recognition(config: &Config, detector: &ModelCard) -> Result<Recognition, PipelineError> {
     let recognizer_card = ModelCard::load(&config.models.recognizer)?;
     let (dim, space) = recognizer_card.require_embedding()?;
-    check_camera_recognizers(config, &space, dim)?;
+    check_camera_recognizers(config, &space, dim, recognizer_card.input_size)?;
     let recognizers = load_recognizers(config)?;
     let every = Duration::from_secs_f64(config.gallery.reload_s);
     let (watch, matcher) = GalleryWatch::open(&config.gallery.path, &space, dim, every)?;
@@ -578,7 +646,57 @@ fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<(
 
 #[cfg(test)]
 mod tests {
-    use super::shard_cameras;
+    use super::{check_camera_recognizers, shard_cameras};
+    use crate::config::Config;
+    use crate::testing::repo;
+
+    /// A config whose one width route points at a copy of SFace's card changed by `edit`.
+    fn routed_config(dir: &std::path::Path, edit: impl Fn(String) -> String) -> Config {
+        let sface = repo().join("models/sface.card.toml");
+        let card = std::fs::read_to_string(&sface).unwrap().replace(
+            "file = \"sface.onnx\"",
+            &format!("file = \"{}\"", repo().join("models/sface.onnx").display()),
+        );
+        std::fs::write(dir.join("lr.card.toml"), edit(card)).unwrap();
+        let text = format!(
+            "[models]\ndetector = \"{repo}/models/yunet.card.toml\"\nrecognizer = \"{sface}\"\n\
+             [[models.routes]]\nmax_px = 24\nrecognizer = \"lr.card.toml\"\n\
+             [pipeline]\ntemplates = \"{repo}/pipelines\"\n[gallery]\npath = \"g.db\"\n[kafka]\nbrokers = \"embedded\"\n\
+             [[cameras]]\nid = \"door\"\nurl = \"rtsp://127.0.0.1:8554/door\"\n",
+            repo = repo().display(),
+            sface = sface.display(),
+        );
+        Config::parse(&text, &dir.join("site.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_route_to_another_space_or_crop_size_is_refused_by_key_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let same = routed_config(dir.path(), |card| card.replace("id = \"sface-2021dec\"", "id = \"lr\""));
+        check_camera_recognizers(&same, "sface-2021dec", 128, Some([112, 112])).expect("same space and crops");
+
+        let other = routed_config(dir.path(), |card| {
+            card.replace("embedding_space = \"sface-2021dec\"", "embedding_space = \"other\"")
+        });
+        let err = check_camera_recognizers(&other, "sface-2021dec", 128, Some([112, 112]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("models.routes[0].recognizer") && err.contains("`other`"),
+            "{err}"
+        );
+
+        let smaller = routed_config(dir.path(), |card| {
+            card.replace("input_size = [112, 112]", "input_size = [56, 56]")
+        });
+        let err = check_camera_recognizers(&smaller, "sface-2021dec", 128, Some([112, 112]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("models.routes[0].recognizer") && err.contains("same crops"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn cameras_are_dealt_round_robin_and_never_to_idle_threads() {

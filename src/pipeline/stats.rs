@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,8 @@ pub struct PipelineStats {
     pub align_ns: AtomicU64,
     pub crops_dropped: AtomicU64,
     pub embedded: AtomicU64,
+    /// Faces embedded per recognizer id (several with `models.routes` or per-camera models).
+    embedded_by_recognizer: Mutex<BTreeMap<String, u64>>,
     pub embed_ns: AtomicU64,
     pub batches: AtomicU64,
     /// Identity events.
@@ -66,6 +70,7 @@ impl Default for PipelineStats {
             align_ns: AtomicU64::new(0),
             crops_dropped: AtomicU64::new(0),
             embedded: AtomicU64::new(0),
+            embedded_by_recognizer: Mutex::default(),
             embed_ns: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             events: AtomicU64::new(0),
@@ -101,6 +106,8 @@ pub struct StatsSnapshot {
     pub faces_skipped: u64,
     pub crops_dropped: u64,
     pub embedded: u64,
+    /// Faces embedded per recognizer id.
+    pub embedded_by_recognizer: BTreeMap<String, u64>,
     pub batches: u64,
     pub events: u64,
     pub alerts: u64,
@@ -131,6 +138,18 @@ fn per(total_ns: u64, count: u64) -> f64 {
 }
 
 impl PipelineStats {
+    /// Counts `faces` embedded by `recognizer`, in the total and in its own count.
+    pub fn count_embedded(&self, recognizer: &str, faces: u64) {
+        self.embedded.fetch_add(faces, Ordering::Relaxed);
+        let mut counts = self.embedded_by_recognizer.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(recognizer.to_string()).or_default() += faces;
+    }
+
+    pub fn embedded_by_recognizer(&self) -> Vec<(String, u64)> {
+        let counts = self.embedded_by_recognizer.lock().unwrap_or_else(|e| e.into_inner());
+        counts.iter().map(|(id, n)| (id.clone(), *n)).collect()
+    }
+
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
@@ -152,6 +171,7 @@ impl PipelineStats {
             faces_skipped: get(&self.faces_skipped),
             crops_dropped: get(&self.crops_dropped),
             embedded,
+            embedded_by_recognizer: self.embedded_by_recognizer().into_iter().collect(),
             batches,
             events,
             alerts: get(&self.alerts),

@@ -316,13 +316,14 @@ impl RecognizeWorker {
         for message in batch {
             let out = match message {
                 TrackMessage::Face(crop) => match embeddings.next().flatten() {
-                    Some(embedding) => TrackMessage::Face(EmbeddedFace {
+                    Some((embedding, recognizer)) => TrackMessage::Face(EmbeddedFace {
                         frame: crop.frame,
                         detection: crop.detection,
                         quality: crop.quality,
                         track: crop.track,
                         crop: crop.image,
                         embedding,
+                        recognizer,
                     }),
                     None => continue,
                 },
@@ -335,8 +336,9 @@ impl RecognizeWorker {
         true
     }
 
-    /// One embedding per crop, or `None` for each when the batch failed.
-    fn embed(&mut self, crops: &[&FaceCrop]) -> Vec<Option<Vec<f32>>> {
+    /// One embedding per crop with the id of the model that made it, or `None` for each
+    /// crop of a batch that failed.
+    fn embed(&mut self, crops: &[&FaceCrop]) -> Vec<Option<(Vec<f32>, Arc<str>)>> {
         if crops.is_empty() {
             return Vec::new();
         }
@@ -344,7 +346,10 @@ impl RecognizeWorker {
             self.stats.crop_wait_latency.record(crop.queued_at.elapsed());
         }
         let started = Instant::now();
-        let images: Vec<_> = crops.iter().map(|c| (&*c.frame.camera_id, &c.image)).collect();
+        let images: Vec<_> = crops
+            .iter()
+            .map(|c| (&*c.frame.camera_id, c.quality.width_px, &c.image))
+            .collect();
         let results = self.recognizers.embed(&images);
         add_elapsed(&self.stats.embed_ns, started);
         self.stats.embed_latency.record(started.elapsed());
@@ -354,9 +359,19 @@ impl RecognizeWorker {
         if let Some(first) = failed.first() {
             tracing::error!(error = %first, faces = failed.len(), "faces not embedded");
         }
-        let embeddings: Vec<Option<Vec<f32>>> = results.into_iter().map(Result::ok).collect();
-        let embedded = embeddings.iter().filter(|e| e.is_some()).count();
-        self.stats.embedded.fetch_add(embedded as u64, Ordering::Relaxed);
+        let ids = self.recognizers.model_ids();
+        let mut per_model = vec![0u64; ids.len()];
+        let embeddings = results
+            .into_iter()
+            .map(|r| {
+                let (embedding, model) = r.ok()?;
+                per_model[model] += 1;
+                Some((embedding, ids[model].clone()))
+            })
+            .collect();
+        for (id, &faces) in ids.iter().zip(&per_model).filter(|(_, n)| **n > 0) {
+            self.stats.count_embedded(id, faces);
+        }
         embeddings
     }
 }

@@ -161,6 +161,7 @@ mod tests {
             },
             crop: crate::image::BgrImage::new(4, 4),
             embedding: vec![1.0],
+            recognizer: Arc::from("r"),
             track: crate::track::TrackInfo {
                 camera_id: Arc::from("door"),
                 track_id: 3,

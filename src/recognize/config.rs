@@ -65,3 +65,52 @@ impl RecognizeConfig {
         check_range("workers", self.workers, 1, 64)
     }
 }
+
+/// Faces whose width falls in `[min_px, max_px)` go to `recognizer` instead of the camera's
+/// model (e.g. a model fine-tuned for tiny faces). Every routed model must embed into the
+/// gallery's space; faces outside every route keep the camera's model.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Smallest face width this route takes, in pixels (inclusive; default 0).
+    #[serde(default)]
+    pub min_px: f32,
+    /// Face width from which faces go elsewhere, in pixels (exclusive).
+    pub max_px: f32,
+    /// Card of the recognizer for this band.
+    pub recognizer: std::path::PathBuf,
+}
+
+impl Route {
+    pub fn takes(&self, width_px: f32) -> bool {
+        (self.min_px..self.max_px).contains(&width_px)
+    }
+}
+
+/// Each route's band is non-empty and within sane widths, and no two bands overlap (a face
+/// must have one recognizer). Keys are `[i].<key>` relative to the list.
+pub(crate) fn validate_routes(routes: &[Route]) -> Result<(), KeyError> {
+    for (i, route) in routes.iter().enumerate() {
+        check_range(&format!("[{i}].min_px"), route.min_px, 0.0, 10_000.0)?;
+        check_range(&format!("[{i}].max_px"), route.max_px, 1.0, 10_000.0)?;
+        if route.min_px >= route.max_px {
+            return Err((
+                format!("[{i}].max_px"),
+                format!(
+                    "{} must be larger than min_px {}: a route takes faces from min_px up to max_px",
+                    route.max_px, route.min_px
+                ),
+            ));
+        }
+        if let Some(j) = (0..i).find(|&j| routes[j].min_px < route.max_px && route.min_px < routes[j].max_px) {
+            return Err((
+                format!("[{i}]"),
+                format!(
+                    "its band {}-{} px overlaps route [{j}] ({}-{} px); a face width must have one recognizer",
+                    route.min_px, route.max_px, routes[j].min_px, routes[j].max_px
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -8,9 +8,10 @@ mod recognizer;
 mod set;
 
 pub use batch::{Batch, next_batch};
-pub use config::RecognizeConfig;
+pub(crate) use config::validate_routes;
+pub use config::{RecognizeConfig, Route};
 pub use recognizer::{Recognizer, l2_normalize, pack_crops};
-pub use set::RecognizerSet;
+pub use set::{Job, RecognizerSet, WidthRoute};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecognizeError {
