@@ -296,6 +296,7 @@ fn write_card(request: &AdaptRequest, card: &ModelCard, model: &Path, crops: usi
             model,
             header: &header,
             licence: None,
+            input_size: None,
         },
     )
 }

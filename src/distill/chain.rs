@@ -75,6 +75,16 @@ impl FaceChain {
     /// The recognizer a card points at; refuses graphs that are not such a chain, naming the
     /// node where the chain breaks.
     pub fn load(card: &ModelCard) -> Result<FaceChain, DistillError> {
+        let size = card.input_size.map_or(0, |[w, _]| w);
+        FaceChain::load_at(card, size)
+    }
+
+    /// The same network for `input_size` × `input_size` crops: the convolutions are
+    /// unchanged (they work at any size, at a quarter of the cost at half the side), the
+    /// dense head's weights are resampled from the native final feature map to the smaller
+    /// one (each new cell sums the weights of the native cells it covers, so a feature map
+    /// that is the native one averaged down gives about the same output).
+    pub fn load_at(card: &ModelCard, input_size: u32) -> Result<FaceChain, DistillError> {
         let path = card.model_path();
         let model = onnx::read(&path)?;
         let error = |message: String| DistillError::Onnx {
@@ -113,17 +123,31 @@ impl FaceChain {
                 "the chain ends in `{current}`, the card's output is `{output}`"
             )));
         }
-        let input_size = card
+        let native = card
             .input_size
             .map(|[w, _]| w)
             .ok_or_else(|| error(format!("card {} has no input_size", card.card_path.display())))?;
+        if !(16..=native).contains(&input_size) {
+            return Err(error(format!(
+                "input size {input_size} is not supported: from 16 up to the model's own {native}"
+            )));
+        }
         let tensor = |name: &str| -> Result<Tensor, DistillError> {
             let (dims, v) = &values[name];
             Ok(Tensor::from_vec(v.clone(), dims.as_slice(), &Device::Cpu)?)
         };
+        let head = parsed.layers.iter().find_map(|l| match l {
+            Layer::Dense { weight, .. } => Some(weight.clone()),
+            _ => None,
+        });
+        let (from, to) = (head_side(&parsed.layers, native), head_side(&parsed.layers, input_size));
         let mut vars = BTreeMap::new();
         for name in &parsed.trained {
-            vars.insert(name.clone(), Var::from_tensor(&tensor(name)?)?);
+            let mut value = tensor(name)?;
+            if Some(name) == head.as_ref() && from != to {
+                value = resample_head(&value, from, to)?;
+            }
+            vars.insert(name.clone(), Var::from_tensor(&value)?);
         }
         let mut constants = HashMap::new();
         for name in &parsed.fixed {
@@ -255,14 +279,20 @@ impl FaceChain {
         Ok(())
     }
 
-    /// The original graph with the trained weights, written to `path`.
+    /// The original graph with the trained weights (and, at another input size, the new
+    /// input shape and head), written to `path`.
     pub fn write_onnx(&self, path: &Path) -> Result<(), DistillError> {
         let mut model = self.model.clone();
         if let Some(graph) = model.graph.as_mut() {
             for tensor in &mut graph.initializer {
                 if let Some(var) = self.vars.get(&tensor.name) {
                     onnx::set_float_values(tensor, &var.as_tensor().flatten_all()?.to_vec1::<f32>()?);
+                    tensor.dims = var.dims().iter().map(|&d| d as i64).collect();
                 }
+            }
+            let side = self.input_size as i64;
+            for input in graph.input.iter_mut().filter(|i| i.name == self.input) {
+                *input = onnx::float_value(&self.input, Some(&[None, Some(3), Some(side), Some(side)]));
             }
         }
         onnx::write(&model, path)
@@ -464,4 +494,71 @@ fn im2col(
         }
     }
     Ok((Tensor::from_vec(cols, (n * oh * ow, row), &Device::Cpu)?, (n, oh, ow)))
+}
+
+/// Side of the feature map the dense head sees for `input` × `input` crops.
+fn head_side(layers: &[Layer], input: u32) -> usize {
+    layers.iter().fold(input as usize, |side, layer| match layer {
+        Layer::InputConv {
+            kernel, stride, pad, ..
+        } => (side + 2 * pad).saturating_sub(*kernel) / stride + 1,
+        Layer::Depthwise { stride, .. } => (side - 1) / stride + 1,
+        _ => side,
+    })
+}
+
+/// Dense weights `[D, C·from·from]` (channels-first flatten) resampled to `[D, C·to·to]`:
+/// each new cell gets the native cells it covers, weighted by the share of each covered.
+fn resample_head(weight: &Tensor, from: usize, to: usize) -> Result<Tensor, DistillError> {
+    let (d, k) = weight.dims2()?;
+    let c = k / (from * from);
+    // cover[j][i]: the share of native cell i (along one axis) inside new cell j.
+    let ratio = from as f64 / to as f64;
+    let cover: Vec<Vec<f32>> = (0..to)
+        .map(|j| {
+            let (lo, hi) = (j as f64 * ratio, (j + 1) as f64 * ratio);
+            (0..from)
+                .map(|i| ((hi.min(i as f64 + 1.0) - lo.max(i as f64)).max(0.0)) as f32)
+                .collect()
+        })
+        .collect();
+    let w = weight.flatten_all()?.to_vec1::<f32>()?;
+    let mut out = vec![0f32; d * c * to * to];
+    for (plane, target) in w.chunks_exact(from * from).zip(out.chunks_exact_mut(to * to)) {
+        for (jy, row) in cover.iter().enumerate() {
+            for (jx, col) in cover.iter().enumerate() {
+                let mut sum = 0.0;
+                for (iy, &fy) in row.iter().enumerate().filter(|(_, f)| **f > 0.0) {
+                    for (ix, &fx) in col.iter().enumerate().filter(|(_, f)| **f > 0.0) {
+                        sum += plane[iy * from + ix] * fy * fx;
+                    }
+                }
+                target[jy * to + jx] = sum;
+            }
+        }
+    }
+    Ok(Tensor::from_vec(out, (d, c * to * to), &Device::Cpu)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every native cell's weight is shared out among the new cells whole: a feature map
+    /// constant per channel gives the same output at either size.
+    #[test]
+    fn the_resampled_head_keeps_each_channels_total_weight() {
+        let (d, c, from, to) = (3, 2, 7, 4);
+        let values: Vec<f32> = (0..d * c * from * from).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
+        let weight = Tensor::from_vec(values, (d, c * from * from), &Device::Cpu).unwrap();
+        let resampled = resample_head(&weight, from, to).unwrap();
+        assert_eq!(resampled.dims(), [d, c * to * to]);
+        let totals = |w: &Tensor, side: usize| -> Vec<f32> {
+            w.reshape((d, c, side * side)).unwrap().sum(2).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+        };
+        for (a, b) in totals(&weight, from).iter().zip(totals(&resampled, to)) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        assert_eq!(head_side(&[Layer::Depthwise { weight: String::new(), stride: 2 }], 7), 4);
+    }
 }

@@ -214,6 +214,8 @@ pub struct DerivedCard<'a> {
     pub header: &'a str,
     /// Replaces the source card's licence when set.
     pub licence: Option<&'a str>,
+    /// Replaces the source card's input size when set.
+    pub input_size: Option<u32>,
 }
 
 /// Writes `out` as a copy of the card at `source` with a new id, model file and licence.
@@ -230,6 +232,10 @@ pub fn derived_card(source: &Path, out: &Path, derived: &DerivedCard) -> Result<
     table.insert("file".into(), toml::Value::String(file.into()));
     if let Some(licence) = derived.licence {
         table.insert("licence".into(), toml::Value::String(licence.into()));
+    }
+    if let Some(size) = derived.input_size {
+        let side = toml::Value::Integer(size.into());
+        table.insert("input_size".into(), toml::Value::Array(vec![side.clone(), side]));
     }
     let body = toml::to_string(&table).map_err(|e| DistillError::Invalid(e.to_string()))?;
     std::fs::write(out, format!("{}{body}", derived.header)).map_err(|e| io_error(out, e))

@@ -52,14 +52,7 @@ impl Net {
         match init {
             Init::Scratch => Ok(Net::Student(Student::new(shape, seed)?)),
             Init::Teacher => {
-                let chain = FaceChain::load(teacher)?;
-                if shape.input_size != chain.input_size() {
-                    return Err(DistillError::Invalid(format!(
-                        "--init teacher trains the teacher at its own input size {}, not {}: leave --input-size out",
-                        chain.input_size(),
-                        shape.input_size
-                    )));
-                }
+                let chain = FaceChain::load_at(teacher, shape.input_size)?;
                 Ok(Net::Teacher {
                     chain: Box::new(chain),
                     card: teacher.clone(),
@@ -119,7 +112,10 @@ impl Net {
     pub fn training_card(&self) -> ModelCard {
         match self {
             Net::Student(s) => export::training_card(s),
-            Net::Teacher { card, .. } => card.clone(),
+            Net::Teacher { card, chain } => ModelCard {
+                input_size: Some([chain.input_size(); 2]),
+                ..card.clone()
+            },
         }
     }
 
@@ -143,10 +139,12 @@ impl Net {
                 chain.write_onnx(&model)?;
                 let card_path = dir.join(format!("{stem}.card.toml"));
                 let mut header = format!(
-                    "# `{}` fine-tuned by `squint distill --init teacher` on degraded faces toward its own\n\
-                     # embeddings of the sharp ones: the same network, inputs and embedding space, so\n\
-                     # galleries enrolled with `{}` match it.\n",
-                    card.id, card.id
+                    "# `{}` fine-tuned by `squint distill --init teacher` at {size}x{size} px on degraded faces\n\
+                     # toward its own embeddings of the sharp ones: the same network (the dense head resampled\n\
+                     # when the input is smaller) and embedding space, so galleries enrolled with `{}` match it.\n",
+                    card.id,
+                    card.id,
+                    size = chain.input_size()
                 );
                 if let Some(p) = info.provenance {
                     header.push_str(&format!("# Trained on: {}.\n# Licence: {}\n", p.trained_on, p.licence));
@@ -159,6 +157,7 @@ impl Net {
                         model: &model,
                         header: &header,
                         licence: info.provenance.map(|p| p.licence.as_str()),
+                        input_size: Some(chain.input_size()),
                     },
                 )?;
                 Ok(card_path)

@@ -279,6 +279,12 @@ fn student_shape(config: &TrainConfig, teacher: &ModelCard) -> Result<(StudentSh
         lowfreq: config.lowfreq,
     };
     shape.validate()?;
+    if config.init == Init::Teacher && config.input_size > teacher_size {
+        return Err(DistillError::Invalid(format!(
+            "--init teacher trains the teacher at its own input size {teacher_size} or smaller, not {}",
+            config.input_size
+        )));
+    }
     if config.init == Init::Scratch && config.input_size >= teacher_size {
         return Err(DistillError::Invalid(format!(
             "student input size {} must be smaller than the teacher's {teacher_size} ({}): the student is for low-resolution faces",
