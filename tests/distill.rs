@@ -183,6 +183,68 @@ fn harvest_distill_adapt_then_run_a_camera_on_its_adapted_student() {
     assert!(stats["stats"]["events"].as_u64().unwrap() > 0, "{stats}");
 }
 
+/// A short run of the teacher-initialised recipe at 56 px, as `scripts/train-student.sh` runs
+/// it at length: SFace's own network fine-tuned on degraded faces, exported in SFace's space
+/// with a 56 px input, and timed through ONNX Runtime against SFace.
+#[test]
+fn the_teacher_fine_tuned_at_56_px_exports_a_model_of_the_teachers_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let crops = d.join("crops");
+    ok(&[
+        "harvest",
+        "--photos",
+        "assets/photos",
+        "--augment",
+        "3",
+        "--out",
+        path(&crops),
+    ]);
+    let out = d.join("lr");
+    let (success, stdout, stderr) = squint(&[
+        "distill",
+        "--init",
+        "teacher",
+        "--input-size",
+        "56",
+        "--data",
+        path(&crops),
+        "--out",
+        path(&out),
+        "--epochs",
+        "2",
+        "--batch",
+        "8",
+        "--learning-rate",
+        "1e-4",
+        "--sharp-share",
+        "0.1",
+        "--keep-best",
+        "--probe-sizes",
+        "12",
+        "--split",
+        "crop",
+    ]);
+    assert!(success, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["shape"]["initialised_from"], "sface-2021dec", "{report}");
+    assert_eq!(report["shape"]["input_size"], 56, "{report}");
+    assert!(report["parameters"].as_u64().unwrap() > 3_000_000, "{report}");
+    let best = report["best_epoch"].as_u64().expect("the best epoch is kept");
+    assert!((1..=2).contains(&best), "{report}");
+    let card: toml::Table = toml::from_str(&std::fs::read_to_string(out.join("student.card.toml")).unwrap()).unwrap();
+    assert_eq!(card["embedding_space"].as_str(), Some("sface-2021dec"));
+    assert_eq!(card["input_size"].as_array().map(|a| a.len()), Some(2));
+    assert_eq!(card["input_size"][0].as_integer(), Some(56));
+    let speed = report["speed"].as_array().unwrap();
+    assert!(
+        speed
+            .iter()
+            .all(|row| row["student_ms_per_face"].as_f64().unwrap() > 0.0),
+        "{report}"
+    );
+}
+
 #[test]
 fn a_camera_recognizer_from_another_embedding_space_is_refused() {
     let dir = tempfile::tempdir().unwrap();

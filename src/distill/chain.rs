@@ -554,11 +554,27 @@ mod tests {
         let resampled = resample_head(&weight, from, to).unwrap();
         assert_eq!(resampled.dims(), [d, c * to * to]);
         let totals = |w: &Tensor, side: usize| -> Vec<f32> {
-            w.reshape((d, c, side * side)).unwrap().sum(2).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+            w.reshape((d, c, side * side))
+                .unwrap()
+                .sum(2)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap()
         };
         for (a, b) in totals(&weight, from).iter().zip(totals(&resampled, to)) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }
-        assert_eq!(head_side(&[Layer::Depthwise { weight: String::new(), stride: 2 }], 7), 4);
+        assert_eq!(
+            head_side(
+                &[Layer::Depthwise {
+                    weight: String::new(),
+                    stride: 2
+                }],
+                7
+            ),
+            4
+        );
     }
 }

@@ -609,6 +609,17 @@ fn sface_as_a_trainable_chain_matches_onnx_runtime_and_exports_what_it_trained()
     tuned_card.card_path = dir.path().join("tuned.card.toml");
     let mut tuned = Recognizer::load(&tuned_card, ort_library().as_deref(), 2).unwrap();
     assert_same(&moved, &tuned.embed(&crops).unwrap(), "exported weights");
+
+    // At 56 px: the same convolutions, a head resampled to 4x4; the export takes 56 px crops.
+    let small = super::chain::FaceChain::load_at(&card, 56).unwrap();
+    let small_crops: Vec<BgrImage> = crops.iter().map(|c| c.resized(56, 56).unwrap()).collect();
+    let small_crops: Vec<&BgrImage> = small_crops.iter().collect();
+    let input = to_tensor(&card, &small_crops, &mut Vec::new()).unwrap();
+    let out = small.forward(&input).unwrap();
+    small.write_onnx(&exported).unwrap();
+    tuned_card.input_size = Some([56, 56]);
+    let mut tuned = Recognizer::load(&tuned_card, ort_library().as_deref(), 2).unwrap();
+    assert_same(&out, &tuned.embed(&small_crops).unwrap(), "56 px export");
 }
 
 /// A graph that is not one chain of supported layers is refused, naming the node.
