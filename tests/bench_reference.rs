@@ -19,6 +19,7 @@ fn squint_and_the_reference_process_the_same_frames() {
         every_face: true,
         detect_workers: vec![1],
         no_reference: false,
+        routes: Vec::new(),
     };
     let report = bench.run().unwrap();
     let (squint, reference) = (&report["squint"], &report["reference"]);
@@ -48,6 +49,7 @@ fn two_detect_threads_see_every_frame_and_find_the_same_faces() {
         every_face: true,
         detect_workers: vec![1, 2],
         no_reference: true,
+        routes: Vec::new(),
     };
     let report = bench.run().unwrap();
     assert!(report.get("reference").is_none(), "{report}");

@@ -75,6 +75,102 @@ fn eval_on_the_demo_photos_writes_table_json_and_chart() {
 }
 
 #[test]
+fn eval_enrols_each_photo_in_turn_with_intervals_and_paired_differences() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = demo_set(dir.path());
+    let json = dir.path().join("eval.json");
+    let sface = "models/sface.card.toml";
+    let (ok, stdout, stderr) = squint(&[
+        "eval",
+        "--set",
+        path(&set),
+        "--sizes",
+        "32",
+        "--gallery",
+        "single",
+        "--enrol",
+        "each",
+        "--recognizer",
+        sface,
+        "--recognizer",
+        sface,
+        "--json",
+        path(&json),
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    // Obama's three photos each enrolled in turn, the other two probing: 3 rounds × 2.
+    let summary = &report["sets"][0];
+    assert_eq!(summary["enrolment_rounds"], 3, "{summary}");
+    assert_eq!(summary["probe_photos"], 3, "{summary}");
+    assert_eq!(summary["mated_probes"], 6, "{summary}");
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "2 recognizers × 2 alignments");
+    for row in rows {
+        assert_eq!(row["mated_probes"], 6, "{row}");
+        let rank1 = row["rank1"].as_f64().unwrap();
+        let ci = row["rank1_ci90"].as_array().unwrap();
+        let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+        assert!(lo <= rank1 && rank1 <= hi, "{row}");
+    }
+    // The same model twice: its paired difference from the first is exactly zero.
+    let second = rows.iter().find(|r| r["versus"] == "sface-2021dec").unwrap();
+    assert_eq!(second["rank1_delta_ci90"], serde_json::json!([0.0, 0.0]), "{second}");
+    assert!(
+        rows.iter()
+            .any(|r| r["versus"].is_null() && r["rank1_delta_ci90"].is_null())
+    );
+    assert!(
+        stdout.contains("6 probes of 3 photos in 3 enrolment round(s)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Difference from sface-2021dec"), "{stdout}");
+}
+
+#[test]
+fn blend_writes_a_model_between_two_and_refuses_a_bad_alpha() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("half.card.toml");
+    let sface = "models/sface.card.toml";
+    let (ok, stdout, stderr) = squint(&[
+        "blend",
+        "--base",
+        sface,
+        "--tuned",
+        sface,
+        "--alpha",
+        "0.5",
+        "--out",
+        path(&out),
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["id"], "sface-2021dec-a0.5");
+    assert!(report["tensors"].as_u64().unwrap() > 50, "{report}");
+    assert_eq!(report["tuned_relative_distance"], 0.0);
+    let card = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        card.contains("file = \"half.onnx\"") && card.contains("embedding_space = \"sface-2021dec\""),
+        "{card}"
+    );
+    assert!(dir.path().join("half.onnx").is_file());
+
+    let (ok, _, stderr) = squint(&[
+        "blend",
+        "--base",
+        sface,
+        "--tuned",
+        sface,
+        "--alpha",
+        "2",
+        "--out",
+        path(&out),
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("--alpha 2 is outside 0..=1"), "{stderr}");
+}
+
+#[test]
 fn eval_names_a_missing_set_folder() {
     let (ok, _, stderr) = squint(&["eval", "--set", "/nonexistent/faces"]);
     assert!(!ok);

@@ -34,6 +34,9 @@ pub struct PipelineBench {
     pub detect_workers: Vec<usize>,
     /// Skip the OpenCV reference (when only Squint's own settings are compared).
     pub no_reference: bool,
+    /// Width routes `(max_px, card)`, narrowest first: each band runs from the previous
+    /// route's `max_px` (or 0) to its own.
+    pub routes: Vec<(f32, PathBuf)>,
 }
 
 const SCENE_PEOPLE: [(&str, &str); 4] = [
@@ -114,6 +117,7 @@ impl PipelineBench {
             gallery = gallery.display(),
             budget = !self.every_face,
         );
+        text.push_str(&self.routes_toml());
         for camera in 0..self.cameras {
             text.push_str(&format!(
                 "[[cameras]]\nid = \"cam{camera}\"\nurl = \"{}\"\nrealtime = {}\n",
@@ -132,6 +136,7 @@ impl PipelineBench {
             "frames": stats.frames,
             "faces": stats.faces,
             "embedded": stats.embedded,
+            "embedded_by_recognizer": stats.embedded_by_recognizer,
             "recognition_budget": !self.every_face,
             "events": stats.events,
             "seconds": stats.seconds,
@@ -140,6 +145,20 @@ impl PipelineBench {
             "latency_ms": { "p50": stats.event_latency.p50_ms, "p95": stats.event_latency.p95_ms,
                             "p99": stats.event_latency.p99_ms, "max": stats.event_latency.max_ms },
         }))
+    }
+
+    /// `[[models.routes]]` tables for `--route`, each band starting where the last ended.
+    fn routes_toml(&self) -> String {
+        let mut min_px = 0.0;
+        let mut text = String::new();
+        for (max_px, card) in &self.routes {
+            text.push_str(&format!(
+                "[[models.routes]]\nmin_px = {min_px:?}\nmax_px = {max_px:?}\nrecognizer = \"{}\"\n",
+                card.display()
+            ));
+            min_px = *max_px;
+        }
+        text
     }
 
     fn reference(&self, video: &Path) -> anyhow::Result<Value> {

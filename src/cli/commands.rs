@@ -114,6 +114,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             reference_models,
             detect_workers,
             no_reference,
+            routes,
             out,
         } => {
             let bench = crate::bench::pipeline::PipelineBench {
@@ -128,6 +129,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 every_face,
                 detect_workers,
                 no_reference,
+                routes: routes
+                    .into_iter()
+                    .map(|(max_px, card)| Ok((max_px, std::path::absolute(card)?)))
+                    .collect::<std::io::Result<_>>()?,
             };
             write_report(&bench.run()?, out.as_deref())
         }
@@ -263,6 +268,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Harvest(args) => super::distill::harvest(&args),
         Command::Distill(args) => super::distill::distill(&args),
         Command::Adapt(args) => super::distill::adapt(&args),
+        Command::Blend(args) => super::distill::blend(&args),
         Command::Eval(args) => super::eval::eval(&args),
         Command::SynthFaces(args) => super::eval::synth_faces(&args),
         Command::FacePairs(args) => super::eval::face_pairs(&args),

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::{AdaptArgs, DistillArgs, HarvestArgs};
+use super::{AdaptArgs, BlendArgs, DistillArgs, HarvestArgs};
 use crate::config::Config;
 use crate::detect::Detector;
 use crate::distill::adapt::AdaptRequest;
@@ -134,6 +134,7 @@ pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
         stop_after: args.stop_after,
         sharp_share: args.sharp_share,
         keep_best: args.keep_best,
+        train_convs: args.train_convs,
         id: args.id.clone(),
         provenance: match (&args.trained_on, &args.licence) {
             (Some(trained_on), Some(licence)) => Some(crate::distill::export::Provenance {
@@ -192,5 +193,27 @@ pub fn adapt(args: &AdaptArgs) -> anyhow::Result<()> {
     };
     let report = crate::distill::adapt_model(&request)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+pub fn blend(args: &BlendArgs) -> anyhow::Result<()> {
+    let request = crate::distill::BlendRequest {
+        base: &args.base,
+        tuned: &args.tuned,
+        alpha: args.alpha,
+        out_card: &args.out,
+        id: args.id.as_deref(),
+    };
+    let report = crate::distill::blend(&request)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    eprintln!(
+        "{} = {:.2} x base + {:.2} x fine-tuned ({} tensors; fine-tuning had moved the weights {:.2} % of their norm): {}",
+        report.id,
+        1.0 - report.alpha,
+        report.alpha,
+        report.tensors,
+        100.0 * report.tuned_relative_distance,
+        report.card.display()
+    );
     Ok(())
 }

@@ -40,6 +40,8 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         detect: config.as_ref().map(|c| c.detect.clone()).unwrap_or_default(),
         ort_library: config.as_ref().and_then(|c| c.models.onnxruntime.clone()),
         galleries,
+        enrolment: args.enrol,
+        bootstrap: args.bootstrap,
         multi_res_widths: args.multi_res.clone(),
         sizes: args.sizes.clone(),
         frames: args.frames.clone(),

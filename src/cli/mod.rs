@@ -355,6 +355,11 @@ pub enum Command {
         /// Only Squint's runs (compare --detect-workers), without the OpenCV reference.
         #[arg(long)]
         no_reference: bool,
+        /// Width route `MAX_PX=CARD` (repeatable): faces narrower than MAX_PX go to CARD's
+        /// recognizer, as `[[models.routes]]` with `max_px` would send them; bands run from
+        /// the previous route's MAX_PX (or 0), widest faces stay with SFace.
+        #[arg(long = "route", value_parser = parse_route)]
+        routes: Vec<(f32, PathBuf)>,
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -397,6 +402,9 @@ pub enum Command {
     /// Re-estimate a model's batch-norm statistics on unlabeled crops from one camera
     /// (adaptive BN); writes a new ONNX file and card.
     Adapt(AdaptArgs),
+    /// Interpolate a model and its fine-tuned copy weight by weight (WiSE-FT):
+    /// `(1 − α) · base + α · tuned`; writes a new ONNX file and card.
+    Blend(BlendArgs),
     /// Recognition against face size on labelled face sets (and real footage): detection
     /// rate, rank-1, TAR@FAR, open-set DIR and cosine to the sharp embedding, per recognizer,
     /// gallery strategy, width and alignment; markdown table, JSON and PNG chart.
@@ -439,6 +447,14 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let (w, h) = text.split_once('x').ok_or("expected WIDTHxHEIGHT, e.g. 1920x1080")?;
     let parse = |v: &str| v.parse::<u32>().map_err(|e| format!("{v}: {e}"));
     Ok((parse(w)?, parse(h)?))
+}
+
+fn parse_route(text: &str) -> Result<(f32, PathBuf), String> {
+    let (max_px, card) = text
+        .split_once('=')
+        .ok_or("expected MAX_PX=CARD, e.g. 24=models/sface-lr-gentle.card.toml")?;
+    let max_px = max_px.parse::<f32>().map_err(|e| format!("{max_px}: {e}"))?;
+    Ok((max_px, PathBuf::from(card)))
 }
 
 #[derive(Debug, Subcommand)]
@@ -662,6 +678,11 @@ pub struct DistillArgs {
     /// Export the epoch with the best held-out rank-1, not the last (early stopping).
     #[arg(long)]
     pub keep_best: bool,
+    /// With --init teacher: train only the first K convolutions (with their BatchNorm and
+    /// PReLU) and keep the rest, head included, as the teacher has them (surgical
+    /// fine-tuning: degradation shifts the input, identity lives in the late layers).
+    #[arg(long)]
+    pub train_convs: Option<usize>,
     /// Model id written into the card (default student-<size>px-w<width>).
     #[arg(long)]
     pub id: Option<String>,
@@ -695,9 +716,28 @@ pub struct AdaptArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct BlendArgs {
+    /// Card of the original model (α = 0), e.g. models/sface.card.toml.
+    #[arg(long)]
+    pub base: PathBuf,
+    /// Card of its fine-tuned copy (α = 1), e.g. one `squint distill --init teacher` wrote.
+    #[arg(long)]
+    pub tuned: PathBuf,
+    /// Share of the fine-tuned weights, 0 to 1.
+    #[arg(long)]
+    pub alpha: f32,
+    /// The blended model's card; the ONNX file is written beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The new card's id (default: the fine-tuned id with `-a<ALPHA>`).
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// Labelled set: a folder with one sub-folder of photos per identity (repeatable). The
-    /// first photo (by name) of each identity is enrolled; the others are probes.
+    /// first photo (by name) of each identity is enrolled, the others are probes (see --enrol).
     #[arg(long = "set")]
     pub sets: Vec<PathBuf>,
     /// Photos of other people (repeatable): alternately enrolled as extra gallery identities
@@ -718,6 +758,13 @@ pub struct EvalArgs {
     /// Gallery strategies (repeatable; both by default).
     #[arg(long = "gallery", value_enum)]
     pub galleries: Vec<crate::eval::GalleryKind>,
+    /// Which photo of each person is enrolled: the first, or each in turn with the others
+    /// probing it (both directions of every pair).
+    #[arg(long, value_enum, default_value = "first")]
+    pub enrol: crate::eval::Enrolment,
+    /// Resamples of the bootstrap over people behind the 90 % intervals (0: none).
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
     /// Widths of the degraded templates of a multi-res gallery.
     #[arg(long, value_delimiter = ',', default_value = "16,24,32")]
     pub multi_res: Vec<u32>,

@@ -75,15 +75,7 @@ pub fn adapt_model(request: &AdaptRequest) -> Result<AdaptReport, DistillError> 
         set_initializer(&mut model, &layer.mean, &outputs[mean_name]);
         set_initializer(&mut model, &layer.var, &outputs[var_name]);
     }
-    let stem = request
-        .out_card
-        .file_name()
-        .and_then(|n| n.to_str())
-        .map(|n| n.trim_end_matches(".toml").trim_end_matches(".card"))
-        .unwrap_or("adapted")
-        .to_string();
-    let dir = request.out_card.parent().unwrap_or(Path::new("."));
-    let model_out = dir.join(format!("{stem}.onnx"));
+    let model_out = super::export::model_path_beside(request.out_card);
     onnx::write(&model, &model_out)?;
     write_card(request, &card, &model_out, crops.len())?;
     Ok(AdaptReport {

@@ -64,6 +64,11 @@ pub struct FaceChain {
     layers: Vec<Layer>,
     /// Trained tensors by initializer name.
     vars: BTreeMap<String, Var>,
+    /// Per trained tensor, how many convolutions deep it sits (its own included).
+    stages: HashMap<String, usize>,
+    convolutions: usize,
+    /// Only the first this many convolutions (with their BatchNorm and PReLU) are trained.
+    train_convs: Option<usize>,
     /// BatchNorm running statistics, fixed.
     constants: HashMap<String, Tensor>,
     input_size: u32,
@@ -102,6 +107,8 @@ impl FaceChain {
             values: &values,
             layers: Vec::new(),
             trained: Vec::new(),
+            convolutions: 0,
+            stage: 0,
             fixed: Vec::new(),
             sub: 0.0,
             mul: 1.0,
@@ -142,17 +149,20 @@ impl FaceChain {
         });
         let (from, to) = (head_side(&parsed.layers, native), head_side(&parsed.layers, input_size));
         let mut vars = BTreeMap::new();
-        for name in &parsed.trained {
+        let mut stages = HashMap::new();
+        for (name, stage) in &parsed.trained {
             let mut value = tensor(name)?;
             if Some(name) == head.as_ref() && from != to {
                 value = resample_head(&value, from, to)?;
             }
             vars.insert(name.clone(), Var::from_tensor(&value)?);
+            stages.insert(name.clone(), *stage);
         }
         let mut constants = HashMap::new();
         for name in &parsed.fixed {
             constants.insert(name.clone(), tensor(name)?);
         }
+        let convolutions = parsed.convolutions;
         Ok(FaceChain {
             sub: parsed.sub,
             mul: parsed.mul,
@@ -160,6 +170,9 @@ impl FaceChain {
             model,
             path,
             vars,
+            stages,
+            convolutions,
+            train_convs: None,
             constants,
             input_size,
             input: card.input.clone(),
@@ -247,11 +260,36 @@ impl FaceChain {
 
     /// The tensors an optimiser updates, by initializer name.
     pub fn trainable(&self) -> Vec<(&str, &Var)> {
-        self.vars.iter().map(|(name, var)| (name.as_str(), var)).collect()
+        let limit = self.train_convs.unwrap_or(usize::MAX);
+        self.vars
+            .iter()
+            .filter(|(name, _)| self.stages.get(*name).is_some_and(|&s| s <= limit))
+            .map(|(name, var)| (name.as_str(), var))
+            .collect()
     }
 
+    /// Surgical fine-tuning: train only the first `k` convolutions (with their BatchNorm
+    /// and PReLU); the later stages and the dense head keep the teacher's weights.
+    pub fn train_first_convs(&mut self, k: usize) -> Result<(), DistillError> {
+        if !(1..=self.convolutions).contains(&k) {
+            return Err(DistillError::Invalid(format!(
+                "--train-convs {k}: {} has {} convolutions; give 1 to {0}",
+                self.path.display(),
+                self.convolutions
+            )));
+        }
+        self.train_convs = Some(k);
+        Ok(())
+    }
+
+    /// The `--train-convs` limit, when training is surgical.
+    pub fn trained_convs(&self) -> Option<usize> {
+        self.train_convs
+    }
+
+    /// Values the optimiser updates.
     pub fn parameter_count(&self) -> usize {
-        self.vars.values().map(|v| v.elem_count()).sum()
+        self.trainable().iter().map(|(_, v)| v.elem_count()).sum()
     }
 
     pub fn tensors(&self) -> HashMap<String, Tensor> {
@@ -308,7 +346,12 @@ impl FaceChain {
 struct Parser<'a> {
     values: &'a HashMap<&'a str, (Vec<usize>, Vec<f32>)>,
     layers: Vec<Layer>,
-    trained: Vec<String>,
+    /// Trained tensors with the number of convolutions up to and including theirs (the
+    /// dense head counts as one past the last).
+    trained: Vec<(String, usize)>,
+    convolutions: usize,
+    /// The stage of the layer being parsed.
+    stage: usize,
     fixed: Vec<String>,
     sub: f32,
     mul: f32,
@@ -348,7 +391,7 @@ impl Parser<'_> {
             "Conv" => self.conv(node, name(1)?)?,
             "BatchNormalization" => {
                 let [gamma, beta, mean, var] = [name(1)?, name(2)?, name(3)?, name(4)?];
-                self.trained.extend([gamma.clone(), beta.clone()]);
+                self.train([&gamma, &beta]);
                 self.fixed.extend([mean.clone(), var.clone()]);
                 self.layers.push(Layer::Affine {
                     gamma,
@@ -367,7 +410,7 @@ impl Parser<'_> {
                     }) => *slope = Some(weight.clone()),
                     _ => return Err(format!("node `{}`: PRelu must follow a BatchNormalization", node.name)),
                 }
-                self.trained.push(weight);
+                self.train([&weight]);
             }
             // Inference: Dropout passes its input through; Flatten is part of Dense.
             "Dropout" | "Flatten" => {}
@@ -381,7 +424,10 @@ impl Parser<'_> {
                     ));
                 }
                 let (weight, bias) = (name(1)?, name(2)?);
-                self.trained.extend([weight.clone(), bias.clone()]);
+                // The head (and what follows it) sits past every convolution: only a full
+                // fine-tune trains it.
+                self.stage = self.convolutions + 1;
+                self.train([&weight, &bias]);
                 self.layers.push(Layer::Dense { weight, bias });
             }
             other => {
@@ -441,9 +487,16 @@ impl Parser<'_> {
                 node.name
             )
         })?;
-        self.trained.push(weight);
+        self.convolutions += 1;
+        self.stage = self.convolutions;
+        self.train([&weight]);
         self.layers.push(layer);
         Ok(())
+    }
+
+    fn train<const N: usize>(&mut self, names: [&String; N]) {
+        let stage = self.stage;
+        self.trained.extend(names.into_iter().map(|n| (n.clone(), stage)));
     }
 }
 

@@ -218,6 +218,18 @@ pub struct DerivedCard<'a> {
     pub input_size: Option<u32>,
 }
 
+/// `<dir>/<stem>.onnx` for a card written as `<dir>/<stem>.card.toml`: where a derived model
+/// goes so that its card's `file` can name it alone.
+pub fn model_path_beside(card: &Path) -> PathBuf {
+    let stem = card
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| n.trim_end_matches(".toml").trim_end_matches(".card"))
+        .filter(|n| !n.is_empty())
+        .unwrap_or("model");
+    card.parent().unwrap_or(Path::new(".")).join(format!("{stem}.onnx"))
+}
+
 /// Writes `out` as a copy of the card at `source` with a new id, model file and licence.
 pub fn derived_card(source: &Path, out: &Path, derived: &DerivedCard) -> Result<(), DistillError> {
     let io_error = |path: &Path, e: std::io::Error| DistillError::Io {

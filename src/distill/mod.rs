@@ -6,6 +6,7 @@
 //! squint distill   HR crops ─teacher (ort, cached)─▶ targets
 //!                  HR crops ─degrade (blur, down-sample 10–32 px, noise, JPEG, exposure)─▶
 //!                  student (candle) ─instance + relation loss─▶ checkpoints ─▶ ONNX + card
+//! squint blend     base + fine-tuned ONNX ─(1 − α)·base + α·tuned, tensor by tensor─▶ ONNX
 //! squint adapt     ONNX model + unlabeled crops of one camera ─re-estimate every BN layer─▶ ONNX
 //! ```
 //!
@@ -13,6 +14,7 @@
 //! the teacher match it and `squint run` uses it with no code change.
 
 pub mod adapt;
+pub mod blend;
 pub mod chain;
 pub mod dataset;
 pub mod degrade;
@@ -29,6 +31,7 @@ pub mod train;
 mod tests;
 
 pub use adapt::{AdaptReport, adapt_model};
+pub use blend::{BlendReport, BlendRequest, blend};
 pub use degrade::Degradation;
 pub use harvest::{HarvestConfig, HarvestReport, harvest};
 pub use student::{Student, StudentShape};

@@ -39,6 +39,9 @@ pub struct TeacherShape {
     /// The teacher model's id whose network and weights were the starting point.
     pub initialised_from: String,
     pub input_size: u32,
+    /// Surgical fine-tuning: only the first this many convolutions were trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_convs: Option<usize>,
 }
 
 pub enum Net {
@@ -47,12 +50,25 @@ pub enum Net {
 }
 
 impl Net {
-    /// A new network for `init`: the student of `shape`, or the teacher of `teacher`.
-    pub fn new(init: Init, shape: StudentShape, teacher: &ModelCard, seed: u64) -> Result<Net, DistillError> {
+    /// A new network for `init`: the student of `shape`, or the teacher of `teacher` (all of
+    /// it trained, or its first `train_convs` convolutions).
+    pub fn new(
+        init: Init,
+        shape: StudentShape,
+        teacher: &ModelCard,
+        seed: u64,
+        train_convs: Option<usize>,
+    ) -> Result<Net, DistillError> {
         match init {
+            Init::Scratch if train_convs.is_some() => Err(DistillError::Invalid(
+                "--train-convs needs --init teacher: a student from scratch trains every layer".into(),
+            )),
             Init::Scratch => Ok(Net::Student(Student::new(shape, seed)?)),
             Init::Teacher => {
-                let chain = FaceChain::load_at(teacher, shape.input_size)?;
+                let mut chain = FaceChain::load_at(teacher, shape.input_size)?;
+                if let Some(k) = train_convs {
+                    chain.train_first_convs(k)?;
+                }
                 Ok(Net::Teacher {
                     chain: Box::new(chain),
                     card: teacher.clone(),
@@ -67,6 +83,7 @@ impl Net {
             Net::Teacher { chain, card } => NetShape::Teacher(TeacherShape {
                 initialised_from: card.id.clone(),
                 input_size: chain.input_size(),
+                train_convs: chain.trained_convs(),
             }),
         }
     }

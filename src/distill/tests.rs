@@ -70,6 +70,7 @@ fn train_config(data: &Path, out: &Path, epochs: usize) -> TrainConfig {
         stop_after: None,
         sharp_share: 0.0,
         keep_best: false,
+        train_convs: None,
         id: None,
         provenance: None,
         progress: false,
@@ -327,6 +328,123 @@ fn gallery_accepts_a_student_in_its_space_and_refuses_another_space() {
             .matcher(&card_space, dim);
         assert_eq!(opened.is_ok(), accepted, "space {space}: {:?}", opened.err());
     }
+}
+
+/// A small student exported as `<dir>/<stem>.card.toml` in SFace's space.
+fn exported_student(dir: &Path, stem: &str, width: usize, seed: u64) -> std::path::PathBuf {
+    let shape = StudentShape {
+        input_size: 24,
+        width,
+        embedding_size: 128,
+        lowfreq: false,
+    };
+    let info = CardInfo {
+        id: stem,
+        embedding_space: SFACE_SPACE,
+        teacher_id: "sface-2021dec",
+        provenance: None,
+    };
+    export::write(&Student::new(shape, seed).unwrap(), dir, stem, &info).unwrap()
+}
+
+fn initializer_values(card: &Path) -> std::collections::BTreeMap<String, Vec<f32>> {
+    let model = onnx::read(&ModelCard::load(card).unwrap().model_path()).unwrap();
+    model
+        .graph
+        .unwrap()
+        .initializer
+        .iter()
+        .filter_map(|t| onnx::float_values(t).map(|v| (t.name.clone(), v)))
+        .collect()
+}
+
+#[test]
+fn blend_interpolates_every_weight_and_the_result_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = exported_student(dir.path(), "base", 4, 1);
+    let tuned = exported_student(dir.path(), "tuned", 4, 2);
+    let out = dir.path().join("blended.card.toml");
+    let request = BlendRequest {
+        base: &base,
+        tuned: &tuned,
+        alpha: 0.25,
+        out_card: &out,
+        id: None,
+    };
+    let report = blend(&request).unwrap();
+    assert_eq!(report.id, "tuned-a0.25");
+    assert!(report.tuned_relative_distance > 0.0);
+    let (a, b, mixed) = (
+        initializer_values(&base),
+        initializer_values(&tuned),
+        initializer_values(&out),
+    );
+    assert_eq!(report.tensors, mixed.len());
+    let mut differing = 0;
+    for (name, m) in &mixed {
+        for ((x, y), z) in a[name].iter().zip(&b[name]).zip(m) {
+            assert!((0.75 * x + 0.25 * y - z).abs() <= 1e-6, "{name}: {x} {y} → {z}");
+            differing += usize::from(x != y);
+        }
+    }
+    assert!(
+        differing > 0,
+        "two seeds must give different weights for the test to mean anything"
+    );
+
+    let card = ModelCard::load(&out).unwrap();
+    assert_eq!(card.id, "tuned-a0.25");
+    assert_eq!(card.embedding_space.as_deref(), Some(SFACE_SPACE));
+    let mut recognizer = Recognizer::load(&card, ort_library().as_deref(), 1).unwrap();
+    let crop = textured_crop().resized_to(Some((24, 24))).unwrap();
+    assert_eq!(recognizer.embed(&[&crop]).unwrap()[0].len(), 128);
+
+    // The ends of the line are the two models themselves.
+    for (alpha, expected) in [(0.0, &a), (1.0, &b)] {
+        let end = dir.path().join(format!("end-{alpha}.card.toml"));
+        blend(&BlendRequest {
+            alpha,
+            out_card: &end,
+            ..request
+        })
+        .unwrap();
+        assert_eq!(&initializer_values(&end), expected, "alpha {alpha}");
+    }
+}
+
+#[test]
+fn blend_refuses_models_that_are_not_one_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = exported_student(dir.path(), "base", 4, 1);
+    let wider = exported_student(dir.path(), "wider", 8, 1);
+    let out = dir.path().join("blended.card.toml");
+    let request = BlendRequest {
+        base: &base,
+        tuned: &wider,
+        alpha: 0.5,
+        out_card: &out,
+        id: None,
+    };
+    let error = error_of(blend(&request));
+    assert!(
+        error.contains("base.onnx") && error.contains("initializer `") && error.contains("has shape"),
+        "{error}"
+    );
+    assert!(!out.exists(), "no card for a refused blend");
+
+    let sface = repo().join("models/sface.card.toml");
+    let error = error_of(blend(&BlendRequest {
+        base: &sface,
+        ..request
+    }));
+    assert!(error.contains("input_size") && error.contains("differ"), "{error}");
+
+    let error = error_of(blend(&BlendRequest {
+        tuned: &base,
+        alpha: 1.5,
+        ..request
+    }));
+    assert!(error.contains("--alpha 1.5"), "{error}");
 }
 
 /// Per-channel mean and (population) variance of an NCHW activation.
@@ -620,6 +738,50 @@ fn sface_as_a_trainable_chain_matches_onnx_runtime_and_exports_what_it_trained()
     tuned_card.input_size = Some([56, 56]);
     let mut tuned = Recognizer::load(&tuned_card, ort_library().as_deref(), 2).unwrap();
     assert_same(&out, &tuned.embed(&small_crops).unwrap(), "56 px export");
+}
+
+/// Surgical fine-tuning trains the input side only: the first K convolutions with their
+/// BatchNorm and PReLU, never the dense head.
+#[test]
+fn training_the_first_convolutions_leaves_the_rest_of_sface_alone() {
+    let card = recognizer_card();
+    let full = super::chain::FaceChain::load(&card).unwrap();
+    let all = full.trainable().len();
+    let mut chain = super::chain::FaceChain::load(&card).unwrap();
+    chain.train_first_convs(3).unwrap();
+    let names: Vec<&str> = chain.trainable().iter().map(|(n, _)| *n).collect();
+    let convs = names
+        .iter()
+        .filter(|n| chain.trainable().iter().any(|(m, v)| m == *n && v.rank() == 4))
+        .count();
+    assert_eq!(convs, 3, "three convolution weights: {names:?}");
+    assert!(
+        names.len() > 3 && names.len() < all / 4,
+        "{} of {all}: {names:?}",
+        names.len()
+    );
+    assert!(chain.parameter_count() < full.parameter_count() / 10);
+    assert!(!names.iter().any(|n| n.contains("fc")), "the head stays: {names:?}");
+    for bad in [0, 28] {
+        let error = error_of(chain.train_first_convs(bad));
+        assert!(error.contains("has 27 convolutions"), "{error}");
+    }
+    let error = match super::net::Net::new(
+        super::net::Init::Scratch,
+        StudentShape {
+            input_size: 24,
+            width: 4,
+            embedding_size: 128,
+            lowfreq: false,
+        },
+        &card,
+        1,
+        Some(3),
+    ) {
+        Ok(_) => panic!("a scratch student with --train-convs must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("--train-convs needs --init teacher"), "{error}");
 }
 
 /// A graph that is not one chain of supported layers is refused, naming the node.

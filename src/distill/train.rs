@@ -91,6 +91,8 @@ pub struct TrainConfig {
     /// the validation side).
     #[serde(default)]
     pub keep_best: bool,
+    /// Surgical fine-tuning (`--init teacher`): train only the first this many convolutions.
+    pub train_convs: Option<usize>,
     /// The card's id; default `student-<size>px-w<width>`.
     pub id: Option<String>,
     /// Written into the card: the training data and the licence the weights inherit.
@@ -198,7 +200,7 @@ pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
     check(config)?;
     let teacher_card = ModelCard::load(&config.teacher)?;
     let (shape, teacher_size) = student_shape(config, &teacher_card)?;
-    let net = Net::new(config.init, shape, &teacher_card, config.seed)?;
+    let net = Net::new(config.init, shape, &teacher_card, config.seed, config.train_convs)?;
     let mut teacher = Recognizer::load(&teacher_card, config.ort_library.as_deref(), config.threads)?;
     let data = Pool::load(&config.data, teacher_size, &mut teacher)?;
     let mut load = |folder: &Option<PathBuf>| {

@@ -2,6 +2,8 @@
 //! embedding: it scores negative infinity against everyone, so it is never accepted and never
 //! ranked first — a miss, as the pipeline would experience it.
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 /// One probe's scores against every gallery identity (by its best template).
@@ -68,11 +70,18 @@ pub fn threshold_at_far(impostors: &[f32], far: f64) -> Option<f32> {
     if n == 0 || (n as f64) * far < 1.0 {
         return None;
     }
-    let mut sorted = impostors.to_vec();
-    sorted.sort_by(|a, b| b.total_cmp(a));
-    let allowed = (far * n as f64).floor() as usize;
-    // Accepting strictly above the (allowed+1)-th highest score accepts at most `allowed`.
-    Some(sorted[allowed.min(n - 1)])
+    Some(nth_highest(&mut impostors.to_vec(), allowed_impostors(n, far)))
+}
+
+/// How many of `n` impostor scores a false-accept rate of `far` lets through.
+fn allowed_impostors(n: usize, far: f64) -> usize {
+    ((far * n as f64).floor() as usize).min(n - 1)
+}
+
+/// The score with `k` scores above it. Accepting strictly above the (allowed+1)-th highest
+/// score accepts at most `allowed`. Linear time: only that rank is needed, not the order.
+fn nth_highest(scores: &mut [f32], k: usize) -> f32 {
+    *scores.select_nth_unstable_by(k, |a, b| b.total_cmp(a)).1
 }
 
 /// Fraction of `genuine` scores strictly above `threshold`.
@@ -145,4 +154,129 @@ pub fn auc(genuine: &[f32], impostors: &[f32]) -> Option<f64> {
         wins += below as f64 + 0.5 * (not_above - below) as f64;
     }
     Some(wins / (genuine.len() as f64 * impostors.len() as f64))
+}
+
+/// A 90 % interval: the 5th and 95th percentiles of the bootstrap distribution.
+pub type Interval = [f64; 2];
+
+/// One recognizer's spread over people, and its difference from the first recognizer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Spread {
+    pub rank1_ci90: Option<Interval>,
+    pub tar_far_1e3_ci90: Option<Interval>,
+    /// rank-1 minus the first recognizer's, on the same resampled people (paired).
+    pub rank1_delta_ci90: Option<Interval>,
+    pub tar_far_1e3_delta_ci90: Option<Interval>,
+}
+
+/// What the bootstrap needs of one mated probe: whether it ranks right, its genuine score,
+/// and its impostor scores, highest first.
+pub(super) struct Mated {
+    person: usize,
+    right: bool,
+    genuine: f32,
+    impostors: Vec<f32>,
+}
+
+impl Mated {
+    pub(super) fn summarise(probes: &[ProbeScores]) -> Vec<Mated> {
+        probes
+            .iter()
+            .filter(|p| p.truth.is_some())
+            .map(|p| {
+                let mut impostors: Vec<f32> = p.impostors().collect();
+                impostors.sort_by(|a, b| b.total_cmp(a));
+                Mated {
+                    person: p.truth.unwrap_or_default(),
+                    right: p.top().map(|(i, _)| Some(i)) == Some(p.truth),
+                    genuine: p.genuine(),
+                    impostors,
+                }
+            })
+            .collect()
+    }
+}
+
+/// rank-1 and TAR at `far` of the mated probes at `draw` (indices, repeats allowed).
+pub(super) fn resampled(probes: &[Mated], draw: &[usize], far: f64, pool: &mut Vec<f32>) -> (f64, Option<f64>) {
+    let n = draw.len().max(1) as f64;
+    let rank1 = draw.iter().filter(|&&i| probes[i].right).count() as f64 / n;
+    let total: usize = draw.iter().map(|&i| probes[i].impostors.len()).sum();
+    if total == 0 || (total as f64) * far < 1.0 {
+        return (rank1, None);
+    }
+    // The threshold has `allowed` scores of the pool above it, so it is among the
+    // `allowed + 1` highest of its own probe's: the rest of each list cannot matter.
+    let allowed = allowed_impostors(total, far);
+    pool.clear();
+    for &i in draw {
+        let own = &probes[i].impostors;
+        pool.extend_from_slice(&own[..own.len().min(allowed + 1)]);
+    }
+    let threshold = nth_highest(pool, allowed);
+    let accepted = draw.iter().filter(|&&i| probes[i].genuine > threshold).count();
+    (rank1, Some(accepted as f64 / n))
+}
+
+/// Bootstrap over people: each resample draws as many people as there are, with
+/// replacement, and takes all their mated probes. `recognizers[r]` are one recognizer's
+/// scores for the same probes in the same order, so every recognizer sees the same draws
+/// and its difference from `recognizers[0]` is paired. Strangers do not enter rank-1 or TAR.
+pub fn bootstrap_by_person(recognizers: &[&[ProbeScores]], resamples: usize, seed: u64) -> Vec<Spread> {
+    const FAR: f64 = 1e-3;
+    let summaries: Vec<Vec<Mated>> = recognizers.iter().map(|p| Mated::summarise(p)).collect();
+    let Some(first) = summaries.first() else {
+        return Vec::new();
+    };
+    let mut people: Vec<Vec<usize>> = Vec::new();
+    let mut slot = std::collections::HashMap::new();
+    for (i, probe) in first.iter().enumerate() {
+        let k = *slot.entry(probe.person).or_insert_with(|| {
+            people.push(Vec::new());
+            people.len() - 1
+        });
+        people[k].push(i);
+    }
+    if resamples == 0 || people.is_empty() {
+        return vec![Spread::default(); recognizers.len()];
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut pool = Vec::new();
+    // [recognizer] → per resample (rank-1, TAR).
+    let mut draws: Vec<Vec<(f64, Option<f64>)>> = vec![Vec::with_capacity(resamples); recognizers.len()];
+    for _ in 0..resamples {
+        let draw: Vec<usize> = (0..people.len())
+            .flat_map(|_| people[rng.random_range(0..people.len())].iter().copied())
+            .collect();
+        for (r, probes) in summaries.iter().enumerate() {
+            draws[r].push(resampled(probes, &draw, FAR, &mut pool));
+        }
+    }
+    let tar = |d: &[(f64, Option<f64>)]| d.iter().map(|x| x.1).collect::<Option<Vec<f64>>>();
+    draws
+        .iter()
+        .map(|d| {
+            let rank1: Vec<f64> = d.iter().map(|x| x.0).collect();
+            let base_rank1: Vec<f64> = draws[0].iter().map(|x| x.0).collect();
+            let tar_delta = tar(d)
+                .zip(tar(&draws[0]))
+                .map(|(a, b)| a.iter().zip(&b).map(|(x, y)| x - y).collect::<Vec<f64>>());
+            Spread {
+                rank1_ci90: interval(rank1.clone()),
+                tar_far_1e3_ci90: tar(d).and_then(interval),
+                rank1_delta_ci90: interval(rank1.iter().zip(&base_rank1).map(|(x, y)| x - y).collect()),
+                tar_far_1e3_delta_ci90: tar_delta.and_then(interval),
+            }
+        })
+        .collect()
+}
+
+/// The 5th and 95th percentiles (nearest rank).
+fn interval(mut values: Vec<f64>) -> Option<Interval> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((q * (values.len() - 1) as f64).round() as usize).min(values.len() - 1)];
+    Some([at(0.05), at(0.95)])
 }

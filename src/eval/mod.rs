@@ -22,7 +22,7 @@ pub mod video;
 mod tests;
 
 pub use report::{EvalReport, Row};
-pub use run::{EvalConfig, GalleryKind, evaluate};
+pub use run::{Enrolment, EvalConfig, GalleryKind, evaluate};
 pub use video::{VideoConfig, VideoRow, evaluate_video};
 
 use std::path::PathBuf;

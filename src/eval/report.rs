@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::metrics::AtFar;
+use super::metrics::{AtFar, Interval, Spread};
 use super::probes::CameraDegradation;
 use super::run::{Alignment, EvalConfig, GalleryKind};
 use super::video::VideoRow;
@@ -37,6 +37,12 @@ pub struct Row {
     /// Mean distance (frame px) of the detected landmarks from the oracle ones over the found
     /// mated probes; the same for every recognizer at one size.
     pub landmark_error_px: Option<f64>,
+    /// The recognizer whose numbers the `*_delta_ci90` intervals subtract (the first given);
+    /// absent on that recognizer's own rows.
+    pub versus: Option<String>,
+    /// 90 % bootstrap intervals over people (detected and oracle rows alike).
+    #[serde(flatten)]
+    pub spread: Spread,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,7 +52,13 @@ pub struct SetSummary {
     /// Set identities enrolled plus distractors.
     pub gallery_identities: usize,
     pub distractors_in_gallery: usize,
+    /// Galleries the set was measured against: 1 with the first photo enrolled, one per
+    /// photo of the person with the most with `--enrol each`.
+    pub enrolment_rounds: usize,
+    /// Mated probe scores over all rounds (what rank-1 and TAR are fractions of).
     pub mated_probes: usize,
+    /// Distinct photos that probe (each embedded once, measured in several rounds).
+    pub probe_photos: usize,
     pub strangers: usize,
     pub identities_without_face: usize,
     pub photos_without_face: Vec<std::path::PathBuf>,
@@ -92,10 +104,17 @@ impl EvalReport {
         for set in &self.sets {
             let _ = writeln!(
                 out,
-                "\n### {} — {} identities ({} in the gallery with distractors), {} probes, {} strangers\n",
-                set.name, set.identities, set.gallery_identities, set.mated_probes, set.strangers
+                "\n### {} — {} identities ({} in the gallery with distractors), {} probes of {} photos in {} enrolment round(s), {} strangers\n",
+                set.name,
+                set.identities,
+                set.gallery_identities,
+                set.mated_probes,
+                set.probe_photos,
+                set.enrolment_rounds,
+                set.strangers
             );
-            out.push_str("| px | recognizer | gallery | detected | rank-1 det / oracle | TAR@1e-3 det / oracle | TAR@1e-2 det / oracle | DIR@1e-2 det / oracle | cos to sharp det / oracle | thr@1e-3 det |\n");
+            out.push_str("[90 % bootstrap interval over people]\n\n");
+            out.push_str("| px | recognizer | gallery | detected | rank-1 det [90 %] / oracle | TAR@1e-3 det [90 %] / oracle | TAR@1e-2 det / oracle | DIR@1e-2 det / oracle | cos to sharp det / oracle | thr@1e-3 det |\n");
             out.push_str("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
             let rows: Vec<&Row> = self.rows.iter().filter(|r| r.set == set.name).collect();
             for det in rows.iter().filter(|r| r.alignment == Alignment::Detected) {
@@ -109,6 +128,9 @@ impl EvalReport {
                     continue;
                 };
                 let pair = |a: Option<f64>, b: Option<f64>| format!("{} / {}", pct(a), pct(b));
+                let spanned = |a: Option<f64>, ci: Option<Interval>, b: Option<f64>| {
+                    format!("{} {} / {}", pct(a), span(ci), pct(b))
+                };
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} |",
@@ -116,8 +138,12 @@ impl EvalReport {
                     recognizer_name(det),
                     gallery_name(det.gallery),
                     pct(Some(det.detection_rate)),
-                    pair(Some(det.rank1), Some(oracle.rank1)),
-                    pair(det.tar_far_1e3.rate, oracle.tar_far_1e3.rate),
+                    spanned(Some(det.rank1), det.spread.rank1_ci90, Some(oracle.rank1)),
+                    spanned(
+                        det.tar_far_1e3.rate,
+                        det.spread.tar_far_1e3_ci90,
+                        oracle.tar_far_1e3.rate
+                    ),
                     pair(det.tar_far_1e2.rate, oracle.tar_far_1e2.rate),
                     pair(det.dir_far_1e2.rate, oracle.dir_far_1e2.rate),
                     num(det.mean_cosine_to_sharp),
@@ -126,6 +152,7 @@ impl EvalReport {
                 );
             }
             out.push_str(&landmark_line(&rows));
+            out.push_str(&differences(&rows));
         }
         if !self.video.is_empty() {
             out.push_str("\n### Real footage (tracks as labels)\n\n| video | recognizer | face px | genuine pairs | impostor pairs | AUC | TAR@1e-2 | thr@1e-2 |\n|---|---|---|---:|---:|---:|---:|---:|\n");
@@ -165,6 +192,70 @@ pub fn gallery_name(kind: GalleryKind) -> &'static str {
 
 fn pct(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+/// `[48.1–65.0]` in percent; empty without an interval.
+fn span(v: Option<Interval>) -> String {
+    v.map_or(String::new(), |[lo, hi]| {
+        format!("[{:.1}–{:.1}]", lo * 100.0, hi * 100.0)
+    })
+}
+
+/// Each recognizer's paired difference from the first one, in points, with its interval.
+fn differences(rows: &[&Row]) -> String {
+    let paired: Vec<&&Row> = rows.iter().filter(|r| r.versus.is_some()).collect();
+    let Some(versus) = paired.first().and_then(|r| r.versus.as_deref()) else {
+        return String::new();
+    };
+    let mut out = format!(
+        "\nDifference from {versus}, in points (paired bootstrap over people, 90 %):\n\n\
+         | px | recognizer | gallery | alignment | Δ rank-1 [90 %] | Δ TAR@1e-3 [90 %] |\n|---:|---|---|---|---:|---:|\n"
+    );
+    for row in paired {
+        let base = rows.iter().find(|b| {
+            b.versus.is_none()
+                && b.px == row.px
+                && b.frames == row.frames
+                && b.gallery == row.gallery
+                && b.alignment == row.alignment
+        });
+        let delta = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a - b);
+        let points = |d: Option<f64>| d.map_or("n/a".into(), |d| format!("{:+.1}", d * 100.0));
+        let (rank1, tar) = match base {
+            Some(b) => (
+                delta(Some(row.rank1), Some(b.rank1)),
+                delta(row.tar_far_1e3.rate, b.tar_far_1e3.rate),
+            ),
+            None => (None, None),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} {} | {} {} |",
+            row.px,
+            recognizer_name(row),
+            gallery_name(row.gallery),
+            alignment_name(row.alignment),
+            points(rank1),
+            signed_span(row.spread.rank1_delta_ci90),
+            points(tar),
+            signed_span(row.spread.tar_far_1e3_delta_ci90),
+        );
+    }
+    out
+}
+
+/// `[-3.8, +7.5]` in points; empty without an interval.
+fn signed_span(v: Option<Interval>) -> String {
+    v.map_or(String::new(), |[lo, hi]| {
+        format!("[{:+.1}, {:+.1}]", lo * 100.0, hi * 100.0)
+    })
+}
+
+fn alignment_name(alignment: Alignment) -> &'static str {
+    match alignment {
+        Alignment::Detected => "detected",
+        Alignment::Oracle => "oracle",
+    }
 }
 
 fn num(v: Option<f64>) -> String {

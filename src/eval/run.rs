@@ -35,6 +35,17 @@ pub enum GalleryKind {
     MultiRes,
 }
 
+/// Which of a person's photos are enrolled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Enrolment {
+    /// The first photo (by name); the others are probes.
+    First,
+    /// Each photo in turn, the others probing it: one round per photo, every ordered pair of
+    /// a person's photos measured once (twice the probes of `first` for pairs).
+    Each,
+}
+
 /// Where the probe's alignment landmarks come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -60,6 +71,9 @@ pub struct EvalConfig {
     pub detect: DetectConfig,
     pub ort_library: Option<PathBuf>,
     pub galleries: Vec<GalleryKind>,
+    pub enrolment: Enrolment,
+    /// Resamples of the bootstrap over people behind every 90 % interval (0: none).
+    pub bootstrap: usize,
     pub multi_res_widths: Vec<u32>,
     pub sizes: Vec<u32>,
     /// Track lengths measured: each probe is seen in this many frames (its own placement,
@@ -168,11 +182,11 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport, EvalError> {
     } else {
         load_distractors(config, &mut models)?
     };
-    let filler_gallery = enrol(config, &mut models.enroll, &fillers)?;
+    let named: Vec<(&str, &SharpFace)> = fillers.iter().map(|(name, face)| (name.as_str(), face)).collect();
+    let filler_gallery = enrol(config, &mut models.enroll, &named)?;
     for root in &config.sets {
         let set = LabelledSet::load(root)?;
-        let mut run = SetRun::prepare(config, &set, &mut models, &strangers)?;
-        run.gallery.extend(&filler_gallery);
+        let mut run = SetRun::prepare(config, &set, &mut models, &strangers, &filler_gallery)?;
         let composer = Composer::new(backgrounds.clone(), config.degradation, config.seed)?;
         run.embed_probes(config, &mut models, composer)?;
         report.rows.extend(run.rows(config, &models));
@@ -283,7 +297,7 @@ fn load_distractors(config: &EvalConfig, models: &mut Models) -> Result<Distract
 }
 
 /// Templates of each named face for both gallery strategies.
-fn enrol(config: &EvalConfig, enroll: &mut Recognizer, faces: &[(String, SharpFace)]) -> Result<Enrolled, EvalError> {
+fn enrol(config: &EvalConfig, enroll: &mut Recognizer, faces: &[(&str, &SharpFace)]) -> Result<Enrolled, EvalError> {
     let size = enroll.input_size();
     let mut enrolled = Enrolled {
         names: Vec::new(),
@@ -305,7 +319,7 @@ fn enrol(config: &EvalConfig, enroll: &mut Recognizer, faces: &[(String, SharpFa
         };
         enrolled.degraded.push(templates.split_off(1));
         enrolled.single.append(&mut templates);
-        enrolled.names.push(name.clone());
+        enrolled.names.push(name.to_string());
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -336,9 +350,10 @@ struct SetRun<'a> {
     identities: usize,
     photos_without_face: Vec<PathBuf>,
     identities_without_face: usize,
-    gallery: Enrolled,
-    /// Mated probes: gallery index of the person, the face, and the enrolment model's
-    /// embedding of the sharp photo.
+    /// One gallery per enrolment round (one round when the first photo is enrolled).
+    rounds: Vec<Round>,
+    /// Mated probes: the person's index in every round's gallery, the face, and the
+    /// enrolment model's embedding of the sharp photo.
     mated: Vec<(usize, SharpFace, Vec<f32>)>,
     /// Faces of people not enrolled; probes after the mated ones.
     strangers: &'a [SharpFace],
@@ -350,12 +365,23 @@ struct SetRun<'a> {
     located: Vec<Vec<Vec<Option<f64>>>>,
 }
 
+/// One enrolment: a gallery (the set's people in set order, then the fillers) and the mated
+/// probes that are measured against it (every photo but the enrolled one).
+struct Round {
+    gallery: Enrolled,
+    probes: Vec<usize>,
+}
+
+/// Per person, the indices of their faces in the set's face list.
+pub(super) type FacesByPerson = Vec<Vec<usize>>;
+
 impl<'a> SetRun<'a> {
     fn prepare(
         config: &EvalConfig,
         set: &LabelledSet,
         models: &mut Models,
         strangers: &'a [SharpFace],
+        fillers: &Enrolled,
     ) -> Result<SetRun<'a>, EvalError> {
         // One pass over every photo of the set; each remembers its identity.
         let (photos, owners): (Vec<PathBuf>, Vec<usize>) = set
@@ -364,48 +390,61 @@ impl<'a> SetRun<'a> {
             .enumerate()
             .flat_map(|(n, identity)| identity.photos.iter().map(move |p| (p.clone(), n)))
             .unzip();
-        let (faces, photos_without_face) =
+        let (found, photos_without_face) =
             find_faces(config, &mut models.finder, &photos, &format!("{} photos", set.name))?;
-        // The first photo with a face of each identity is enrolled, the others are probes.
-        let mut gallery_index: Vec<Option<usize>> = vec![None; set.identities.len()];
-        let mut gallery_faces = Vec::new();
-        let mut probe_faces: Vec<(usize, SharpFace)> = Vec::new();
-        for (i, face) in faces {
-            let owner = owners[i];
-            match gallery_index[owner] {
-                Some(index) => probe_faces.push((index, face)),
-                None => {
-                    gallery_index[owner] = Some(gallery_faces.len());
-                    gallery_faces.push((set.identities[owner].name.clone(), face));
-                }
-            }
+        let mut by_identity: FacesByPerson = vec![Vec::new(); set.identities.len()];
+        let mut faces = Vec::with_capacity(found.len());
+        for (i, face) in found {
+            by_identity[owners[i]].push(faces.len());
+            faces.push(face);
         }
-        let identities_without_face = gallery_index.iter().filter(|g| g.is_none()).count();
-        if gallery_faces.is_empty() {
+        let identities_without_face = by_identity.iter().filter(|f| f.is_empty()).count();
+        // People without a face are not in the gallery: index the rest densely.
+        let (names, people): (Vec<String>, FacesByPerson) = set
+            .identities
+            .iter()
+            .zip(by_identity)
+            .filter(|(_, faces)| !faces.is_empty())
+            .map(|(identity, faces)| (identity.name.clone(), faces))
+            .unzip();
+        if people.is_empty() {
             return Err(EvalError::Data {
                 path: set.root.clone(),
                 message: "the detector found no face in any photo of this set".into(),
             });
         }
-        if probe_faces.is_empty() {
+        if people.iter().all(|f| f.len() < 2) {
             return Err(EvalError::Data {
                 path: set.root.clone(),
                 message: "no identity has a second photo with a face: nothing to probe with".into(),
             });
         }
-        let gallery = enrol(config, &mut models.enroll, &gallery_faces)?;
-        let sharp = embed_sharp(&mut models.enroll, probe_faces.iter().map(|(_, f)| f))?;
+        let (probe_faces, plans) = plan_rounds(config.enrolment, &people);
+        let mut rounds = Vec::with_capacity(plans.len());
+        for (enrolled, probes) in plans {
+            let named: Vec<(&str, &SharpFace)> = enrolled
+                .iter()
+                .zip(&names)
+                .map(|(&face, name)| (name.as_str(), &faces[face]))
+                .collect();
+            let mut gallery = enrol(config, &mut models.enroll, &named)?;
+            gallery.extend(fillers);
+            rounds.push(Round { gallery, probes });
+        }
+        let sharp = embed_sharp(&mut models.enroll, probe_faces.iter().map(|&(_, f)| &faces[f]))?;
+        // Each face probes once: move it out of the set's list.
+        let mut faces: Vec<Option<SharpFace>> = faces.into_iter().map(Some).collect();
         let mated = probe_faces
             .into_iter()
             .zip(sharp)
-            .map(|((truth, face), sharp)| (truth, face, sharp))
+            .filter_map(|((person, face), sharp)| faces[face].take().map(|face| (person, face, sharp)))
             .collect();
         Ok(SetRun {
             name: set.name.clone(),
             identities: set.identities.len(),
             photos_without_face,
             identities_without_face,
-            gallery,
+            rounds,
             mated,
             strangers,
             embeddings: Vec::new(),
@@ -417,11 +456,11 @@ impl<'a> SetRun<'a> {
         self.mated.len() + self.strangers.len()
     }
 
-    /// The face of probe `i` and whose it is (`None`: a stranger).
-    fn probe(&self, i: usize) -> (&SharpFace, Option<usize>) {
+    /// The face of probe `i` (mated probes first, then strangers).
+    fn probe_face(&self, i: usize) -> &SharpFace {
         match self.mated.get(i) {
-            Some((truth, face, _)) => (face, Some(*truth)),
-            None => (&self.strangers[i - self.mated.len()], None),
+            Some((_, face, _)) => face,
+            None => &self.strangers[i - self.mated.len()],
         }
     }
 
@@ -456,7 +495,7 @@ impl<'a> SetRun<'a> {
             // is composed exactly as a single-frame run composes it.
             for start in (0..n).step_by(SLOTS).cycle().take(chunks * frames) {
                 let indices: Vec<usize> = (start..(start + SLOTS).min(n)).collect();
-                let faces: Vec<&SharpFace> = indices.iter().map(|&i| self.probe(i).0).collect();
+                let faces: Vec<&SharpFace> = indices.iter().map(|&i| self.probe_face(i)).collect();
                 let (frame, placed) = composer.compose(&faces, px, frame_index)?;
                 frame_index += 1;
                 let first_frame = self.located[s][start].is_empty();
@@ -517,24 +556,29 @@ impl<'a> SetRun<'a> {
     fn rows(&self, config: &EvalConfig, models: &Models) -> Vec<Row> {
         let mut rows = Vec::new();
         let dim = models.enroll.embedding_size();
+        let first = models.recognizers.first().map(|r| r.model_id().to_string());
         for &kind in &config.galleries {
-            let matcher = self.gallery.matcher(kind, dim);
-            for (r, recognizer) in models.recognizers.iter().enumerate() {
-                for (s, &px) in config.sizes.iter().enumerate() {
-                    for &frames in &config.frames {
-                        for (a, &alignment) in ALIGNMENTS.iter().enumerate() {
-                            rows.push(self.row(
-                                &matcher,
-                                &self.embeddings[r][a][s],
-                                s,
-                                RowKey {
-                                    recognizer: recognizer.model_id(),
-                                    gallery: kind,
-                                    alignment,
-                                    px,
-                                    frames,
-                                },
-                            ));
+            let matchers: Vec<Matcher> = self.rounds.iter().map(|r| r.gallery.matcher(kind, dim)).collect();
+            for (s, &px) in config.sizes.iter().enumerate() {
+                for &frames in &config.frames {
+                    for (a, &alignment) in ALIGNMENTS.iter().enumerate() {
+                        // Every recognizer on the same probes, so the bootstrap can pair them.
+                        let fused: Vec<Vec<Option<Vec<f32>>>> = (0..models.recognizers.len())
+                            .map(|r| fuse_tracks(&self.embeddings[r][a][s], frames))
+                            .collect();
+                        let scores: Vec<Vec<ProbeScores>> = fused.iter().map(|f| self.scores(&matchers, f)).collect();
+                        let views: Vec<&[ProbeScores]> = scores.iter().map(Vec::as_slice).collect();
+                        let spreads = metrics::bootstrap_by_person(&views, config.bootstrap, config.seed);
+                        for (r, (recognizer, spread)) in models.recognizers.iter().zip(spreads).enumerate() {
+                            let key = RowKey {
+                                recognizer: recognizer.model_id(),
+                                versus: first.as_deref().filter(|_| r > 0),
+                                gallery: kind,
+                                alignment,
+                                px,
+                                frames,
+                            };
+                            rows.push(self.row(&scores[r], spread, &fused[r], s, key));
                         }
                     }
                 }
@@ -543,25 +587,38 @@ impl<'a> SetRun<'a> {
         rows
     }
 
-    fn row(&self, matcher: &Matcher, embeddings: &Embeddings, size_index: usize, key: RowKey<'_>) -> Row {
-        // The track's template over its first `frames` frames, as the pipeline fuses it.
-        let fused: Vec<Option<Vec<f32>>> = embeddings
-            .iter()
-            .map(|frames| fuse(&frames[..frames.len().min(key.frames)]))
-            .collect();
-        let scores: Vec<ProbeScores> = (0..self.probes())
-            .map(|i| {
-                let truth = self.probe(i).1;
-                match fused[i].as_deref().and_then(|e| matcher.scores(e)) {
-                    Some(scores) => ProbeScores { truth, scores },
-                    None => ProbeScores::missed(truth),
-                }
-            })
-            .collect();
+    /// Every round's mated probes against that round's gallery, then the strangers against
+    /// each round's gallery (so strangers keep their share of the probes).
+    fn scores(&self, matchers: &[Matcher], fused: &[Option<Vec<f32>>]) -> Vec<ProbeScores> {
+        let score = |matcher: &Matcher, i: usize, truth: Option<usize>| match fused[i]
+            .as_deref()
+            .and_then(|e| matcher.scores(e))
+        {
+            Some(scores) => ProbeScores { truth, scores },
+            None => ProbeScores::missed(truth),
+        };
+        let mut scores = Vec::new();
+        for (round, matcher) in self.rounds.iter().zip(matchers) {
+            scores.extend(round.probes.iter().map(|&p| score(matcher, p, Some(self.mated[p].0))));
+        }
+        for matcher in matchers {
+            scores.extend((self.mated.len()..self.probes()).map(|i| score(matcher, i, None)));
+        }
+        scores
+    }
+
+    fn row(
+        &self,
+        scores: &[ProbeScores],
+        spread: metrics::Spread,
+        fused: &[Option<Vec<f32>>],
+        size_index: usize,
+        key: RowKey<'_>,
+    ) -> Row {
         let cosines: Vec<f64> = self
             .mated
             .iter()
-            .zip(&fused)
+            .zip(fused)
             .filter_map(|((_, _, sharp), e)| e.as_ref().map(|e| crate::gallery::dot(sharp, e) as f64))
             .collect();
         let mated = self.mated.len();
@@ -571,6 +628,7 @@ impl<'a> SetRun<'a> {
         };
         let detected = (0..mated).filter(|&i| seen(i).iter().any(Option::is_some)).count();
         let errors: Vec<f64> = (0..mated).flat_map(|i| seen(i).iter().flatten().copied()).collect();
+        let paired = key.versus.is_some();
         Row {
             set: self.name.clone(),
             recognizer: key.recognizer.to_string(),
@@ -578,15 +636,21 @@ impl<'a> SetRun<'a> {
             alignment: key.alignment,
             px: key.px,
             frames: key.frames,
-            mated_probes: mated,
+            mated_probes: scores.iter().filter(|p| p.truth.is_some()).count(),
             strangers: self.strangers.len(),
             detection_rate: detected as f64 / mated.max(1) as f64,
-            rank1: metrics::rank1(&scores),
-            tar_far_1e2: metrics::tar_at_far(&scores, 1e-2),
-            tar_far_1e3: metrics::tar_at_far(&scores, 1e-3),
-            dir_far_1e2: metrics::dir_at_far(&scores, 1e-2),
+            rank1: metrics::rank1(scores),
+            tar_far_1e2: metrics::tar_at_far(scores, 1e-2),
+            tar_far_1e3: metrics::tar_at_far(scores, 1e-3),
+            dir_far_1e2: metrics::dir_at_far(scores, 1e-2),
             mean_cosine_to_sharp: mean(&cosines),
             landmark_error_px: mean(&errors),
+            versus: key.versus.map(str::to_string),
+            spread: metrics::Spread {
+                rank1_delta_ci90: spread.rank1_delta_ci90.filter(|_| paired),
+                tar_far_1e3_delta_ci90: spread.tar_far_1e3_delta_ci90.filter(|_| paired),
+                ..spread
+            },
         }
     }
 
@@ -594,12 +658,62 @@ impl<'a> SetRun<'a> {
         SetSummary {
             name: self.name.clone(),
             identities: self.identities,
-            gallery_identities: self.gallery.names.len(),
+            gallery_identities: self.rounds.first().map_or(0, |r| r.gallery.names.len()),
             distractors_in_gallery: fillers,
-            mated_probes: self.mated.len(),
+            enrolment_rounds: self.rounds.len(),
+            mated_probes: self.rounds.iter().map(|r| r.probes.len()).sum(),
+            probe_photos: self.mated.len(),
             strangers: self.strangers.len(),
             identities_without_face: self.identities_without_face,
             photos_without_face: self.photos_without_face.clone(),
+        }
+    }
+}
+
+/// Each probe's track template over its first `frames` frames, as the pipeline fuses it.
+fn fuse_tracks(embeddings: &Embeddings, frames: usize) -> Vec<Option<Vec<f32>>> {
+    embeddings
+        .iter()
+        .map(|seen| fuse(&seen[..seen.len().min(frames)]))
+        .collect()
+}
+
+/// Mated probes `(person, face)` and, per enrolment round, the face enrolled for each person
+/// and the probes (indices into the first list) measured against that gallery.
+pub(super) type RoundPlans = (Vec<(usize, usize)>, Vec<(Vec<usize>, Vec<usize>)>);
+
+/// Who is enrolled with which photo in each round, and who probes. `people[p]` lists person
+/// p's faces; a person with one face is enrolled in every round and never probes.
+pub(super) fn plan_rounds(enrolment: Enrolment, people: &FacesByPerson) -> RoundPlans {
+    let mut probe_faces = Vec::new();
+    match enrolment {
+        Enrolment::First => {
+            for (person, faces) in people.iter().enumerate() {
+                probe_faces.extend(faces[1..].iter().map(|&f| (person, f)));
+            }
+            let enrolled = people.iter().map(|faces| faces[0]).collect();
+            let probes = (0..probe_faces.len()).collect();
+            (probe_faces, vec![(enrolled, probes)])
+        }
+        Enrolment::Each => {
+            for (person, faces) in people.iter().enumerate().filter(|(_, f)| f.len() > 1) {
+                probe_faces.extend(faces.iter().map(|&f| (person, f)));
+            }
+            let rounds = people.iter().map(Vec::len).max().unwrap_or(0);
+            let plans = (0..rounds)
+                .map(|round| {
+                    let enrolled: Vec<usize> = people.iter().map(|faces| faces[round % faces.len()]).collect();
+                    // Each ordered pair once: a person takes part in the rounds of their own photos.
+                    let probes = (0..probe_faces.len())
+                        .filter(|&i| {
+                            let (person, face) = probe_faces[i];
+                            round < people[person].len() && face != enrolled[person]
+                        })
+                        .collect();
+                    (enrolled, probes)
+                })
+                .collect();
+            (probe_faces, plans)
         }
     }
 }
@@ -667,6 +781,8 @@ fn dump(frame: &BgrImage, path: &std::path::Path) -> Result<(), EvalError> {
 
 struct RowKey<'a> {
     recognizer: &'a str,
+    /// The recognizer the paired differences are taken against (the first one given).
+    versus: Option<&'a str>,
     gallery: GalleryKind,
     alignment: Alignment,
     px: u32,

@@ -1,4 +1,7 @@
-use super::metrics::{ProbeScores, accept_rate, auc, dir_at_far, rank1, tar_at_far, threshold_at_far};
+use super::metrics::{
+    Mated, ProbeScores, accept_rate, auc, bootstrap_by_person, dir_at_far, rank1, resampled, tar_at_far,
+    threshold_at_far,
+};
 use crate::gallery::Matcher;
 
 fn mated(truth: usize, scores: &[f32]) -> ProbeScores {
@@ -164,4 +167,98 @@ fn camera_degradation_is_off_by_default_and_deterministic_for_a_seed() {
     let mean =
         |image: &crate::image::BgrImage| image.data.iter().map(|&v| v as f64).sum::<f64>() / image.data.len() as f64;
     assert!(mean(&darker) < mean(&frame) - 30.0, "a darker camera");
+}
+
+/// `people` mated probes per person over `people` identities: probe k of person p scores
+/// `genuine(p, k)` on its own identity and a spread of lower scores elsewhere.
+fn synthetic_probes(people: usize, per_person: usize, genuine: impl Fn(usize, usize) -> f32) -> Vec<ProbeScores> {
+    let mut probes = Vec::new();
+    for p in 0..people {
+        for k in 0..per_person {
+            let scores: Vec<f32> = (0..people)
+                .map(|q| {
+                    if q == p {
+                        genuine(p, k)
+                    } else {
+                        ((p * 31 + q * 17 + k * 7) % 97) as f32 / 200.0
+                    }
+                })
+                .collect();
+            probes.push(mated(p, &scores));
+        }
+    }
+    probes
+}
+
+#[test]
+fn the_bootstraps_truncated_pool_gives_tar_at_far_exactly() {
+    let probes = synthetic_probes(60, 2, |p, k| 0.2 + ((p * 13 + k * 5) % 40) as f32 / 100.0);
+    let summary = Mated::summarise(&probes);
+    let everyone: Vec<usize> = (0..summary.len()).collect();
+    for far in [1e-3, 1e-2, 0.1] {
+        let (r1, tar) = resampled(&summary, &everyone, far, &mut Vec::new());
+        assert!((r1 - rank1(&probes)).abs() < 1e-12, "far {far}");
+        assert_eq!(tar, tar_at_far(&probes, far).rate, "far {far}");
+    }
+    // A draw with repeats: the same as the full computation on the repeated probes.
+    let draw = [0, 0, 0, 5, 5, 9, 17, 17, 17, 17, 40];
+    let repeated: Vec<ProbeScores> = draw.iter().map(|&i| probes[i].clone()).collect();
+    for far in [1e-2, 0.05] {
+        let (_, tar) = resampled(&summary, &draw, far, &mut Vec::new());
+        assert_eq!(tar, tar_at_far(&repeated, far).rate, "far {far}");
+    }
+}
+
+#[test]
+fn bootstrap_intervals_bracket_the_estimate_and_pair_recognizers() {
+    let weak = synthetic_probes(80, 2, |p, k| if (p + k) % 3 == 0 { 0.1 } else { 0.7 });
+    let strong = synthetic_probes(80, 2, |_, _| 0.7);
+    let spreads = bootstrap_by_person(&[&weak, &weak, &strong], 500, 1);
+    let estimate = rank1(&weak);
+    let [lo, hi] = spreads[0].rank1_ci90.unwrap();
+    assert!(lo < estimate && estimate < hi, "{lo} < {estimate} < {hi}");
+    assert!(
+        hi - lo < 0.3,
+        "80 people give an interval narrower than 30 points: {lo}..{hi}"
+    );
+    assert!(spreads[0].tar_far_1e3_ci90.is_some());
+    // The same recognizer twice differs by exactly nothing in every resample.
+    assert_eq!(spreads[1].rank1_delta_ci90, Some([0.0, 0.0]));
+    assert_eq!(spreads[1].tar_far_1e3_delta_ci90, Some([0.0, 0.0]));
+    // One that is right on every probe beats it in every resample.
+    let [lo, _] = spreads[2].rank1_delta_ci90.unwrap();
+    assert!(lo > 0.0, "paired difference interval {:?}", spreads[2].rank1_delta_ci90);
+    // The same seed gives the same intervals.
+    assert_eq!(bootstrap_by_person(&[&weak], 500, 1)[0], spreads[0]);
+    assert_eq!(bootstrap_by_person(&[&weak], 0, 1)[0].rank1_ci90, None);
+}
+
+#[test]
+fn enrolling_each_photo_in_turn_measures_every_ordered_pair_once() {
+    use super::run::{Enrolment, plan_rounds};
+    // Person 0: faces 0, 1; person 1: face 2 only; person 2: faces 3, 4, 5.
+    let people = vec![vec![0, 1], vec![2], vec![3, 4, 5]];
+
+    let (probes, rounds) = plan_rounds(Enrolment::First, &people);
+    assert_eq!(probes, vec![(0, 1), (2, 4), (2, 5)]);
+    assert_eq!(rounds, vec![(vec![0, 2, 3], vec![0, 1, 2])]);
+
+    let (probes, rounds) = plan_rounds(Enrolment::Each, &people);
+    assert_eq!(probes, vec![(0, 0), (0, 1), (2, 3), (2, 4), (2, 5)]);
+    assert_eq!(rounds.len(), 3);
+    let mut pairs = Vec::new();
+    for (enrolled, measured) in &rounds {
+        assert_eq!(enrolled[1], 2, "a person with one photo is enrolled in every round");
+        for &i in measured {
+            let (person, face) = probes[i];
+            assert_ne!(
+                face, enrolled[person],
+                "the enrolled photo never probes its own gallery"
+            );
+            pairs.push((enrolled[person], face));
+        }
+    }
+    pairs.sort();
+    let expected = vec![(0, 1), (1, 0), (3, 4), (3, 5), (4, 3), (4, 5), (5, 3), (5, 4)];
+    assert_eq!(pairs, expected, "each ordered pair of a person's photos, once");
 }
