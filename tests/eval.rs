@@ -131,18 +131,21 @@ fn eval_enrols_each_photo_in_turn_with_intervals_and_paired_differences() {
 fn blend_writes_a_model_between_two_and_refuses_a_bad_alpha() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("half.card.toml");
-    let sface = "models/sface.card.toml";
-    let (ok, stdout, stderr) = squint(&[
-        "blend",
-        "--base",
-        sface,
-        "--tuned",
-        sface,
-        "--alpha",
-        "0.5",
-        "--out",
-        path(&out),
-    ]);
+    let blend = |alpha: &str| {
+        let sface = "models/sface.card.toml";
+        squint(&[
+            "blend",
+            "--base",
+            sface,
+            "--tuned",
+            sface,
+            "--alpha",
+            alpha,
+            "--out",
+            path(&out),
+        ])
+    };
+    let (ok, stdout, stderr) = blend("0.5");
     assert!(ok, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["id"], "sface-2021dec-a0.5");
@@ -155,17 +158,7 @@ fn blend_writes_a_model_between_two_and_refuses_a_bad_alpha() {
     );
     assert!(dir.path().join("half.onnx").is_file());
 
-    let (ok, _, stderr) = squint(&[
-        "blend",
-        "--base",
-        sface,
-        "--tuned",
-        sface,
-        "--alpha",
-        "2",
-        "--out",
-        path(&out),
-    ]);
+    let (ok, _, stderr) = blend("2");
     assert!(!ok);
     assert!(stderr.contains("--alpha 2 is outside 0..=1"), "{stderr}");
 }
