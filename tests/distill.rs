@@ -245,6 +245,97 @@ fn the_teacher_fine_tuned_at_56_px_exports_a_model_of_the_teachers_space() {
     );
 }
 
+/// Float initializers of the model a card points at, by name.
+fn weights(card: &Path) -> std::collections::HashMap<String, Vec<f32>> {
+    let card = squint::model::ModelCard::load(card).unwrap();
+    let model = squint::distill::onnx::read(&card.model_path()).unwrap();
+    model
+        .graph
+        .unwrap()
+        .initializer
+        .iter()
+        .filter_map(|t| squint::distill::onnx::float_values(t).map(|v| (t.name.clone(), v)))
+        .collect()
+}
+
+/// Surgical fine-tuning changes the first convolutions and nothing after them; blending the
+/// result with SFace lands each weight between the two.
+#[test]
+fn surgical_fine_tuning_moves_only_the_first_convolutions_and_blends_with_sface() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let crops = d.join("crops");
+    ok(&[
+        "harvest",
+        "--photos",
+        "assets/photos",
+        "--augment",
+        "2",
+        "--out",
+        path(&crops),
+    ]);
+    let out = d.join("k2");
+    let stdout = ok(&[
+        "distill",
+        "--init",
+        "teacher",
+        "--train-convs",
+        "2",
+        "--data",
+        path(&crops),
+        "--out",
+        path(&out),
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--learning-rate",
+        "1e-3",
+        "--probe-sizes",
+        "12",
+        "--split",
+        "crop",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["shape"]["train_convs"], 2, "{report}");
+    assert!(report["parameters"].as_u64().unwrap() < 10_000, "{report}");
+    let sface = testing::repo().join("models/sface.card.toml");
+    let tuned = out.join("student.card.toml");
+    let (before, after) = (weights(&sface), weights(&tuned));
+    let changed: Vec<&String> = before.keys().filter(|name| before[*name] != after[*name]).collect();
+    assert!(!changed.is_empty(), "training moved nothing");
+    assert!(
+        changed.len() <= 8,
+        "only two convolutions with their BN and PReLU: {changed:?}"
+    );
+    assert_eq!(
+        before["pre_fc1_weight"], after["pre_fc1_weight"],
+        "the head stays SFace's"
+    );
+
+    let half = d.join("half.card.toml");
+    ok(&[
+        "blend",
+        "--base",
+        path(&sface),
+        "--tuned",
+        path(&tuned),
+        "--alpha",
+        "0.5",
+        "--out",
+        path(&half),
+    ]);
+    let mixed = weights(&half);
+    for name in &changed {
+        for ((b, t), m) in before[*name].iter().zip(&after[*name]).zip(&mixed[*name]) {
+            assert!(
+                (0.5 * (b + t) - m).abs() <= 1e-5 * (1.0 + b.abs()),
+                "{name}: {b} {t} → {m}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_camera_recognizer_from_another_embedding_space_is_refused() {
     let dir = tempfile::tempdir().unwrap();
