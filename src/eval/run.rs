@@ -339,11 +339,12 @@ fn embed_sharp<'f>(
 }
 
 /// One embedding of a probe and the weight the pipeline's evidence rule gives it.
-type Weighted = (f32, Vec<f32>);
+pub(super) type Weighted = (f32, Vec<f32>);
 
 /// Embeddings of every probe for one recognizer, alignment and size, one per frame the probe
-/// was embedded in (a frame whose detector missed it has none).
-type Embeddings = Vec<Vec<Weighted>>;
+/// was embedded in, with that frame's number in the probe's track (a frame whose detector
+/// missed it has none: a track of N frames fuses only what its first N frames saw).
+pub(super) type Embeddings = Vec<Vec<(usize, Weighted)>>;
 
 struct SetRun<'a> {
     name: String,
@@ -507,6 +508,8 @@ impl<'a> SetRun<'a> {
                 if let Some(dir) = config.dump_stranger_crops.as_ref().filter(|_| first_frame) {
                     self.dump_strangers(dir, &frame, &found, &indices, px)?;
                 }
+                // This frame's number in each probe's track.
+                let seen = self.located[s][start].len();
                 for (k, &i) in indices.iter().enumerate() {
                     let error = found[k]
                         .as_ref()
@@ -519,7 +522,7 @@ impl<'a> SetRun<'a> {
                         .enumerate()
                     {
                         for (k, weighted) in embedded {
-                            self.embeddings[r][a][s][indices[k]].push(weighted);
+                            self.embeddings[r][a][s][indices[k]].push((seen, weighted));
                         }
                     }
                 }
@@ -671,10 +674,13 @@ impl<'a> SetRun<'a> {
 }
 
 /// Each probe's track template over its first `frames` frames, as the pipeline fuses it.
-fn fuse_tracks(embeddings: &Embeddings, frames: usize) -> Vec<Option<Vec<f32>>> {
+pub(super) fn fuse_tracks(embeddings: &Embeddings, frames: usize) -> Vec<Option<Vec<f32>>> {
     embeddings
         .iter()
-        .map(|seen| fuse(&seen[..seen.len().min(frames)]))
+        .map(|seen| {
+            let first: Vec<&Weighted> = seen.iter().filter(|(n, _)| *n < frames).map(|(_, w)| w).collect();
+            fuse(&first)
+        })
         .collect()
 }
 
@@ -790,7 +796,7 @@ struct RowKey<'a> {
 }
 
 /// A probe track's embeddings fused by the pipeline's evidence rule; `None`: never embedded.
-fn fuse(frames: &[Weighted]) -> Option<Vec<f32>> {
+fn fuse(frames: &[&Weighted]) -> Option<Vec<f32>> {
     let (_, first) = frames.first()?;
     let mut template = WeightedTemplate::new(first.len());
     for (weight, embedding) in frames {

@@ -262,3 +262,29 @@ fn enrolling_each_photo_in_turn_measures_every_ordered_pair_once() {
     let expected = vec![(0, 1), (1, 0), (3, 4), (3, 5), (4, 3), (4, 5), (5, 3), (5, 4)];
     assert_eq!(pairs, expected, "each ordered pair of a person's photos, once");
 }
+
+#[test]
+fn a_track_of_n_frames_fuses_only_what_its_first_n_frames_saw() {
+    use super::run::fuse_tracks;
+    // Probe 0 found in frames 0 and 3; probe 1 missed until frame 2.
+    let embeddings = vec![
+        vec![(0, (1.0, vec![1.0, 0.0])), (3, (1.0, vec![0.0, 1.0]))],
+        vec![(2, (1.0, vec![0.0, 1.0]))],
+    ];
+    let one = fuse_tracks(&embeddings, 1);
+    assert_eq!(one[0].as_deref(), Some(&[1.0, 0.0][..]));
+    assert_eq!(
+        one[1], None,
+        "a probe the detector missed in frame 0 has no single-frame embedding"
+    );
+    let three = fuse_tracks(&embeddings, 3);
+    assert_eq!(
+        three[0].as_deref(),
+        Some(&[1.0, 0.0][..]),
+        "frame 3 is past a track of 3"
+    );
+    assert!(three[1].is_some());
+    let four = fuse_tracks(&embeddings, 4);
+    let both = four[0].as_ref().unwrap();
+    assert!((both[0] - both[1]).abs() < 1e-6, "frames 0 and 3 weigh alike: {both:?}");
+}
