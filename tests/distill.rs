@@ -15,6 +15,22 @@ fn ok(args: &[&str]) -> String {
     stdout
 }
 
+/// `<dir>/crops`: the demo photos' faces harvested with `augment` jittered copies each.
+fn demo_crops(dir: &Path, augment: u32) -> std::path::PathBuf {
+    let crops = dir.join("crops");
+    let augment = augment.to_string();
+    ok(&[
+        "harvest",
+        "--photos",
+        "assets/photos",
+        "--augment",
+        &augment,
+        "--out",
+        path(&crops),
+    ]);
+    crops
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -190,16 +206,7 @@ fn harvest_distill_adapt_then_run_a_camera_on_its_adapted_student() {
 fn the_teacher_fine_tuned_at_56_px_exports_a_model_of_the_teachers_space() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let crops = d.join("crops");
-    ok(&[
-        "harvest",
-        "--photos",
-        "assets/photos",
-        "--augment",
-        "3",
-        "--out",
-        path(&crops),
-    ]);
+    let crops = demo_crops(d, 3);
     let out = d.join("lr");
     let (success, stdout, stderr) = squint(&[
         "distill",
@@ -264,16 +271,7 @@ fn weights(card: &Path) -> std::collections::HashMap<String, Vec<f32>> {
 fn surgical_fine_tuning_moves_only_the_first_convolutions_and_blends_with_sface() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let crops = d.join("crops");
-    ok(&[
-        "harvest",
-        "--photos",
-        "assets/photos",
-        "--augment",
-        "2",
-        "--out",
-        path(&crops),
-    ]);
+    let crops = demo_crops(d, 2);
     let out = d.join("k2");
     let stdout = ok(&[
         "distill",
