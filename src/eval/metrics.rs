@@ -164,7 +164,8 @@ pub type Interval = [f64; 2];
 pub struct Spread {
     pub rank1_ci90: Option<Interval>,
     pub tar_far_1e3_ci90: Option<Interval>,
-    /// rank-1 minus the first recognizer's, on the same resampled people (paired).
+    /// rank-1 minus the first recognizer's, on the same resampled people (paired); absent
+    /// for the first recognizer itself.
     pub rank1_delta_ci90: Option<Interval>,
     pub tar_far_1e3_delta_ci90: Option<Interval>,
 }
@@ -252,21 +253,24 @@ pub fn bootstrap_by_person(recognizers: &[&[ProbeScores]], resamples: usize, see
             draws[r].push(resampled(probes, &draw, FAR, &mut pool));
         }
     }
-    let tar = |d: &[(f64, Option<f64>)]| d.iter().map(|x| x.1).collect::<Option<Vec<f64>>>();
-    draws
-        .iter()
-        .map(|d| {
-            let rank1: Vec<f64> = d.iter().map(|x| x.0).collect();
-            let base_rank1: Vec<f64> = draws[0].iter().map(|x| x.0).collect();
-            let tar_delta = tar(d)
-                .zip(tar(&draws[0]))
-                .map(|(a, b)| a.iter().zip(&b).map(|(x, y)| x - y).collect::<Vec<f64>>());
-            Spread {
-                rank1_ci90: interval(rank1.clone()),
-                tar_far_1e3_ci90: tar(d).and_then(interval),
-                rank1_delta_ci90: interval(rank1.iter().zip(&base_rank1).map(|(x, y)| x - y).collect()),
-                tar_far_1e3_delta_ci90: tar_delta.and_then(interval),
-            }
+    // Per recognizer, the resamples' rank-1 and (when every resample could measure it) TAR.
+    let rank1: Vec<Vec<f64>> = draws.iter().map(|d| d.iter().map(|x| x.0).collect()).collect();
+    let tar: Vec<Option<Vec<f64>>> = draws.iter().map(|d| d.iter().map(|x| x.1).collect()).collect();
+    let minus = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<f64>>();
+    (0..recognizers.len())
+        .map(|r| Spread {
+            rank1_ci90: interval(rank1[r].clone()),
+            tar_far_1e3_ci90: tar[r].clone().and_then(interval),
+            // The first recognizer is what the others are compared with: no difference of its own.
+            rank1_delta_ci90: if r > 0 {
+                interval(minus(&rank1[r], &rank1[0]))
+            } else {
+                None
+            },
+            tar_far_1e3_delta_ci90: match (&tar[r], &tar[0]) {
+                (Some(a), Some(b)) if r > 0 => interval(minus(a, b)),
+                _ => None,
+            },
         })
         .collect()
 }

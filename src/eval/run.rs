@@ -631,7 +631,6 @@ impl<'a> SetRun<'a> {
         };
         let detected = (0..mated).filter(|&i| seen(i).iter().any(Option::is_some)).count();
         let errors: Vec<f64> = (0..mated).flat_map(|i| seen(i).iter().flatten().copied()).collect();
-        let paired = key.versus.is_some();
         Row {
             set: self.name.clone(),
             recognizer: key.recognizer.to_string(),
@@ -649,11 +648,7 @@ impl<'a> SetRun<'a> {
             mean_cosine_to_sharp: mean(&cosines),
             landmark_error_px: mean(&errors),
             versus: key.versus.map(str::to_string),
-            spread: metrics::Spread {
-                rank1_delta_ci90: spread.rank1_delta_ci90.filter(|_| paired),
-                tar_far_1e3_delta_ci90: spread.tar_far_1e3_delta_ci90.filter(|_| paired),
-                ..spread
-            },
+            spread,
         }
     }
 
