@@ -12,6 +12,11 @@
 #                                        sface-lr56 (56 px), with their test numbers and speed
 #   scripts/train-student.sh --surgical  also surgical fine-tuning: only the first 3 or 9
 #                                        convolutions trained (distill --train-convs)
+#   scripts/train-student.sh --consistent  also sface-lr's recipe with consistent targets
+#                                        (4 teacher-embedded variants of every crop), with
+#                                        morphs of training faces added to the DCGAN ones, and
+#                                        both with a moving average of the weights; each with
+#                                        its blends, judged on the validation side
 #   scripts/train-student.sh --scratch   also the small from-scratch student (the earlier
 #                                        default recipe) and its adaptive-BN measurement
 #   scripts/train-student.sh --compare   first the recipe comparison (short runs of STEPS
@@ -39,6 +44,7 @@ MAIN=1
 SCRATCH=0
 RECIPES=0
 SURGICAL=0
+CONSISTENT=0
 for arg in "$@"; do
   case "$arg" in
     --compare) COMPARE=1 ;;
@@ -47,7 +53,8 @@ for arg in "$@"; do
     --scratch) SCRATCH=1 ;;
     --recipes) RECIPES=1 ;;
     --surgical) SURGICAL=1 ;;
-    *) echo "train-student.sh: unknown argument '$arg' (expected --compare, --curve, --recipes, --surgical, --scratch, --no-main)" >&2; exit 2 ;;
+    --consistent) CONSISTENT=1 ;;
+    *) echo "train-student.sh: unknown argument '$arg' (expected --compare, --curve, --recipes, --surgical, --consistent, --scratch, --no-main)" >&2; exit 2 ;;
   esac
 done
 eval "$(scripts/setup.sh --faces)"
@@ -235,6 +242,40 @@ if (( SURGICAL )); then
     --sizes 12,16,20,24 --gallery single "${SURGERY[@]}" \
     --json "$OUT/eval/test-surgical.json" > "$OUT/eval/test-surgical.md"
   python3 scripts/lr_table.py recipes "$OUT/eval/val-surgical.json" "$OUT/eval/test-surgical.json"
+fi
+if (( CONSISTENT )); then
+  # Consistent targets and more faces (sface-lr's recipe otherwise, 4 epochs, best kept):
+  #   sface-lr-v4     every crop in 4 versions (itself, mirrored, two shifted/turned/zoomed
+  #                   ones), each with the teacher's embedding of that version as target
+  #   sface-lr-morph  4,000 morphs of pairs of training faces beside the DCGAN faces
+  #   sface-lr-all    both, and a moving average of the weights (decay 0.99, ~1 epoch)
+  # Each with its blends at α 0.3 and 0.5 on the validation side (Olivetti, as the α line).
+  if [[ ! -f "$OUT/morphs/morph-003999.png" ]]; then
+    log "morphs of training faces"
+    "$SQUINT" morph-faces --data "$OUT/split/train" --count 4000 --seed 1 --out "$OUT/morphs" > /dev/null
+  fi
+  MORPHS=(--synthetic "$OUT/morphs")
+  lr_distill sface-lr-v4 4 "${FAST[@]}" --target-variants 4
+  lr_distill sface-lr-morph 4 "${FAST[@]}" "${MORPHS[@]}"
+  lr_distill sface-lr-all 4 "${FAST[@]}" "${MORPHS[@]}" --target-variants 4 --ema 0.99
+  for name in sface-lr-v4 sface-lr-morph sface-lr-all; do
+    tuned="$OUT/$name/student.card.toml"
+    line=(--recognizer models/sface.card.toml --recognizer "$tuned")
+    for alpha in 0.3 0.5; do
+      card="$OUT/blend/$name-a$alpha.card.toml"
+      [[ -f "$card" && "$card" -nt "$tuned" ]] ||
+        "$SQUINT" blend --base models/sface.card.toml --tuned "$tuned" --alpha "$alpha" --out "$card" > /dev/null
+      line+=(--recognizer "$card")
+    done
+    report="$OUT/eval/val-$name"
+    if [[ ! -f "$report.json" || "$tuned" -nt "$report.json" ]]; then
+      log "$name: validation side (log: $report.md)"
+      "$SQUINT" eval --set "$SQUINT_FACES/olivetti" --distractors "$OUT/split/val" --grey --enrol each \
+        --sizes 12,16,24 --gallery single "${line[@]}" --json "$report.json" > "$report.md"
+    fi
+    python3 scripts/lr_table.py choose "$name" "$report.json"
+  done
+  python3 scripts/lr_table.py recipes "$OUT/eval/val-olivetti.json" "$OUT"/eval/val-sface-lr-{v4,morph,all}.json
 fi
 (( SCRATCH )) || exit 0
 

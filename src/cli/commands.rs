@@ -271,6 +271,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Blend(args) => super::distill::blend(&args),
         Command::Eval(args) => super::eval::eval(&args),
         Command::SynthFaces(args) => super::eval::synth_faces(&args),
+        Command::MorphFaces(args) => super::eval::morph_faces(&args),
         Command::FacePairs(args) => super::eval::face_pairs(&args),
         Command::SplitFaces(args) => super::eval::split_faces(&args),
         Command::Tail {

@@ -135,6 +135,8 @@ pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
         sharp_share: args.sharp_share,
         keep_best: args.keep_best,
         train_convs: args.train_convs,
+        target_variants: args.target_variants as usize,
+        ema: args.ema,
         id: args.id.clone(),
         provenance: match (&args.trained_on, &args.licence) {
             (Some(trained_on), Some(licence)) => Some(crate::distill::export::Provenance {

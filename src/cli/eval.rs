@@ -1,11 +1,11 @@
-//! `squint eval`, `squint synth-faces` and `squint face-pairs`.
+//! `squint eval`, `squint synth-faces`, `squint morph-faces` and `squint face-pairs`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use indicatif::ProgressBar;
 
-use super::{EvalArgs, FacePairsArgs, SplitFacesArgs, SynthFacesArgs};
+use super::{EvalArgs, FacePairsArgs, MorphFacesArgs, SplitFacesArgs, SynthFacesArgs};
 use crate::config::Config;
 use crate::detect::{DetectConfig, Detector};
 use crate::distill::dataset::embed_in_batches;
@@ -119,6 +119,20 @@ pub fn synth_faces(args: &SynthFacesArgs) -> anyhow::Result<()> {
         progress: true,
     };
     let report = crate::faces::synth_faces(&config, &mut detector)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+pub fn morph_faces(args: &MorphFacesArgs) -> anyhow::Result<()> {
+    let config = crate::faces::MorphConfig {
+        data: args.data.clone(),
+        count: args.count,
+        seed: args.seed,
+        out: args.out.clone(),
+        min_weight: args.min_weight,
+        progress: true,
+    };
+    let report = crate::faces::morph_faces(&config)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

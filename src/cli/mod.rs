@@ -412,6 +412,9 @@ pub enum Command {
     /// Generate synthetic faces with the DCGAN of `gan-face-generate` (64×64 PNGs, plus
     /// aligned crops where the detector finds the face).
     SynthFaces(SynthFacesArgs),
+    /// Blend pairs of aligned faces of different people into new faces of nobody: unlabeled
+    /// training faces for `squint distill --synthetic`.
+    MorphFaces(MorphFacesArgs),
     /// Candidate same-person pairs among photos of unlabeled people, by teacher cosine, with
     /// a contact sheet to check each pair by eye (how the CelebA repeat list was made).
     FacePairs(FacePairsArgs),
@@ -582,9 +585,10 @@ pub struct DistillArgs {
     /// --val-fraction of --data is held out.
     #[arg(long)]
     pub val_data: Option<PathBuf>,
-    /// Aligned crops of generated faces (`squint synth-faces`'s aligned/ folder).
+    /// Aligned crops of generated faces (`squint synth-faces`'s aligned/ folder, `squint
+    /// morph-faces`'s output); repeat for several folders.
     #[arg(long)]
-    pub synthetic: Option<PathBuf>,
+    pub synthetic: Vec<PathBuf>,
     /// Share of each batch drawn from --synthetic (0–0.9).
     #[arg(long, default_value_t = 0.0)]
     pub synthetic_share: f64,
@@ -683,6 +687,15 @@ pub struct DistillArgs {
     /// fine-tuning: degradation shifts the input, identity lives in the late layers).
     #[arg(long)]
     pub train_convs: Option<usize>,
+    /// Versions of every training and synthetic crop, each with the teacher's own embedding
+    /// as its target (1: the crop; 2: also mirrored; 3 and up: also shifted, turned and
+    /// zoomed a little). Each extra version costs one teacher pass over the crops, cached.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=8))]
+    pub target_variants: u64,
+    /// Keep an exponential moving average of the weights with this decay (e.g. 0.998) and
+    /// validate, keep and export it instead of the last step's weights (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub ema: f64,
     /// Model id written into the card (default student-<size>px-w<width>).
     #[arg(long)]
     pub id: Option<String>,
@@ -816,6 +829,23 @@ pub struct EvalArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MorphFacesArgs {
+    /// Aligned crops, one face each (`squint split-faces`'s train/).
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long)]
+    pub count: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Gets morph-NNNNNN.png at the crops' size.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Least share of either face in a blend (0–0.5).
+    #[arg(long, default_value_t = 0.3)]
+    pub min_weight: f64,
 }
 
 #[derive(Debug, clap::Args)]

@@ -40,7 +40,7 @@ fn train_config(data: &Path, out: &Path, epochs: usize) -> TrainConfig {
     TrainConfig {
         data: data.to_path_buf(),
         val_data: None,
-        synthetic: None,
+        synthetic: Vec::new(),
         synthetic_share: 0.0,
         max_sources: None,
         out: out.to_path_buf(),
@@ -71,6 +71,8 @@ fn train_config(data: &Path, out: &Path, epochs: usize) -> TrainConfig {
         sharp_share: 0.0,
         keep_best: false,
         train_convs: None,
+        target_variants: 1,
+        ema: 0.0,
         id: None,
         provenance: None,
         progress: false,
@@ -1007,7 +1009,7 @@ fn training_with_synthetic_faces_a_queue_and_the_contrastive_term_uses_them_all(
     }
     let config = TrainConfig {
         val_data: Some(val),
-        synthetic: Some(synthetic),
+        synthetic: vec![synthetic],
         synthetic_share: 0.25,
         queue: 64,
         contrastive_weight: 0.5,
@@ -1055,4 +1057,64 @@ fn held_out_rank1_rewards_discrimination_not_the_mean_direction() {
     let mean =
         normalise(&candle_core::Tensor::new(&[[1f32, 0.4, 0.35]; 3], &candle_core::Device::Cpu).unwrap()).unwrap();
     assert!((rank1(&mean, &gallery).unwrap() - 1.0 / 3.0).abs() < 1e-9);
+}
+
+#[test]
+fn variants_a_moving_average_and_two_synthetic_folders_train_and_resume_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, dcgan, morphs) = (
+        dir.path().join("crops"),
+        dir.path().join("dcgan"),
+        dir.path().join("morphs"),
+    );
+    harvest_photos(&data, 5);
+    harvest_photos(&dcgan, 1);
+    harvest_photos(&morphs, 1);
+    let config = |out: &str, ema: f64| TrainConfig {
+        synthetic: vec![dcgan.clone(), morphs.clone()],
+        synthetic_share: 0.25,
+        target_variants: 3,
+        ema,
+        ..train_config(&data, &dir.path().join(out), 2)
+    };
+    let straight = distill(&config("a", 0.9)).unwrap();
+    let files = |f: &Path| dataset::image_files(f).unwrap().len();
+    assert_eq!(straight.synthetic_crops, files(&dcgan) + files(&morphs), "both folders");
+    let cached = std::fs::read_dir(&data)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".teacher-")
+        })
+        .count();
+    assert_eq!(cached, 3, "one teacher pass per variant, each cached");
+
+    let split = TrainConfig {
+        stop_after: Some(1),
+        ..config("b", 0.9)
+    };
+    assert!(error_of(distill(&split)).contains("--resume"));
+    let resumed = distill(&TrainConfig {
+        resume: true,
+        ..config("b", 0.9)
+    })
+    .unwrap();
+    let (a, b) = (straight.epochs[1].val_cosine, resumed.epochs[1].val_cosine);
+    assert!(
+        (a - b).abs() < 1e-5,
+        "straight {a} vs resumed {b}: the average must be checkpointed"
+    );
+
+    let without = distill(&config("c", 0.0)).unwrap();
+    assert_eq!(
+        without.epochs[0].instance_loss, straight.epochs[0].instance_loss,
+        "same steps"
+    );
+    assert_ne!(
+        without.epochs[1].val_cosine, straight.epochs[1].val_cosine,
+        "validation must see the averaged weights"
+    );
 }

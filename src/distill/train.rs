@@ -19,10 +19,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::DistillError;
-use super::dataset::{self, Crops};
+use super::dataset;
 use super::degrade::{self, Degradation};
+use super::ema::Ema;
 use super::export::{self, CardInfo};
 use super::net::{Init, Net, NetShape};
+use super::pool::{Pool, Subset};
 use super::student::StudentShape;
 use crate::image::BgrImage;
 use crate::model::ModelCard;
@@ -35,8 +37,10 @@ pub struct TrainConfig {
     /// Held-out crops of people not in `data` (an identity-disjoint split); without it
     /// `val_fraction` of `data` is held out.
     pub val_data: Option<PathBuf>,
-    /// Aligned crops of generated faces (`squint synth-faces`), mixed into every batch.
-    pub synthetic: Option<PathBuf>,
+    /// Folders of aligned crops of generated faces (`squint synth-faces`, `squint
+    /// morph-faces`), mixed into every batch.
+    #[serde(default)]
+    pub synthetic: Vec<PathBuf>,
     /// Share of each batch drawn from `synthetic` (0–0.9): real faces should dominate.
     pub synthetic_share: f64,
     /// Train on at most this many sources (people, tracks) of `data`, chosen by name hash:
@@ -93,6 +97,15 @@ pub struct TrainConfig {
     pub keep_best: bool,
     /// Surgical fine-tuning (`--init teacher`): train only the first this many convolutions.
     pub train_convs: Option<usize>,
+    /// Versions of every training and synthetic crop (1: the crop alone; 2: also mirrored;
+    /// more: also shifted, turned and zoomed), each with the teacher's own embedding of it:
+    /// consistent targets for augmented crops ([`pool::variant`]).
+    #[serde(default = "one")]
+    pub target_variants: usize,
+    /// Decay of an exponential moving average of the weights (0: off); when on, validation,
+    /// the kept epoch and the export use the average.
+    #[serde(default)]
+    pub ema: f64,
     /// The card's id; default `student-<size>px-w<width>`.
     pub id: Option<String>,
     /// Written into the card: the training data and the licence the weights inherit.
@@ -100,6 +113,10 @@ pub struct TrainConfig {
     pub progress: bool,
     /// Time the exported student against the teacher after training (a few seconds).
     pub measure_speed: bool,
+}
+
+fn one() -> usize {
+    1
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -202,27 +219,22 @@ pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
     let (shape, teacher_size) = student_shape(config, &teacher_card)?;
     let net = Net::new(config.init, shape, &teacher_card, config.seed, config.train_convs)?;
     let mut teacher = Recognizer::load(&teacher_card, config.ort_library.as_deref(), config.threads)?;
-    let data = Pool::load(&config.data, teacher_size, &mut teacher)?;
-    let mut load = |folder: &Option<PathBuf>| {
-        folder
-            .as_deref()
-            .map(|f| Pool::load(f, teacher_size, &mut teacher))
-            .transpose()
-    };
-    let held_out_pool = load(&config.val_data)?;
-    let synthetic_pool = load(&config.synthetic)?;
+    let variants = config.target_variants;
+    let data = Pool::load(&config.data, teacher_size, variants, &mut teacher)?;
+    let held_out_pool = config
+        .val_data
+        .as_deref()
+        .map(|f| Pool::load(f, teacher_size, 1, &mut teacher))
+        .transpose()?;
+    let synthetic_pool = Pool::load_all(&config.synthetic, teacher_size, variants, &mut teacher)?;
     let (train, val) = match &held_out_pool {
         Some(pool) => (
-            limit_sources(
-                &data.crops.paths,
-                (0..data.crops.paths.len()).collect(),
-                config.max_sources,
-            ),
+            limit_sources(&data.paths, (0..data.len()).collect(), config.max_sources),
             Subset::all(pool)?,
         ),
         None => {
-            let (train, val) = split_crops(config, &data.crops)?;
-            let train = limit_sources(&data.crops.paths, train, config.max_sources);
+            let (train, val) = split_crops(config, &data.paths)?;
+            let train = limit_sources(&data.paths, train, config.max_sources);
             (train, Subset::new(&data, &val)?)
         }
     };
@@ -234,20 +246,6 @@ pub fn distill(config: &TrainConfig) -> Result<DistillReport, DistillError> {
     let mut run = Training::start(config, net, subsets)?;
     run.train_remaining_epochs()?;
     run.finish(&teacher_card, &mut teacher)
-}
-
-/// Crops of one folder with the teacher's embedding of each.
-struct Pool {
-    crops: Crops,
-    targets: Tensor,
-}
-
-impl Pool {
-    fn load(folder: &Path, size: u32, teacher: &mut Recognizer) -> Result<Pool, DistillError> {
-        let crops = dataset::load_crops(folder, size)?;
-        let targets = dataset::teacher_embeddings(folder, &crops, teacher)?;
-        Ok(Pool { crops, targets })
-    }
 }
 
 /// `indices` restricted to the crops of at most `max` sources, the sources taken in the order
@@ -298,14 +296,14 @@ fn student_shape(config: &TrainConfig, teacher: &ModelCard) -> Result<(StudentSh
 }
 
 /// (training, held-out) crop indices; both must be usable.
-fn split_crops(config: &TrainConfig, crops: &Crops) -> Result<(Vec<usize>, Vec<usize>), DistillError> {
-    let (train, val) = dataset::split(&crops.paths, config.val_fraction, config.split_by_source);
+fn split_crops(config: &TrainConfig, paths: &[PathBuf]) -> Result<(Vec<usize>, Vec<usize>), DistillError> {
+    let (train, val) = dataset::split(paths, config.val_fraction, config.split_by_source);
     if train.len() < 2 || val.is_empty() {
         return Err(DistillError::Data {
             path: config.data.clone(),
             message: format!(
                 "{} crops give {} for training and {} held out; need at least 2 and 1: harvest more faces{}",
-                crops.paths.len(),
+                paths.len(),
                 train.len(),
                 val.len(),
                 if config.split_by_source {
@@ -337,6 +335,8 @@ struct Training<'a> {
     synthetic: Option<Subset<'a>>,
     /// Teacher embeddings of recent batches, newest last, with the crop each came from.
     queue: TeacherQueue,
+    /// The moving average of the weights, when asked for.
+    ema: Option<Ema>,
     /// `held_out` at each probe size, packed for the student.
     probes: Vec<Tensor>,
     optimizer: AdamW,
@@ -351,16 +351,17 @@ impl<'a> Training<'a> {
             held_out,
             synthetic,
         } = subsets;
-        if training.images.len() < 2 {
+        if training.len() < 2 {
             return Err(DistillError::Data {
                 path: config.data.clone(),
-                message: format!("{} crops left for training; need at least 2", training.images.len()),
+                message: format!("{} crops left for training; need at least 2", training.len()),
             });
         }
         let card = student.training_card();
         let probes = probe_inputs(&card, &held_out, &config.probe_sizes, config.input_size)?;
         let mut optimizer = AdamW::default();
-        let progress = match load_checkpoint(config, &student, &mut optimizer)? {
+        let mut ema = (config.ema > 0.0).then(|| Ema::new(config.ema, &student)).transpose()?;
+        let progress = match load_checkpoint(config, &student, &mut optimizer, ema.as_mut())? {
             Some(progress) => progress,
             None => Progress {
                 shape: student.shape(),
@@ -378,6 +379,7 @@ impl<'a> Training<'a> {
             held_out,
             synthetic,
             queue: TeacherQueue::new(config.queue),
+            ema,
             probes,
             optimizer,
             progress,
@@ -410,10 +412,16 @@ impl<'a> Training<'a> {
             let best_so_far = self.progress.epochs.iter().all(|e| e.val_rank1 < report.val_rank1);
             self.progress.epochs.push(report);
             if config.keep_best && best_so_far {
-                save_tensors(&self.student.tensors(), &best_path(&config.out))?;
+                self.with_exported_weights(|net| save_tensors(&net.tensors(), &best_path(&config.out)))?;
                 self.progress.best_epoch = Some(self.progress.epochs.len());
             }
-            save_checkpoint(config, &self.student, &self.optimizer, &self.progress)?;
+            save_checkpoint(
+                config,
+                &self.student,
+                &self.optimizer,
+                self.ema.as_ref(),
+                &self.progress,
+            )?;
         }
         Ok(())
     }
@@ -423,7 +431,7 @@ impl<'a> Training<'a> {
         let config = self.config;
         let started = Instant::now();
         let mut rng = StdRng::seed_from_u64(config.seed.wrapping_add(epoch as u64 * 0x9E37_79B9));
-        let mut order: Vec<usize> = (0..self.training.images.len()).collect();
+        let mut order: Vec<usize> = (0..self.training.len()).collect();
         order.shuffle(&mut rng);
         let real_per_batch = self.real_per_batch();
         let steps_per_epoch = order.len().div_ceil(real_per_batch);
@@ -450,7 +458,7 @@ impl<'a> Training<'a> {
         }
         bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
-        let val = validate(&self.student, &self.probes, &self.held_out.targets)?;
+        let val = self.with_exported_weights(|net| validate(net, &self.probes, &self.held_out.targets))?;
         let n = batches.max(1) as f64;
         Ok(EpochReport {
             epoch,
@@ -464,6 +472,14 @@ impl<'a> Training<'a> {
             val_instance_loss: val.instance_loss,
             val_relation_loss: val.relation_loss,
         })
+    }
+
+    /// Runs `f` on the weights that would be exported: the moving average when there is one.
+    fn with_exported_weights<T>(&self, f: impl FnOnce(&Net) -> Result<T, DistillError>) -> Result<T, DistillError> {
+        match &self.ema {
+            Some(ema) => ema.with_average(&self.student, f),
+            None => f(&self.student),
+        }
     }
 
     /// Real crops per batch: the rest of the batch is synthetic.
@@ -481,18 +497,19 @@ impl<'a> Training<'a> {
         let config = self.config;
         let synthetic: Vec<usize> = match &self.synthetic {
             Some(pool) => (0..config.batch.saturating_sub(real.len()))
-                .map(|_| rng.random_range(0..pool.images.len()))
+                .map(|_| rng.random_range(0..pool.len()))
                 .collect(),
             None => Vec::new(),
         };
-        let mut images: Vec<&BgrImage> = real.iter().map(|&i| self.training.images[i]).collect();
-        let mut targets = self.training.rows(real)?;
-        // Queue keys: real crops by index, synthetic ones after them.
+        let (mut images, mut targets) = self.training.draw(real, rng)?;
+        // Queue keys: real crops by index, synthetic ones after them (a crop's variants share
+        // its key: none is another's negative).
         let mut keys: Vec<usize> = real.to_vec();
         if let Some(pool) = self.synthetic.as_ref().filter(|_| !synthetic.is_empty()) {
-            images.extend(synthetic.iter().map(|&j| pool.images[j]));
-            targets = Tensor::cat(&[&targets, &pool.rows(&synthetic)?], 0)?;
-            keys.extend(synthetic.iter().map(|&j| self.training.images.len() + j));
+            let (more, more_targets) = pool.draw(&synthetic, rng)?;
+            images.extend(more);
+            targets = Tensor::cat(&[&targets, &more_targets], 0)?;
+            keys.extend(synthetic.iter().map(|&j| self.training.len() + j));
         }
         let degraded = images
             .iter()
@@ -515,6 +532,9 @@ impl<'a> Training<'a> {
         let grads = loss.backward()?;
         self.optimizer
             .step(&self.student.trainable(), &grads, rate, config.weight_decay)?;
+        if let Some(ema) = &mut self.ema {
+            ema.update(&self.student)?;
+        }
         self.queue.push(&keys, &targets)?;
         Ok([
             terms.instance.to_scalar::<f32>()? as f64,
@@ -531,6 +551,8 @@ impl<'a> Training<'a> {
             let tensors = candle_core::safetensors::load(&path, &Device::Cpu)?;
             self.student.load_tensors(&tensors, &path)?;
             tracing::info!(epoch, "exporting the epoch with the best held-out rank-1");
+        } else if let Some(ema) = &self.ema {
+            ema.install(&self.student)?;
         }
         let shape = self.student.shape();
         let validation = validation_table(
@@ -550,7 +572,7 @@ impl<'a> Training<'a> {
         };
         let card_path = self.student.export(&config.out, "student", &info)?;
         let speed = if config.measure_speed {
-            measure_speed(config, &card_path, teacher, &self.held_out.images)?
+            measure_speed(config, &card_path, teacher, &self.held_out.originals())?
         } else {
             Vec::new()
         };
@@ -560,9 +582,9 @@ impl<'a> Training<'a> {
             card: card_path,
             parameters: self.student.parameter_count(),
             shape,
-            train_crops: self.training.images.len(),
-            synthetic_crops: self.synthetic.as_ref().map_or(0, |s| s.images.len()),
-            val_crops: self.held_out.images.len(),
+            train_crops: self.training.len(),
+            synthetic_crops: self.synthetic.as_ref().map_or(0, Subset::len),
+            val_crops: self.held_out.len(),
             epochs: self.progress.epochs,
             validation,
             best_epoch: self.progress.best_epoch.filter(|_| config.keep_best),
@@ -600,12 +622,20 @@ fn check(config: &TrainConfig) -> Result<(), DistillError> {
             "synthetic share must be in [0, 0.9]: real faces must be in every batch",
         ),
         (
-            config.synthetic.is_none() && config.synthetic_share > 0.0,
+            config.synthetic.is_empty() && config.synthetic_share > 0.0,
             "a synthetic share needs a folder of synthetic crops (--synthetic)",
         ),
         (config.contrastive_weight < 0.0, "contrastive weight must be >= 0"),
         (config.temperature <= 0.0, "temperature must be > 0"),
         (config.max_sources == Some(0), "max sources must be at least 1"),
+        (
+            config.target_variants == 0,
+            "target variants must be at least 1 (the crop itself)",
+        ),
+        (
+            !(0.0..1.0).contains(&config.ema),
+            "ema decay must be in [0, 1) (0: off; e.g. 0.998)",
+        ),
         (
             !(0.0..1.0).contains(&config.sharp_share),
             "sharp share must be in [0, 1): most faces must be degraded",
@@ -618,30 +648,6 @@ fn check(config: &TrainConfig) -> Result<(), DistillError> {
     match problems.iter().find(|(bad, _)| *bad) {
         Some((_, message)) => Err(DistillError::Invalid(message.to_string())),
         None => Ok(()),
-    }
-}
-
-/// Some of the crops with their teacher embeddings.
-struct Subset<'a> {
-    images: Vec<&'a BgrImage>,
-    targets: Tensor,
-}
-
-impl<'a> Subset<'a> {
-    /// The teacher embeddings of some of this subset's crops.
-    fn rows(&self, indices: &[usize]) -> Result<Tensor, DistillError> {
-        select_rows(&self.targets, indices)
-    }
-
-    fn new(pool: &'a Pool, indices: &[usize]) -> Result<Subset<'a>, DistillError> {
-        Ok(Subset {
-            images: indices.iter().map(|&i| &pool.crops.images[i]).collect(),
-            targets: select_rows(&pool.targets, indices)?,
-        })
-    }
-
-    fn all(pool: &'a Pool) -> Result<Subset<'a>, DistillError> {
-        Subset::new(pool, &(0..pool.crops.images.len()).collect::<Vec<_>>())
     }
 }
 
@@ -703,11 +709,6 @@ impl TeacherQueue {
         }
         Ok(())
     }
-}
-
-fn select_rows(tensor: &Tensor, indices: &[usize]) -> Result<Tensor, DistillError> {
-    let ids: Vec<u32> = indices.iter().map(|&i| i as u32).collect();
-    Ok(tensor.index_select(&Tensor::new(ids.as_slice(), &Device::Cpu)?, 0)?)
 }
 
 fn progress_bar(visible: bool, len: usize, epoch: usize, epochs: usize) -> ProgressBar {
@@ -993,10 +994,14 @@ fn save_checkpoint(
     config: &TrainConfig,
     student: &Net,
     optimizer: &AdamW,
+    ema: Option<&Ema>,
     progress: &Progress,
 ) -> Result<(), DistillError> {
     let (tensors_path, progress_path) = checkpoint_paths(&config.out);
     let mut tensors = student.tensors();
+    if let Some(ema) = ema {
+        ema.save_into(&mut tensors);
+    }
     for (name, m) in &optimizer.first {
         tensors.insert(format!("adam.first/{name}"), m.clone());
     }
@@ -1033,6 +1038,7 @@ fn load_checkpoint(
     config: &TrainConfig,
     student: &Net,
     optimizer: &mut AdamW,
+    ema: Option<&mut Ema>,
 ) -> Result<Option<Progress>, DistillError> {
     let (tensors_path, progress_path) = checkpoint_paths(&config.out);
     if !config.resume || !progress_path.exists() {
@@ -1053,6 +1059,10 @@ fn load_checkpoint(
     }
     let mut tensors = candle_core::safetensors::load(&tensors_path, &Device::Cpu)?;
     student.load_tensors(&tensors, &tensors_path)?;
+    if let Some(ema) = ema {
+        *ema = Ema::new(config.ema, student)?;
+        ema.restore(&mut tensors);
+    }
     for (name, _) in student.trainable() {
         if let Some(m) = tensors.remove(&format!("adam.first/{name}")) {
             optimizer.first.insert(name.to_string(), m);

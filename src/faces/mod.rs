@@ -1,13 +1,16 @@
 //! Face data for measuring and training: labelled sets on disk (a folder per identity),
-//! sharp photo faces found by the detector, synthetic faces from a DCGAN generator, and the
+//! sharp photo faces found by the detector, synthetic faces from a DCGAN generator and morphs
+//! of real ones, and the
 //! identity-disjoint train / validation / test split a student is trained and judged on.
 //! The registry face data itself is fetched by `scripts/setup.sh --faces`.
 
+pub mod morph;
 pub mod photo;
 pub mod sets;
 pub mod split;
 pub mod synth;
 
+pub use morph::{MorphConfig, MorphReport, morph_faces};
 pub use photo::{AlignedPhotos, SharpFace, align_photos, face_in, find_face};
 pub use sets::{Identity, LabelledSet, distractor_photos};
 pub use split::{SplitConfig, SplitReport, split_faces};
