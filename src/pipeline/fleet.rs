@@ -14,6 +14,7 @@ use crate::config::{Config, validate_cameras};
 use crate::ingest::{CameraConfig, CameraSource};
 use crate::observe::{CameraRegistry, QueueDepths};
 use crate::publish::SpoolStats;
+use crate::recognize::CropSizes;
 
 struct Running {
     config: CameraConfig,
@@ -27,7 +28,7 @@ struct Running {
 /// Starts and stops single cameras on the running pipeline's detect threads.
 pub struct Fleet {
     config: Config,
-    crop_size: u32,
+    crop_sizes: CropSizes,
     arrivals: Vec<Sender<CameraInput>>,
     running: Mutex<HashMap<String, Running>>,
     registry: Arc<CameraRegistry>,
@@ -41,7 +42,7 @@ pub struct Fleet {
 impl Fleet {
     pub(super) fn new(
         config: &Config,
-        crop_size: u32,
+        crop_sizes: CropSizes,
         arrivals: Vec<Sender<CameraInput>>,
         registry: Arc<CameraRegistry>,
         queues: QueueDepths,
@@ -50,7 +51,7 @@ impl Fleet {
     ) -> Fleet {
         Fleet {
             config: config.clone(),
-            crop_size,
+            crop_sizes,
             arrivals,
             running: Mutex::new(HashMap::new()),
             registry,
@@ -75,7 +76,8 @@ impl Fleet {
             source,
             mut input,
             observed,
-        } = super::start_camera(&self.config, camera, stop.clone(), self.crop_size).map_err(|e| e.to_string())?;
+        } = super::start_camera(&self.config, camera, stop.clone(), self.crop_sizes.clone())
+            .map_err(|e| e.to_string())?;
         let (released_tx, released) = crossbeam_channel::bounded(0);
         input.released = Some(released_tx);
         let detect_worker = self.least_busy(running);

@@ -39,7 +39,7 @@ use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
 use crate::model::{ModelCard, ModelError, Placement};
 use crate::observe::{CameraRegistry, HttpEndpoint, Observed, ObservedCamera, QueueDepths, Review, Snapshots};
 use crate::publish::{EmbeddedBroker, ModelIds, PublishError, Publisher, SpoolStats};
-use crate::recognize::{RecognizeError, Recognizer, RecognizerSet, Route, WidthRoute};
+use crate::recognize::{CropSizes, RecognizeError, Recognizer, RecognizerSet, Route, WidthRoute};
 use crate::track::Tracker;
 use crate::unknowns::{Strangers, UnknownsError};
 
@@ -182,7 +182,7 @@ impl Pipeline {
                 })
             })
             .collect::<Result<Vec<_>, PipelineError>>()?;
-        let default_crop_size = recognizers.recognizer(0).input_size();
+        let site_crop_sizes = recognizers.site_crop_sizes();
         drop(crop_txs);
         let engine = AlertEngine::new(&config.alerts, matcher, models);
         let mut sets = vec![recognizers];
@@ -234,7 +234,7 @@ impl Pipeline {
             Some(cluster) => {
                 let fleet = Arc::new(fleet::Fleet::new(
                     config,
-                    default_crop_size,
+                    site_crop_sizes,
                     arrivals,
                     registry.clone(),
                     queues.clone(),
@@ -412,14 +412,9 @@ fn load_recognizers(config: &Config) -> Result<RecognizerSet, PipelineError> {
 }
 
 /// Every camera's own recognizer and every routed one must embed into the default's space,
-/// or their faces could not be matched against the gallery; a routed one must also take the
-/// crops its cameras' model takes (crops are aligned before they are routed).
-fn check_camera_recognizers(
-    config: &Config,
-    space: &str,
-    dim: usize,
-    input_size: Option<[u32; 2]>,
-) -> Result<(), PipelineError> {
+/// or their faces could not be matched against the gallery. A routed one may take crops of
+/// another size: the detect stage aligns each face at its route's size.
+fn check_camera_recognizers(config: &Config, space: &str, dim: usize) -> Result<(), PipelineError> {
     let same_space = |card: &ModelCard| -> Result<Option<String>, PipelineError> {
         let (other_dim, other_space) = card.require_embedding()?;
         Ok(((other_dim, other_space.as_str()) != (dim, space)).then(|| format!(
@@ -438,28 +433,15 @@ fn check_camera_recognizers(
             });
         }
     }
-    let camera_routes = config.cameras.iter().enumerate().filter_map(|(i, c)| {
-        let size = match c.recognizer.as_deref() {
-            Some(path) => ModelCard::load(path).map(|card| card.input_size),
-            None => Ok(input_size),
-        };
-        c.routes
-            .as_ref()
-            .map(|routes| (format!("cameras[{i}].routes"), routes, size))
-    });
-    let lists =
-        std::iter::once((String::from("models.routes"), &config.models.routes, Ok(input_size))).chain(camera_routes);
-    for (key, routes, size) in lists {
-        let size = size?;
+    let camera_routes = config
+        .cameras
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.routes.as_ref().map(|routes| (format!("cameras[{i}].routes"), routes)));
+    let lists = std::iter::once((String::from("models.routes"), &config.models.routes)).chain(camera_routes);
+    for (key, routes) in lists {
         for (i, route) in routes.iter().enumerate() {
-            let card = ModelCard::load(&route.recognizer)?;
-            let wrong_size = (card.input_size != size).then(|| {
-                format!(
-                    "it takes {:?} px crops, the model of the cameras it serves takes {:?}: routed models must take the same crops",
-                    card.input_size, size
-                )
-            });
-            if let Some(message) = same_space(&card)?.or(wrong_size) {
+            if let Some(message) = same_space(&ModelCard::load(&route.recognizer)?)? {
                 return Err(PipelineError::Route {
                     key: format!("{key}[{i}].recognizer"),
                     card: route.recognizer.clone(),
@@ -499,7 +481,7 @@ fn load_recognizer(config: &Config, card: &Path) -> Result<Recognizer, PipelineE
 fn load_recognition(config: &Config, detector: &ModelCard) -> Result<Recognition, PipelineError> {
     let recognizer_card = ModelCard::load(&config.models.recognizer)?;
     let (dim, space) = recognizer_card.require_embedding()?;
-    check_camera_recognizers(config, &space, dim, recognizer_card.input_size)?;
+    check_camera_recognizers(config, &space, dim)?;
     let recognizers = load_recognizers(config)?;
     let every = Duration::from_secs_f64(config.gallery.reload_s);
     let (watch, matcher) = GalleryWatch::open(&config.gallery.path, &space, dim, every)?;
@@ -572,7 +554,7 @@ fn start_cameras(
 ) -> Result<StartedCameras, PipelineError> {
     let (mut cameras, mut inputs, mut observed) = (Vec::new(), Vec::new(), Vec::new());
     for camera in &config.cameras {
-        let started = start_camera(config, camera, stop.clone(), recognizers.input_size_of(&camera.id))?;
+        let started = start_camera(config, camera, stop.clone(), recognizers.crop_sizes_of(&camera.id))?;
         cameras.push(started.source);
         inputs.push(started.input);
         observed.push(started.observed);
@@ -593,12 +575,12 @@ struct StartedCamera {
 }
 
 /// Starts `camera`'s ingest thread (stopped by `stop`) with its own bounded frame queue;
-/// its crops are `crop_size` pixels.
+/// its crops are aligned at `crop_sizes`.
 fn start_camera(
     config: &Config,
     camera: &crate::ingest::CameraConfig,
     stop: Arc<AtomicBool>,
-    crop_size: u32,
+    crop_sizes: CropSizes,
 ) -> Result<StartedCamera, PipelineError> {
     let (frame_tx, frame_rx) = crossbeam_channel::bounded(config.pipeline.frame_queue);
     let frames = FrameSender::new(frame_tx, frame_rx.clone());
@@ -618,7 +600,7 @@ fn start_camera(
         frames: frame_rx,
         wait_for_recognizer: !camera.is_live(),
         roi: camera.roi,
-        crop_size,
+        crop_sizes,
         tracker: Tracker::new(Arc::from(camera.id.as_str()), &config.track),
         search,
         search_stats,
@@ -670,15 +652,15 @@ mod tests {
     }
 
     #[test]
-    fn a_route_to_another_space_or_crop_size_is_refused_by_key_at_start_up() {
+    fn a_route_to_another_space_is_refused_by_key_at_start_up_and_one_of_another_crop_size_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let same = routed_config(dir.path(), |card| card.replace("id = \"sface-2021dec\"", "id = \"lr\""));
-        check_camera_recognizers(&same, "sface-2021dec", 128, Some([112, 112])).expect("same space and crops");
+        check_camera_recognizers(&same, "sface-2021dec", 128).expect("same space and crops");
 
         let other = routed_config(dir.path(), |card| {
             card.replace("embedding_space = \"sface-2021dec\"", "embedding_space = \"other\"")
         });
-        let err = check_camera_recognizers(&other, "sface-2021dec", 128, Some([112, 112]))
+        let err = check_camera_recognizers(&other, "sface-2021dec", 128)
             .unwrap_err()
             .to_string();
         assert!(
@@ -689,13 +671,7 @@ mod tests {
         let smaller = routed_config(dir.path(), |card| {
             card.replace("input_size = [112, 112]", "input_size = [56, 56]")
         });
-        let err = check_camera_recognizers(&smaller, "sface-2021dec", 128, Some([112, 112]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("models.routes[0].recognizer") && err.contains("same crops"),
-            "{err}"
-        );
+        check_camera_recognizers(&smaller, "sface-2021dec", 128).expect("faces of the band are aligned at 56 px");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::gallery::GalleryWatch;
 use crate::image::BgrImage;
 use crate::observe::{RecentMatch, Review, Snapshots};
 use crate::publish::Outgoing;
-use crate::recognize::{Batch, RecognizeConfig, RecognizerSet, next_batch};
+use crate::recognize::{Batch, CropSizes, RecognizeConfig, RecognizerSet, next_batch};
 use crate::track::{TrackInfo, TrackedFace, Tracker};
 use crate::types::{BBox, EmbeddedFace, FaceCrop, Frame, FrameMeta, TrackMessage};
 use crate::unknowns::{Assignment, Filed, UnknownsError};
@@ -29,8 +29,8 @@ pub struct CameraInput {
     pub wait_for_recognizer: bool,
     /// Search only this `[x, y, w, h]` region of each frame.
     pub roi: Option<[u32; 4]>,
-    /// Side of the aligned crops this camera's recognizer takes.
-    pub crop_size: u32,
+    /// Side of the aligned crops this camera's recognizers take, by face width.
+    pub crop_sizes: CropSizes,
     pub tracker: Tracker,
     /// Present in `regions` search: this camera's background model and sweep schedule.
     pub search: Option<RegionSearch>,
@@ -217,9 +217,9 @@ impl DetectWorker {
             self.stats.faces_per_frame.record(faces.len());
             let camera = &mut self.cameras[*index];
             let wait = camera.wait_for_recognizer;
-            let crop_size = camera.crop_size;
+            let crop_sizes = camera.crop_sizes.clone();
             let (tracked, ended) = camera.tracker.update(&FrameMeta::from(frame), faces);
-            if !self.send_faces(frame, tracked, wait, crop_size) || !self.end_tracks(ended) {
+            if !self.send_faces(frame, tracked, wait, &crop_sizes) || !self.end_tracks(ended) {
                 return false;
             }
         }
@@ -228,7 +228,7 @@ impl DetectWorker {
 
     /// Aligns the faces the budget picked and queues them for the recognizer; false when
     /// the recognizer is gone.
-    fn send_faces(&self, frame: &Frame, faces: Vec<TrackedFace>, wait: bool, crop_size: u32) -> bool {
+    fn send_faces(&self, frame: &Frame, faces: Vec<TrackedFace>, wait: bool, crop_sizes: &CropSizes) -> bool {
         for TrackedFace {
             detection,
             quality,
@@ -242,7 +242,8 @@ impl DetectWorker {
                 continue;
             }
             let started = Instant::now();
-            let image = match align_face(&frame.image, &detection.landmarks, crop_size) {
+            let side = crop_sizes.for_width(quality.width_px);
+            let image = match align_face(&frame.image, &detection.landmarks, side) {
                 Ok(image) => image,
                 Err(e) => {
                     tracing::warn!(camera = %frame.camera_id, error = %e, "face not aligned");

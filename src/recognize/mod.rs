@@ -11,7 +11,7 @@ pub use batch::{Batch, next_batch};
 pub(crate) use config::validate_routes;
 pub use config::{RecognizeConfig, Route};
 pub use recognizer::{Recognizer, l2_normalize, pack_crops};
-pub use set::{Job, RecognizerSet, WidthRoute};
+pub use set::{CropSizes, Job, RecognizerSet, WidthRoute};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecognizeError {

@@ -16,6 +16,33 @@ pub struct WidthRoute {
     pub model: usize,
 }
 
+/// The side of the aligned crop a face needs, by its width: the input of the model its width
+/// is routed to (a 56 px model for tiny faces beside SFace's 112 px, say). The detect stage
+/// aligns each face at this size; the recognize stage routes it by the same width.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CropSizes {
+    default: u32,
+    /// `(min_px, max_px, side)` of each route whose model takes another size.
+    bands: Vec<(f32, f32, u32)>,
+}
+
+impl CropSizes {
+    /// One size for every face.
+    pub fn uniform(side: u32) -> CropSizes {
+        CropSizes {
+            default: side,
+            bands: Vec::new(),
+        }
+    }
+
+    pub fn for_width(&self, width_px: f32) -> u32 {
+        self.bands
+            .iter()
+            .find(|(min, max, _)| (*min..*max).contains(&width_px))
+            .map_or(self.default, |&(_, _, side)| side)
+    }
+}
+
 /// One face to embed: its camera, its width in the frame, its aligned crop.
 pub type Job<'a> = (&'a str, f32, &'a BgrImage);
 
@@ -86,10 +113,29 @@ impl RecognizerSet {
         &self.ids
     }
 
-    /// Side of the crops `camera`'s model takes (routed models take the same, checked at
-    /// start-up).
-    pub fn input_size_of(&self, camera: &str) -> u32 {
-        self.recognizer(self.model_of(camera)).input_size()
+    /// Sides of the crops `camera`'s faces need: its model's input, and each route's model's
+    /// input in that route's band.
+    pub fn crop_sizes_of(&self, camera: &str) -> CropSizes {
+        let routes = self.camera_routes.get(camera).unwrap_or(&self.site_routes);
+        self.crop_sizes(self.model_of(camera), routes)
+    }
+
+    /// Sides for a camera that arrives later with the site's model and routes (cluster
+    /// membership).
+    pub fn site_crop_sizes(&self) -> CropSizes {
+        self.crop_sizes(0, &self.site_routes)
+    }
+
+    fn crop_sizes(&self, model: usize, routes: &[WidthRoute]) -> CropSizes {
+        let default = self.recognizer(model).input_size();
+        CropSizes {
+            default,
+            bands: routes
+                .iter()
+                .map(|r| (r.min_px, r.max_px, self.recognizer(r.model).input_size()))
+                .filter(|&(_, _, side)| side != default)
+                .collect(),
+        }
     }
 
     /// Embeds crops of many cameras: one batch per model, results (embedding, index of the
@@ -118,5 +164,24 @@ impl RecognizerSet {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CropSizes;
+
+    #[test]
+    fn a_face_gets_the_crop_size_of_the_band_its_width_falls_in() {
+        let sizes = CropSizes {
+            default: 112,
+            bands: vec![(0.0, 20.0, 56), (30.0, 40.0, 64)],
+        };
+        assert_eq!(sizes.for_width(12.0), 56);
+        assert_eq!(sizes.for_width(19.9), 56);
+        assert_eq!(sizes.for_width(20.0), 112, "max_px is exclusive, as in routing");
+        assert_eq!(sizes.for_width(35.0), 64);
+        assert_eq!(sizes.for_width(80.0), 112);
+        assert_eq!(CropSizes::uniform(112).for_width(12.0), 112);
     }
 }
