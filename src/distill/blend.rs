@@ -2,6 +2,9 @@
 //! tensor becomes `(1 − α) · base + α · tuned`. Fine-tuning on a few hundred people moves
 //! SFace toward tiny faces but away from what tells other people apart; a point on the line
 //! between the two keeps most of both, and needs no training. α is chosen on a validation side.
+//! A model fine-tuned at a smaller input (`distill --init teacher --input-size 56`) blends with
+//! the base's network at that size: the base's dense head resampled exactly as that training
+//! started from it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::DistillError;
+use super::chain::FaceChain;
 use super::export::{DerivedCard, derived_card, model_path_beside};
 use super::onnx;
 use crate::model::ModelCard;
@@ -38,6 +42,8 @@ pub struct BlendReport {
     pub values: usize,
     /// ‖tuned − base‖ / ‖base‖ over all interpolated values: how far fine-tuning moved.
     pub tuned_relative_distance: f64,
+    /// The input size the base was resampled to, when the tuned model takes smaller crops.
+    pub base_resampled_to: Option<u32>,
 }
 
 /// Writes `(1 − α) · base + α · tuned` as a model and card beside `out_card`.
@@ -53,7 +59,7 @@ pub fn blend(request: &BlendRequest) -> Result<BlendReport, DistillError> {
     check_cards(request, &base_card, &tuned_card)?;
     let base_path = base_card.model_path();
     let tuned_path = tuned_card.model_path();
-    let base = float_initializers(&onnx::read(&base_path)?);
+    let (base, base_resampled_to) = base_initializers(&base_card, &tuned_card)?;
     let mut model = onnx::read(&tuned_path)?;
     let graph = model.graph.as_mut().ok_or_else(|| DistillError::Onnx {
         path: tuned_path.clone(),
@@ -91,8 +97,9 @@ pub fn blend(request: &BlendRequest) -> Result<BlendReport, DistillError> {
     let id = request
         .id
         .map_or_else(|| format!("{}-a{}", tuned_card.id, alpha_label(alpha)), str::to_string);
+    let resampled = base_resampled_to.map_or(String::new(), |size| format!(" at {size} px"));
     let header = format!(
-        "# Weight interpolation written by `squint blend`: each weight is {:.2} x `{}` + {alpha:.2} x `{}`\n\
+        "# Weight interpolation written by `squint blend`: each weight is {:.2} x `{}`{resampled} + {alpha:.2} x `{}`\n\
          # (fine-tuned). Same inputs, outputs and embedding space as both; it inherits the\n\
          # fine-tuned model's data and licence.\n",
         1.0 - alpha,
@@ -118,7 +125,23 @@ pub fn blend(request: &BlendRequest) -> Result<BlendReport, DistillError> {
         tensors,
         values,
         tuned_relative_distance: (moved / norm.max(f64::MIN_POSITIVE)).sqrt(),
+        base_resampled_to,
     })
+}
+
+/// The base's float initializers; for a tuned model of a smaller input, those of the base's
+/// network at that size (with the size it was resampled to).
+fn base_initializers(base: &ModelCard, tuned: &ModelCard) -> Result<(Initializers, Option<u32>), DistillError> {
+    let mut initializers = onnx::float_initializers(&onnx::read(&base.model_path())?);
+    if base.input_size == tuned.input_size {
+        return Ok((initializers, None));
+    }
+    let size = tuned.input_size.map_or(0, |[w, _]| w);
+    for (name, tensor) in FaceChain::load_at(base, size)?.tensors() {
+        let dims = tensor.dims().iter().map(|&d| d as i64).collect();
+        initializers.insert(name, (dims, tensor.flatten_all()?.to_vec1::<f32>()?));
+    }
+    Ok((initializers, Some(size)))
 }
 
 /// `0.3` → `"0.3"`, `0.25` → `"0.25"`: the shortest form that names α.
@@ -143,7 +166,8 @@ fn check_cards(request: &BlendRequest, base: &ModelCard, tuned: &ModelCard) -> R
             format!("{:?}", tuned.embedding_space),
         );
     }
-    if base.input_size != tuned.input_size {
+    let smaller = matches!((base.input_size, tuned.input_size), (Some([bw, bh]), Some([tw, th])) if tw == th && tw < bw && th < bh);
+    if base.input_size != tuned.input_size && !smaller {
         return differ(
             "input_size",
             format!("{:?}", base.input_size),
@@ -170,15 +194,6 @@ fn mismatch(base: &Path, tensor: &str, what: &str) -> DistillError {
 }
 
 type Initializers = HashMap<String, (Vec<i64>, Vec<f32>)>;
-
-fn float_initializers(model: &onnx::ModelProto) -> Initializers {
-    model
-        .graph
-        .iter()
-        .flat_map(|g| &g.initializer)
-        .filter_map(|t| onnx::float_values(t).map(|v| (t.name.clone(), (t.dims.clone(), v))))
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {

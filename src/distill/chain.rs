@@ -97,12 +97,10 @@ impl FaceChain {
             message,
         };
         let graph = model.graph.as_ref().ok_or_else(|| error("it has no graph".into()))?;
-        let mut values: HashMap<&str, (Vec<usize>, Vec<f32>)> = HashMap::new();
-        for tensor in &graph.initializer {
-            if let Some(v) = onnx::float_values(tensor) {
-                values.insert(&tensor.name, (tensor.dims.iter().map(|&d| d as usize).collect(), v));
-            }
-        }
+        let values: HashMap<String, (Vec<usize>, Vec<f32>)> = onnx::float_initializers(&model)
+            .into_iter()
+            .map(|(name, (dims, v))| (name, (dims.iter().map(|&d| d as usize).collect(), v)))
+            .collect();
         let mut parsed = Parser {
             values: &values,
             layers: Vec::new(),
@@ -344,7 +342,7 @@ impl FaceChain {
 
 /// What parsing the graph's nodes collects.
 struct Parser<'a> {
-    values: &'a HashMap<&'a str, (Vec<usize>, Vec<f32>)>,
+    values: &'a HashMap<String, (Vec<usize>, Vec<f32>)>,
     layers: Vec<Layer>,
     /// Trained tensors with the number of convolutions up to and including theirs (the
     /// dense head counts as one past the last).

@@ -1,5 +1,6 @@
 //! Reading, building and writing ONNX graphs with candle-onnx's generated protobuf types.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use candle_onnx::onnx::{
@@ -64,6 +65,16 @@ pub fn float_values(tensor: &TensorProto) -> Option<Vec<f32>> {
         return Some(values.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect());
     }
     Some(tensor.float_data.clone())
+}
+
+/// Every float initializer of the model's graph: name → (dims, values).
+pub fn float_initializers(model: &ModelProto) -> HashMap<String, (Vec<i64>, Vec<f32>)> {
+    model
+        .graph
+        .iter()
+        .flat_map(|g| &g.initializer)
+        .filter_map(|t| float_values(t).map(|v| (t.name.clone(), (t.dims.clone(), v))))
+        .collect()
 }
 
 pub fn set_float_values(tensor: &mut TensorProto, values: &[f32]) {

@@ -436,10 +436,18 @@ fn blend_refuses_models_that_are_not_one_network() {
 
     let sface = repo().join("models/sface.card.toml");
     let error = error_of(blend(&BlendRequest {
-        base: &sface,
+        tuned: &sface,
         ..request
     }));
     assert!(error.contains("input_size") && error.contains("differ"), "{error}");
+    let error = error_of(blend(&BlendRequest {
+        base: &sface,
+        ..request
+    }));
+    assert!(
+        error.contains("differ in input/outputs"),
+        "a smaller model that is not SFace's own network: {error}"
+    );
 
     let error = error_of(blend(&BlendRequest {
         tuned: &base,
@@ -1117,4 +1125,52 @@ fn variants_a_moving_average_and_two_synthetic_folders_train_and_resume_exactly(
         without.epochs[1].val_cosine, straight.epochs[1].val_cosine,
         "validation must see the averaged weights"
     );
+}
+
+#[test]
+fn blend_meets_a_model_tuned_at_a_smaller_input_with_the_base_resampled_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sface = repo().join("models/sface.card.toml");
+    // SFace's network at 56 px, untrained: what `distill --init teacher --input-size 56`
+    // starts from. Blended with SFace itself, every weight must come out unchanged.
+    let small = dir.path().join("small.onnx");
+    super::chain::FaceChain::load_at(&ModelCard::load(&sface).unwrap(), 56)
+        .unwrap()
+        .write_onnx(&small)
+        .unwrap();
+    let small_card = dir.path().join("small.card.toml");
+    let text = std::fs::read_to_string(&sface)
+        .unwrap()
+        .replace("input_size = [112, 112]", "input_size = [56, 56]")
+        .replace("id = \"sface-2021dec\"", "id = \"small\"")
+        .replace("file = \"sface.onnx\"", "file = \"small.onnx\"");
+    std::fs::write(&small_card, text).unwrap();
+    let out = dir.path().join("mixed.card.toml");
+    let report = blend(&BlendRequest {
+        base: &sface,
+        tuned: &small_card,
+        alpha: 0.5,
+        out_card: &out,
+        id: None,
+    })
+    .unwrap();
+    assert_eq!(report.base_resampled_to, Some(56));
+    assert!(
+        report.tuned_relative_distance < 1e-6,
+        "{}",
+        report.tuned_relative_distance
+    );
+    let (want, got) = (initializer_values(&small_card), initializer_values(&out));
+    assert_eq!(want.len(), got.len());
+    for (name, values) in &got {
+        assert!(
+            values.iter().zip(&want[name]).all(|(a, b)| (a - b).abs() <= 1e-6),
+            "{name}"
+        );
+    }
+    let card = ModelCard::load(&out).unwrap();
+    assert_eq!(card.input_size, Some([56, 56]));
+    let mut recognizer = Recognizer::load(&card, ort_library().as_deref(), 1).unwrap();
+    let crop = textured_crop().resized_to(Some((56, 56))).unwrap();
+    assert_eq!(recognizer.embed(&[&crop]).unwrap()[0].len(), 128);
 }
