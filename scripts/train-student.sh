@@ -17,6 +17,10 @@
 #                                        morphs of training faces added to the DCGAN ones, and
 #                                        both with a moving average of the weights; each with
 #                                        its blends, judged on the validation side
+#   scripts/train-student.sh --small     also a model at a quarter of the pixels: sface-lr's
+#                                        recipe at 56 px (sface-lr56), blended with SFace's
+#                                        network at 56 px; judged on validation against the
+#                                        installed blend, then test side and speed
 #   scripts/train-student.sh --scratch   also the small from-scratch student (the earlier
 #                                        default recipe) and its adaptive-BN measurement
 #   scripts/train-student.sh --compare   first the recipe comparison (short runs of STEPS
@@ -45,6 +49,7 @@ SCRATCH=0
 RECIPES=0
 SURGICAL=0
 CONSISTENT=0
+SMALL=0
 for arg in "$@"; do
   case "$arg" in
     --compare) COMPARE=1 ;;
@@ -54,7 +59,8 @@ for arg in "$@"; do
     --recipes) RECIPES=1 ;;
     --surgical) SURGICAL=1 ;;
     --consistent) CONSISTENT=1 ;;
-    *) echo "train-student.sh: unknown argument '$arg' (expected --compare, --curve, --recipes, --surgical, --consistent, --scratch, --no-main)" >&2; exit 2 ;;
+    --small) SMALL=1 ;;
+    *) echo "train-student.sh: unknown argument '$arg' (expected --compare, --curve, --recipes, --surgical, --consistent, --small, --scratch, --no-main)" >&2; exit 2 ;;
   esac
 done
 eval "$(scripts/setup.sh --faces)"
@@ -276,6 +282,42 @@ if (( CONSISTENT )); then
     python3 scripts/lr_table.py choose "$name" "$report.json"
   done
   python3 scripts/lr_table.py recipes "$OUT/eval/val-olivetti.json" "$OUT"/eval/val-sface-lr-{v4,morph,all}.json
+fi
+if (( SMALL )); then
+  # A cheaper recognizer: SFace's network at 56 px input does a quarter of the convolution
+  # work. sface-lr56 is sface-lr's recipe at 56 px (6 epochs); its line runs from SFace's
+  # untrained network at 56 px (α 0, head resampled) to sface-lr56 (α 1). Judged on the
+  # validation side against the installed blend (first recognizer: the paired differences are
+  # to it), the best point by lr_table.py's rule is then measured once on the test side, and
+  # its speed against the blend's.
+  lr_distill sface-lr56 6 "${FAST[@]}" --input-size 56
+  tuned56="$OUT/sface-lr56/student.card.toml"
+  line=(--recognizer models/sface-lr-wise.card.toml --recognizer "$tuned56")
+  for alpha in 0 0.3 0.5; do
+    card="$OUT/blend/sface-lr56-a$alpha.card.toml"
+    [[ -f "$card" && "$card" -nt "$tuned56" ]] ||
+      "$SQUINT" blend --base models/sface.card.toml --tuned "$tuned56" --alpha "$alpha" --out "$card" > /dev/null
+    line+=(--recognizer "$card")
+  done
+  report="$OUT/eval/val-small"
+  if [[ ! -f "$report.json" || "$tuned56" -nt "$report.json" ]]; then
+    log "sface-lr56: validation side (log: $report.md)"
+    "$SQUINT" eval --set "$SQUINT_FACES/olivetti" --distractors "$OUT/split/val" --grey --enrol each \
+      --sizes 12,16,24 --gallery single "${line[@]}" --json "$report.json" > "$report.md"
+  fi
+  small="$(python3 scripts/lr_table.py choose sface-lr56 "$report.json")"
+  log "validation chooses $small"
+  small_id="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["recognizer"])' "$small")"
+  small_card="$OUT/blend/$small_id.card.toml"
+  [[ -f "$small_card" ]] || small_card="$tuned56"
+  [[ -f "$OUT/eval/test-small.json" && "$OUT/eval/test-small.json" -nt "$report.json" ]] ||
+  "$SQUINT" eval --set "$SQUINT_FACES/celeba/repeats" --distractors "$OUT/split/test" --enrol each \
+    --sizes 12,16,20 --gallery single --recognizer models/sface-lr-wise.card.toml \
+    --recognizer models/sface.card.toml --recognizer "$small_card" \
+    --json "$OUT/eval/test-small.json" > "$OUT/eval/test-small.md"
+  "$SQUINT" bench-recognize --recognizer models/sface-lr-wise.card.toml --versus "$small_card" \
+    --out "$OUT/eval/small-speed.json"
+  python3 scripts/lr_table.py recipes "$report.json" "$OUT/eval/test-small.json"
 fi
 (( SCRATCH )) || exit 0
 
