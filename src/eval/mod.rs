@@ -11,6 +11,7 @@
 //! ```
 //! `--video` adds unlabeled real footage: pairs from the tracker's tracks.
 
+pub mod config;
 pub mod metrics;
 pub mod plot;
 pub mod probes;
@@ -21,8 +22,9 @@ pub mod video;
 #[cfg(test)]
 mod tests;
 
+pub use config::{Enrolment, EvalConfig, GalleryKind};
 pub use report::{EvalReport, Row};
-pub use run::{Enrolment, EvalConfig, GalleryKind, evaluate};
+pub use run::evaluate;
 pub use video::{VideoConfig, VideoRow, evaluate_video};
 
 use std::path::PathBuf;

@@ -8,8 +8,8 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use super::EvalError;
+use super::config::Alignment;
 use super::report::{EvalReport, Row, gallery_name};
-use super::run::Alignment;
 
 /// Debian's fonts-dejavu-core (installed by scripts/setup.sh).
 pub const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";

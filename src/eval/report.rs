@@ -5,9 +5,9 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::config::{Alignment, EvalConfig, GalleryKind};
 use super::metrics::{AtFar, Interval, Spread};
 use super::probes::CameraDegradation;
-use super::run::{Alignment, EvalConfig, GalleryKind};
 use super::video::VideoRow;
 use crate::recognize::Recognizer;
 

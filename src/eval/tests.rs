@@ -235,7 +235,8 @@ fn bootstrap_intervals_bracket_the_estimate_and_pair_recognizers() {
 
 #[test]
 fn enrolling_each_photo_in_turn_measures_every_ordered_pair_once() {
-    use super::run::{Enrolment, plan_rounds};
+    use super::config::Enrolment;
+    use super::run::plan_rounds;
     // Person 0: faces 0, 1; person 1: face 2 only; person 2: faces 3, 4, 5.
     let people = vec![vec![0, 1], vec![2], vec![3, 4, 5]];
 
