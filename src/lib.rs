@@ -13,6 +13,7 @@
 pub mod alert;
 pub mod align;
 pub mod bench;
+pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod config;
@@ -32,6 +33,7 @@ pub mod recognize;
 pub mod redact;
 pub mod scenario;
 pub mod serve;
+pub mod stats;
 #[doc(hidden)]
 pub mod testing;
 pub mod track;

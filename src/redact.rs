@@ -206,6 +206,23 @@ impl<W: Write> Write for RedactingWriter<W> {
     }
 }
 
+/// Registers the values of `key = "value"` lines whose key names a secret, and the
+/// credentials of URL values, read from raw TOML (one line at a time, so it works on files
+/// that do not parse).
+pub(crate) fn register_assigned_secrets(text: &str) {
+    let unquote = |s: &str| s.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = unquote(value);
+        if is_secret_key(&unquote(key)) {
+            register_secret(&value);
+        }
+        register_url_secrets(&value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 use serde::Deserialize;
 
-use crate::config::{KeyError, check_range};
+use crate::check::{KeyError, check_range};
 
 /// Similarity thresholds for faces narrower than `below_px` (the last band has no limit).
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -10,7 +10,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::{AlertEvent, Thumbnails};
-use crate::config::{KeyError, check_range};
+use crate::check::{KeyError, check_range};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

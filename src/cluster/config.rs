@@ -1,6 +1,6 @@
 use serde::Deserialize;
 
-use crate::config::{KeyError, check_range};
+use crate::check::{KeyError, check_range};
 
 /// `[cluster]`: run as one worker of a site whose cameras are shared out by a Kafka
 /// consumer group. Absent: every `[[cameras]]` table runs in this process, as always.

@@ -69,7 +69,7 @@ pub fn read_camera_file(path: &Path, templates: &Path) -> Result<Vec<CameraConfi
     };
     let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
     // Before parsing: a parse error quotes the offending line, which may hold a password.
-    crate::config::register_assigned_secrets(&text);
+    crate::redact::register_assigned_secrets(&text);
     let mut file: CameraFile = toml::from_str(&text).map_err(|e| bad(redact_credentials(e.to_string().trim_end())))?;
     if file.cameras.is_empty() {
         return Err(bad("no [[cameras]] table in it".into()));
@@ -78,7 +78,7 @@ pub fn read_camera_file(path: &Path, templates: &Path) -> Result<Vec<CameraConfi
     for camera in &mut file.cameras {
         camera.resolve_paths(base);
     }
-    crate::config::validate_cameras(&file.cameras, templates, true)
+    crate::ingest::validate_cameras(&file.cameras, templates, true)
         .map_err(|(key, message)| bad(format!("key `{key}`: {message}")))?;
     Ok(file.cameras)
 }

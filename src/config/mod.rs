@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::check::{KeyError, check_range};
+
 use crate::alert::AlertConfig;
 use crate::cluster::ClusterConfig;
 use crate::detect::DetectConfig;
 use crate::gallery::GalleryConfig;
-use crate::ingest::CameraConfig;
+use crate::ingest::{CameraConfig, validate_cameras};
 use crate::publish::KafkaConfig;
 use crate::recognize::RecognizeConfig;
 use crate::track::TrackConfig;
@@ -130,7 +132,7 @@ impl Config {
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         // Before parsing: a parse error quotes the offending line, which may hold a secret.
-        register_assigned_secrets(text);
+        crate::redact::register_assigned_secrets(text);
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: crate::redact::redact_credentials(e.to_string().trim_end()),
@@ -276,66 +278,6 @@ impl Config {
     }
 }
 
-/// Registers the values of `key = "value"` lines whose key names a secret, and the
-/// credentials of URL values, read from raw TOML (one line at a time, so it works on files
-/// that do not parse).
-pub(crate) fn register_assigned_secrets(text: &str) {
-    let unquote = |s: &str| s.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let value = unquote(value);
-        if crate::redact::is_secret_key(&unquote(key)) {
-            crate::redact::register_secret(&value);
-        }
-        crate::redact::register_url_secrets(&value);
-    }
-}
-
-/// Checks `[[cameras]]` tables (of a config file, or of a file for `squint cameras put` when
-/// `clustered`); the key is `cameras[i].<key>`.
-pub fn validate_cameras(cameras: &[CameraConfig], templates: &Path, clustered: bool) -> Result<(), KeyError> {
-    let mut seen = std::collections::HashSet::new();
-    for (i, camera) in cameras.iter().enumerate() {
-        camera
-            .validate()
-            .map_err(|(key, msg)| (format!("cameras[{i}].{key}"), msg))?;
-        crate::ingest::check_template(templates, camera).map_err(|message| {
-            let key = if camera.template.is_some() { "template" } else { "url" };
-            (format!("cameras[{i}].{key}"), message)
-        })?;
-        if !seen.insert(camera.id.as_str()) {
-            return Err((
-                format!("cameras[{i}].id"),
-                format!("`{}` is used by two cameras; ids must be unique", camera.id),
-            ));
-        }
-        if let Some(routes) = &camera.routes {
-            crate::recognize::validate_routes(routes)
-                .map_err(|(key, msg)| (format!("cameras[{i}].routes{key}"), msg))?;
-        }
-        if clustered && camera.routes.is_some() {
-            return Err((
-                format!("cameras[{i}].routes"),
-                "a camera of the cameras topic uses the models.routes of whichever worker holds it; remove the key"
-                    .into(),
-            ));
-        }
-        if clustered && camera.recognizer.is_some() {
-            return Err((
-                format!("cameras[{i}].recognizer"),
-                "a camera of the cameras topic runs on models.recognizer of whichever worker holds it; remove the key (per-camera recognizers need a config file of their own)".into(),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// What a section's `validate` returns on failure: the key inside the section and why.
-pub type KeyError = (String, String);
-
-/// Checks `lo <= value <= hi` for a config key.
 impl PipelineConfig {
     /// The templates folder (always set after [`Config::load`]).
     pub fn templates_dir(&self) -> &Path {
@@ -351,17 +293,6 @@ impl Config {
             .dir
             .clone()
             .unwrap_or_else(|| self.pipeline.state_dir.join("spool"))
-    }
-}
-
-pub fn check_range<T: PartialOrd + std::fmt::Display>(key: &str, value: T, lo: T, hi: T) -> Result<(), KeyError> {
-    if value < lo || value > hi {
-        Err((
-            key.to_string(),
-            format!("{value} is out of range; use a value from {lo} to {hi}"),
-        ))
-    } else {
-        Ok(())
     }
 }
 

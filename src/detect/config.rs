@@ -1,6 +1,6 @@
 use serde::Deserialize;
 
-use crate::config::{KeyError, check_range};
+use crate::check::{KeyError, check_range};
 
 /// How the detector looks at a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

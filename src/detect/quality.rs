@@ -1,39 +1,9 @@
 //! How much to trust one detected face: its size, sharpness, pose and whether the frame cut
 //! it off. Travels with the crop into the recognizer and into every event.
 
-use serde::{Deserialize, Serialize};
-
 use crate::image::BgrImage;
 use crate::types::Detection;
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct FaceQuality {
-    pub width_px: f32,
-    pub detection_score: f32,
-    /// Variance of the 4-neighbour Laplacian of the face's grey levels; blur lowers it.
-    pub sharpness: f32,
-    /// Head turn estimated from the nose's offset from the eyes' midpoint, degrees; positive
-    /// when the nose is towards the image's right.
-    pub yaw_deg: f32,
-    /// In-plane tilt of the eye line, degrees; positive when the eye on the image's right is
-    /// lower (a clockwise tilt on screen).
-    pub roll_deg: f32,
-    /// The box touches or crosses the frame's edge: the face may be cut off.
-    pub touches_border: bool,
-}
-
-impl FaceQuality {
-    /// How much one embedding of this face counts as evidence, in (0, 1]: larger, sharper,
-    /// more frontal, uncut and confidently detected faces count more. Width saturates at
-    /// 40 px, where recognition stops being resolution-limited.
-    pub fn weight(&self) -> f32 {
-        let size = (self.width_px / 40.0).clamp(0.1, 1.0);
-        let sharp = (self.sharpness / 200.0).clamp(0.2, 1.0);
-        let pose = self.yaw_deg.to_radians().cos().clamp(0.2, 1.0);
-        let border = if self.touches_border { 0.5 } else { 1.0 };
-        (size * sharp * pose * border * self.detection_score).clamp(1e-3, 1.0)
-    }
-}
+pub use crate::types::FaceQuality;
 
 /// Each detection of `frame` with its quality: what the tracker takes.
 pub fn assess_all(frame: &BgrImage, detections: Vec<Detection>) -> Vec<(Detection, FaceQuality)> {

@@ -19,7 +19,7 @@ fn default_reload() -> f64 {
 }
 
 impl GalleryConfig {
-    pub(crate) fn validate(&self) -> Result<(), crate::config::KeyError> {
-        crate::config::check_range("reload_s", self.reload_s, 0.1, 3600.0)
+    pub(crate) fn validate(&self) -> Result<(), crate::check::KeyError> {
+        crate::check::check_range("reload_s", self.reload_s, 0.1, 3600.0)
     }
 }

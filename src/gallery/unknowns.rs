@@ -1,4 +1,4 @@
-//! The strangers' clusters (see `crate::unknowns`) kept in the gallery file, beside the
+//! The strangers' clusters (see the unknowns stage) kept in the gallery file, beside the
 //! identities they may one day be promoted to.
 
 use rusqlite::{OptionalExtension, params};

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::config::{KeyError, check_range};
+use crate::check::{KeyError, check_range};
 
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -185,6 +185,45 @@ fn check_url(url: &str, template: &str) -> Result<(), String> {
         Some((port, Ok(0) | Err(_))) => Err(format!("port `{port}` is not a number from 1 to 65535")),
         _ => Ok(()),
     }
+}
+
+/// Checks `[[cameras]]` tables (of a config file, or of a file for `squint cameras put` when
+/// `clustered`); the key is `cameras[i].<key>`.
+pub fn validate_cameras(cameras: &[CameraConfig], templates: &Path, clustered: bool) -> Result<(), KeyError> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, camera) in cameras.iter().enumerate() {
+        camera
+            .validate()
+            .map_err(|(key, msg)| (format!("cameras[{i}].{key}"), msg))?;
+        super::check_template(templates, camera).map_err(|message| {
+            let key = if camera.template.is_some() { "template" } else { "url" };
+            (format!("cameras[{i}].{key}"), message)
+        })?;
+        if !seen.insert(camera.id.as_str()) {
+            return Err((
+                format!("cameras[{i}].id"),
+                format!("`{}` is used by two cameras; ids must be unique", camera.id),
+            ));
+        }
+        if let Some(routes) = &camera.routes {
+            crate::recognize::validate_routes(routes)
+                .map_err(|(key, msg)| (format!("cameras[{i}].routes{key}"), msg))?;
+        }
+        if clustered && camera.routes.is_some() {
+            return Err((
+                format!("cameras[{i}].routes"),
+                "a camera of the cameras topic uses the models.routes of whichever worker holds it; remove the key"
+                    .into(),
+            ));
+        }
+        if clustered && camera.recognizer.is_some() {
+            return Err((
+                format!("cameras[{i}].recognizer"),
+                "a camera of the cameras topic runs on models.recognizer of whichever worker holds it; remove the key (per-camera recognizers need a config file of their own)".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

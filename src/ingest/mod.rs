@@ -7,7 +7,7 @@ mod health;
 mod source;
 mod template;
 
-pub use config::CameraConfig;
+pub use config::{CameraConfig, validate_cameras};
 pub use health::{CameraHealth, CameraState, HealthSnapshot};
 pub(crate) use source::sample_to_image;
 pub use source::{CameraSource, FrameSender};

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::{Observed, ObservedCamera, is_down};
 use crate::detect::SearchStats;
 use crate::ingest::HealthSnapshot;
-use crate::pipeline::Latency;
+use crate::stats::Latency;
 
 /// Escapes a label value for the Prometheus text format.
 fn label(value: &str) -> String {

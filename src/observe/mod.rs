@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::ingest::{CameraHealth, CameraState, HealthSnapshot};
-use crate::pipeline::PipelineStats;
 use crate::publish::DeliveryStats;
+use crate::stats::PipelineStats;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,7 +109,7 @@ pub fn health(cameras: &[HealthSnapshot], cluster: Option<&crate::cluster::Group
 }
 
 impl HttpConfig {
-    pub(crate) fn validate(&self) -> Result<(), crate::config::KeyError> {
+    pub(crate) fn validate(&self) -> Result<(), crate::check::KeyError> {
         use std::net::ToSocketAddrs;
         if let Some(token) = &self.token
             && token.chars().count() < 16

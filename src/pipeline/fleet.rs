@@ -10,7 +10,8 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::workers::CameraInput;
 use crate::cluster::CameraControl;
-use crate::config::{Config, validate_cameras};
+use crate::config::Config;
+use crate::ingest::validate_cameras;
 use crate::ingest::{CameraConfig, CameraSource};
 use crate::observe::{CameraRegistry, QueueDepths};
 use crate::publish::SpoolStats;

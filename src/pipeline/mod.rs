@@ -12,16 +12,13 @@
 //! ```
 
 mod fleet;
-mod latency;
 mod lock;
 mod matching;
-mod stats;
 mod workers;
 
-pub use latency::{BUCKETS, Latency, Percentiles, SizeHistogram};
+pub use crate::stats::{PipelineStats, StatsSnapshot};
 pub use lock::{LockError, StateLock};
 pub use matching::{Ended, Matching};
-pub use stats::{PipelineStats, StatsSnapshot};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

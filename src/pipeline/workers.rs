@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
 
 use super::matching::Matching;
-use super::stats::{PipelineStats, add_elapsed};
 use crate::alert::{AlertStage, ThumbnailStore};
 use crate::align::align_face;
 use crate::detect::{Detector, RegionSearch, Search, SearchStats};
@@ -17,6 +16,7 @@ use crate::image::BgrImage;
 use crate::observe::{RecentMatch, Review, Snapshots};
 use crate::publish::Outgoing;
 use crate::recognize::{Batch, CropSizes, RecognizeConfig, RecognizerSet, next_batch};
+use crate::stats::{PipelineStats, add_elapsed};
 use crate::track::{TrackInfo, TrackedFace, Tracker};
 use crate::types::{BBox, EmbeddedFace, FaceCrop, Frame, FrameMeta, TrackMessage};
 use crate::unknowns::{Assignment, Filed, UnknownsError};

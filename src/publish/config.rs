@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::SpoolConfig;
-use crate::config::{KeyError, check_range};
+use crate::check::{KeyError, check_range};
 use crate::redact::{is_secret_key, register_secret, register_url_secrets};
 
 #[derive(Debug, Clone, Deserialize)]

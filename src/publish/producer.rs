@@ -28,7 +28,7 @@ pub struct DeliveryStats {
     /// Delivery attempts that failed transiently and were sent again.
     pub retried: AtomicU64,
     /// From an event entering the spool to Kafka acknowledging it.
-    pub ack_latency: crate::pipeline::Latency,
+    pub ack_latency: crate::stats::Latency,
 }
 
 /// How a delivery attempt ended.

@@ -1,6 +1,6 @@
 use serde::Deserialize;
 
-use crate::config::{KeyError, check_range};
+use crate::check::{KeyError, check_range};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

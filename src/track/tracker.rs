@@ -1,23 +1,8 @@
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use super::{Budget, TrackConfig};
+pub use crate::types::TrackInfo;
 use crate::types::{BBox, Detection, FaceQuality, FrameMeta};
-
-/// What is known about a track so far; travels with each of its faces and with its end.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrackInfo {
-    pub camera_id: Arc<str>,
-    /// Unique within the camera for the life of the process.
-    pub track_id: u64,
-    pub frames_seen: u64,
-    pub first_seq: u64,
-    pub last_seq: u64,
-    pub first_seen: SystemTime,
-    pub last_seen: SystemTime,
-    pub width_min_px: f32,
-    pub width_max_px: f32,
-}
 
 /// A detection with the track it joined and whether the budget wants it embedded.
 #[derive(Debug, Clone)]
@@ -223,6 +208,7 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::SystemTime;
 
     fn frame(seq: u64) -> FrameMeta {
         FrameMeta {

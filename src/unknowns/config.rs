@@ -1,7 +1,7 @@
 use serde::Deserialize;
 
 use crate::alert::Band;
-use crate::config::{KeyError, check_range};
+use crate::check::{KeyError, check_range};
 
 /// `[unknowns]`: clustering of faces that match no identity. Off by default: it keeps
 /// faces and templates of people who never enrolled.

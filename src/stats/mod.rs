@@ -1,3 +1,7 @@
+//! What the running pipeline counts and times: every stage writes these atomics and
+//! histograms, and the observe stage (HTTP, /metrics, the end-of-run summary) reads them. A
+//! leaf, so the stages and the observers depend on it and not on each other.
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -5,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::latency::{Latency, Percentiles, SizeHistogram};
+mod latency;
+
+pub use latency::{BUCKETS, Latency, Percentiles, SizeHistogram};
 
 /// Counters and stage timings, shared by the pipeline's threads.
 #[derive(Debug)]
