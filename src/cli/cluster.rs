@@ -1,14 +1,41 @@
 //! `squint cameras` and `squint cluster`: the site's cameras topic and consumer group.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::{CamerasAction, ClusterAction};
 use crate::cluster::{CamerasTopic, ClusterConfig, group_status, publish_identities, read_camera_file};
 use crate::config::Config;
 use crate::gallery::Gallery;
 use crate::redact::redact_credentials;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum CamerasAction {
+    /// Add or replace the cameras of a file of `[[cameras]]` tables (validated as in a config
+    /// file); a changed camera restarts on its worker, the others keep running.
+    Put { file: PathBuf },
+    /// Remove cameras by id; their workers stop them.
+    Rm {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// The cameras in the topic, credentials redacted.
+    List {
+        /// One JSON object per line instead.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterAction {
+    /// Members of the group, their partitions and cameras.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 /// The config's `[cluster]`, or an error saying it is needed.
 fn clustered(path: &Path) -> anyhow::Result<(Config, ClusterConfig)> {

@@ -1,10 +1,10 @@
-//! `squint harvest`, `squint distill` and `squint adapt`.
+//! `squint harvest`, `squint distill`, `squint adapt` and `squint blend`: their arguments and handlers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::{AdaptArgs, BlendArgs, DistillArgs, HarvestArgs};
+use super::ModelArgs;
 use crate::config::Config;
 use crate::detect::Detector;
 use crate::distill::adapt::AdaptRequest;
@@ -12,6 +12,216 @@ use crate::distill::net::Init;
 use crate::distill::{Degradation, DistillError, HarvestConfig, TrainConfig};
 use crate::ingest::CameraConfig;
 use crate::model::ModelCard;
+
+#[derive(Debug, clap::Args)]
+pub struct HarvestArgs {
+    /// Output folder for the crops (and harvest.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Harvest the cameras of this config (live ones for --seconds each, one after another).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Video files, repeatable.
+    #[arg(long = "video")]
+    pub videos: Vec<PathBuf>,
+    /// Folders of face photos (sub-folders one level deep included), repeatable.
+    #[arg(long = "photos")]
+    pub photos: Vec<PathBuf>,
+    #[arg(long, default_value_t = 60.0)]
+    pub seconds: f64,
+    /// Smallest face width kept, in pixels.
+    #[arg(long, default_value_t = 40.0)]
+    pub min_face_px: f32,
+    /// Smallest face quality weight kept (0–1: size, sharpness, pose, detection score).
+    #[arg(long, default_value_t = 0.3)]
+    pub min_quality: f32,
+    /// Crops kept per track.
+    #[arg(long, default_value_t = 3)]
+    pub per_track: usize,
+    /// Frames between two kept crops of one track.
+    #[arg(long, default_value_t = 12)]
+    pub min_gap_frames: u64,
+    /// Jittered copies per photo face (rotation, scale, shift, mirror).
+    #[arg(long, default_value_t = 0)]
+    pub augment: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long, default_value = "pipelines")]
+    pub templates: PathBuf,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DistillArgs {
+    /// Folder of aligned HR crops (from `squint harvest` or `squint split-faces`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Held-out crops of people not in --data (`squint split-faces` writes them); without it
+    /// --val-fraction of --data is held out.
+    #[arg(long)]
+    pub val_data: Option<PathBuf>,
+    /// Aligned crops of generated faces (`squint synth-faces`'s aligned/ folder, `squint
+    /// morph-faces`'s output); repeat for several folders.
+    #[arg(long)]
+    pub synthetic: Vec<PathBuf>,
+    /// Share of each batch drawn from --synthetic (0–0.9).
+    #[arg(long, default_value_t = 0.0)]
+    pub synthetic_share: f64,
+    /// Train on at most this many sources (people, tracks) of --data: learning curves.
+    #[arg(long)]
+    pub max_sources: Option<usize>,
+    /// Output folder: checkpoint.*, student.onnx, student.card.toml, report.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Teacher model card.
+    #[arg(long, default_value = "models/sface.card.toml")]
+    pub teacher: PathBuf,
+    /// Train a small student from scratch, or fine-tune the teacher's own network and
+    /// weights on degraded faces (it keeps the teacher's input size and embedding space).
+    #[arg(long, value_enum, default_value = "scratch")]
+    pub init: crate::distill::net::Init,
+    /// Student input side in pixels (divisible by 4); default 32, or the teacher's with
+    /// --init teacher.
+    #[arg(long)]
+    pub input_size: Option<u32>,
+    /// Student stem channels (stages use 2× and 4×).
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    /// Feed the student the Haar wavelet LL band instead of pixels.
+    #[arg(long)]
+    pub lowfreq: bool,
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 3e-3)]
+    pub learning_rate: f64,
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f64,
+    /// Weight of the instance loss (1 − cosine to the teacher's embedding).
+    #[arg(long, default_value_t = 1.0)]
+    pub instance_weight: f64,
+    /// Weight of the relation loss (similarities to the batch and the queue).
+    #[arg(long, default_value_t = 1.0)]
+    pub relation_weight: f64,
+    /// Weight of the contrastive loss (own teacher embedding among the queue's).
+    #[arg(long, default_value_t = 0.0)]
+    pub contrastive_weight: f64,
+    /// Softmax temperature of the contrastive loss.
+    #[arg(long, default_value_t = 0.1)]
+    pub temperature: f64,
+    /// Teacher embeddings of recent batches kept for relation and contrastive terms (0: off).
+    #[arg(long, default_value_t = 0)]
+    pub queue: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 0.2)]
+    pub val_fraction: f64,
+    /// Hold out whole sources (`source`: tracks, photo faces; measures faces never seen) or
+    /// single crops (`crop`: for sets too small to spare whole faces).
+    #[arg(long, default_value = "source", value_parser = ["source", "crop"])]
+    pub split: String,
+    /// Probe widths of the validation table.
+    #[arg(long, value_delimiter = ',', default_value = "12,16,20,24,32")]
+    pub probe_sizes: Vec<u32>,
+    /// Smallest and largest width the training crops are degraded to.
+    #[arg(long, default_value_t = 10)]
+    pub min_px: u32,
+    #[arg(long, default_value_t = 32)]
+    pub max_px: u32,
+    /// Landmark error of the detector on tiny faces, px of the small face (standard deviation
+    /// per coordinate; `squint eval` reports the measured error): training crops are
+    /// re-aligned from landmarks moved this much. 0: off.
+    #[arg(long, default_value_t = 0.0)]
+    pub jitter_px: f64,
+    /// Chance of a motion blur.
+    #[arg(long, default_value_t = 0.0)]
+    pub motion_blur: f64,
+    /// Chance of a flat patch over part of the face (hand, scarf).
+    #[arg(long, default_value_t = 0.0)]
+    pub occlusion: f64,
+    /// Chance of grey conversion (IR night images).
+    #[arg(long, default_value_t = 0.0)]
+    pub grey: f64,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Train at most this many epochs now, then checkpoint and stop (time-boxed runs);
+    /// continue with --resume.
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+    /// Share of each batch's faces left sharp, so a fine-tuned teacher keeps what it did on
+    /// sharp faces (0–1).
+    #[arg(long, default_value_t = 0.0)]
+    pub sharp_share: f64,
+    /// Export the epoch with the best held-out rank-1, not the last (early stopping).
+    #[arg(long)]
+    pub keep_best: bool,
+    /// With --init teacher: train only the first K convolutions (with their BatchNorm and
+    /// PReLU) and keep the rest, head included, as the teacher has them (surgical
+    /// fine-tuning: degradation shifts the input, identity lives in the late layers).
+    #[arg(long)]
+    pub train_convs: Option<usize>,
+    /// Versions of every training and synthetic crop, each with the teacher's own embedding
+    /// as its target (1: the crop; 2: also mirrored; 3 and up: also shifted, turned and
+    /// zoomed a little). Each extra version costs one teacher pass over the crops, cached.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=8))]
+    pub target_variants: u64,
+    /// Keep an exponential moving average of the weights with this decay (e.g. 0.998) and
+    /// validate, keep and export it instead of the last step's weights (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub ema: f64,
+    /// Model id written into the card (default student-<size>px-w<width>).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// The training data, written into the card (with --licence).
+    #[arg(long)]
+    pub trained_on: Option<String>,
+    /// The licence the weights inherit from their training data, written into the card.
+    #[arg(long)]
+    pub licence: Option<String>,
+    /// ONNX Runtime threads for the teacher.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AdaptArgs {
+    /// Card of the model to adapt (teacher or student).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Folder of unlabeled aligned face crops from the camera.
+    #[arg(long)]
+    pub crops: PathBuf,
+    /// The adapted model's card; the ONNX file is written beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// At most this many crops go into the statistics (one batch).
+    #[arg(long, default_value_t = 256)]
+    pub max_crops: usize,
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BlendArgs {
+    /// Card of the original model (α = 0), e.g. models/sface.card.toml.
+    #[arg(long)]
+    pub base: PathBuf,
+    /// Card of its fine-tuned copy (α = 1), e.g. one `squint distill --init teacher` wrote.
+    #[arg(long)]
+    pub tuned: PathBuf,
+    /// Share of the fine-tuned weights, 0 to 1.
+    #[arg(long)]
+    pub alpha: f32,
+    /// The blended model's card; the ONNX file is written beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The new card's id (default: the fine-tuned id with `-a<ALPHA>`).
+    #[arg(long)]
+    pub id: Option<String>,
+}
 
 pub fn harvest(args: &HarvestArgs) -> anyhow::Result<()> {
     if args.config.is_none() && args.videos.is_empty() && args.photos.is_empty() {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use indicatif::ProgressBar;
 
-use super::{EvalArgs, FacePairsArgs, MorphFacesArgs, SplitFacesArgs, SynthFacesArgs};
+use super::ModelArgs;
 use crate::config::Config;
 use crate::detect::{DetectConfig, Detector};
 use crate::distill::dataset::embed_in_batches;
@@ -16,6 +16,162 @@ use crate::gallery::dot;
 use crate::image::BgrImage;
 use crate::model::ModelCard;
 use crate::recognize::Recognizer;
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Labelled set: a folder with one sub-folder of photos per identity (repeatable). The
+    /// first photo (by name) of each identity is enrolled, the others are probes (see --enrol).
+    #[arg(long = "set")]
+    pub sets: Vec<PathBuf>,
+    /// Photos of other people (repeatable): alternately enrolled as extra gallery identities
+    /// and used as strangers for the open-set numbers.
+    #[arg(long = "distractors")]
+    pub distractors: Vec<PathBuf>,
+    /// Recognizer cards that embed the probes (repeatable; SFace by default).
+    #[arg(long = "recognizer")]
+    pub recognizers: Vec<PathBuf>,
+    /// The card that enrols the gallery; every recognizer must share its embedding space.
+    #[arg(long, default_value = "models/sface.card.toml")]
+    pub enroll_with: PathBuf,
+    #[arg(long, default_value = "models/yunet.card.toml")]
+    pub detector: PathBuf,
+    /// Take the detector settings (`[detect]`) and ONNX Runtime from this config.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Gallery strategies (repeatable; both by default).
+    #[arg(long = "gallery", value_enum)]
+    pub galleries: Vec<crate::eval::GalleryKind>,
+    /// Which photo of each person is enrolled: the first, or each in turn with the others
+    /// probing it (both directions of every pair).
+    #[arg(long, value_enum, default_value = "first")]
+    pub enrol: crate::eval::Enrolment,
+    /// Resamples of the bootstrap over people behind the 90 % intervals (0: none).
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Widths of the degraded templates of a multi-res gallery.
+    #[arg(long, value_delimiter = ',', default_value = "16,24,32")]
+    pub multi_res: Vec<u32>,
+    /// Probe face widths in pixels.
+    #[arg(long, value_delimiter = ',', default_value = "12,16,20,24,32,40")]
+    pub sizes: Vec<u32>,
+    /// Track lengths: each probe is seen in N frames (own placement, landmark jitter and
+    /// camera noise per frame), fused as the pipeline fuses a track; one row per N.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub frames: Vec<usize>,
+    /// Camera blur of the frame (sigma, px; 0 = none).
+    #[arg(long, default_value_t = 0.0)]
+    pub blur: f64,
+    /// Sensor noise of the frame (sigma, grey levels; 0 = none).
+    #[arg(long, default_value_t = 0.0)]
+    pub noise: f64,
+    /// JPEG round trip of the frame at this quality.
+    #[arg(long)]
+    pub jpeg: Option<i32>,
+    /// Exposure of the frame: CONTRAST,BRIGHTNESS around mid-grey (a darker, flatter camera:
+    /// 0.6,-40).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub exposure: Option<Vec<f64>>,
+    /// Background footage for the probe frames (default: assets/vtest.avi when present,
+    /// else a mid-grey frame).
+    #[arg(long)]
+    pub background: Option<PathBuf>,
+    /// Make every photo grey (for grey sets such as Olivetti).
+    #[arg(long)]
+    pub grey: bool,
+    /// Real footage without labels (repeatable): tracks as identities.
+    #[arg(long = "video")]
+    pub videos: Vec<PathBuf>,
+    /// Frames between the two faces of a genuine video pair.
+    #[arg(long, default_value_t = 10)]
+    pub min_gap_frames: u64,
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Save the first probe frame of each set and width here (what the detector saw).
+    #[arg(long)]
+    pub dump_frames: Option<PathBuf>,
+    /// Write the strangers' detected faces, aligned at 112 px, here: unlabeled crops of this
+    /// camera for `squint adapt`.
+    #[arg(long)]
+    pub dump_stranger_crops: Option<PathBuf>,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MorphFacesArgs {
+    /// Aligned crops, one face each (`squint split-faces`'s train/).
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long)]
+    pub count: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Gets morph-NNNNNN.png at the crops' size.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Least share of either face in a blend (0–0.5).
+    #[arg(long, default_value_t = 0.3)]
+    pub min_weight: f64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SynthFacesArgs {
+    #[arg(long)]
+    pub count: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The generator checkpoint (default: dcgan-weights.tar where scripts/setup.sh --faces
+    /// put it: $SQUINT_FACES, else ~/.cache/squint/faces).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FacePairsArgs {
+    /// Folder of photos, one (unknown) person each.
+    #[arg(long)]
+    pub photos: PathBuf,
+    /// Teacher cosine above which two photos are a candidate pair.
+    #[arg(long, default_value_t = 0.45)]
+    pub min_cosine: f32,
+    /// Contact sheet: each candidate pair side by side with its cosine.
+    #[arg(long)]
+    pub sheet: Option<PathBuf>,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SplitFacesArgs {
+    /// Photos of one person each, shared out over the three sides (CelebA's singles).
+    #[arg(long)]
+    pub pool: PathBuf,
+    /// A set held out entirely: photos, or one folder per person (repeatable).
+    #[arg(long = "held-out")]
+    pub held_out: Vec<PathBuf>,
+    /// Pool photos held out for testing (`squint eval --distractors OUT/test`).
+    #[arg(long, default_value_t = 200)]
+    pub test: usize,
+    /// Pool photos held out for validation (`squint distill --val-data OUT/val`).
+    #[arg(long, default_value_t = 100)]
+    pub val: usize,
+    /// Teacher cosine above which a training face counts as a held-out person's.
+    #[arg(long, default_value_t = 0.6)]
+    pub near_duplicate: f32,
+    /// Gets train/ and val/ (aligned crops), test/ (photos) and split.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
 
 pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     let config = args.config.as_deref().map(Config::load).transpose()?;

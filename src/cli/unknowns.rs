@@ -1,14 +1,50 @@
 //! `squint unknowns`: the strangers `[unknowns]` clustered, reviewed from the command line.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context;
 
-use super::UnknownsAction;
 use crate::gallery::{Gallery, StoredUnknown};
 use crate::publish::timestamp;
 use crate::unknowns::actions;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum UnknownsAction {
+    /// One line per stranger: id, visits, first and last seen, cameras, faces, ignored.
+    List {
+        /// One JSON object per line instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One stranger in full; --faces writes its best face crops as JPEG files.
+    Show {
+        id: String,
+        #[arg(long)]
+        faces: Option<PathBuf>,
+    },
+    /// Make the stranger an identity (or add them to one): their best faces become its
+    /// templates, each at the size it was seen.
+    Promote {
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        watchlist: Option<String>,
+    },
+    /// Never alert on this stranger, and never let them match an identity.
+    Ignore { id: String },
+    /// Make one stranger of two (the older id stays).
+    Merge { a: String, b: String },
+    /// Delete strangers not seen for --older-than-days days, or --all of them.
+    Purge {
+        #[arg(long, required_unless_present = "all")]
+        older_than_days: Option<f64>,
+        #[arg(long, conflicts_with = "older_than_days")]
+        all: bool,
+    },
+}
 
 pub fn run(path: &Path, action: UnknownsAction) -> anyhow::Result<()> {
     let mut gallery = match action {
