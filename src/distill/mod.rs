@@ -16,18 +16,24 @@
 pub mod adapt;
 pub mod blend;
 pub mod chain;
+mod checkpoint;
+pub mod config;
 pub mod dataset;
 pub mod degrade;
 mod ema;
 pub mod export;
 pub mod harvest;
 pub mod kernels;
+pub mod losses;
 pub mod net;
 pub mod onnx;
+pub mod optim;
 pub mod pool;
+pub mod report;
 pub mod student;
 pub mod teacher;
 pub mod train;
+mod validation;
 
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,8 @@ use rand::{Rng, SeedableRng};
 use super::DistillError;
 use super::dataset::{self, Crops};
 use crate::image::{BgrImage, ImageError};
-use crate::recognize::Recognizer;
+use crate::model::ModelCard;
+use crate::recognize::{Recognizer, pack_crops};
 
 /// Most a variant moves the face: ±6 % zoom, ±6° turn, ±4 % of the width sideways and up or
 /// down — within what alignment from good landmarks leaves, so the teacher still embeds the
@@ -208,6 +209,17 @@ impl<'a> Subset<'a> {
 pub(super) fn select_rows(tensor: &Tensor, indices: &[usize]) -> Result<Tensor, DistillError> {
     let ids: Vec<u32> = indices.iter().map(|&i| i as u32).collect();
     Ok(tensor.index_select(&Tensor::new(ids.as_slice(), &Device::Cpu)?, 0)?)
+}
+
+/// Crops packed as the network's `[N, 3, side, side]` input, the way the card says.
+pub fn to_tensor(card: &ModelCard, crops: &[&BgrImage], buffer: &mut Vec<f32>) -> Result<Tensor, DistillError> {
+    pack_crops(card, crops, buffer);
+    let side = crops.first().map_or(0, |c| c.width as usize);
+    Ok(Tensor::from_slice(
+        buffer.as_slice(),
+        (crops.len(), 3, side, side),
+        &Device::Cpu,
+    )?)
 }
 
 #[cfg(test)]

@@ -907,7 +907,7 @@ fn each_new_camera_effect_changes_the_crop_as_it_should() {
 
 #[test]
 fn the_queue_widens_the_relation_term_and_never_counts_a_crop_as_its_own_negative() {
-    use super::train::{TeacherQueue, batch_losses};
+    use super::losses::{TeacherQueue, batch_losses};
     let rows = |seed: u64, n: usize| {
         let values: Vec<f32> = (0..n * 8)
             .map(|i| (((i as u64 + 1) * (seed * 2 + 7919)) % 97) as f32 - 48.0)
