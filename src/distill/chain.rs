@@ -19,13 +19,13 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_onnx::onnx::{NodeProto, attribute_proto};
 
 use super::DistillError;
-use super::kernels::{affine_prelu, depthwise_conv};
+use super::kernels::{affine_prelu, depthwise_conv, im2col};
 use super::onnx::{self, ModelProto};
 use crate::model::ModelCard;
 
 #[derive(Debug, Clone)]
 enum Layer {
-    /// A full convolution on the network's input (which needs no gradient), as im2col + matmul.
+    /// A full convolution (the network's first), as im2col + matmul.
     InputConv {
         weight: String,
         kernel: usize,
@@ -206,14 +206,14 @@ impl FaceChain {
                 stride,
                 pad,
             } => {
-                if x.track_op() {
-                    return Err(DistillError::Invalid(
-                        "a full convolution is supported only on the network's input".into(),
-                    ));
-                }
                 let w = self.var(weight);
                 let (out, inp) = (w.dim(0)?, w.dim(1)?);
-                let (cols, (n, oh, ow)) = im2col(x, *kernel, *stride, *pad)?;
+                let cols = im2col(x, *kernel, *stride, *pad)?;
+                let (n, h, wd, _) = x.dims4()?;
+                let (oh, ow) = (
+                    conv_side(h, *kernel, *stride, *pad),
+                    conv_side(wd, *kernel, *stride, *pad),
+                );
                 let w = w.permute((2, 3, 1, 0))?.reshape((kernel * kernel * inp, out))?;
                 cols.matmul(&w)?.reshape((n, oh, ow, out))?
             }
@@ -516,35 +516,9 @@ fn ints_attribute(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
     attribute(node, name).map(|a| a.ints.clone())
 }
 
-/// Patches of a channels-last input: `[N·OH·OW, k·k·C]` (tap-major, then channel), zeros
-/// outside the image; and `(N, OH, OW)`.
-fn im2col(
-    x: &Tensor,
-    kernel: usize,
-    stride: usize,
-    pad: usize,
-) -> Result<(Tensor, (usize, usize, usize)), DistillError> {
-    let (n, h, w, c) = x.dims4()?;
-    let out = |side: usize| (side + 2 * pad).saturating_sub(kernel) / stride + 1;
-    let (oh, ow) = (out(h), out(w));
-    let data = x.flatten_all()?.to_vec1::<f32>()?;
-    let row = kernel * kernel * c;
-    let mut cols = vec![0f32; n * oh * ow * row];
-    for (p, patch) in cols.chunks_exact_mut(row).enumerate() {
-        let (image, oy, ox) = (p / (oh * ow), p / ow % oh, p % ow);
-        for ky in 0..kernel {
-            let Some(iy) = (oy * stride + ky).checked_sub(pad).filter(|&y| y < h) else {
-                continue;
-            };
-            for kx in 0..kernel {
-                if let Some(ix) = (ox * stride + kx).checked_sub(pad).filter(|&x| x < w) {
-                    let at = ((image * h + iy) * w + ix) * c;
-                    patch[(ky * kernel + kx) * c..][..c].copy_from_slice(&data[at..at + c]);
-                }
-            }
-        }
-    }
-    Ok((Tensor::from_vec(cols, (n * oh * ow, row), &Device::Cpu)?, (n, oh, ow)))
+/// Output side of a convolution.
+fn conv_side(side: usize, kernel: usize, stride: usize, pad: usize) -> usize {
+    (side + 2 * pad).saturating_sub(kernel) / stride + 1
 }
 
 /// Side of the feature map the dense head sees for `input` × `input` crops.
@@ -552,7 +526,7 @@ fn head_side(layers: &[Layer], input: u32) -> usize {
     layers.iter().fold(input as usize, |side, layer| match layer {
         Layer::InputConv {
             kernel, stride, pad, ..
-        } => (side + 2 * pad).saturating_sub(*kernel) / stride + 1,
+        } => conv_side(side, *kernel, *stride, *pad),
         Layer::Depthwise { stride, .. } => (side - 1) / stride + 1,
         _ => side,
     })

@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
 
 type Result<T> = candle_core::Result<T>;
@@ -386,8 +386,123 @@ impl CustomOp3 for AffinePreluBackward {
     }
 }
 
+/// Patches of a channels-last input `[N, H, W, C]` for a full `kernel`×`kernel` convolution:
+/// `[N·OH·OW, k·k·C]` (tap-major, then channel), zeros outside the image. Differentiable in
+/// its input (the gradient is scattered back: col2im), so a trainable layer may sit in front
+/// of the network's first convolution (a restoration front-end).
+pub fn im2col(x: &Tensor, kernel: usize, stride: usize, pad: usize) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Im2Col { kernel, stride, pad })
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Im2Col {
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+}
+
+impl Im2Col {
+    fn out_side(&self, side: usize) -> usize {
+        (side + 2 * self.pad).saturating_sub(self.kernel) / self.stride + 1
+    }
+
+    /// Calls `f(column offset, input offset)` for every patch value that lies inside the
+    /// image, `c` values each, for `dims` = `[n, h, w, c]`.
+    fn for_each_copy(&self, dims: [usize; 4], mut f: impl FnMut(usize, usize)) {
+        let [n, h, w, c] = dims;
+        let (oh, ow, k) = (self.out_side(h), self.out_side(w), self.kernel);
+        let row = k * k * c;
+        for p in 0..n * oh * ow {
+            let (image, oy, ox) = (p / (oh * ow), p / ow % oh, p % ow);
+            for ky in 0..k {
+                let Some(iy) = (oy * self.stride + ky).checked_sub(self.pad).filter(|&y| y < h) else {
+                    continue;
+                };
+                for kx in 0..k {
+                    if let Some(ix) = (ox * self.stride + kx).checked_sub(self.pad).filter(|&x| x < w) {
+                        f(p * row + (ky * k + kx) * c, ((image * h + iy) * w + ix) * c);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn dims4(layout: &Layout, what: &str) -> Result<[usize; 4]> {
+    match layout.dims() {
+        &[n, h, w, c] => Ok([n, h, w, c]),
+        other => bail!("{what}: expected [N, H, W, C], got {other:?}"),
+    }
+}
+
+impl CustomOp1 for Im2Col {
+    fn name(&self) -> &'static str {
+        "im2col"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let dims = dims4(layout, "im2col input")?;
+        let x = contiguous(storage, layout, "im2col input")?;
+        let [n, h, w, c] = dims;
+        let row = self.kernel * self.kernel * c;
+        let rows = n * self.out_side(h) * self.out_side(w);
+        let mut cols = vec![0f32; rows * row];
+        self.for_each_copy(dims, |to, from| cols[to..to + c].copy_from_slice(&x[from..from + c]));
+        Ok((CpuStorage::F32(cols), Shape::from((rows, row))))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let dims = x.dims4()?;
+        let dims = [dims.0, dims.1, dims.2, dims.3];
+        let grad = grad.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let c = dims[3];
+        let mut dx = vec![0f32; x.elem_count()];
+        self.for_each_copy(dims, |col, at| {
+            for (d, g) in dx[at..at + c].iter_mut().zip(&grad[col..col + c]) {
+                *d += g;
+            }
+        });
+        Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn im2col_scatters_its_gradient_back_to_every_pixel_it_copied() {
+        // loss = Σ cols · r is linear in x, so a unit step in one pixel changes the loss by
+        // exactly that pixel's gradient.
+        let dims = (1, 5, 6, 2);
+        let values: Vec<f32> = (0..60).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
+        let x = candle_core::Var::from_vec(values.clone(), dims, &candle_core::Device::Cpu).unwrap();
+        let cols = super::im2col(x.as_tensor(), 3, 2, 1).unwrap();
+        let r = Tensor::rand(0f32, 1f32, cols.shape(), &candle_core::Device::Cpu).unwrap();
+        let loss = |t: &Tensor| -> f32 {
+            (super::im2col(t, 3, 2, 1).unwrap() * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap()
+        };
+        let grads = (cols * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let dx = grads
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let base = loss(&Tensor::from_vec(values.clone(), dims, &candle_core::Device::Cpu).unwrap());
+        for i in 0..values.len() {
+            let mut stepped = values.clone();
+            stepped[i] += 1.0;
+            let moved = loss(&Tensor::from_vec(stepped, dims, &candle_core::Device::Cpu).unwrap()) - base;
+            assert!((moved - dx[i]).abs() < 1e-3, "pixel {i}: {moved} vs {}", dx[i]);
+        }
+        assert!(dx.iter().any(|&g| g != 0.0));
+    }
     use candle_core::{Device, Var};
     use rand::{Rng, SeedableRng};
 
