@@ -314,7 +314,7 @@ pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
         input_size: match (args.init, args.input_size) {
             (_, Some(size)) => size,
             (Init::Scratch, None) => 32,
-            (Init::Teacher, None) => teacher_input_size(&args.teacher)?,
+            (Init::Teacher | Init::Restorer, None) => teacher_input_size(&args.teacher)?,
         },
         width: args.width,
         lowfreq: args.lowfreq,

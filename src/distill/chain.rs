@@ -280,6 +280,11 @@ impl FaceChain {
         Ok(())
     }
 
+    /// Nothing of the chain is trained (a front-end in front of it is).
+    pub fn freeze(&mut self) {
+        self.train_convs = Some(0);
+    }
+
     /// The `--train-convs` limit, when training is surgical.
     pub fn trained_convs(&self) -> Option<usize> {
         self.train_convs
@@ -318,6 +323,11 @@ impl FaceChain {
     /// The original graph with the trained weights (and, at another input size, the new
     /// input shape and head), written to `path`.
     pub fn write_onnx(&self, path: &Path) -> Result<(), DistillError> {
+        onnx::write(&self.onnx_model()?, path)
+    }
+
+    /// The original graph with the trained weights (and the new input shape and head).
+    pub fn onnx_model(&self) -> Result<ModelProto, DistillError> {
         let mut model = self.model.clone();
         if let Some(graph) = model.graph.as_mut() {
             for tensor in &mut graph.initializer {
@@ -331,7 +341,7 @@ impl FaceChain {
                 *input = onnx::float_value(&self.input, Some(&[None, Some(3), Some(side), Some(side)]));
             }
         }
-        onnx::write(&model, path)
+        Ok(model)
     }
 
     /// The graph's input name (the exported model keeps it).

@@ -30,6 +30,7 @@ pub mod onnx;
 pub mod optim;
 pub mod pool;
 pub mod report;
+pub mod restorer;
 pub mod student;
 pub mod teacher;
 pub mod train;

@@ -1,6 +1,7 @@
 //! What `squint distill` trains: a small student from scratch, or the teacher itself
 //! (`--init teacher`), fine-tuned on degraded faces toward its own embeddings of the sharp
-//! ones. Both share the losses, the optimiser, checkpoints and the validation table.
+//! ones, or a small restoration front-end in front of the frozen teacher (`--init restorer`).
+//! All share the losses, the optimiser, checkpoints and the validation table.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::DistillError;
 use super::chain::FaceChain;
 use super::export::{self, CardInfo};
+use super::restorer::Restorer;
 use super::student::{Student, StudentShape};
 use crate::model::ModelCard;
 
@@ -23,6 +25,8 @@ pub enum Init {
     Scratch,
     /// The teacher's own network and weights.
     Teacher,
+    /// A restoration front-end (`--width` channels) in front of the frozen teacher.
+    Restorer,
 }
 
 /// The network's description, recorded in checkpoints (a resumed run must train the same
@@ -31,7 +35,17 @@ pub enum Init {
 #[serde(untagged)]
 pub enum NetShape {
     Student(StudentShape),
+    /// Before `Teacher`: untagged, a restorer's shape also has the teacher's fields.
+    Restored(RestoredShape),
     Teacher(TeacherShape),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoredShape {
+    /// The frozen teacher behind the front-end.
+    pub initialised_from: String,
+    pub input_size: u32,
+    pub restorer_channels: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,7 +60,15 @@ pub struct TeacherShape {
 
 pub enum Net {
     Student(Student),
-    Teacher { chain: Box<FaceChain>, card: ModelCard },
+    Teacher {
+        chain: Box<FaceChain>,
+        card: ModelCard,
+    },
+    Restored {
+        restorer: Restorer,
+        chain: Box<FaceChain>,
+        card: ModelCard,
+    },
 }
 
 impl Net {
@@ -64,6 +86,18 @@ impl Net {
                 "--train-convs needs --init teacher: a student from scratch trains every layer".into(),
             )),
             Init::Scratch => Ok(Net::Student(Student::new(shape, seed)?)),
+            Init::Restorer if train_convs.is_some() => Err(DistillError::Invalid(
+                "--train-convs trains part of the teacher; --init restorer keeps all of it frozen".into(),
+            )),
+            Init::Restorer => {
+                let mut chain = FaceChain::load_at(teacher, shape.input_size)?;
+                chain.freeze();
+                Ok(Net::Restored {
+                    restorer: Restorer::new(shape.width, seed)?,
+                    chain: Box::new(chain),
+                    card: teacher.clone(),
+                })
+            }
             Init::Teacher => {
                 let mut chain = FaceChain::load_at(teacher, shape.input_size)?;
                 if let Some(k) = train_convs {
@@ -85,6 +119,11 @@ impl Net {
                 input_size: chain.input_size(),
                 train_convs: chain.trained_convs(),
             }),
+            Net::Restored { restorer, chain, card } => NetShape::Restored(RestoredShape {
+                initialised_from: card.id.clone(),
+                input_size: chain.input_size(),
+                restorer_channels: restorer.channels(),
+            }),
         }
     }
 
@@ -94,6 +133,7 @@ impl Net {
         match self {
             Net::Student(s) => s.forward(input, train),
             Net::Teacher { chain, .. } => chain.forward(input),
+            Net::Restored { restorer, chain, .. } => chain.forward(&restorer.forward(input)?),
         }
     }
 
@@ -101,6 +141,7 @@ impl Net {
         match self {
             Net::Student(s) => s.trainable(),
             Net::Teacher { chain, .. } => chain.trainable(),
+            Net::Restored { restorer, .. } => restorer.trainable(),
         }
     }
 
@@ -108,6 +149,7 @@ impl Net {
         match self {
             Net::Student(s) => s.parameter_count(),
             Net::Teacher { chain, .. } => chain.parameter_count(),
+            Net::Restored { restorer, .. } => restorer.parameter_count(),
         }
     }
 
@@ -115,6 +157,7 @@ impl Net {
         match self {
             Net::Student(s) => s.tensors(),
             Net::Teacher { chain, .. } => chain.tensors(),
+            Net::Restored { restorer, .. } => restorer.tensors(),
         }
     }
 
@@ -122,6 +165,7 @@ impl Net {
         match self {
             Net::Student(s) => s.load_tensors(tensors, path),
             Net::Teacher { chain, .. } => chain.load_tensors(tensors, path),
+            Net::Restored { restorer, .. } => restorer.load_tensors(tensors, path),
         }
     }
 
@@ -129,7 +173,7 @@ impl Net {
     pub fn training_card(&self) -> ModelCard {
         match self {
             Net::Student(s) => export::training_card(s),
-            Net::Teacher { card, chain } => ModelCard {
+            Net::Teacher { card, chain } | Net::Restored { card, chain, .. } => ModelCard {
                 input_size: Some([chain.input_size(); 2]),
                 ..card.clone()
             },
@@ -140,6 +184,7 @@ impl Net {
         match self {
             Net::Student(s) => format!("student-{}px-w{}", s.shape.input_size, s.shape.width),
             Net::Teacher { card, chain } => format!("{}-lr-{}px", card.id, chain.input_size()),
+            Net::Restored { card, .. } => format!("{}-restored", card.id),
         }
     }
 
@@ -148,14 +193,7 @@ impl Net {
         match self {
             Net::Student(s) => export::write(s, dir, stem, info),
             Net::Teacher { chain, card } => {
-                std::fs::create_dir_all(dir).map_err(|source| DistillError::Io {
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
-                let model = dir.join(format!("{stem}.onnx"));
-                chain.write_onnx(&model)?;
-                let card_path = dir.join(format!("{stem}.card.toml"));
-                let mut header = format!(
+                let header = format!(
                     "# `{}` fine-tuned by `squint distill --init teacher` at {size}x{size} px on degraded faces\n\
                      # toward its own embeddings of the sharp ones: the same network (the dense head resampled\n\
                      # when the input is smaller) and embedding space, so galleries enrolled with `{}` match it.\n",
@@ -163,22 +201,57 @@ impl Net {
                     card.id,
                     size = chain.input_size()
                 );
-                if let Some(p) = info.provenance {
-                    header.push_str(&format!("# Trained on: {}.\n# Licence: {}\n", p.trained_on, p.licence));
-                }
-                export::derived_card(
-                    &card.card_path,
-                    &card_path,
-                    &export::DerivedCard {
-                        id: info.id,
-                        model: &model,
-                        header: &header,
-                        licence: info.provenance.map(|p| p.licence.as_str()),
-                        input_size: Some(chain.input_size()),
-                    },
-                )?;
-                Ok(card_path)
+                write_derived(dir, stem, info, card, chain.input_size(), &header, &chain.onnx_model()?)
+            }
+            Net::Restored { restorer, chain, card } => {
+                let mut model = chain.onnx_model()?;
+                restorer.prepend_to(&mut model, chain.input_name())?;
+                let header = format!(
+                    "# `{}` unchanged behind a restoration front-end ({} channels) trained by `squint distill\n\
+                     # --init restorer` to make degraded faces embed like the sharp ones: the same embedding\n\
+                     # space, so galleries enrolled with `{}` match it.\n",
+                    card.id,
+                    restorer.channels(),
+                    card.id,
+                );
+                write_derived(dir, stem, info, card, chain.input_size(), &header, &model)
             }
         }
     }
+}
+
+/// Writes `model` as `<dir>/<stem>.onnx` with a card derived from the teacher's; returns the
+/// card's path.
+fn write_derived(
+    dir: &Path,
+    stem: &str,
+    info: &CardInfo,
+    card: &ModelCard,
+    input_size: u32,
+    header: &str,
+    model: &super::onnx::ModelProto,
+) -> Result<PathBuf, DistillError> {
+    std::fs::create_dir_all(dir).map_err(|source| DistillError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = dir.join(format!("{stem}.onnx"));
+    super::onnx::write(model, &path)?;
+    let card_path = dir.join(format!("{stem}.card.toml"));
+    let mut header = header.to_string();
+    if let Some(p) = info.provenance {
+        header.push_str(&format!("# Trained on: {}.\n# Licence: {}\n", p.trained_on, p.licence));
+    }
+    export::derived_card(
+        &card.card_path,
+        &card_path,
+        &export::DerivedCard {
+            id: info.id,
+            model: &path,
+            header: &header,
+            licence: info.provenance.map(|p| p.licence.as_str()),
+            input_size: Some(input_size),
+        },
+    )?;
+    Ok(card_path)
 }

@@ -1174,3 +1174,94 @@ fn blend_meets_a_model_tuned_at_a_smaller_input_with_the_base_resampled_to_it() 
     let crop = textured_crop().resized_to(Some((56, 56))).unwrap();
     assert_eq!(recognizer.embed(&[&crop]).unwrap()[0].len(), 128);
 }
+
+#[test]
+fn a_restorer_exports_in_front_of_the_teacher_as_one_model_that_runs_as_it_trained() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = ModelCard::load(&repo().join("models/sface.card.toml")).unwrap();
+    let shape = StudentShape {
+        input_size: 112,
+        width: 4,
+        embedding_size: 128,
+        lowfreq: false,
+    };
+    let net = super::net::Net::new(super::net::Init::Restorer, shape, &card, 3, None).unwrap();
+    assert_eq!(net.parameter_count(), 3 * 4 * 9 + 4 + 4 * 4 * 9 + 4 + 4 * 3 * 9 + 3);
+    assert!(
+        net.trainable().iter().all(|(name, _)| name.starts_with("conv")),
+        "only the front-end learns"
+    );
+    // A front-end that does something: its last convolution is zero until trained.
+    let mut tensors: std::collections::HashMap<_, _> =
+        net.tensors().into_iter().map(|(k, v)| (k, v.copy().unwrap())).collect();
+    let conv3 = candle_core::Tensor::randn(0f32, 0.05, (3, 4, 3, 3), &candle_core::Device::Cpu).unwrap();
+    tensors.insert("conv3.weight".into(), conv3);
+    net.load_tensors(&tensors, Path::new("test")).unwrap();
+    let info = CardInfo {
+        id: "restored",
+        embedding_space: SFACE_SPACE,
+        teacher_id: "sface-2021dec",
+        provenance: None,
+    };
+    let exported = net.export(dir.path(), "restored", &info).unwrap();
+
+    let crop = textured_crop();
+    let packed = to_tensor(&net.training_card(), &[&crop], &mut Vec::new()).unwrap();
+    let trained: Vec<f32> = normalise(&net.forward(&packed, false).unwrap())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let exported_card = ModelCard::load(&exported).unwrap();
+    assert_eq!(exported_card.embedding_space.as_deref(), Some(SFACE_SPACE));
+    let embed = |card: &ModelCard| {
+        Recognizer::load(card, ort_library().as_deref(), 1)
+            .unwrap()
+            .embed(&[&crop])
+            .unwrap()[0]
+            .clone()
+    };
+    let cosine = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let ort = embed(&exported_card);
+    assert!(
+        cosine(&ort, &trained) > 0.999,
+        "ORT {} vs candle",
+        cosine(&ort, &trained)
+    );
+    assert!(
+        cosine(&ort, &embed(&card)) < 0.9999,
+        "the front-end must change what the teacher sees"
+    );
+    // The teacher inside is the teacher, weight for weight.
+    let inside = onnx::float_initializers(&onnx::read(&exported_card.model_path()).unwrap());
+    for (name, (dims, values)) in onnx::float_initializers(&onnx::read(&card.model_path()).unwrap()) {
+        assert_eq!(inside[&name], (dims, values), "{name}");
+    }
+}
+
+#[test]
+fn a_restorer_learns_through_the_frozen_teacher_and_leaves_it_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("crops");
+    harvest_photos(&data, 1);
+    let config = TrainConfig {
+        init: super::net::Init::Restorer,
+        input_size: 112,
+        width: 4,
+        learning_rate: 1e-3,
+        batch: 8,
+        ..train_config(&data, &dir.path().join("restored"), 3)
+    };
+    let report = distill(&config).unwrap();
+    assert_eq!(report.parameters, 371, "only the front-end's weights");
+    let (first, last) = (&report.epochs[0], report.epochs.last().unwrap());
+    assert!(last.instance_loss < first.instance_loss, "{first:?} → {last:?}");
+    let sface = ModelCard::load(&repo().join("models/sface.card.toml")).unwrap();
+    let inside = onnx::float_initializers(&onnx::read(&ModelCard::load(&report.card).unwrap().model_path()).unwrap());
+    let moved = inside.keys().filter(|k| k.starts_with("restore.conv3")).count();
+    assert_eq!(moved, 2, "the front-end's last layer is in the graph");
+    for (name, value) in onnx::float_initializers(&onnx::read(&sface.model_path()).unwrap()) {
+        assert_eq!(inside[&name], value, "{name}: the teacher must stay frozen");
+    }
+}

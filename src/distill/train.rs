@@ -102,9 +102,14 @@ fn student_shape(config: &TrainConfig, teacher: &ModelCard) -> Result<(StudentSh
         lowfreq: config.lowfreq,
     };
     shape.validate()?;
-    if config.init == Init::Teacher && config.input_size > teacher_size {
+    if config.init != Init::Scratch && config.input_size > teacher_size {
         return Err(DistillError::Invalid(format!(
-            "--init teacher trains the teacher at its own input size {teacher_size} or smaller, not {}",
+            "--init {} uses the teacher at its own input size {teacher_size} or smaller, not {}",
+            if config.init == Init::Teacher {
+                "teacher"
+            } else {
+                "restorer"
+            },
             config.input_size
         )));
     }
