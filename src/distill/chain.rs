@@ -21,6 +21,7 @@ use candle_onnx::onnx::{NodeProto, attribute_proto};
 use super::DistillError;
 use super::kernels::{affine_prelu, depthwise_conv, im2col};
 use super::onnx::{self, ModelProto};
+use super::vars;
 use crate::model::ModelCard;
 
 #[derive(Debug, Clone)]
@@ -296,28 +297,12 @@ impl FaceChain {
     }
 
     pub fn tensors(&self) -> HashMap<String, Tensor> {
-        self.vars
-            .iter()
-            .map(|(name, var)| (name.clone(), var.as_detached_tensor()))
-            .collect()
+        vars::detached(&self.vars)
     }
 
     /// Overwrites the weights from a checkpoint; names and shapes must match.
     pub fn load_tensors(&self, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), DistillError> {
-        for (name, var) in &self.vars {
-            let tensor = tensors.get(name).ok_or_else(|| DistillError::Checkpoint {
-                path: path.to_path_buf(),
-                message: format!("tensor `{name}` of {} is missing", self.path.display()),
-            })?;
-            if tensor.dims() != var.dims() {
-                return Err(DistillError::Checkpoint {
-                    path: path.to_path_buf(),
-                    message: format!("tensor `{name}` is {:?}, the model has {:?}", tensor.dims(), var.dims()),
-                });
-            }
-            var.set(tensor)?;
-        }
-        Ok(())
+        vars::load(&self.vars, tensors, path, &self.path.display().to_string())
     }
 
     /// The original graph with the trained weights (and, at another input size, the new

@@ -35,6 +35,7 @@ pub mod student;
 pub mod teacher;
 pub mod train;
 mod validation;
+mod vars;
 
 #[cfg(test)]
 mod tests;

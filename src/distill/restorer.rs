@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 
 use super::DistillError;
 use super::onnx::{self, ModelProto};
+use super::vars;
 
 /// Pixel values of the packed crop: the convolutions work on them scaled to 0–1.
 const PIXEL: f64 = 255.0;
@@ -83,31 +84,11 @@ impl Restorer {
     }
 
     pub fn tensors(&self) -> HashMap<String, Tensor> {
-        self.vars
-            .iter()
-            .map(|(n, v)| (n.clone(), v.as_detached_tensor()))
-            .collect()
+        vars::detached(&self.vars)
     }
 
     pub fn load_tensors(&self, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), DistillError> {
-        for (name, var) in &self.vars {
-            let tensor = tensors.get(name).ok_or_else(|| DistillError::Checkpoint {
-                path: path.to_path_buf(),
-                message: format!("restorer tensor `{name}` is missing"),
-            })?;
-            if tensor.dims() != var.dims() {
-                return Err(DistillError::Checkpoint {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "restorer tensor `{name}` is {:?}, expected {:?}",
-                        tensor.dims(),
-                        var.dims()
-                    ),
-                });
-            }
-            var.set(tensor)?;
-        }
-        Ok(())
+        vars::load(&self.vars, tensors, path, "the restorer")
     }
 
     /// Puts the front-end between `model`'s input `input` and every node that read it.

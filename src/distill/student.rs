@@ -19,6 +19,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::DistillError;
+use super::vars;
 
 pub const BN_EPSILON: f64 = 1e-5;
 /// Weight of the current batch in the running statistics.
@@ -218,32 +219,12 @@ impl Student {
 
     /// Every tensor, for checkpoints.
     pub fn tensors(&self) -> HashMap<String, Tensor> {
-        self.params
-            .iter()
-            .map(|(name, var)| (name.clone(), var.as_detached_tensor()))
-            .collect()
+        vars::detached(&self.params)
     }
 
     /// Overwrites the tensors from a checkpoint; shapes must match.
     pub fn load_tensors(&self, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), DistillError> {
-        for (name, var) in &self.params {
-            let tensor = tensors.get(name).ok_or_else(|| DistillError::Checkpoint {
-                path: path.to_path_buf(),
-                message: format!("tensor `{name}` is missing"),
-            })?;
-            if tensor.dims() != var.dims() {
-                return Err(DistillError::Checkpoint {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "tensor `{name}` is {:?}, the student needs {:?}",
-                        tensor.dims(),
-                        var.dims()
-                    ),
-                });
-            }
-            var.set(tensor)?;
-        }
-        Ok(())
+        vars::load(&self.params, tensors, path, "the student")
     }
 }
 

@@ -46,5 +46,22 @@ impl From<crate::distill::DistillError> for FacesError {
     }
 }
 
+/// Creates `dir` (and its parents), or says which folder could not be made.
+fn create_folder(dir: &std::path::Path) -> Result<(), FacesError> {
+    std::fs::create_dir_all(dir).map_err(|e| FacesError::Data {
+        path: dir.to_path_buf(),
+        message: format!("cannot create the folder: {e}"),
+    })
+}
+
+/// A bar of `len` steps, or a hidden one.
+fn progress_bar(visible: bool, len: usize) -> indicatif::ProgressBar {
+    if visible {
+        indicatif::ProgressBar::new(len as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    }
+}
+
 #[cfg(test)]
 mod tests;

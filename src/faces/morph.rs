@@ -49,15 +49,8 @@ pub fn morph_faces(config: &MorphConfig) -> Result<MorphReport, FacesError> {
         .map(|p| source_of(&p.file_stem().unwrap_or_default().to_string_lossy()).to_string())
         .collect();
     check_crops(config, &paths, &crops, &sources)?;
-    std::fs::create_dir_all(&config.out).map_err(|e| FacesError::Data {
-        path: config.out.clone(),
-        message: format!("cannot create the folder: {e}"),
-    })?;
-    let bar = if config.progress {
-        indicatif::ProgressBar::new(config.count as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    super::create_folder(&config.out)?;
+    let bar = super::progress_bar(config.progress, config.count);
     let mut rng = StdRng::seed_from_u64(config.seed);
     for k in 0..config.count {
         let a = rng.random_range(0..crops.len());

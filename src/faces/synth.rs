@@ -167,16 +167,9 @@ pub fn synth_faces(config: &SynthConfig, detector: &mut Detector) -> Result<Synt
     let generator = Generator::load(&config.weights)?;
     let (faces_dir, aligned_dir) = (config.out.join("faces"), config.out.join("aligned"));
     for dir in [&faces_dir, &aligned_dir] {
-        std::fs::create_dir_all(dir).map_err(|e| FacesError::Data {
-            path: dir.clone(),
-            message: format!("cannot create the folder: {e}"),
-        })?;
+        super::create_folder(dir)?;
     }
-    let bar = if config.progress {
-        indicatif::ProgressBar::new(config.count as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = super::progress_bar(config.progress, config.count);
     let mut report = SynthReport {
         faces: 0,
         aligned: 0,
