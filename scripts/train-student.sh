@@ -170,6 +170,28 @@ lr_distill() {
     "${recipe[@]}" "$@" > "$OUT/$name.log" 2>&1 || { tail -20 "$OUT/$name.log" >&2; return 1; }
 }
 lr_distill sface-lr 4 "${FAST[@]}"
+
+# val_line REPORT TUNED "ALPHAS" FIRST...: TUNED's blends with SFace at each α ($OUT/blend/
+# <run>-a<α>), then the validation side (Olivetti) for the FIRST cards (the paired differences
+# are to the first), TUNED and its blends; redone when TUNED is newer than REPORT.json.
+val_line() {
+  local report="$1" tuned="$2" alphas="$3"; shift 3
+  local name line=() card first
+  name="$(basename "$(dirname "$tuned")")"
+  for first in "$@"; do line+=(--recognizer "$first"); done
+  line+=(--recognizer "$tuned")
+  for alpha in $alphas; do
+    card="$OUT/blend/$name-a$alpha.card.toml"
+    [[ -f "$card" && "$card" -nt "$tuned" ]] ||
+      "$SQUINT" blend --base models/sface.card.toml --tuned "$tuned" --alpha "$alpha" --out "$card" > /dev/null
+    line+=(--recognizer "$card")
+  done
+  if [[ ! -f "$report.json" || "$tuned" -nt "$report.json" ]]; then
+    log "$name: validation side (log: $report.md)"
+    "$SQUINT" eval --set "$SQUINT_FACES/olivetti" --distractors "$OUT/split/val" --grey --enrol each \
+      --sizes 12,16,24 --gallery single "${line[@]}" --json "$report.json" > "$report.md"
+  fi
+}
 if (( RECIPES )); then
   lr_distill sface-lr-gentle 2 "${GENTLE[@]}"
   lr_distill sface-lr56 6 "${FAST[@]}" --input-size 56
@@ -273,21 +295,8 @@ if (( CONSISTENT )); then
   lr_distill sface-lr-morph 4 "${FAST[@]}" "${MORPHS[@]}"
   lr_distill sface-lr-all 4 "${FAST[@]}" "${MORPHS[@]}" --target-variants 4 --ema 0.99
   for name in sface-lr-v4 sface-lr-morph sface-lr-all; do
-    tuned="$OUT/$name/student.card.toml"
-    line=(--recognizer models/sface.card.toml --recognizer "$tuned")
-    for alpha in 0.3 0.5; do
-      card="$OUT/blend/$name-a$alpha.card.toml"
-      [[ -f "$card" && "$card" -nt "$tuned" ]] ||
-        "$SQUINT" blend --base models/sface.card.toml --tuned "$tuned" --alpha "$alpha" --out "$card" > /dev/null
-      line+=(--recognizer "$card")
-    done
-    report="$OUT/eval/val-$name"
-    if [[ ! -f "$report.json" || "$tuned" -nt "$report.json" ]]; then
-      log "$name: validation side (log: $report.md)"
-      "$SQUINT" eval --set "$SQUINT_FACES/olivetti" --distractors "$OUT/split/val" --grey --enrol each \
-        --sizes 12,16,24 --gallery single "${line[@]}" --json "$report.json" > "$report.md"
-    fi
-    python3 scripts/lr_table.py choose "$name" "$report.json"
+    val_line "$OUT/eval/val-$name" "$OUT/$name/student.card.toml" "0.3 0.5" models/sface.card.toml
+    python3 scripts/lr_table.py choose "$name" "$OUT/eval/val-$name.json"
   done
   python3 scripts/lr_table.py recipes "$OUT/eval/val-olivetti.json" "$OUT"/eval/val-sface-lr-{v4,morph,all}.json
 fi
@@ -298,16 +307,9 @@ if (( RESTORER )); then
   # higher learning rate (a few thousand weights starting from zero change).
   lr_distill sface-restored 2 --init restorer --width 16 --learning-rate 1e-3 \
     --synthetic-share 0.75 --sharp-share 0.1
-  restored="$OUT/sface-restored/student.card.toml"
-  report="$OUT/eval/val-restored"
-  if [[ ! -f "$report.json" || "$restored" -nt "$report.json" ]]; then
-    log "sface-restored: validation side (log: $report.md)"
-    "$SQUINT" eval --set "$SQUINT_FACES/olivetti" --distractors "$OUT/split/val" --grey --enrol each \
-      --sizes 12,16,24 --gallery single --recognizer models/sface.card.toml \
-      --recognizer models/sface-lr-wise.card.toml --recognizer "$restored" \
-      --json "$report.json" > "$report.md"
-  fi
-  python3 scripts/lr_table.py recipes "$report.json"
+  val_line "$OUT/eval/val-restored" "$OUT/sface-restored/student.card.toml" "" \
+    models/sface.card.toml models/sface-lr-wise.card.toml
+  python3 scripts/lr_table.py recipes "$OUT/eval/val-restored.json"
 fi
 if (( SMALL )); then
   # A cheaper recognizer: SFace's network at 56 px input does a quarter of the convolution
@@ -318,19 +320,8 @@ if (( SMALL )); then
   # its speed against the blend's.
   lr_distill sface-lr56 6 "${FAST[@]}" --input-size 56
   tuned56="$OUT/sface-lr56/student.card.toml"
-  line=(--recognizer models/sface-lr-wise.card.toml --recognizer "$tuned56")
-  for alpha in 0 0.3 0.5; do
-    card="$OUT/blend/sface-lr56-a$alpha.card.toml"
-    [[ -f "$card" && "$card" -nt "$tuned56" ]] ||
-      "$SQUINT" blend --base models/sface.card.toml --tuned "$tuned56" --alpha "$alpha" --out "$card" > /dev/null
-    line+=(--recognizer "$card")
-  done
   report="$OUT/eval/val-small"
-  if [[ ! -f "$report.json" || "$tuned56" -nt "$report.json" ]]; then
-    log "sface-lr56: validation side (log: $report.md)"
-    "$SQUINT" eval --set "$SQUINT_FACES/olivetti" --distractors "$OUT/split/val" --grey --enrol each \
-      --sizes 12,16,24 --gallery single "${line[@]}" --json "$report.json" > "$report.md"
-  fi
+  val_line "$report" "$tuned56" "0 0.3 0.5" models/sface-lr-wise.card.toml
   small="$(python3 scripts/lr_table.py choose sface-lr56 "$report.json")"
   log "validation chooses $small"
   small_id="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["recognizer"])' "$small")"
