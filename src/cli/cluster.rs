@@ -140,7 +140,10 @@ impl SiteGallery {
     pub fn publish(&self, gallery: &Gallery, names: &[String]) -> anyhow::Result<()> {
         publish_identities(&self.config.kafka, &self.cluster, gallery, names)?;
         let topic = self.cluster.gallery_topic.as_deref().unwrap_or_default();
-        println!("published to {topic}: {}", names.join(", "));
+        match names.len() {
+            0..=10 => println!("published to {topic}: {}", names.join(", ")),
+            n => println!("published {n} identities to {topic}"),
+        }
         Ok(())
     }
 }

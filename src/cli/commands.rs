@@ -559,6 +559,8 @@ fn gallery_action(
     // Only `remove` writes: listing and exporting work on galleries this user may not change.
     let mut gallery = match action {
         GalleryAction::Remove { .. } => Gallery::open(path)?,
+        // An import may start a gallery, as enrolment does.
+        GalleryAction::Import { .. } => Gallery::create(path)?,
         GalleryAction::List | GalleryAction::Export { .. } => Gallery::open_read_only(path)?,
     };
     match action {
@@ -575,6 +577,18 @@ fn gallery_action(
             match out {
                 Some(path) => std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?,
                 None => println!("{json}"),
+            }
+        }
+        GalleryAction::Import { file, space } => {
+            let request = crate::gallery::ImportRequest {
+                file: &file,
+                space: space.as_deref(),
+                progress: true,
+            };
+            let report = crate::gallery::import(&mut gallery, &request)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if let Some(site) = site {
+                site.publish(&gallery, &report.names)?;
             }
         }
         GalleryAction::Remove { name } => {

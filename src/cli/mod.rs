@@ -476,4 +476,15 @@ pub enum GalleryAction {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Add or replace identities from precomputed embeddings: a `gallery export` document, or
+    /// JSON lines (*.jsonl) of one identity each ({"name", "watchlist", "templates": [{"source",
+    /// "embedding"}], "negatives": []}). Identities already as the file says are skipped, so
+    /// an interrupted import is resumed by running it again.
+    Import {
+        file: PathBuf,
+        /// The embeddings' space, when the file does not say (JSON lines); default: the
+        /// gallery's.
+        #[arg(long)]
+        space: Option<String>,
+    },
 }

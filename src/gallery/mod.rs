@@ -3,6 +3,7 @@
 
 mod config;
 mod enroll;
+mod import;
 mod matcher;
 mod store;
 mod unknowns;
@@ -10,6 +11,7 @@ mod watch;
 
 pub use config::GalleryConfig;
 pub use enroll::{ENROL_DETECT_SIDE, Enroller, MAX_PHOTO_PIXELS, align_photo, largest_face, photo_face};
+pub use import::{ImportReport, ImportRequest, import};
 pub use matcher::{Match, Matcher, dot};
 pub use store::{
     DEFAULT_WATCHLIST, ExportedEmbedding, ExportedIdentity, GALLERY_SCHEMA_VERSION, Gallery, GalleryExport,
@@ -58,6 +60,8 @@ pub enum GalleryError {
     NoFace { path: PathBuf },
     #[error("{path}: {message}")]
     Image { path: PathBuf, message: String },
+    #[error("import {path}: {message}")]
+    Import { path: PathBuf, message: String },
     #[error(
         "identity name {name:?} is not usable: {reason}; give a name of 1–{MAX_NAME_CHARS} characters without tabs, newlines or other control characters"
     )]

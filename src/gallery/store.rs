@@ -388,34 +388,40 @@ impl Gallery {
     /// Makes identity `identity.name` exactly this: watchlist, templates and negatives (a
     /// record of a cluster's gallery topic). Returns false when it already was.
     pub fn replace_identity(&mut self, identity: &ExportedIdentity, space: &str) -> Result<bool, GalleryError> {
-        super::validate_name(&identity.name)?;
-        if self.export_identity(&identity.name)?.as_ref() == Some(identity) {
-            return Ok(false);
+        Ok(!self
+            .replace_identities(std::slice::from_ref(identity), space)?
+            .is_empty())
+    }
+
+    /// [`Gallery::replace_identity`] for many, in one transaction; returns the names of those
+    /// that changed (the others already were as given).
+    pub fn replace_identities(
+        &mut self,
+        identities: &[ExportedIdentity],
+        space: &str,
+    ) -> Result<Vec<String>, GalleryError> {
+        let mut changed = Vec::new();
+        for identity in identities {
+            super::validate_name(&identity.name)?;
+            if self.export_identity(&identity.name)?.as_ref() != Some(identity) {
+                changed.push(identity);
+            }
         }
-        let size = identity.templates.first().map_or(0, |t| t.embedding.len());
+        if changed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let size = changed
+            .iter()
+            .find_map(|i| i.templates.first())
+            .map_or(0, |t| t.embedding.len());
         self.check_space(space, size)?;
         self.in_transaction(|tx| {
-            tx.execute("DELETE FROM identities WHERE name = ?1", [&identity.name])?;
-            let id = ensure_identity(tx, &identity.name, space, size)?;
-            tx.execute(
-                "UPDATE identities SET watchlist = ?2 WHERE id = ?1",
-                params![id, identity.watchlist],
-            )?;
-            for (table, rows) in [
-                (Table::Templates, &identity.templates),
-                (Table::Negatives, &identity.negatives),
-            ] {
-                let sql = format!(
-                    "INSERT INTO {} (identity_id, source, embedding) VALUES (?1, ?2, ?3)",
-                    table.name()
-                );
-                for row in rows {
-                    tx.execute(&sql, params![id, row.source, bytes(&row.embedding)])?;
-                }
+            for identity in &changed {
+                write_identity(tx, identity, space, size)?;
             }
             Ok(())
         })?;
-        Ok(true)
+        Ok(changed.into_iter().map(|i| i.name.clone()).collect())
     }
 
     fn embeddings_by_identity(
@@ -658,6 +664,34 @@ pub(super) fn ensure_identity(
 }
 
 /// Embeddings are stored as little-endian f32 blobs.
+/// Deletes `identity.name` and writes it anew: watchlist, templates and negatives.
+fn write_identity(
+    tx: &rusqlite::Transaction,
+    identity: &ExportedIdentity,
+    space: &str,
+    size: usize,
+) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM identities WHERE name = ?1", [&identity.name])?;
+    let id = ensure_identity(tx, &identity.name, space, size)?;
+    tx.execute(
+        "UPDATE identities SET watchlist = ?2 WHERE id = ?1",
+        params![id, identity.watchlist],
+    )?;
+    for (table, rows) in [
+        (Table::Templates, &identity.templates),
+        (Table::Negatives, &identity.negatives),
+    ] {
+        let sql = format!(
+            "INSERT INTO {} (identity_id, source, embedding) VALUES (?1, ?2, ?3)",
+            table.name()
+        );
+        for row in rows {
+            tx.execute(&sql, params![id, row.source, bytes(&row.embedding)])?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn bytes(embedding: &[f32]) -> Vec<u8> {
     embedding.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
