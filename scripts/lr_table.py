@@ -10,10 +10,13 @@ reports (any number; rows of the same recognizer and size from several files are
   choose   the α the validation report supports (detected landmarks, single frames): the
            highest mean of rank-1 and TAR@1e-3 over 12 and 16 px; ties go to the smaller α.
            Prints {"alpha": ..., "recognizer": ..., "score": ...} as JSON.
+  best     `choose` over several runs' lines (TUNED_ID=VALIDATION.json each): the run and α
+           with the highest score, with every run's own choice. Prints JSON.
 
     scripts/lr_table.py recipes|tracks EVAL.json [EVAL.json ...]
     scripts/lr_table.py alpha TUNED_ID VALIDATION.json TEST.json
     scripts/lr_table.py choose TUNED_ID VALIDATION.json
+    scripts/lr_table.py best TUNED_ID=VALIDATION.json [TUNED_ID=VALIDATION.json ...]
 
 Recognizer ids give α: SFace (sface-2021dec) is 0, TUNED_ID is 1, `TUNED_ID-a0.3` is 0.3
 (the ids `squint blend` writes).
@@ -124,7 +127,8 @@ def alpha_table(tuned, validation, test):
         print(f"| {alpha:g} | " + " | ".join(cells) + " |")
 
 
-def choose(tuned, validation):
+def chosen(tuned, validation):
+    """(alpha, recognizer, score) of the best point of TUNED's line in VALIDATION, or None."""
     val = curve(rows_of([validation]), tuned)
     best = None
     for alpha in sorted(val):
@@ -136,9 +140,27 @@ def choose(tuned, validation):
         score = sum(values) / len(values)
         if best is None or score > best[2] + 1e-12:
             best = (alpha, rows[CHOICE_SIZES[0]]["recognizer"], score)
+    return best
+
+
+def choose(tuned, validation):
+    best = chosen(tuned, validation)
     if best is None:
         sys.exit(f"no recognizer of the {tuned} line has rows at {CHOICE_SIZES} px in {validation}")
     print(json.dumps({"alpha": best[0], "recognizer": best[1], "score": best[2], "sizes": CHOICE_SIZES}))
+
+
+def best_of(runs):
+    choices = {}
+    for run in runs:
+        tuned, validation = run.split("=", 1)
+        found = chosen(tuned, validation)
+        if found is None:
+            sys.exit(f"no recognizer of the {tuned} line has rows at {CHOICE_SIZES} px in {validation}")
+        choices[tuned] = {"alpha": found[0], "recognizer": found[1], "score": found[2]}
+    # Ties go to the run named first (the incumbent).
+    winner = max(choices, key=lambda t: (choices[t]["score"], -list(choices).index(t)))
+    print(json.dumps({"run": winner, **choices[winner], "runs": choices}))
 
 
 def main():
@@ -150,6 +172,8 @@ def main():
         alpha_table(*sys.argv[2:])
     elif command == "choose" and len(sys.argv) == 4:
         choose(*sys.argv[2:])
+    elif command == "best" and len(sys.argv) >= 3:
+        best_of(sys.argv[2:])
     else:
         sys.exit(__doc__)
 
