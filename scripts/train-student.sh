@@ -194,7 +194,7 @@ val_line() {
 }
 if (( RECIPES )); then
   lr_distill sface-lr-gentle 2 "${GENTLE[@]}"
-  lr_distill sface-lr56 6 "${FAST[@]}" --input-size 56
+  lr_distill sface-lr56 4 "${FAST[@]}" --input-size 56
 fi
 
 # Weight interpolation (WiSE-FT): each weight (1 - α) · SFace + α · sface-lr. Fine-tuning on
@@ -331,12 +331,12 @@ if (( RESTORER )); then
 fi
 if (( SMALL )); then
   # A cheaper recognizer: SFace's network at 56 px input does a quarter of the convolution
-  # work. sface-lr56 is sface-lr's recipe at 56 px (6 epochs); its line runs from SFace's
+  # work. sface-lr56 is sface-lr's recipe at 56 px (4 epochs); its line runs from SFace's
   # untrained network at 56 px (α 0, head resampled) to sface-lr56 (α 1). Judged on the
   # validation side against the installed blend (first recognizer: the paired differences are
   # to it), the best point by lr_table.py's rule is then measured once on the test side, and
   # its speed against the blend's.
-  lr_distill sface-lr56 6 "${FAST[@]}" --input-size 56
+  lr_distill sface-lr56 4 "${FAST[@]}" --input-size 56
   tuned56="$OUT/sface-lr56/student.card.toml"
   report="$OUT/eval/val-small"
   val_line "$report" "$tuned56" "0 0.3 0.5" models/sface-lr-wise.card.toml
