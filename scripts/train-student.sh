@@ -21,7 +21,7 @@
 #                                        channels) trained in front of the frozen SFace, judged
 #                                        on the validation side beside the installed blend
 #   scripts/train-student.sh --small     also a model at a quarter of the pixels: sface-lr's
-#                                        recipe at 56 px (sface-lr56), blended with SFace's
+#                                        recipe at 56 px (sface-small56), blended with SFace's
 #                                        network at 56 px; judged on validation against the
 #                                        installed blend, then test side and speed
 #   scripts/train-student.sh --scratch   also the small from-scratch student (the earlier
@@ -331,16 +331,16 @@ if (( RESTORER )); then
 fi
 if (( SMALL )); then
   # A cheaper recognizer: SFace's network at 56 px input does a quarter of the convolution
-  # work. sface-lr56 is sface-lr's recipe at 56 px (4 epochs); its line runs from SFace's
-  # untrained network at 56 px (α 0, head resampled) to sface-lr56 (α 1). Judged on the
+  # work. sface-small56 is sface-lr's recipe at 56 px (4 epochs); its line runs from SFace's
+  # untrained network at 56 px (α 0, head resampled) to sface-small56 (α 1). Judged on the
   # validation side against the installed blend (first recognizer: the paired differences are
   # to it), the best point by lr_table.py's rule is then measured once on the test side, and
   # its speed against the blend's.
-  lr_distill sface-lr56 4 "${FAST[@]}" --input-size 56
-  tuned56="$OUT/sface-lr56/student.card.toml"
+  lr_distill sface-small56 4 "${FAST[@]}" --input-size 56
+  tuned56="$OUT/sface-small56/student.card.toml"
   report="$OUT/eval/val-small"
   val_line "$report" "$tuned56" "0 0.3 0.5" models/sface-lr-wise.card.toml
-  small="$(python3 scripts/lr_table.py choose sface-lr56 "$report.json")"
+  small="$(python3 scripts/lr_table.py choose sface-small56 "$report.json")"
   log "validation chooses $small"
   small_id="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["recognizer"])' "$small")"
   small_card="$OUT/blend/$small_id.card.toml"
