@@ -194,7 +194,7 @@ val_line() {
 }
 if (( RECIPES )); then
   lr_distill sface-lr-gentle 2 "${GENTLE[@]}"
-  lr_distill sface-lr56 4 "${FAST[@]}" --input-size 56
+  lr_distill sface-lr56 6 "${FAST[@]}" --input-size 56
 fi
 
 # Weight interpolation (WiSE-FT): each weight (1 - α) · SFace + α · sface-lr. Fine-tuning on
