@@ -44,7 +44,8 @@ impl Pool {
     ) -> Result<Pool, DistillError> {
         let crops = dataset::load_crops(folder, size)?;
         let mut per_variant = vec![dataset::teacher_embeddings(folder, &crops, teacher)?];
-        let mut images = vec![crops.images.clone()];
+        // Variant 0 is the crops themselves, moved in below.
+        let mut images = vec![Vec::new()];
         for v in 1..variants {
             let varied = Crops {
                 paths: crops.paths.clone(),
@@ -61,6 +62,7 @@ impl Pool {
         let n = crops.images.len();
         let interleaved: Vec<usize> = (0..n).flat_map(|i| (0..variants).map(move |v| v * n + i)).collect();
         let stacked = Tensor::cat(&per_variant, 0)?;
+        images[0] = crops.images;
         Ok(Pool {
             images: interleave(images),
             targets: select_rows(&stacked, &interleaved)?,

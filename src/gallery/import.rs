@@ -149,8 +149,8 @@ impl<'g> Run<'g> {
     }
 
     /// Checks one identity (`at` names where it is in the file) and queues it.
+    /// (Names are checked with the batch, by [`Gallery::replace_identities`], before it writes.)
     fn push(&mut self, identity: ExportedIdentity, at: &str) -> Result<(), GalleryError> {
-        super::validate_name(&identity.name)?;
         let embeddings = identity.templates.iter().chain(&identity.negatives);
         for embedding in embeddings {
             let values = embedding.embedding.len();

@@ -215,11 +215,11 @@ impl DetectWorker {
                 faces.iter().map(|(d, _)| d.bbox),
             );
             self.stats.faces_per_frame.record(faces.len());
-            let camera = &mut self.cameras[*index];
-            let wait = camera.wait_for_recognizer;
-            let crop_sizes = camera.crop_sizes.clone();
-            let (tracked, ended) = camera.tracker.update(&FrameMeta::from(frame), faces);
-            if !self.send_faces(frame, tracked, wait, &crop_sizes) || !self.end_tracks(ended) {
+            let (tracked, ended) = self.cameras[*index].tracker.update(&FrameMeta::from(frame), faces);
+            let camera = &self.cameras[*index];
+            if !self.send_faces(frame, tracked, camera.wait_for_recognizer, &camera.crop_sizes)
+                || !self.end_tracks(ended)
+            {
                 return false;
             }
         }
