@@ -132,16 +132,12 @@ pub fn blend(request: &BlendRequest) -> Result<BlendReport, DistillError> {
 /// The base's float initializers; for a tuned model of a smaller input, those of the base's
 /// network at that size (with the size it was resampled to).
 fn base_initializers(base: &ModelCard, tuned: &ModelCard) -> Result<(Initializers, Option<u32>), DistillError> {
-    let mut initializers = onnx::float_initializers(&onnx::read(&base.model_path())?);
     if base.input_size == tuned.input_size {
-        return Ok((initializers, None));
+        return Ok((onnx::float_initializers(&onnx::read(&base.model_path())?), None));
     }
     let size = tuned.input_size.map_or(0, |[w, _]| w);
-    for (name, tensor) in FaceChain::load_at(base, size)?.tensors() {
-        let dims = tensor.dims().iter().map(|&d| d as i64).collect();
-        initializers.insert(name, (dims, tensor.flatten_all()?.to_vec1::<f32>()?));
-    }
-    Ok((initializers, Some(size)))
+    let resampled = FaceChain::load_at(base, size)?.onnx_model()?;
+    Ok((onnx::float_initializers(&resampled), Some(size)))
 }
 
 /// `0.3` → `"0.3"`, `0.25` → `"0.25"`: the shortest form that names α.
