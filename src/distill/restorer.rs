@@ -10,10 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use candle_core::{Device, Tensor, Var};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 use super::DistillError;
 use super::onnx::{self, ModelProto};
+use super::student::kaiming;
 use super::vars;
 
 /// Pixel values of the packed crop: the convolutions work on them scaled to 0–1.
@@ -34,11 +35,7 @@ impl Restorer {
             return Err(DistillError::Invalid("the restorer needs at least one channel".into()));
         }
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let mut kaiming = |out: usize, inp: usize| -> Result<Var, DistillError> {
-            let bound = (6.0 / (inp * 9) as f64).sqrt() as f32;
-            let values: Vec<f32> = (0..out * inp * 9).map(|_| rng.random_range(-bound..bound)).collect();
-            Ok(Var::from_vec(values, (out, inp, 3, 3), &Device::Cpu)?)
-        };
+        let mut kaiming = |out: usize, inp: usize| kaiming(&mut rng, &[out, inp, 3, 3], inp * 9);
         let zeros = |dims: &[usize]| -> Result<Var, DistillError> {
             Ok(Var::zeros(dims, candle_core::DType::F32, &Device::Cpu)?)
         };

@@ -233,7 +233,8 @@ pub fn haar_ll(x: &Tensor) -> Result<Tensor, DistillError> {
     Ok((x.avg_pool2d(2)? * 2.0)?)
 }
 
-fn kaiming(rng: &mut rand::rngs::StdRng, dims: &[usize], fan_in: usize) -> Result<Var, DistillError> {
+/// He-uniform initial weights for a layer of `fan_in` inputs per output.
+pub(super) fn kaiming(rng: &mut rand::rngs::StdRng, dims: &[usize], fan_in: usize) -> Result<Var, DistillError> {
     let bound = (6.0 / fan_in as f64).sqrt() as f32;
     let count = dims.iter().product();
     let values: Vec<f32> = (0..count).map(|_| rng.random_range(-bound..bound)).collect();
