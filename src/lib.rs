@@ -31,6 +31,7 @@ pub mod pipeline;
 pub mod publish;
 pub mod recognize;
 pub mod redact;
+pub mod refiner;
 pub mod scenario;
 pub mod serve;
 pub mod stats;

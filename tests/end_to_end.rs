@@ -225,8 +225,16 @@ fn enrolled_person_at_16_to_24_px_raises_candidate_confirmed_ended_and_a_strange
     config.alerts.thumbnails.dir = Some(dir.path().join("thumbnails"));
     // Two recognizer workers: a track's faces and its end still arrive in order.
     config.recognize.workers = 2;
+    // A landmark refiner on every face (an untrained one aligns as the detector does, so
+    // the alerts below hold only if its points are mapped back into the frame correctly).
+    config.align.refiner = Some(squint::refiner::write_untrained(&dir.path().join("refiner"), 32).unwrap());
+    config.align.refine_below_px = 40.0;
     let stats = run_file(&config);
     assert_eq!(stats.spool_pending, 0, "{stats:?}");
+    assert!(
+        stats.faces_refined > 0 && stats.faces_refined >= stats.embedded && stats.refine_ms_per_face > 0.0,
+        "{stats:?}"
+    );
 
     let alerts = read_alerts(&test_broker(), &format!("{topic}.alerts"));
     let events = read_events(&topic);

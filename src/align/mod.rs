@@ -2,6 +2,12 @@
 //! translation) maps the five detected landmarks onto the ArcFace reference points, and
 //! OpenCV's warpAffine produces the square crop the recognizer expects.
 
+mod config;
+mod refine;
+
+pub use config::AlignConfig;
+pub use refine::{OUTPUTS as REFINER_OUTPUTS, PatchGeometry, Refiner, invert};
+
 use crate::image::{BgrImage, ImageError};
 use crate::types::Landmarks;
 

@@ -34,6 +34,18 @@ pub struct VersusRow {
     pub ms_per_face: Vec<(String, f64)>,
 }
 
+/// The landmark refiner's cost per face (patch cut included) beside the recognizer's
+/// (alignment not included), same faces, same run, in turns.
+#[derive(Debug, Serialize)]
+pub struct RefinerRow {
+    /// Faces per refiner run (small faces in one frame) and per recognizer batch.
+    pub batch: usize,
+    pub refiner_ms_per_face: f64,
+    pub recognizer_ms_per_face: f64,
+    /// Refiner over recognizer.
+    pub ratio: f64,
+}
+
 #[derive(Debug, Serialize)]
 pub struct MatchRow {
     pub identities: usize,
@@ -49,6 +61,8 @@ pub struct RecognizeBench {
     pub matching: Vec<MatchRow>,
     /// The model against the `--versus` models, same crops (resized to each input), same run.
     pub versus: Vec<VersusRow>,
+    /// The `--refiner` against the model (the refiner runs on one thread, as in the pipeline).
+    pub refiner: Vec<RefinerRow>,
 }
 
 /// A plain ONNX Runtime session and loop, as one would write it without Squint.
@@ -145,6 +159,7 @@ pub fn run(
         throughput,
         matching,
         versus: Vec::new(),
+        refiner: Vec::new(),
     })
 }
 
@@ -186,6 +201,47 @@ pub fn versus(
                 .zip(&time)
                 .map(|(card, t)| (card.id.clone(), t.as_secs_f64() * 1000.0 / (rounds * batch) as f64))
                 .collect(),
+        });
+    }
+    Ok(rows)
+}
+
+/// The refiner on each crop's own reference landmarks (the patch cut is part of its cost)
+/// and the recognizer on the crops, batch after batch in turns.
+pub fn refiner_versus(
+    refiner_card: &ModelCard,
+    card: &ModelCard,
+    crops: &[BgrImage],
+    batches: &[usize],
+    threads: usize,
+    seconds_each: f64,
+) -> anyhow::Result<Vec<RefinerRow>> {
+    let mut refiner = crate::align::Refiner::load(refiner_card, None)?;
+    let mut recognizer = Recognizer::load(card, None, threads)?;
+    let side = recognizer.input_size();
+    let landmarks = crate::align::reference_points(side);
+    let mut rows = Vec::new();
+    for &batch in batches {
+        let chunk: Vec<&BgrImage> = crops.iter().cycle().take(batch).collect();
+        let faces = vec![landmarks; batch];
+        refiner.refine(chunk[0], &faces)?; // warm-up
+        recognizer.embed(&chunk)?;
+        let (mut refine_time, mut embed_time, mut rounds) = (Duration::ZERO, Duration::ZERO, 0usize);
+        while (refine_time + embed_time).as_secs_f64() < seconds_each * 2.0 || rounds < 3 {
+            let started = Instant::now();
+            refiner.refine(chunk[rounds % chunk.len()], &faces)?;
+            refine_time += started.elapsed();
+            let started = Instant::now();
+            recognizer.embed(&chunk)?;
+            embed_time += started.elapsed();
+            rounds += 1;
+        }
+        let per_face = |t: Duration| t.as_secs_f64() * 1000.0 / (rounds * batch) as f64;
+        rows.push(RefinerRow {
+            batch,
+            refiner_ms_per_face: per_face(refine_time),
+            recognizer_ms_per_face: per_face(embed_time),
+            ratio: refine_time.as_secs_f64() / embed_time.as_secs_f64(),
         });
     }
     Ok(rows)

@@ -158,6 +158,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             seconds,
             out,
             versus,
+            refiner,
             models,
         } => {
             let card = ModelCard::load(&models.recognizer)?;
@@ -169,6 +170,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     cards.push(ModelCard::load(path)?);
                 }
                 report.versus = crate::bench::recognize::versus(&cards, &crops, &batches, threads, seconds)?;
+            }
+            if let Some(path) = &refiner {
+                let refiner_card = ModelCard::load(path)?;
+                report.refiner =
+                    crate::bench::recognize::refiner_versus(&refiner_card, &card, &crops, &batches, threads, seconds)?;
             }
             write_report(&serde_json::to_value(report)?, out.as_deref())
         }
@@ -274,6 +280,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::MorphFaces(args) => super::eval::morph_faces(&args),
         Command::FacePairs(args) => super::eval::face_pairs(&args),
         Command::SplitFaces(args) => super::eval::split_faces(&args),
+        Command::TrainRefiner(args) => super::refiner::train_refiner_command(&args),
         Command::Tail {
             config,
             brokers,

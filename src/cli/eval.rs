@@ -95,6 +95,12 @@ pub struct EvalArgs {
     /// camera for `squint adapt`.
     #[arg(long)]
     pub dump_stranger_crops: Option<PathBuf>,
+    /// Landmark refiner card (`squint train-refiner`): the detected rows use its landmarks
+    /// for faces narrower than --refine-below (default: the config's `[align]`, else none).
+    #[arg(long)]
+    pub refiner: Option<PathBuf>,
+    #[arg(long)]
+    pub refine_below: Option<f32>,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     #[arg(long, default_value_t = 2)]
@@ -194,6 +200,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             .as_ref()
             .map_or(args.detector.clone(), |c| c.models.detector.clone()),
         detect: config.as_ref().map(|c| c.detect.clone()).unwrap_or_default(),
+        align: align_config(config.as_ref(), args),
         ort_library: config.as_ref().and_then(|c| c.models.onnxruntime.clone()),
         galleries,
         enrolment: args.enrol,
@@ -240,7 +247,19 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
 
 /// The probe frames' background: the given video (which must exist), else the demo footage
 /// when setup put it there, else none (a grey frame).
-fn background(given: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+/// The config's `[align]` with --refiner and --refine-below applied over it.
+fn align_config(config: Option<&Config>, args: &EvalArgs) -> crate::align::AlignConfig {
+    let mut align = config.map(|c| c.align.clone()).unwrap_or_default();
+    if let Some(card) = &args.refiner {
+        align.refiner = Some(card.clone());
+    }
+    if let Some(below) = args.refine_below {
+        align.refine_below_px = below;
+    }
+    align
+}
+
+pub(super) fn background(given: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
     const DEMO: &str = "assets/vtest.avi";
     match given {
         Some(path) if !path.is_file() => bail!("--background {}: no such video", path.display()),

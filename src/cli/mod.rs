@@ -4,6 +4,7 @@ mod cluster;
 mod commands;
 mod distill;
 mod eval;
+mod refiner;
 mod unknowns;
 
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ pub use cluster::{CamerasAction, ClusterAction};
 pub use commands::dispatch;
 pub use distill::{AdaptArgs, BlendArgs, DistillArgs, HarvestArgs};
 pub use eval::{EvalArgs, FacePairsArgs, MorphFacesArgs, SplitFacesArgs, SynthFacesArgs};
+pub use refiner::TrainRefinerArgs;
 pub use unknowns::UnknownsAction;
 
 /// An error and its causes, one per line; a cause whose text the message already holds
@@ -232,6 +234,10 @@ pub enum Command {
         /// (repeatable): ms per face of each, per batch size.
         #[arg(long)]
         versus: Vec<PathBuf>,
+        /// A landmark refiner card timed against --recognizer, same faces, same run: ms per
+        /// face of each, per batch size.
+        #[arg(long)]
+        refiner: Option<PathBuf>,
         #[command(flatten)]
         models: ModelArgs,
     },
@@ -425,6 +431,9 @@ pub enum Command {
     /// Split face photos identity-disjointly into train / validation / test sides for
     /// `squint distill` and `squint eval` (near-duplicates of held-out faces leave training).
     SplitFaces(SplitFacesArgs),
+    /// Train a landmark refiner for tiny faces: YuNet's points on sharp photos teach a small
+    /// CNN to find them on the same faces shrunk to 10–24 px (use it with `[align] refiner`).
+    TrainRefiner(TrainRefinerArgs),
     /// Print identity events from Kafka.
     Tail {
         /// Read brokers and topic from this config (handles kafka.brokers = "embedded").

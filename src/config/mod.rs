@@ -9,6 +9,7 @@ use serde::Deserialize;
 pub use crate::check::{KeyError, check_range};
 
 use crate::alert::AlertConfig;
+use crate::align::AlignConfig;
 use crate::cluster::ClusterConfig;
 use crate::detect::DetectConfig;
 use crate::gallery::GalleryConfig;
@@ -98,6 +99,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     #[serde(default)]
     pub detect: DetectConfig,
+    #[serde(default)]
+    pub align: AlignConfig,
     #[serde(default)]
     pub recognize: RecognizeConfig,
     #[serde(default)]
@@ -189,6 +192,7 @@ impl Config {
                 });
             }
         }
+        self.align.resolve_paths(base);
         resolve(&mut self.pipeline.state_dir);
         resolve(&mut self.gallery.path);
         if let Some(dir) = self.kafka.spool.dir.as_mut() {
@@ -239,6 +243,9 @@ impl Config {
         self.detect
             .validate()
             .map_err(|(key, msg)| invalid(format!("detect.{key}"), msg))?;
+        self.align
+            .validate()
+            .map_err(|(key, msg)| invalid(format!("align.{key}"), msg))?;
         self.recognize
             .validate()
             .map_err(|(key, msg)| invalid(format!("recognize.{key}"), msg))?;

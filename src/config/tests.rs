@@ -229,3 +229,18 @@ fn a_topic_camera_may_not_carry_routes() {
     let err = validate_cameras(&cameras, Path::new("pipelines"), true).expect_err("clustered");
     assert_eq!(err.0, "cameras[0].routes", "{err:?}");
 }
+
+#[test]
+fn a_missing_refiner_card_or_width_out_of_range_is_refused_by_key() {
+    let text = format!("{MINIMAL}\n[align]\nrefiner = \"no-such.card.toml\"\n");
+    let err = parse(&text).expect_err("missing card").to_string();
+    assert!(
+        err.contains("align.refiner") && err.contains("/etc/squint/no-such.card.toml"),
+        "{err}"
+    );
+    let text = format!("{MINIMAL}\n[align]\nrefine_below_px = 0.0\n");
+    let err = parse(&text).expect_err("zero width").to_string();
+    assert!(err.contains("align.refine_below_px"), "{err}");
+    let config = parse(MINIMAL).expect("valid");
+    assert!(config.align.refiner.is_none(), "the refiner is off by default");
+}

@@ -9,7 +9,7 @@ use candle_core::{Tensor, Var};
 use super::DistillError;
 
 /// Learning rate decayed along a cosine from `base` to 5 % of it.
-pub(super) fn cosine_rate(base: f64, step: usize, total: usize) -> f64 {
+pub fn cosine_rate(base: f64, step: usize, total: usize) -> f64 {
     let t = step as f64 / total.max(1) as f64;
     base * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos()))
 }

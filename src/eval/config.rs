@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::probes::CameraDegradation;
 use super::video::VideoConfig;
+use crate::align::AlignConfig;
 use crate::detect::DetectConfig;
 
 /// How the gallery is enrolled from each person's one sharp photo.
@@ -53,6 +54,9 @@ pub struct EvalConfig {
     pub detector: PathBuf,
     /// The detector settings probes are found with (the pipeline's `[detect]`).
     pub detect: DetectConfig,
+    /// The landmark refiner and the widths it serves (the pipeline's `[align]`); the
+    /// `detected` rows use its landmarks where it runs.
+    pub align: AlignConfig,
     pub ort_library: Option<PathBuf>,
     pub galleries: Vec<GalleryKind>,
     pub enrolment: Enrolment,

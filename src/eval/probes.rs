@@ -86,6 +86,11 @@ impl Composer {
         })
     }
 
+    /// Degrades the frames composed from now on like this instead.
+    pub fn set_degradation(&mut self, degradation: CameraDegradation) {
+        self.degradation = degradation;
+    }
+
     /// One frame with up to [`SLOTS`] faces pasted `px` wide, each at a jittered spot of its
     /// grid cell (so landmarks do not always fall on the same sub-pixel phase).
     pub fn compose(

@@ -69,6 +69,8 @@ pub struct EvalReport {
     pub recognizers: Vec<String>,
     pub enroll_with: String,
     pub detect_mode: String,
+    /// The landmark refiner's id and the widths it ran below; `None`: the detector's landmarks.
+    pub refiner: Option<String>,
     pub sizes: Vec<u32>,
     pub multi_res_widths: Vec<u32>,
     pub degradation: CameraDegradation,
@@ -86,6 +88,7 @@ impl EvalReport {
             recognizers: recognizers.iter().map(|r| r.model_id().to_string()).collect(),
             enroll_with: config.enroll_with.display().to_string(),
             detect_mode: format!("{:?} x{}", config.detect.mode, config.detect.upscale).to_lowercase(),
+            refiner: None,
             sizes: config.sizes.clone(),
             multi_res_widths: config.multi_res_widths.clone(),
             degradation: config.degradation,
@@ -114,6 +117,9 @@ impl EvalReport {
                 set.strangers
             );
             out.push_str("[90 % bootstrap interval over people]\n\n");
+            if let Some(refiner) = &self.refiner {
+                let _ = writeln!(out, "Detected landmarks refined by {refiner}.\n");
+            }
             out.push_str("| px | recognizer | gallery | detected | rank-1 det [90 %] / oracle | TAR@1e-3 det [90 %] / oracle | TAR@1e-2 det / oracle | DIR@1e-2 det / oracle | cos to sharp det / oracle | thr@1e-3 det |\n");
             out.push_str("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
             let rows: Vec<&Row> = self.rows.iter().filter(|r| r.set == set.name).collect();

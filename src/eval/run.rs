@@ -13,7 +13,7 @@ use super::probes::{Composer, Placed, SLOTS, locate};
 use super::report::{EvalReport, Row, SetSummary};
 use super::video::evaluate_video;
 use crate::alert::WeightedTemplate;
-use crate::align::align_face;
+use crate::align::{Refiner, align_face};
 use crate::detect::assess;
 use crate::detect::{DetectConfig, Detector};
 use crate::distill::dataset::embed_in_batches;
@@ -60,6 +60,7 @@ struct Models {
     recognizers: Vec<Recognizer>,
     finder: Detector,
     detector: Detector,
+    refiner: Option<Refiner>,
 }
 
 fn load_models(config: &EvalConfig) -> Result<Models, EvalError> {
@@ -84,11 +85,16 @@ fn load_models(config: &EvalConfig) -> Result<Models, EvalError> {
     // Sharp photos are found with the default settings; probes with the configured ones.
     let finder = Detector::load(&detector_card, ort, &DetectConfig::default())?;
     let detector = Detector::load(&detector_card, ort, &config.detect)?;
+    let refiner = match &config.align.refiner {
+        Some(card) => Some(Refiner::load(&ModelCard::load(card)?, ort)?),
+        None => None,
+    };
     Ok(Models {
         enroll,
         recognizers,
         finder,
         detector,
+        refiner,
     })
 }
 
@@ -104,6 +110,10 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport, EvalError> {
         None => Vec::new(),
     };
     let mut report = EvalReport::new(config, &models.recognizers);
+    report.refiner = models
+        .refiner
+        .as_ref()
+        .map(|r| format!("{} below {} px", r.model_id(), config.align.refine_below_px));
     // Distractors only matter to labelled sets; a video-only run skips finding their faces.
     let (fillers, strangers) = if config.sets.is_empty() {
         (Vec::new(), Vec::new())
@@ -432,7 +442,10 @@ impl<'a> SetRun<'a> {
                     dump(&frame, &dir.join(format!("{}-{px}px.png", self.name)))?;
                 }
                 let detections = models.detector.detect(&frame)?;
-                let found: Vec<_> = placed.iter().map(|p| locate(&detections, &p.truth).cloned()).collect();
+                let mut found: Vec<_> = placed.iter().map(|p| locate(&detections, &p.truth).cloned()).collect();
+                if let Some(refiner) = models.refiner.as_mut() {
+                    refiner.refine_small(&frame, found.iter_mut().flatten(), config.align.refine_below_px)?;
+                }
                 if let Some(dir) = config.dump_stranger_crops.as_ref().filter(|_| first_frame) {
                     self.dump_strangers(dir, &frame, &found, &indices, px)?;
                 }

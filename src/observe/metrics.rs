@@ -182,6 +182,11 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         &s.faces_skipped,
     );
     w.counter(
+        "squint_faces_refined_total",
+        "Small faces whose landmarks the refiner re-found ([align] refiner).",
+        &s.faces_refined,
+    );
+    w.counter(
         "squint_crops_dropped_total",
         "Face crops dropped because the recognizer was behind.",
         &s.crops_dropped,
@@ -211,6 +216,11 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
     );
     w.seconds("squint_detect_seconds_total", "Time spent detecting.", &s.detect_ns);
     w.seconds("squint_align_seconds_total", "Time spent aligning faces.", &s.align_ns);
+    w.seconds(
+        "squint_refine_seconds_total",
+        "Time the landmark refiner spent on small faces ([align] refiner).",
+        &s.refine_ns,
+    );
     w.seconds("squint_embed_seconds_total", "Time spent embedding faces.", &s.embed_ns);
     w.counter(
         "squint_identity_events_total",
@@ -305,6 +315,11 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         &s.match_latency,
     );
     w.histogram("squint_align_seconds", "Aligning one face.", &s.align_latency);
+    w.histogram(
+        "squint_refine_seconds",
+        "One landmark refiner run over a frame's small faces.",
+        &s.refine_latency,
+    );
     w.histogram(
         "squint_publish_seconds",
         "From an event entering the spool to Kafka acknowledging it.",

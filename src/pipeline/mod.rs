@@ -171,6 +171,7 @@ impl Pipeline {
                 });
                 Ok(workers::DetectWorker {
                     detector: Detector::load(&detector_card, ort_lib, &config.detect)?,
+                    refiner: load_refiner(&config.align, ort_lib)?,
                     cameras,
                     crops: crop_txs.clone(),
                     stats: stats.clone(),
@@ -353,6 +354,30 @@ impl Pipeline {
         }
         (snapshot, cluster_health.unwrap_or_else(|| self.health()))
     }
+}
+
+/// The landmark refiner `[align]` names, with the width below which it runs; a card that
+/// cannot be loaded is refused naming the key.
+fn load_refiner(
+    align: &crate::align::AlignConfig,
+    ort_library: Option<&Path>,
+) -> Result<Option<(crate::align::Refiner, f32)>, PipelineError> {
+    let Some(card) = &align.refiner else {
+        return Ok(None);
+    };
+    let refused = |message: String| PipelineError::Route {
+        key: "align.refiner".into(),
+        card: card.clone(),
+        message,
+    };
+    let loaded = ModelCard::load(card).and_then(|c| crate::align::Refiner::load(&c, ort_library));
+    let refiner = loaded.map_err(|e| refused(e.to_string()))?;
+    tracing::info!(
+        refiner = refiner.model_id(),
+        below_px = align.refine_below_px,
+        "landmarks of small faces refined"
+    );
+    Ok(Some((refiner, align.refine_below_px)))
 }
 
 /// The recognizers, the gallery's matcher for their embedding space, and the model ids events carry.

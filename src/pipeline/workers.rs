@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError};
 
 use super::matching::Matching;
 use crate::alert::{AlertStage, ThumbnailStore};
-use crate::align::align_face;
+use crate::align::{Refiner, align_face};
 use crate::detect::{Detector, RegionSearch, Search, SearchStats};
 use crate::gallery::GalleryWatch;
 use crate::image::BgrImage;
@@ -18,7 +18,7 @@ use crate::publish::Outgoing;
 use crate::recognize::{Batch, CropSizes, RecognizeConfig, RecognizerSet, next_batch};
 use crate::stats::{PipelineStats, add_elapsed};
 use crate::track::{TrackInfo, TrackedFace, Tracker};
-use crate::types::{BBox, EmbeddedFace, FaceCrop, Frame, FrameMeta, TrackMessage};
+use crate::types::{BBox, Detection, EmbeddedFace, FaceCrop, Frame, FrameMeta, TrackMessage};
 use crate::unknowns::{Assignment, Filed, UnknownsError};
 
 /// One camera's frames as the detect worker sees them.
@@ -87,6 +87,8 @@ impl CameraInput {
 /// budget picks are aligned and queued.
 pub struct DetectWorker {
     pub detector: Detector,
+    /// Re-finds the landmarks of faces narrower than its width (`[align]`).
+    pub refiner: Option<(Refiner, f32)>,
     pub cameras: Vec<CameraInput>,
     /// One queue per recognizer worker; a track's faces and its end always take the same
     /// one, so each track stays in order.
@@ -206,8 +208,9 @@ impl DetectWorker {
         self.stats.detect_latency.record(started.elapsed());
         self.stats.frames.fetch_add(ready.len() as u64, Ordering::Relaxed);
         for (((index, frame), (_, (dx, dy))), faces) in ready.iter().zip(&regions).zip(found) {
-            let faces =
-                crate::detect::assess_all(&frame.image, faces.into_iter().map(|d| d.offset(*dx, *dy)).collect());
+            let mut faces: Vec<_> = faces.into_iter().map(|d| d.offset(*dx, *dy)).collect();
+            self.refine(frame, &mut faces);
+            let faces = crate::detect::assess_all(&frame.image, faces);
             self.snapshots.offer(
                 &frame.camera_id,
                 frame.seq,
@@ -224,6 +227,25 @@ impl DetectWorker {
             }
         }
         true
+    }
+
+    /// Small faces get the refiner's landmarks; a refiner error keeps the detector's (logged).
+    fn refine(&mut self, frame: &Frame, faces: &mut [Detection]) {
+        let Some((refiner, below_px)) = self.refiner.as_mut() else {
+            return;
+        };
+        let started = Instant::now();
+        match refiner.refine_small(&frame.image, faces.iter_mut(), *below_px) {
+            Ok(0) => return,
+            Ok(refined) => {
+                self.stats.faces_refined.fetch_add(refined as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(camera = %frame.camera_id, error = %e, "landmarks not refined; the detector's are used");
+            }
+        }
+        add_elapsed(&self.stats.refine_ns, started);
+        self.stats.refine_latency.record(started.elapsed());
     }
 
     /// Aligns the faces the budget picked and queues them for the recognizer; false when

@@ -23,6 +23,9 @@ pub struct PipelineStats {
     /// Faces the recognition budget did not send to the recognizer.
     pub faces_skipped: AtomicU64,
     pub align_ns: AtomicU64,
+    /// Faces whose landmarks the refiner (`[align] refiner`) re-found, and its time.
+    pub faces_refined: AtomicU64,
+    pub refine_ns: AtomicU64,
     pub crops_dropped: AtomicU64,
     pub embedded: AtomicU64,
     /// Faces embedded per recognizer id (several with `models.routes` or per-camera models).
@@ -61,6 +64,8 @@ pub struct PipelineStats {
     pub match_latency: Latency,
     /// Aligning one face.
     pub align_latency: Latency,
+    /// One refiner run over a frame's small faces.
+    pub refine_latency: Latency,
     pub batch_sizes: SizeHistogram,
     pub faces_per_frame: SizeHistogram,
 }
@@ -74,6 +79,8 @@ impl Default for PipelineStats {
             faces: AtomicU64::new(0),
             faces_skipped: AtomicU64::new(0),
             align_ns: AtomicU64::new(0),
+            faces_refined: AtomicU64::new(0),
+            refine_ns: AtomicU64::new(0),
             crops_dropped: AtomicU64::new(0),
             embedded: AtomicU64::new(0),
             embedded_by_recognizer: Mutex::default(),
@@ -97,6 +104,7 @@ impl Default for PipelineStats {
             crop_wait_latency: Latency::default(),
             match_latency: Latency::default(),
             align_latency: Latency::default(),
+            refine_latency: Latency::default(),
             batch_sizes: SizeHistogram::default(),
             faces_per_frame: SizeHistogram::default(),
         }
@@ -121,6 +129,9 @@ pub struct StatsSnapshot {
     pub frame_errors: u64,
     pub detect_ms_per_frame: f64,
     pub align_ms_per_face: f64,
+    pub faces_refined: u64,
+    /// The landmark refiner's time per face it refined.
+    pub refine_ms_per_face: f64,
     pub embed_ms_per_face: f64,
     pub mean_batch: f64,
     pub events_per_s: f64,
@@ -185,6 +196,8 @@ impl PipelineStats {
             frame_errors: get(&self.frame_errors),
             detect_ms_per_frame: per(get(&self.detect_ns), frames),
             align_ms_per_face: per(get(&self.align_ns), faces),
+            faces_refined: get(&self.faces_refined),
+            refine_ms_per_face: per(get(&self.refine_ns), get(&self.faces_refined)),
             embed_ms_per_face: per(get(&self.embed_ns), embedded),
             mean_batch: if batches == 0 {
                 0.0
