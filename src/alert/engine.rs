@@ -3,8 +3,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{AlertConfig, AlertEvent, AlertStage, Band, Policy, Thresholds, TrackEvidence, band_label};
+use super::{IdentityEvent, ModelIds, Outgoing, TrackOpinion, unix_ms};
 use crate::gallery::{Match, Matcher};
-use crate::publish::{IdentityEvent, ModelIds, Outgoing, TrackOpinion, unix_ms};
 use crate::track::TrackInfo;
 use crate::types::{BgrImage, EmbeddedFace};
 
@@ -214,7 +214,7 @@ impl AlertEngine {
                 );
                 let band = self.config.band(track.width_max_px).clone();
                 let mut alert = self.alert(&mut state, AlertStage::Recurring, &identity, None, &band, at);
-                alert.identity = crate::publish::UNKNOWN.to_string();
+                alert.identity = super::UNKNOWN.to_string();
                 alert.watchlist = "unknowns".to_string();
                 alert.unknown_id = Some(sighting.unknown_id.clone());
                 Some(alert)
@@ -373,7 +373,7 @@ impl AlertEngine {
     ) -> Option<IdentityEvent> {
         let named = track_best
             .filter(|m| m.similarity >= band.candidate)
-            .map_or(crate::publish::UNKNOWN, |m| m.identity.as_str());
+            .map_or(super::UNKNOWN, |m| m.identity.as_str());
         let at = face.frame.captured_at;
         let interval = Duration::from_millis(self.config.identity_interval_ms);
         let due = state.last_identity_event.as_ref().is_none_or(|(last, identity)| {

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::EvidenceSummary;
-use crate::publish::ModelIds;
+use super::ModelIds;
 use crate::types::{BBox, BgrImage};
 
 /// Bumped on any incompatible change; documented in `schemas/alert-event.v2.json`.

@@ -2,8 +2,8 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use super::unix_ms;
 use crate::gallery::Match;
-use crate::publish::unix_ms;
 use crate::track::TrackInfo;
 use crate::types::{BBox, BgrImage, EmbeddedFace};
 

@@ -228,7 +228,7 @@ mod tests {
                 confirm_min_frames: 3,
                 confirm_window_frames: 75,
             },
-            models: crate::publish::ModelIds {
+            models: crate::alert::ModelIds {
                 detector: "d".into(),
                 recognizer: "r".into(),
                 embedding_space: "s".into(),

@@ -110,7 +110,7 @@ pub fn train_refiner_command(args: &TrainRefinerArgs) -> anyhow::Result<()> {
         report.epochs.len()
     );
     println!(
-        "validation ({} faces each), mean landmark error in frame px [95 % interval]:",
+        "validation ({} faces each), mean landmark error in frame px [90 % interval]:",
         report.val_faces
     );
     for row in &report.val {

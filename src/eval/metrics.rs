@@ -275,6 +275,20 @@ pub fn bootstrap_by_person(recognizers: &[&[ProbeScores]], resamples: usize, see
         .collect()
 }
 
+/// 90 % bootstrap interval of the mean of `values` (resampled with replacement; e.g. the
+/// landmark error over faces).
+pub fn mean_interval(values: &[f64], resamples: usize, seed: u64) -> Option<Interval> {
+    if values.is_empty() || resamples == 0 {
+        return None;
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let n = values.len();
+    let means = (0..resamples)
+        .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
+        .collect();
+    interval(means)
+}
+
 /// The 5th and 95th percentiles (nearest rank).
 fn interval(mut values: Vec<f64>) -> Option<Interval> {
     if values.is_empty() {

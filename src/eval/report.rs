@@ -37,6 +37,8 @@ pub struct Row {
     /// Mean distance (frame px) of the detected landmarks from the oracle ones over the found
     /// mated probes; the same for every recognizer at one size.
     pub landmark_error_px: Option<f64>,
+    /// Its 90 % bootstrap interval over the found faces.
+    pub landmark_error_ci90: Option<Interval>,
     /// The recognizer whose numbers the `*_delta_ci90` intervals subtract (the first given);
     /// absent on that recognizer's own rows.
     pub versus: Option<String>,
@@ -270,12 +272,12 @@ fn num(v: Option<f64>) -> String {
 
 /// "Detected vs oracle landmarks: 12 px 0.9 px (7.5 % of the width), …" for one set's rows.
 fn landmark_line(rows: &[&Row]) -> String {
-    let mut sizes: Vec<(u32, f64)> = Vec::new();
+    let mut sizes: Vec<(u32, f64, Option<Interval>)> = Vec::new();
     for row in rows.iter().filter(|r| r.alignment == Alignment::Detected) {
         if let Some(error) = row.landmark_error_px
-            && !sizes.iter().any(|(px, _)| *px == row.px)
+            && !sizes.iter().any(|(px, _, _)| *px == row.px)
         {
-            sizes.push((row.px, error));
+            sizes.push((row.px, error, row.landmark_error_ci90));
         }
     }
     if sizes.is_empty() {
@@ -283,10 +285,13 @@ fn landmark_line(rows: &[&Row]) -> String {
     }
     let parts: Vec<String> = sizes
         .iter()
-        .map(|(px, e)| format!("{px} px: {e:.2} px ({:.1} % of the width)", 100.0 * e / *px as f64))
+        .map(|(px, e, ci)| {
+            let ci = ci.map_or(String::new(), |[lo, hi]| format!(" [{lo:.2}–{hi:.2}]"));
+            format!("{px} px: {e:.2} px{ci} ({:.1} % of the width)", 100.0 * e / *px as f64)
+        })
         .collect();
     format!(
-        "\nDetected vs oracle landmarks (mean of the 5 points): {}\n",
+        "\nDetected vs oracle landmarks (mean of the 5 points) [90 %]: {}\n",
         parts.join(", ")
     )
 }

@@ -521,6 +521,8 @@ impl<'a> SetRun<'a> {
                                 alignment,
                                 px,
                                 frames,
+                                resamples: config.bootstrap,
+                                seed: config.seed,
                             };
                             rows.push(self.row(&scores[r], spread, &fused[r], s, key));
                         }
@@ -588,6 +590,7 @@ impl<'a> SetRun<'a> {
             dir_far_1e2: metrics::dir_at_far(scores, 1e-2),
             mean_cosine_to_sharp: mean(&cosines),
             landmark_error_px: mean(&errors),
+            landmark_error_ci90: metrics::mean_interval(&errors, key.resamples, key.seed),
             versus: key.versus.map(str::to_string),
             spread,
         }
@@ -729,6 +732,9 @@ struct RowKey<'a> {
     alignment: Alignment,
     px: u32,
     frames: usize,
+    /// Bootstrap resamples and seed of the landmark error's interval.
+    resamples: usize,
+    seed: u64,
 }
 
 /// A probe track's embeddings fused by the pipeline's evidence rule; `None`: never embedded.

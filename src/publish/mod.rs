@@ -5,17 +5,17 @@
 
 mod config;
 mod connect;
-mod event;
-mod outgoing;
 mod producer;
 mod spool;
 mod tail;
 
 pub use config::KafkaConfig;
 pub use connect::{ConnectionWatch, WatchedContext, client_config, explain_creation, kafka_features};
-pub(crate) use event::unix_ms;
-pub use event::{EVENT_SCHEMA_VERSION, IdentityEvent, ModelIds, TrackOpinion, UNKNOWN, timestamp};
-pub use outgoing::{Outgoing, TopicKind};
+// The events are the alert stage's output; publishing ships them.
+pub(crate) use crate::alert::unix_ms;
+pub use crate::alert::{
+    EVENT_SCHEMA_VERSION, IdentityEvent, ModelIds, Outgoing, TopicKind, TrackOpinion, UNKNOWN, timestamp,
+};
 pub use producer::{DeliveryStats, EmbeddedBroker, Publisher, TopicSpec, create_topic};
 pub use spool::{Spool, SpoolConfig, SpoolError, SpoolRecord, SpoolStats, WhenFull};
 pub use tail::{TailOptions, tail, tail_raw};

@@ -1,6 +1,4 @@
-use crate::alert::AlertEvent;
-
-use super::IdentityEvent;
+use super::{AlertEvent, IdentityEvent};
 
 /// Which topic a record goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
