@@ -13,6 +13,7 @@
 pub mod alert;
 pub mod align;
 pub mod bench;
+pub mod chart;
 pub mod check;
 pub mod cli;
 pub mod cluster;

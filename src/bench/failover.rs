@@ -230,7 +230,7 @@ fn health(address: SocketAddr) -> Option<Holding> {
 
 /// A bare HTTP/1.0 GET on 127.0.0.1 (the body, whatever the status: /health answers 503
 /// while a camera is down).
-fn http_get(address: SocketAddr, path: &str) -> Option<String> {
+pub(super) fn http_get(address: SocketAddr, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;

@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod recognize;
 mod scene;
 pub mod soak;
+pub mod soak_chart;
 pub mod teacher;
 pub mod unknowns;
 

@@ -136,21 +136,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             write_report(&bench.run()?, out.as_deref())
         }
-        Command::Soak {
-            config,
-            seconds,
-            every,
-            out,
-        } => {
-            let stop = install_stop_handler()?;
-            let samples = crate::bench::soak::soak(
-                &config,
-                Duration::from_secs_f64(seconds),
-                Duration::from_secs_f64(every),
-                &stop,
-            )?;
-            write_report(&serde_json::to_value(samples)?, out.as_deref())
-        }
+        Command::Soak(args) => soak(&args),
         Command::BenchRecognize {
             photos,
             batches,
@@ -718,4 +704,34 @@ fn photo_crops(detector: &Path, photos: &Path, card: &ModelCard) -> anyhow::Resu
     }
     anyhow::ensure!(!crops.is_empty(), "no face found in {}", photos.display());
     Ok(crops)
+}
+
+fn soak(args: &super::SoakArgs) -> anyhow::Result<()> {
+    let secs = Duration::from_secs_f64;
+    let enrol = match &args.enrol {
+        Some(spec) => {
+            let (name, photo) = spec
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--enrol {spec}: give NAME=PHOTO"))?;
+            Some((secs(args.enrol_at), name.to_string(), PathBuf::from(photo)))
+        }
+        None => None,
+    };
+    let plan = crate::bench::soak::SoakPlan {
+        duration: secs(args.seconds),
+        every: secs(args.every),
+        squint: std::env::current_exe()?,
+        serve: args.serve.clone(),
+        restart_every: args.restart_every.map(secs),
+        enrol,
+        promote_at: args.promote_at.map(secs),
+        poll_every: args.poll_every.map(secs),
+        read_back: args.read_back,
+    };
+    let stop = install_stop_handler()?;
+    let report = crate::bench::soak::soak(&args.config, &plan, &stop)?;
+    if let Some(chart) = &args.chart {
+        crate::bench::soak_chart::draw(&report.samples, chart)?;
+    }
+    write_report(&serde_json::to_value(report)?, args.out.as_deref())
 }

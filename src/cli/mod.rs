@@ -78,6 +78,43 @@ pub struct ModelArgs {
     pub recognizer: PathBuf,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct SoakArgs {
+    #[arg(long)]
+    pub config: PathBuf,
+    #[arg(long, default_value_t = 1800.0)]
+    pub seconds: f64,
+    /// Seconds between samples.
+    #[arg(long, default_value_t = 60.0)]
+    pub every: f64,
+    /// Serve this video to every camera at rtsp://127.0.0.1:PORT/PATH (a server each).
+    #[arg(long)]
+    pub serve: Option<PathBuf>,
+    /// Restart one camera server in turn every this many seconds (with --serve).
+    #[arg(long)]
+    pub restart_every: Option<f64>,
+    /// Enrol NAME=PHOTO into the running gallery at --enrol-at seconds.
+    #[arg(long)]
+    pub enrol: Option<String>,
+    #[arg(long, default_value_t = 600.0)]
+    pub enrol_at: f64,
+    /// Promote the stranger seen most to an identity at this many seconds.
+    #[arg(long)]
+    pub promote_at: Option<f64>,
+    /// GET /metrics and /review every this many seconds (needs [http]).
+    #[arg(long)]
+    pub poll_every: Option<f64>,
+    /// At the end, read the identity topic back and count the events.
+    #[arg(long)]
+    pub read_back: bool,
+    /// Write the JSON here as well as to stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Chart RSS, threads, open files, latency and disk against time (PNG).
+    #[arg(long)]
+    pub chart: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchDetectPart {
     All,
@@ -375,16 +412,7 @@ pub enum Command {
     },
     /// Run the configured pipeline for a long time, sampling memory, threads, open files,
     /// event rate and latency at an interval; writes JSON.
-    Soak {
-        #[arg(long)]
-        config: PathBuf,
-        #[arg(long, default_value_t = 1800.0)]
-        seconds: f64,
-        #[arg(long, default_value_t = 60.0)]
-        every: f64,
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
+    Soak(SoakArgs),
     /// Measure each stage of the frame path on a video; writes JSON.
     Bench {
         #[arg(long)]

@@ -2,29 +2,13 @@
 //! gallery (solid: detected alignment, dashed: oracle), one row of panels per set.
 
 use std::path::Path;
-use std::sync::OnceLock;
 
 use plotters::prelude::*;
-use plotters::style::{FontStyle, register_font};
 
 use super::EvalError;
 use super::config::Alignment;
 use super::report::{EvalReport, Row, gallery_name};
-
-/// Debian's fonts-dejavu-core (installed by scripts/setup.sh).
-pub const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
-
-fn font_ready() -> Result<(), String> {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    READY
-        .get_or_init(|| {
-            let bytes = std::fs::read(FONT).map_err(|e| format!("font {FONT}: {e} (install fonts-dejavu-core)"))?;
-            // plotters keeps fonts for the process' lifetime; this runs once.
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| format!("font {FONT} is not a TTF"))
-        })
-        .clone()
-}
+use crate::chart::font_ready;
 
 type Metric = (&'static str, fn(&Row) -> Option<f64>);
 const METRICS: [Metric; 2] = [
