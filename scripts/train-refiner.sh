@@ -21,20 +21,10 @@ NAME="${NAME:-refiner}"
 mkdir -p "$OUT/eval" "$STUDENT"
 log() { printf '[train-refiner] %s\n' "$*" >&2; }
 
-if [[ ! -f "$STUDENT/split/split.json" ]]; then
-  log "identity-disjoint split"
-  "$SQUINT" split-faces --pool "$SQUINT_FACES/celeba/singles" \
-    --held-out "$SQUINT_FACES/celeba/repeats" --held-out "$SQUINT_FACES/olivetti" \
-    --held-out "$SQUINT_FACES/demo" --test 200 --val 100 --near-duplicate 0.6 --out "$STUDENT/split"
-fi
-if [[ ! -d "$STUDENT/synth/faces" ]]; then
-  log "synthetic faces"
-  "$SQUINT" synth-faces --count 4000 --seed 1 --out "$STUDENT/synth"
-fi
-if [[ ! -d "$STUDENT/morphs" ]]; then
-  log "morphs of training faces"
-  "$SQUINT" morph-faces --data "$STUDENT/split/train" --count 4000 --seed 1 --out "$STUDENT/morphs" > /dev/null
-fi
+source scripts/training-data.sh
+ensure_split "$STUDENT"
+ensure_synth "$STUDENT"
+ensure_morphs "$STUDENT"
 
 if [[ ! -f "$OUT/$NAME/report.json" ]]; then
   log "training (log: $OUT/$NAME.log)"

@@ -76,16 +76,9 @@ STEPS="${STEPS:-200}"
 mkdir -p "$OUT"
 log() { printf '[train-student] %s\n' "$*" >&2; }
 
-if [[ ! -f "$OUT/split/split.json" ]]; then
-  log "identity-disjoint split"
-  "$SQUINT" split-faces --pool "$SQUINT_FACES/celeba/singles" \
-    --held-out "$SQUINT_FACES/celeba/repeats" --held-out "$SQUINT_FACES/olivetti" \
-    --held-out "$SQUINT_FACES/demo" --test 200 --val 100 --near-duplicate 0.6 --out "$OUT/split"
-fi
-if [[ ! -d "$OUT/synth/aligned" ]]; then
-  log "synthetic faces"
-  "$SQUINT" synth-faces --count 4000 --seed 1 --out "$OUT/synth"
-fi
+source scripts/training-data.sh
+ensure_split "$OUT"
+ensure_synth "$OUT"
 
 # The default recipe: 32 px input, width 32 (the default), every camera effect (landmark jitter 0.9 px:
 # the error `squint eval` measures on 10–20 px faces), a quarter of each batch synthetic,
@@ -286,10 +279,7 @@ if (( CONSISTENT )); then
   #   sface-lr-morph  4,000 morphs of pairs of training faces beside the DCGAN faces
   #   sface-lr-all    both, and a moving average of the weights (decay 0.99, ~1 epoch)
   # Each with its blends at α 0.3 and 0.5 on the validation side (Olivetti, as the α line).
-  if [[ ! -f "$OUT/morphs/morph-003999.png" ]]; then
-    log "morphs of training faces"
-    "$SQUINT" morph-faces --data "$OUT/split/train" --count 4000 --seed 1 --out "$OUT/morphs" > /dev/null
-  fi
+  ensure_morphs "$OUT"
   MORPHS=(--synthetic "$OUT/morphs")
   lr_distill sface-lr-v4 4 "${FAST[@]}" --target-variants 4
   lr_distill sface-lr-morph 4 "${FAST[@]}" "${MORPHS[@]}"

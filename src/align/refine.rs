@@ -9,9 +9,6 @@
 
 use std::path::Path;
 
-use ndarray::ArrayView4;
-use ort::value::TensorRef;
-
 use super::{ARCFACE_112, apply, similarity_transform};
 use crate::image::{BgrImage, ImageError};
 use crate::model::{ModelCard, ModelError, ModelSession, TensorSpec};
@@ -158,28 +155,17 @@ impl Refiner {
     /// The raw offsets for patches already cut.
     pub fn run(&mut self, patches: &[&BgrImage]) -> Result<Vec<f32>, ModelError> {
         pack_crops(&self.model.card, patches, &mut self.input);
-        let ModelSession { card, session } = &mut self.model;
-        let run_error = |e: &dyn std::fmt::Display| ModelError::Run {
-            path: card.model_path(),
-            message: e.to_string(),
-        };
-        let side = self.geometry.side as usize;
-        let view = ArrayView4::from_shape((patches.len(), 3, side, side), &self.input).map_err(|e| run_error(&e))?;
-        let tensor = TensorRef::from_array_view(view).map_err(|e| run_error(&e))?;
-        let outputs = session
-            .run(ort::inputs![card.input.as_str() => tensor])
-            .map_err(|e| run_error(&e))?;
-        let (_, data) = outputs[card.outputs[0].as_str()]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| run_error(&e))?;
+        let data = self
+            .model
+            .run_nchw(&self.input, patches.len(), self.geometry.side as usize)?;
         if data.len() != patches.len() * OUTPUTS {
-            return Err(run_error(&format!(
+            return Err(self.model.run_error(format!(
                 "output has {} values for {} faces of {OUTPUTS}",
                 data.len(),
                 patches.len()
             )));
         }
-        Ok(data.to_vec())
+        Ok(data)
     }
 }
 

@@ -152,16 +152,7 @@ fn card_text(student: &Student, model_file: &str, info: &CardInfo) -> String {
          # aligned crops of low-resolution faces into the teacher's embedding space, so galleries\n\
          # enrolled with the teacher match it. Width {width}, {params} parameters{lowfreq}.\n\
          {licence_comment}\
-         id = \"{id}\"\n\
-         file = \"{model_file}\"\n\
-         input = \"{INPUT}\"\n\
-         input_size = [{size}, {size}]\n\
-         layout = \"NCHW\"\n\
-         color = \"RGB\"\n\
-         scale = 1.0\n\
-         mean = [{PIXEL_MEAN:.1}, {PIXEL_MEAN:.1}, {PIXEL_MEAN:.1}]\n\
-         std = [{PIXEL_STD:.1}, {PIXEL_STD:.1}, {PIXEL_STD:.1}]\n\
-         outputs = [\"{OUTPUT}\"]\n\
+         {fields}\
          embedding_size = {dim}\n\
          embedding_space = \"{space}\"\n\
          {licence_line}",
@@ -170,7 +161,7 @@ fn card_text(student: &Student, model_file: &str, info: &CardInfo) -> String {
         width = s.width,
         params = student.parameter_count(),
         lowfreq = if s.lowfreq { ", Haar LL input" } else { "" },
-        id = info.id,
+        fields = card_fields(info.id, model_file, s.input_size, OUTPUT),
         dim = s.embedding_size,
         space = info.embedding_space,
         licence_comment = match info.provenance {
@@ -181,6 +172,23 @@ fn card_text(student: &Student, model_file: &str, info: &CardInfo) -> String {
             Some(p) => format!("licence = {:?}\n", p.licence),
             None => String::new(),
         },
+    )
+}
+
+/// The card lines every network trained here shares: its id and file, and the input it
+/// takes (a square RGB crop of `side`, pixels as (p − 127.5) / 127.5), one output.
+pub fn card_fields(id: &str, model_file: &str, side: u32, output: &str) -> String {
+    format!(
+        "id = \"{id}\"\n\
+         file = \"{model_file}\"\n\
+         input = \"{INPUT}\"\n\
+         input_size = [{side}, {side}]\n\
+         layout = \"NCHW\"\n\
+         color = \"RGB\"\n\
+         scale = 1.0\n\
+         mean = [{PIXEL_MEAN:.1}, {PIXEL_MEAN:.1}, {PIXEL_MEAN:.1}]\n\
+         std = [{PIXEL_STD:.1}, {PIXEL_STD:.1}, {PIXEL_STD:.1}]\n\
+         outputs = [\"{output}\"]\n"
     )
 }
 

@@ -171,7 +171,8 @@ fn validate(config: &EvalConfig) -> Result<(), EvalError> {
     Ok(())
 }
 
-fn progress(visible: bool, len: usize, what: &str) -> ProgressBar {
+/// A progress bar with elapsed and remaining time (hidden when `visible` is false).
+pub fn progress(visible: bool, len: usize, what: &str) -> ProgressBar {
     if !visible {
         return ProgressBar::hidden();
     }

@@ -99,6 +99,26 @@ impl ModelSession {
         self.card.model_path()
     }
 
+    /// Runs the model on `n` square images of `side` packed as NCHW floats; the values of
+    /// its first output, in order.
+    pub fn run_nchw(&mut self, input: &[f32], n: usize, side: usize) -> Result<Vec<f32>, ModelError> {
+        let path = self.card.model_path();
+        let run_error = |e: &dyn fmt::Display| ModelError::Run {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let view = ndarray::ArrayView4::from_shape((n, 3, side, side), input).map_err(|e| run_error(&e))?;
+        let tensor = ort::value::TensorRef::from_array_view(view).map_err(|e| run_error(&e))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.card.input.as_str() => tensor])
+            .map_err(|e| run_error(&e))?;
+        let (_, data) = outputs[self.card.outputs[0].as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| run_error(&e))?;
+        Ok(data.to_vec())
+    }
+
     pub fn run_error(&self, e: impl fmt::Display) -> ModelError {
         ModelError::Run {
             path: self.path(),

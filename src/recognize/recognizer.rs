@@ -1,8 +1,5 @@
 use std::path::Path;
 
-use ndarray::ArrayView4;
-use ort::value::TensorRef;
-
 use super::RecognizeError;
 use crate::image::BgrImage;
 use crate::model::{ColorOrder, ModelCard, ModelError, ModelSession, Placement, Provider, TensorSpec};
@@ -98,28 +95,17 @@ impl Recognizer {
             }
         }
         self.fill_input(crops);
-        let ModelSession { card, session } = &mut self.model;
-        let run_error = |e: &dyn std::fmt::Display| ModelError::Run {
-            path: card.model_path(),
-            message: e.to_string(),
-        };
-        let side = self.size as usize;
-        let view = ArrayView4::from_shape((crops.len(), 3, side, side), &self.input).map_err(|e| run_error(&e))?;
-        let tensor = TensorRef::from_array_view(view).map_err(|e| run_error(&e))?;
-        let outputs = session
-            .run(ort::inputs![card.input.as_str() => tensor])
-            .map_err(|e| run_error(&e))?;
-        let (_, data) = outputs[card.outputs[0].as_str()]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| run_error(&e))?;
+        let data = self.model.run_nchw(&self.input, crops.len(), self.size as usize)?;
         if data.len() != crops.len() * self.embedding_size {
-            return Err(run_error(&format!(
-                "output has {} values for {} crops of {}",
-                data.len(),
-                crops.len(),
-                self.embedding_size
-            ))
-            .into());
+            return Err(self
+                .model
+                .run_error(format!(
+                    "output has {} values for {} crops of {}",
+                    data.len(),
+                    crops.len(),
+                    self.embedding_size
+                ))
+                .into());
         }
         Ok(data
             .chunks_exact(self.embedding_size)

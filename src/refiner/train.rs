@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -17,11 +16,12 @@ use super::RefinerError;
 use super::samples::{Sample, SampleSpec, make_samples, mirrored};
 use crate::align::{PatchGeometry, REFINER_OUTPUTS};
 use crate::detect::{DetectConfig, Detector};
-use crate::distill::export::{self, PIXEL_MEAN, PIXEL_STD};
+use crate::distill::export;
 use crate::distill::onnx;
 use crate::distill::optim::{AdamW, cosine_rate};
 use crate::distill::pool::to_tensor;
 use crate::distill::{Student, StudentShape};
+use crate::eval::run::progress;
 use crate::faces::{SharpFace, find_face};
 use crate::image::BgrImage;
 use crate::model::ModelCard;
@@ -249,17 +249,6 @@ fn validate(config: &RefinerConfig) -> Result<(), RefinerError> {
     Ok(())
 }
 
-fn progress(visible: bool, len: usize, what: &str) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64).with_message(what.to_string());
-    if let Ok(style) = ProgressStyle::with_template("{msg:24} [{bar:30}] {pos}/{len} ({elapsed}, {eta} left)") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
 /// The face of each photo (photos without one are skipped and counted in the log).
 fn sharp_faces(
     photos: &[PathBuf],
@@ -477,21 +466,11 @@ fn card_text(config: &RefinerConfig, student: &Student) -> String {
          # {params} parameters. Outputs (dx, dy) per point in patch pixels.\n\
          # Trained on: {trained_on}.\n\
          # Licence: {licence}\n\
-         id = \"{id}\"\n\
-         file = \"refiner.onnx\"\n\
-         input = \"{input}\"\n\
-         input_size = [{side}, {side}]\n\
-         layout = \"NCHW\"\n\
-         color = \"RGB\"\n\
-         scale = 1.0\n\
-         mean = [{PIXEL_MEAN:.1}, {PIXEL_MEAN:.1}, {PIXEL_MEAN:.1}]\n\
-         std = [{PIXEL_STD:.1}, {PIXEL_STD:.1}, {PIXEL_STD:.1}]\n\
-         outputs = [\"{OUTPUT}\"]\n\
+         {fields}\
          licence = {licence:?}\n",
         params = student.parameter_count(),
         trained_on = config.trained_on,
         licence = config.licence,
-        id = config.id,
-        input = export::INPUT,
+        fields = export::card_fields(&config.id, "refiner.onnx", side, OUTPUT),
     )
 }
