@@ -19,3 +19,22 @@ pub fn font_ready() -> Result<(), String> {
         })
         .clone()
 }
+
+/// The legend both charts draw: lower right, on a translucent white box.
+pub fn draw_legend<'a>(
+    chart: &mut plotters::chart::ChartContext<
+        'a,
+        plotters::prelude::BitMapBackend<'a>,
+        plotters::prelude::Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 12))
+        .draw()?;
+    Ok(())
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::soak::SoakSample;
-use crate::chart::font_ready;
+use crate::chart::{draw_legend, font_ready};
 
 type Series = (&'static str, fn(&SoakSample) -> f64);
 type Panel = (&'static str, [Option<Series>; 2]);
@@ -77,12 +77,5 @@ fn draw_panel(
             .label(*label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 12))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart)
 }

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use super::EvalError;
 use super::config::Alignment;
 use super::report::{EvalReport, Row, gallery_name};
-use crate::chart::font_ready;
+use crate::chart::{draw_legend, font_ready};
 
 type Metric = (&'static str, fn(&Row) -> Option<f64>);
 const METRICS: [Metric; 2] = [
@@ -89,12 +89,5 @@ fn draw_panel(
             }
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 12))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart)
 }
