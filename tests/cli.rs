@@ -169,6 +169,32 @@ fn run_fails_naming_a_camera_whose_file_is_missing() {
     );
 }
 
+/// A recognizer's card named as the landmark refiner: refused at start-up, naming the key,
+/// the card and the shapes a refiner must have.
+#[test]
+fn run_refuses_a_refiner_card_that_is_not_a_refiner_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_a_missing_clip(dir.path());
+    let sface = testing::repo().join("models/sface.card.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace(
+        "[gallery]",
+        &format!("[align]\nrefiner = \"{}\"\n[gallery]", sface.display()),
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_squint"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .envs(testing::ort_library().map(|p| ("ORT_DYLIB_PATH", p)))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("align.refiner") && stderr.contains("sface.card.toml") && stderr.contains("[?,10]"),
+        "{stderr}"
+    );
+}
+
 /// Colour only for a person at a terminal (`script` gives the command a pseudo-terminal),
 /// and not even there with NO_COLOR set; never in a pipe (see tests/secrets.rs).
 #[test]
