@@ -125,10 +125,6 @@ impl Refiner {
         &self.model.card.id
     }
 
-    pub fn geometry(&self) -> PatchGeometry {
-        self.geometry
-    }
-
     /// Refined landmarks of each face of `frame`, given the detector's.
     pub fn refine(&mut self, frame: &BgrImage, faces: &[Landmarks]) -> Result<Vec<Landmarks>, ModelError> {
         if faces.is_empty() {
@@ -167,9 +163,7 @@ impl Refiner {
         }
         Ok(data)
     }
-}
 
-impl Refiner {
     /// Replaces the landmarks of the faces narrower than `below_px` with refined ones (one
     /// batch per frame); returns how many were refined.
     pub fn refine_small<'a>(

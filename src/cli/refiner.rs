@@ -132,25 +132,27 @@ pub fn train_refiner_command(args: &TrainRefinerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The two sides of a `split.json` (written by `squint split-faces`) the refiner uses.
+#[derive(serde::Deserialize)]
+struct SplitSides {
+    train: Vec<String>,
+    val: Vec<String>,
+}
+
 /// The pool photos on the split's training and validation sides.
 fn split_sides(split: &Path, pool: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let text = std::fs::read_to_string(split).with_context(|| format!("reading {}", split.display()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", split.display()))?;
-    let side = |key: &str| -> anyhow::Result<Vec<PathBuf>> {
-        let Some(names) = json.get(key).and_then(|v| v.as_array()) else {
-            bail!(
-                "{}: no `{key}` list; give the split.json that `squint split-faces` wrote",
-                split.display()
-            );
-        };
+    let sides: SplitSides = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a split; give the split.json that `squint split-faces` wrote",
+            split.display()
+        )
+    })?;
+    let paths = |names: Vec<String>| -> anyhow::Result<Vec<PathBuf>> {
         names
-            .iter()
-            .map(|n| {
-                let name = n
-                    .as_str()
-                    .with_context(|| format!("{}: `{key}` holds a non-string", split.display()))?;
-                let path = pool.join(name);
+            .into_iter()
+            .map(|name| {
+                let path = pool.join(&name);
                 if !path.is_file() {
                     bail!(
                         "{} names {name}, which is not in {} (give the --pool the split was made from)",
@@ -162,5 +164,5 @@ fn split_sides(split: &Path, pool: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<P
             })
             .collect()
     };
-    Ok((side("train")?, side("val")?))
+    Ok((paths(sides.train)?, paths(sides.val)?))
 }

@@ -64,8 +64,10 @@ pub enum PipelineError {
     Unknowns(#[from] UnknownsError),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// A model card named by a config key (a route's recognizer, the refiner) that cannot
+    /// serve there.
     #[error("{key} = {card}: {message}")]
-    Route {
+    RefusedCard {
         key: String,
         card: PathBuf,
         message: String,
@@ -365,7 +367,7 @@ fn load_refiner(
     let Some(card) = &align.refiner else {
         return Ok(None);
     };
-    let refused = |message: String| PipelineError::Route {
+    let refused = |message: String| PipelineError::RefusedCard {
         key: "align.refiner".into(),
         card: card.clone(),
         message,
@@ -464,7 +466,7 @@ fn check_camera_recognizers(config: &Config, space: &str, dim: usize) -> Result<
     for (key, routes) in lists {
         for (i, route) in routes.iter().enumerate() {
             if let Some(message) = same_space(&ModelCard::load(&route.recognizer)?)? {
-                return Err(PipelineError::Route {
+                return Err(PipelineError::RefusedCard {
                     key: format!("{key}[{i}].recognizer"),
                     card: route.recognizer.clone(),
                     message,

@@ -22,8 +22,6 @@ pub struct Sample {
     pub target: [f32; REFINER_OUTPUTS],
     /// Patch pixels per frame pixel (the patch transform's scale): converts errors back.
     pub scale: f32,
-    /// The face's width in the frame.
-    pub px: u32,
 }
 
 impl Sample {
@@ -89,7 +87,6 @@ pub fn make_samples(
                     patch,
                     target: geometry.offsets(&matrix, &place.oracle),
                     scale: matrix[0][0].hypot(matrix[1][0]) as f32,
-                    px,
                 });
             }
             bar.inc(chunk.len() as u64);

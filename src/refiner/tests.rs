@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use super::samples::mirrored;
-use super::train::{RefinerConfig, fit, predict, write_model};
+use super::train::{RefinerCard, RefinerConfig, fit, predict, write_model};
 use super::*;
 use crate::align::{PatchGeometry, REFINER_OUTPUTS, Refiner, invert, reference_points, similarity_transform};
 use crate::distill::{Student, StudentShape};
@@ -70,7 +70,6 @@ fn dot_sample(x: usize, y: usize) -> Sample {
         patch: dot_patch(x, y),
         target,
         scale: 2.0,
-        px: 12,
     }
 }
 
@@ -164,7 +163,12 @@ fn exported_refiner_runs_in_onnx_runtime_as_in_candle() {
     let fc = student.param("fc.weight").unwrap();
     fc.set(&(fc.as_tensor().ones_like().unwrap() * 0.01).unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let card = write_model(&config(dir.path().into()), &student).unwrap();
+    let info = RefinerCard {
+        id: "test-refiner",
+        trained_on: "dots",
+        licence: "test",
+    };
+    let card = write_model(dir.path(), &info, &student).unwrap();
     let card = ModelCard::load(&card).unwrap();
     assert_eq!(card.outputs, vec![train::OUTPUT.to_string()]);
     let mut refiner = Refiner::load(&card, ort_library().as_deref()).unwrap();
@@ -187,7 +191,6 @@ fn exported_refiner_runs_in_onnx_runtime_as_in_candle() {
         patch,
         target: [0.0; REFINER_OUTPUTS],
         scale: 1.0,
-        px: 12,
     };
     let want = GEOMETRY.landmarks(&matrix, &predict(&student, &[sample]).unwrap()[0]);
     for (a, b) in refined[0].iter().zip(&want) {

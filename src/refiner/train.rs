@@ -2,7 +2,7 @@
 //! the lowest landmark error on the validation photos' faces, and exports it as ONNX.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
@@ -167,7 +167,12 @@ pub fn train_refiner(config: &RefinerConfig) -> Result<RefinerReport, RefinerErr
     };
     let student = zero_head(shape, config.seed)?;
     let trained = fit(config, &student, &train, &val, geometry)?;
-    let card = write_model(config, &student)?;
+    let card = RefinerCard {
+        id: &config.id,
+        trained_on: &config.trained_on,
+        licence: &config.licence,
+    };
+    let card = write_model(&config.out, &card, &student)?;
     let report = RefinerReport {
         card,
         train_photos: config.train.len(),
@@ -198,43 +203,25 @@ fn zero_head(shape: StudentShape, seed: u64) -> Result<Student, RefinerError> {
 
 /// Writes an untrained refiner (all offsets zero: the detector's alignment) into `out`; a
 /// baseline, and a check that a pipeline runs a refiner end to end. Returns its card.
-pub fn write_untrained(out: &std::path::Path, side: u32) -> Result<PathBuf, RefinerError> {
+pub fn write_untrained(out: &Path, side: u32) -> Result<PathBuf, RefinerError> {
     let shape = StudentShape {
         input_size: side,
         width: 4,
         embedding_size: REFINER_OUTPUTS,
         lowfreq: false,
     };
-    let config = RefinerConfig {
-        train: Vec::new(),
-        val: Vec::new(),
-        detector: PathBuf::new(),
-        detect: DetectConfig::default(),
-        ort_library: None,
-        background: None,
-        out: out.to_path_buf(),
-        id: "squint-refiner-untrained".into(),
-        side,
-        width: shape.width,
-        epochs: 0,
-        batch: 0,
-        learning_rate: 0.0,
-        weight_decay: 0.0,
-        rounds: 0,
-        train_sizes: Vec::new(),
-        val_sizes: Vec::new(),
-        seed: 0,
-        trained_on: "nothing (untrained: the detector's alignment)".into(),
-        licence: "MIT OR Apache-2.0 (no data)".into(),
-        progress: false,
+    let card = RefinerCard {
+        id: "squint-refiner-untrained",
+        trained_on: "nothing (untrained: the detector's alignment)",
+        licence: "MIT OR Apache-2.0 (no data)",
     };
-    write_model(&config, &zero_head(shape, 0)?)
+    write_model(out, &card, &zero_head(shape, 0)?)
 }
 
 fn validate(config: &RefinerConfig) -> Result<(), RefinerError> {
     let invalid = |m: String| Err(RefinerError::Invalid(m));
     if config.train.is_empty() || config.val.is_empty() {
-        return invalid("give training and validation photos (--split with --pool, or --train and --val)".into());
+        return invalid("give training and validation photos (--split with --pool)".into());
     }
     if config.side < 16 || !config.side.is_multiple_of(4) {
         return invalid(format!("--side {} must be at least 16 and divisible by 4", config.side));
@@ -429,17 +416,16 @@ fn bootstrap_mean(values: &[f64], seed: u64) -> Interval {
 }
 
 /// Writes `refiner.onnx` and its card into the output folder; returns the card's path.
-pub(super) fn write_model(config: &RefinerConfig, student: &Student) -> Result<PathBuf, RefinerError> {
-    let dir = &config.out;
+pub(super) fn write_model(dir: &Path, card: &RefinerCard, student: &Student) -> Result<PathBuf, RefinerError> {
     std::fs::create_dir_all(dir).map_err(|source| RefinerError::Io {
-        path: dir.clone(),
+        path: dir.to_path_buf(),
         source,
     })?;
     let mut model = export::to_onnx(student)?;
     rename_output(&mut model, export::OUTPUT, OUTPUT);
     onnx::write(&model, &dir.join("refiner.onnx"))?;
     let card_path = dir.join("refiner.card.toml");
-    std::fs::write(&card_path, card_text(config, student)).map_err(|source| RefinerError::Io {
+    std::fs::write(&card_path, card_text(card, student)).map_err(|source| RefinerError::Io {
         path: card_path.clone(),
         source,
     })?;
@@ -458,8 +444,15 @@ fn rename_output(model: &mut onnx::ModelProto, from: &str, to: &str) {
     }
 }
 
-fn card_text(config: &RefinerConfig, student: &Student) -> String {
-    let side = config.side;
+/// What a refiner's card says about it besides its shape.
+pub(super) struct RefinerCard<'a> {
+    pub(super) id: &'a str,
+    pub(super) trained_on: &'a str,
+    pub(super) licence: &'a str,
+}
+
+fn card_text(card: &RefinerCard, student: &Student) -> String {
+    let side = student.shape.input_size;
     format!(
         "# Landmark refiner trained by `squint train-refiner`: re-finds the five landmarks of faces\n\
          # below `align.refine_below_px` from a {side}x{side} patch aligned on the detector's own points.\n\
@@ -469,8 +462,8 @@ fn card_text(config: &RefinerConfig, student: &Student) -> String {
          {fields}\
          licence = {licence:?}\n",
         params = student.parameter_count(),
-        trained_on = config.trained_on,
-        licence = config.licence,
-        fields = export::card_fields(&config.id, "refiner.onnx", side, OUTPUT),
+        trained_on = card.trained_on,
+        licence = card.licence,
+        fields = export::card_fields(card.id, "refiner.onnx", side, OUTPUT),
     )
 }
