@@ -344,8 +344,14 @@ fn reading_a_gallery_that_cannot_be_written_works_and_changing_it_says_why_not()
         "{stderr}"
     );
     // The pipeline's view of the gallery: read-only too, and it still matches.
-    let (_watch, matcher) =
-        squint::gallery::GalleryWatch::open(&gallery, "sface-2021dec", 128, std::time::Duration::from_secs(1)).unwrap();
+    let (_watch, matcher) = squint::gallery::GalleryWatch::open(squint::gallery::WatchSpec {
+        path: gallery.clone(),
+        space: "sface-2021dec".into(),
+        size: 128,
+        every: std::time::Duration::from_secs(1),
+        index: Default::default(),
+    })
+    .unwrap();
     assert_eq!(matcher.identities(), 1);
     assert_eq!(std::fs::read(&gallery).unwrap(), before, "nothing written");
 }

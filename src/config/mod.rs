@@ -195,6 +195,9 @@ impl Config {
         self.align.resolve_paths(base);
         resolve(&mut self.pipeline.state_dir);
         resolve(&mut self.gallery.path);
+        if let Some(index) = self.gallery.index.path.as_mut() {
+            resolve(index);
+        }
         if let Some(dir) = self.kafka.spool.dir.as_mut() {
             resolve(dir);
         }

@@ -1,3 +1,10 @@
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use indexmap::IndexSet;
+
+use super::index::TemplateIndex;
+
 /// The best gallery identity for a probe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
@@ -5,41 +12,71 @@ pub struct Match {
     pub similarity: f32,
 }
 
-/// All templates as one row-major matrix, so matching is a matrix–vector product.
+/// All templates as one row-major matrix, so matching is a matrix–vector product; above a
+/// size, an HNSW index proposes candidates and only their identities are scored exactly.
 #[derive(Debug, Clone)]
 pub struct Matcher {
     dim: usize,
-    names: Vec<String>,
-    /// Watchlist of each name.
-    watchlists: Vec<String>,
-    /// Index into `names` for each template row.
-    owners: Vec<usize>,
+    /// Identity names; an identity's number is its position here.
+    names: IndexSet<String>,
+    /// Watchlist names, and each identity's watchlist as a position in them (a million
+    /// identities on a handful of watchlists should not hold a million strings).
+    watchlist_names: IndexSet<String>,
+    watchlists: Vec<u32>,
+    /// Identity of each template row.
+    owners: Vec<u32>,
+    /// Index key of each template row (see `index::template_key`).
+    keys: Vec<u64>,
     templates: Vec<f32>,
     /// "Not this person" embeddings, row-major, and the identity each belongs to.
     negatives: Vec<f32>,
-    negative_owners: Vec<usize>,
+    negative_owners: Vec<u32>,
     /// Negatives of every identity: faces of strangers marked ignored.
     anchors: Vec<f32>,
+    index: Option<IndexedSearch>,
+    /// Built on first use after the last change.
+    lookup: OnceLock<Arc<Lookup>>,
+}
+
+/// The index and how it is searched.
+#[derive(Debug, Clone)]
+struct IndexedSearch {
+    index: Arc<TemplateIndex>,
+    /// Templates taken from the index per probe before exact re-ranking.
+    candidates: usize,
+}
+
+/// Template rows by key and by identity.
+#[derive(Debug, Default)]
+struct Lookup {
+    row_of_key: HashMap<u64, u32>,
+    /// Rows of identity i: `rows[starts[i]..starts[i + 1]]`.
+    starts: Vec<u32>,
+    rows: Vec<u32>,
 }
 
 impl Matcher {
     pub fn new(dim: usize) -> Matcher {
         Matcher {
             dim,
-            names: Vec::new(),
+            names: IndexSet::new(),
+            watchlist_names: IndexSet::from([super::DEFAULT_WATCHLIST.to_string()]),
             watchlists: Vec::new(),
             owners: Vec::new(),
+            keys: Vec::new(),
             templates: Vec::new(),
             negatives: Vec::new(),
             negative_owners: Vec::new(),
             anchors: Vec::new(),
+            index: None,
+            lookup: OnceLock::new(),
         }
     }
 
     /// Adds a negative for an identity already added; ignored for unknown names.
     pub fn add_negative(&mut self, name: &str, embedding: &[f32]) {
-        if let Some(owner) = self.names.iter().position(|n| n == name) {
-            self.negative_owners.push(owner);
+        if let Some(owner) = self.names.get_index_of(name) {
+            self.negative_owners.push(owner as u32);
             self.negatives.extend_from_slice(embedding);
         }
     }
@@ -53,32 +90,41 @@ impl Matcher {
         }
     }
 
-    /// Adds a template (L2-normalised) for `name`.
+    /// Adds a template (L2-normalised) for `name`, keyed by its row number.
     pub fn add(&mut self, name: &str, embedding: &[f32]) {
-        let owner = match self.names.iter().position(|n| n == name) {
+        let key = self.keys.len() as u64;
+        self.add_keyed(name, key, embedding);
+    }
+
+    /// Adds a template under the key the gallery's index knows it by.
+    pub fn add_keyed(&mut self, name: &str, key: u64, embedding: &[f32]) {
+        let owner = match self.names.get_index_of(name) {
             Some(i) => i,
             None => {
-                self.names.push(name.to_string());
-                self.watchlists.push(super::DEFAULT_WATCHLIST.to_string());
+                self.names.insert(name.to_string());
+                self.watchlists.push(0);
                 self.names.len() - 1
             }
         };
-        self.owners.push(owner);
+        self.owners.push(owner as u32);
+        self.keys.push(key);
         self.templates.extend_from_slice(embedding);
+        self.lookup = OnceLock::new();
     }
 
     pub fn set_watchlist(&mut self, name: &str, watchlist: &str) {
-        if let Some(i) = self.names.iter().position(|n| n == name) {
-            self.watchlists[i] = watchlist.to_string();
+        if let Some(i) = self.names.get_index_of(name) {
+            let (list, _) = self.watchlist_names.insert_full(watchlist.to_string());
+            self.watchlists[i] = list as u32;
         }
     }
 
     /// The watchlist `name` is on (the default one for unknown names).
     pub fn watchlist_of(&self, name: &str) -> &str {
         self.names
-            .iter()
-            .position(|n| n == name)
-            .map_or(super::DEFAULT_WATCHLIST, |i| self.watchlists[i].as_str())
+            .get_index_of(name)
+            .and_then(|i| self.watchlist_names.get_index(self.watchlists[i] as usize))
+            .map_or(super::DEFAULT_WATCHLIST, String::as_str)
     }
 
     /// The enrolled names.
@@ -90,55 +136,103 @@ impl Matcher {
         self.names.len()
     }
 
-    /// The `k` identities most similar to `probe` (each by its best template), best first.
-    /// One pass over the template matrix; the probe must be L2-normalised.
-    pub fn ranked(&self, probe: &[f32], k: usize) -> Vec<Match> {
-        let Some(best) = self.scores(probe) else {
-            return Vec::new();
-        };
-        let mut order: Vec<usize> = (0..best.len()).filter(|&i| best[i] > f32::NEG_INFINITY).collect();
-        let k = k.min(order.len());
-        if k == 0 {
-            return Vec::new();
-        }
-        order.select_nth_unstable_by(k - 1, |&a, &b| best[b].total_cmp(&best[a]));
-        order.truncate(k);
-        order.sort_by(|&a, &b| best[b].total_cmp(&best[a]));
-        order
-            .into_iter()
-            .map(|i| Match {
-                identity: self.names[i].clone(),
-                similarity: best[i],
-            })
-            .collect()
+    pub fn templates(&self) -> usize {
+        self.owners.len()
     }
 
-    /// The probe's similarity to one identity (its best template); `None` when the identity
-    /// is not enrolled or one of its negatives rules it out.
-    pub fn similarity(&self, probe: &[f32], name: &str) -> Option<f32> {
-        let index = self.names.iter().position(|n| n == name)?;
-        let score = self.scores(probe)?[index];
-        (score > f32::NEG_INFINITY).then_some(score)
+    pub fn dim(&self) -> usize {
+        self.dim
     }
 
-    /// Each identity's best template similarity to `probe` (in the order identities were
-    /// added), negative infinity where a negative rules the identity out; `None` for a probe
-    /// of the wrong size or an empty gallery.
-    pub fn scores(&self, probe: &[f32]) -> Option<Vec<f32>> {
-        if probe.len() != self.dim || self.names.is_empty() {
-            return None;
-        }
-        let mut best = vec![f32::NEG_INFINITY; self.names.len()];
-        for (template, &owner) in self.templates.chunks_exact(self.dim).zip(&self.owners) {
-            let similarity = dot(template, probe);
-            if similarity > best[owner] {
-                best[owner] = similarity;
+    /// Every template with its index key, in the order added.
+    pub fn keyed_templates(&self) -> impl Iterator<Item = (u64, &[f32])> {
+        self.keys.iter().copied().zip(self.templates.chunks_exact(self.dim))
+    }
+
+    /// From now on, probes are matched through `index` (which must hold this matcher's
+    /// templates under their keys): the `candidates` nearest templates it proposes are
+    /// re-ranked exactly, by identity.
+    pub fn use_index(&mut self, index: Arc<TemplateIndex>, candidates: usize) {
+        self.index = Some(IndexedSearch {
+            index,
+            candidates: candidates.max(1),
+        });
+    }
+
+    /// The index probes go through, if any.
+    pub fn index(&self) -> Option<&Arc<TemplateIndex>> {
+        self.index.as_ref().map(|i| &i.index)
+    }
+
+    /// Bytes the matcher's own tables hold (not the index's).
+    pub fn memory_bytes(&self) -> usize {
+        let floats = self.templates.capacity() + self.negatives.capacity() + self.anchors.capacity();
+        let names: usize = self.names.iter().map(|n| n.capacity() + size_of::<String>() + 16).sum();
+        let lookup = self.lookup.get().map_or(0, |l| {
+            l.row_of_key.capacity() * 16 + (l.starts.capacity() + l.rows.capacity()) * 4
+        });
+        floats * 4
+            + names
+            + (self.owners.capacity() + self.watchlists.capacity() + self.negative_owners.capacity()) * 4
+            + self.keys.capacity() * 8
+            + lookup
+    }
+
+    fn lookup(&self) -> &Lookup {
+        self.lookup.get_or_init(|| {
+            let mut starts = vec![0u32; self.names.len() + 1];
+            for &owner in &self.owners {
+                starts[owner as usize + 1] += 1;
             }
-        }
+            for i in 1..starts.len() {
+                starts[i] += starts[i - 1];
+            }
+            let mut next = starts.clone();
+            let mut rows = vec![0u32; self.owners.len()];
+            for (row, &owner) in self.owners.iter().enumerate() {
+                rows[next[owner as usize] as usize] = row as u32;
+                next[owner as usize] += 1;
+            }
+            let row_of_key = match self.index {
+                Some(_) => self
+                    .keys
+                    .iter()
+                    .enumerate()
+                    .map(|(row, &key)| (key, row as u32))
+                    .collect(),
+                None => HashMap::new(),
+            };
+            Arc::new(Lookup {
+                row_of_key,
+                starts,
+                rows,
+            })
+        })
+    }
+
+    fn template(&self, row: u32) -> &[f32] {
+        let start = row as usize * self.dim;
+        &self.templates[start..start + self.dim]
+    }
+
+    /// The probe's similarity to identity `owner`'s best template.
+    fn identity_score(&self, probe: &[f32], owner: usize) -> f32 {
+        let lookup = self.lookup();
+        lookup.rows[lookup.starts[owner] as usize..lookup.starts[owner + 1] as usize]
+            .iter()
+            .map(|&row| dot(self.template(row), probe))
+            .fold(f32::NEG_INFINITY, f32::max)
+    }
+
+    /// Rules identities out by their negatives and the anchors, and clamps the rest to a
+    /// cosine. `scores[slot_of(identity)]` is the score of each identity being scored.
+    fn exclude(&self, probe: &[f32], scores: &mut [f32], slot_of: impl Fn(usize) -> Option<usize>) {
         // An identity is out when the probe is at least as close to one of its negatives.
         for (negative, &owner) in self.negatives.chunks_exact(self.dim).zip(&self.negative_owners) {
-            if dot(negative, probe) >= best[owner] {
-                best[owner] = f32::NEG_INFINITY;
+            if let Some(slot) = slot_of(owner as usize)
+                && dot(negative, probe) >= scores[slot]
+            {
+                scores[slot] = f32::NEG_INFINITY;
             }
         }
         let anchored = self
@@ -146,7 +240,7 @@ impl Matcher {
             .chunks_exact(self.dim)
             .map(|anchor| dot(anchor, probe))
             .fold(f32::NEG_INFINITY, f32::max);
-        for score in best.iter_mut() {
+        for score in scores.iter_mut() {
             if *score <= anchored {
                 *score = f32::NEG_INFINITY;
             } else {
@@ -154,6 +248,86 @@ impl Matcher {
                 *score = score.min(1.0);
             }
         }
+    }
+
+    /// The `k` identities most similar to `probe` (each by its best template), best first.
+    /// The probe must be L2-normalised. Without an index, one pass over the template matrix;
+    /// with one, the identities of the templates it proposes, scored exactly.
+    pub fn ranked(&self, probe: &[f32], k: usize) -> Vec<Match> {
+        if probe.len() != self.dim || self.names.is_empty() || k == 0 {
+            return Vec::new();
+        }
+        let (owners, scores) = match &self.index {
+            Some(indexed) => self.candidate_scores(probe, indexed),
+            None => match self.scores(probe) {
+                Some(scores) => ((0..scores.len()).collect(), scores),
+                None => return Vec::new(),
+            },
+        };
+        let mut order: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] > f32::NEG_INFINITY).collect();
+        let k = k.min(order.len());
+        if k == 0 {
+            return Vec::new();
+        }
+        order.select_nth_unstable_by(k - 1, |&a, &b| scores[b].total_cmp(&scores[a]));
+        order.truncate(k);
+        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        order
+            .into_iter()
+            .map(|i| Match {
+                identity: self.names[owners[i]].clone(),
+                similarity: scores[i],
+            })
+            .collect()
+    }
+
+    /// The identities of the templates the index proposes, each scored exactly over all its
+    /// templates, negatives and anchors applied.
+    fn candidate_scores(&self, probe: &[f32], indexed: &IndexedSearch) -> (Vec<usize>, Vec<f32>) {
+        let lookup = self.lookup();
+        let mut owners: Vec<usize> = Vec::new();
+        for key in indexed.index.search(probe, indexed.candidates) {
+            // A key the index still holds but this matcher does not (removed meanwhile).
+            let Some(&row) = lookup.row_of_key.get(&key) else {
+                continue;
+            };
+            let owner = self.owners[row as usize] as usize;
+            if !owners.contains(&owner) {
+                owners.push(owner);
+            }
+        }
+        let mut scores: Vec<f32> = owners.iter().map(|&owner| self.identity_score(probe, owner)).collect();
+        self.exclude(probe, &mut scores, |owner| owners.iter().position(|&o| o == owner));
+        (owners, scores)
+    }
+
+    /// The probe's similarity to one identity (its best template); `None` when the identity
+    /// is not enrolled or one of its negatives rules it out.
+    pub fn similarity(&self, probe: &[f32], name: &str) -> Option<f32> {
+        if probe.len() != self.dim {
+            return None;
+        }
+        let owner = self.names.get_index_of(name)?;
+        let mut score = [self.identity_score(probe, owner)];
+        self.exclude(probe, &mut score, |o| (o == owner).then_some(0));
+        (score[0] > f32::NEG_INFINITY).then_some(score[0])
+    }
+
+    /// Each identity's best template similarity to `probe` (in the order identities were
+    /// added), negative infinity where a negative rules the identity out; `None` for a probe
+    /// of the wrong size or an empty gallery. Always exact: a pass over every template.
+    pub fn scores(&self, probe: &[f32]) -> Option<Vec<f32>> {
+        if probe.len() != self.dim || self.names.is_empty() {
+            return None;
+        }
+        let mut best = vec![f32::NEG_INFINITY; self.names.len()];
+        for (template, &owner) in self.templates.chunks_exact(self.dim).zip(&self.owners) {
+            let similarity = dot(template, probe);
+            if similarity > best[owner as usize] {
+                best[owner as usize] = similarity;
+            }
+        }
+        self.exclude(probe, &mut best, Some);
         Some(best)
     }
 

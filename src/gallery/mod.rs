@@ -4,21 +4,23 @@
 mod config;
 mod enroll;
 mod import;
+mod index;
 mod matcher;
 mod store;
 mod unknowns;
 mod watch;
 
-pub use config::GalleryConfig;
+pub use config::{GalleryConfig, IndexConfig, IndexMode};
 pub use enroll::{ENROL_DETECT_SIDE, Enroller, MAX_PHOTO_PIXELS, align_photo, largest_face, photo_face};
 pub use import::{ImportReport, ImportRequest, import};
+pub use index::{IndexError, TemplateIndex, template_key};
 pub use matcher::{Match, Matcher, dot};
 pub use store::{
     DEFAULT_WATCHLIST, ExportedEmbedding, ExportedIdentity, GALLERY_SCHEMA_VERSION, Gallery, GalleryExport,
     IdentitySummary,
 };
 pub use unknowns::{StoredFace, StoredUnknown};
-pub use watch::GalleryWatch;
+pub use watch::{GalleryWatch, WatchSpec};
 
 use std::path::PathBuf;
 

@@ -453,6 +453,19 @@ impl Gallery {
         rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
     }
 
+    /// Every template with its identity and row id, in row order (no sort: a million rows
+    /// come back in their storage order).
+    fn keyed_templates(&self) -> Result<Vec<(String, i64, Vec<u8>)>, GalleryError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT i.name, e.id, e.embedding FROM templates e JOIN identities i ON i.id = e.identity_id ORDER BY e.id")
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.sqlite(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))
+    }
+
     /// Puts an enrolled identity on a watchlist (each watchlist has its own alert policy).
     pub fn set_watchlist(&mut self, name: &str, watchlist: &str) -> Result<(), GalleryError> {
         let n = self
@@ -484,8 +497,9 @@ impl Gallery {
     pub fn matcher(&self, space: &str, size: usize) -> Result<Matcher, GalleryError> {
         self.check_space(space, size)?;
         let mut matcher = Matcher::new(size);
-        for (name, _, blob) in self.rows(Table::Templates, None)? {
-            matcher.add(&name, &self.decode(&blob, size)?);
+        for (name, id, blob) in self.keyed_templates()? {
+            let embedding = self.decode(&blob, size)?;
+            matcher.add_keyed(&name, super::template_key(id, &embedding), &embedding);
         }
         for summary in self.list()? {
             matcher.set_watchlist(&summary.name, &summary.watchlist);

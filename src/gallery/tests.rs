@@ -228,3 +228,167 @@ fn a_probe_equal_to_a_template_scores_at_most_one() {
     assert!(best.similarity <= 1.0, "{}", best.similarity);
     assert!(best.similarity > 0.999, "{}", best.similarity);
 }
+
+/// `count` random unit vectors of `dim` values.
+fn random_units(count: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| unit(&(0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>()))
+        .collect()
+}
+
+/// A probe near `template`: the template plus noise, normalised.
+fn near(template: &[f32], seed: u64) -> Vec<f32> {
+    let noise = random_units(1, template.len(), seed).remove(0);
+    unit(
+        &template
+            .iter()
+            .zip(&noise)
+            .map(|(t, n)| t + 0.4 * n)
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn indexed(matcher: &Matcher) -> Matcher {
+    let rows: Vec<(u64, &[f32])> = matcher.keyed_templates().collect();
+    let index = TemplateIndex::build(matcher.dim(), &rows, 2, &|_| {}).unwrap();
+    index.set_expansion(64);
+    let mut indexed = matcher.clone();
+    indexed.use_index(std::sync::Arc::new(index), 16);
+    indexed
+}
+
+#[test]
+fn the_index_finds_what_comparing_every_template_finds() {
+    let dim = 32;
+    let templates = random_units(3000, dim, 1);
+    let mut matcher = Matcher::new(dim);
+    for (i, t) in templates.iter().enumerate() {
+        // Two templates each for the first identities: identities, not rows, are ranked.
+        matcher.add(&format!("p{}", i % 2500), t);
+    }
+    let fast = indexed(&matcher);
+    let mut agree = 0;
+    for i in 0..200 {
+        let probe = near(&templates[i * 13], 100 + i as u64);
+        let exact = matcher.ranked(&probe, 1);
+        let found = fast.ranked(&probe, 1);
+        assert_eq!(exact[0].identity, format!("p{}", (i * 13) % 2500));
+        if found == exact {
+            agree += 1;
+        }
+    }
+    assert!(
+        agree >= 198,
+        "index agreed with the exact ranking on {agree} of 200 probes"
+    );
+}
+
+#[test]
+fn negatives_anchors_and_watchlists_keep_their_meaning_through_the_index() {
+    let dim = 16;
+    let templates = random_units(500, dim, 2);
+    let mut matcher = Matcher::new(dim);
+    for (i, t) in templates.iter().enumerate() {
+        matcher.add(&format!("p{i}"), t);
+    }
+    matcher.set_watchlist("p7", "vip");
+    let probe = near(&templates[7], 9);
+    let fast = indexed(&matcher);
+    assert_eq!(fast.best(&probe).unwrap().identity, "p7");
+    assert_eq!(fast.watchlist_of("p7"), "vip");
+    assert_eq!(fast.watchlist_of("p8"), DEFAULT_WATCHLIST);
+
+    // A negative of p7 closer to the probe than p7's template rules p7 out.
+    let mut negated = matcher.clone();
+    negated.add_negative("p7", &probe);
+    let negated = indexed(&negated);
+    assert_ne!(negated.best(&probe).map(|m| m.identity), Some("p7".into()));
+    assert_eq!(negated.similarity(&probe, "p7"), None);
+
+    // An anchor equal to the probe rules out every identity.
+    let mut anchored = matcher.clone();
+    anchored.add_anchor(&probe);
+    assert!(indexed(&anchored).ranked(&probe, 3).is_empty());
+}
+
+#[test]
+fn a_template_key_changes_with_its_embedding_not_only_its_row() {
+    let a = unit(&[1.0, 0.0]);
+    let b = unit(&[0.0, 1.0]);
+    assert_eq!(template_key(5, &a), template_key(5, &a));
+    assert_ne!(template_key(5, &a), template_key(5, &b));
+    assert_ne!(template_key(5, &a), template_key(6, &a));
+}
+
+fn spec(path: &std::path::Path, dim: usize) -> WatchSpec {
+    WatchSpec {
+        path: path.to_path_buf(),
+        space: "s".into(),
+        size: dim,
+        every: std::time::Duration::from_millis(100),
+        index: IndexConfig {
+            mode: IndexMode::On,
+            ..IndexConfig::default()
+        },
+    }
+}
+
+#[test]
+fn the_watch_builds_persists_and_patches_the_index_as_the_gallery_changes() {
+    let dim = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let templates = random_units(400, dim, 3);
+    let mut gallery = Gallery::create(&path).unwrap();
+    for (i, t) in templates.iter().take(300).enumerate() {
+        gallery.add_template(&format!("p{i}"), "x", "s", t).unwrap();
+    }
+    let wait = |watch: &mut GalleryWatch| {
+        watch
+            .wait(std::time::Duration::from_secs(20))
+            .expect("a matcher within 20 s")
+            .unwrap()
+    };
+
+    // First start: no index file; matching starts exact and the indexed matcher follows.
+    let (mut watch, first) = GalleryWatch::open(spec(&path, dim)).unwrap();
+    assert!(first.index().is_none());
+    let built = wait(&mut watch);
+    assert_eq!(built.index().map(|i| i.len()), Some(300));
+    let file = IndexConfig::default().file(&path);
+    assert!(file.exists(), "index saved beside the gallery");
+
+    // An enrolment and a removal while running: patched into the same index, not rebuilt.
+    gallery.add_template("newcomer", "x", "s", &templates[350]).unwrap();
+    gallery.remove("p3").unwrap();
+    let patched = wait(&mut watch);
+    let probe = near(&templates[350], 4);
+    assert_eq!(patched.best(&probe).unwrap().identity, "newcomer");
+    assert_ne!(patched.best(&near(&templates[3], 5)).unwrap().identity, "p3");
+    let index = patched.index().unwrap();
+    assert_eq!(index.len(), 300, "one added, one removed");
+    drop(watch);
+
+    // Next start: the saved index fits and is used at once.
+    let (_watch, restarted) = GalleryWatch::open(spec(&path, dim)).unwrap();
+    assert_eq!(restarted.index().map(|i| i.len()), Some(300));
+    assert_eq!(restarted.best(&probe).unwrap().identity, "newcomer");
+}
+
+#[test]
+fn a_corrupt_index_file_is_rebuilt_not_trusted() {
+    let dim = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let mut gallery = Gallery::create(&path).unwrap();
+    for (i, t) in random_units(50, dim, 6).iter().enumerate() {
+        gallery.add_template(&format!("p{i}"), "x", "s", t).unwrap();
+    }
+    std::fs::write(IndexConfig::default().file(&path), b"not an index").unwrap();
+    let (mut watch, first) = GalleryWatch::open(spec(&path, dim)).unwrap();
+    assert!(first.index().is_none(), "the corrupt file was not used");
+    let rebuilt = watch.wait(std::time::Duration::from_secs(20)).unwrap().unwrap();
+    assert_eq!(rebuilt.index().map(|i| i.len()), Some(50));
+}

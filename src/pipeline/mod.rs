@@ -31,7 +31,7 @@ use crate::alert::{AlertEngine, ThumbnailError, ThumbnailStore};
 use crate::cluster::{ClusterError, GallerySync, Membership};
 use crate::config::Config;
 use crate::detect::{DetectError, Detector, RegionSearch, SearchMode, SearchStats};
-use crate::gallery::{Gallery, GalleryError, GalleryWatch, Matcher};
+use crate::gallery::{Gallery, GalleryError, GalleryWatch, Matcher, WatchSpec};
 use crate::ingest::{CameraSource, FrameSender, HealthSnapshot, IngestError};
 use crate::model::{ModelCard, ModelError, Placement};
 use crate::observe::{CameraRegistry, HttpEndpoint, Observed, ObservedCamera, QueueDepths, Review, Snapshots};
@@ -507,8 +507,13 @@ fn load_recognition(config: &Config, detector: &ModelCard) -> Result<Recognition
     let (dim, space) = recognizer_card.require_embedding()?;
     check_camera_recognizers(config, &space, dim)?;
     let recognizers = load_recognizers(config)?;
-    let every = Duration::from_secs_f64(config.gallery.reload_s);
-    let (watch, matcher) = GalleryWatch::open(&config.gallery.path, &space, dim, every)?;
+    let (watch, matcher) = GalleryWatch::open(WatchSpec {
+        path: config.gallery.path.clone(),
+        space: space.clone(),
+        size: dim,
+        every: Duration::from_secs_f64(config.gallery.reload_s),
+        index: config.gallery.index.clone(),
+    })?;
     tracing::info!(identities = matcher.identities(), gallery = %config.gallery.path.display(), "gallery loaded");
     if matcher.identities() == 0 {
         tracing::warn!(
