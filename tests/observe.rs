@@ -75,6 +75,8 @@ fn config(dir: &Path, camera_url: &str) -> Config {
     let text = format!(
         r#"{base}[gallery]
 path = "{dir}/gallery.db"
+[gallery.index]
+mode = "on"
 [kafka]
 brokers = "embedded"
 [http]
@@ -184,13 +186,25 @@ fn metrics_move_and_health_follows_the_camera() {
     assert_eq!(get(address, "/nowhere").0, 404);
     assert_eq!(get(address, "/cameras/nobody/snapshot.jpg").0, 404);
 
-    // Hot reload: enrolment and removal by another process show up without a restart.
-    let identities = || parse_metrics(&get(address, "/metrics").1)["squint_gallery_identities"];
+    // Hot reload: enrolment and removal by another process show up without a restart,
+    // through the gallery's index (on at any size here).
+    let gauge = |family: &str| parse_metrics(&get(address, "/metrics").1)[family];
+    let identities = || gauge("squint_gallery_identities");
     assert_eq!(identities(), 0.0);
+    assert_eq!(gauge("squint_gallery_index"), 0.0, "nothing to index yet");
     enroll_obama(&dir.path().join("gallery.db"));
     assert!(
         wait_for(Duration::from_secs(15), || identities() == 1.0),
         "enrolment picked up"
+    );
+    assert_eq!(gauge("squint_gallery_templates"), 1.0);
+    assert_eq!(gauge("squint_gallery_index"), 1.0, "matched through the index");
+    assert!(
+        wait_for(Duration::from_secs(10), || dir
+            .path()
+            .join("gallery.db.usearch")
+            .exists()),
+        "index kept beside the gallery"
     );
     let mut gallery = squint::gallery::Gallery::open(&dir.path().join("gallery.db")).unwrap();
     assert!(gallery.remove("obama").unwrap());

@@ -9,6 +9,7 @@ mod engine;
 mod event;
 mod evidence;
 mod identity;
+mod open_set;
 mod outgoing;
 mod thumbnails;
 
@@ -18,5 +19,6 @@ pub use event::{ALERT_SCHEMA_VERSION, AlertEvent, AlertStage, Thresholds, Thumbn
 pub use evidence::{EvidenceSummary, TrackEvidence, WeightedTemplate};
 pub(crate) use identity::unix_ms;
 pub use identity::{EVENT_SCHEMA_VERSION, IdentityEvent, ModelIds, TrackOpinion, UNKNOWN, timestamp};
+pub use open_set::{ImpostorModel, inverse_upper_tail, upper_tail};
 pub use outgoing::{Outgoing, TopicKind};
 pub use thumbnails::{ThumbnailConfig, ThumbnailError, ThumbnailStore};

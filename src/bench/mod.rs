@@ -9,6 +9,8 @@ use serde::Serialize;
 pub mod alerts;
 pub mod detect;
 pub mod failover;
+pub mod gallery;
+pub mod gallery_chart;
 pub mod moving;
 pub mod pipeline;
 pub mod recognize;

@@ -267,6 +267,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::FacePairs(args) => super::eval::face_pairs(&args),
         Command::SplitFaces(args) => super::eval::split_faces(&args),
         Command::TrainRefiner(args) => super::refiner::train_refiner_command(&args),
+        Command::BenchGallery(args) => super::bench_gallery::bench_gallery(&args),
         Command::Tail {
             config,
             brokers,
@@ -373,7 +374,7 @@ fn run_bench(
 }
 
 /// Prints a benchmark report as JSON, and writes it to `out` when given.
-fn write_report(report: &serde_json::Value, out: Option<&Path>) -> anyhow::Result<()> {
+pub(super) fn write_report(report: &serde_json::Value, out: Option<&Path>) -> anyhow::Result<()> {
     let json = serde_json::to_string_pretty(report)?;
     println!("{json}");
     if let Some(path) = out {

@@ -157,11 +157,29 @@ impl Matcher {
             index,
             candidates: candidates.max(1),
         });
+        // Built here (on the reload thread), not by the first probe matched.
+        self.lookup = OnceLock::new();
+        self.lookup();
     }
 
     /// The index probes go through, if any.
     pub fn index(&self) -> Option<&Arc<TemplateIndex>> {
         self.index.as_ref().map(|i| &i.index)
+    }
+
+    /// Readies a matcher read from the gallery for matching: gives back the room vectors
+    /// grew into while it was read (up to half of a large gallery's memory) and builds the
+    /// per-identity rows now rather than at the first probe.
+    pub fn prepare(&mut self) {
+        self.names.shrink_to_fit();
+        self.watchlists.shrink_to_fit();
+        self.owners.shrink_to_fit();
+        self.keys.shrink_to_fit();
+        self.templates.shrink_to_fit();
+        self.negatives.shrink_to_fit();
+        self.negative_owners.shrink_to_fit();
+        self.anchors.shrink_to_fit();
+        self.lookup();
     }
 
     /// Bytes the matcher's own tables hold (not the index's).

@@ -508,6 +508,7 @@ impl Gallery {
             matcher.add_negative(&name, &self.decode(&blob, size)?);
         }
         self.add_ignored_anchors(&mut matcher, size)?;
+        matcher.prepare();
         Ok(matcher)
     }
 

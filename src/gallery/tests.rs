@@ -252,7 +252,7 @@ fn near(template: &[f32], seed: u64) -> Vec<f32> {
 
 fn indexed(matcher: &Matcher) -> Matcher {
     let rows: Vec<(u64, &[f32])> = matcher.keyed_templates().collect();
-    let index = TemplateIndex::build(matcher.dim(), &rows, 2, &|_| {}).unwrap();
+    let index = TemplateIndex::build(matcher.dim(), 16, &rows, 2, &|_| {}).unwrap();
     index.set_expansion(64);
     let mut indexed = matcher.clone();
     indexed.use_index(std::sync::Arc::new(index), 16);
@@ -358,7 +358,11 @@ fn the_watch_builds_persists_and_patches_the_index_as_the_gallery_changes() {
     let built = wait(&mut watch);
     assert_eq!(built.index().map(|i| i.len()), Some(300));
     let file = IndexConfig::default().file(&path);
-    assert!(file.exists(), "index saved beside the gallery");
+    let saved = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        file.exists()
+    });
+    assert!(saved, "index saved beside the gallery (after the matcher was sent)");
 
     // An enrolment and a removal while running: patched into the same index, not rebuilt.
     gallery.add_template("newcomer", "x", "s", &templates[350]).unwrap();

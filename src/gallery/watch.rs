@@ -83,6 +83,8 @@ struct Loader {
     revision: i64,
     /// The index in use, and the keys it was last patched to.
     index: Option<(Arc<TemplateIndex>, Vec<u64>)>,
+    /// The index changed since it was last saved.
+    unsaved: bool,
 }
 
 impl Loader {
@@ -96,6 +98,7 @@ impl Loader {
             version,
             revision,
             index: None,
+            unsaved: false,
         })
     }
 
@@ -143,6 +146,8 @@ impl Loader {
         sender: &Sender<Result<Matcher, GalleryError>>,
         stop: &AtomicBool,
     ) {
+        // A loaded index patched at start-up.
+        self.save_if_changed();
         let mut checked = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             if pending || checked.elapsed() >= every {
@@ -157,6 +162,8 @@ impl Loader {
                 {
                     return;
                 }
+                // Saved after the matcher is on its way: writing a large index takes seconds.
+                self.save_if_changed();
             }
             std::thread::sleep(Duration::from_millis(50).min(every));
         }
@@ -222,7 +229,7 @@ impl Loader {
             }
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let index = TemplateIndex::build(matcher.dim(), &rows, threads, &report)?;
+        let index = TemplateIndex::build(matcher.dim(), self.spec.index.connectivity, &rows, threads, &report)?;
         tracing::info!(
             templates = total,
             seconds = started.elapsed().as_secs_f64(),
@@ -263,14 +270,16 @@ impl Loader {
             }
         }
         index.set_expansion(self.spec.index.expansion);
-        if changed || fresh {
-            self.save(&index);
-        }
+        self.unsaved |= changed || fresh;
         matcher.use_index(index.clone(), self.spec.index.candidates);
         self.index = Some((index, keys));
     }
 
-    fn save(&self, index: &TemplateIndex) {
+    fn save_if_changed(&mut self) {
+        let Some((index, _)) = self.index.as_ref().filter(|_| self.unsaved) else {
+            return;
+        };
+        self.unsaved = false;
         let file = self.spec.index.file(&self.spec.path);
         if let Err(e) = index.save(&file) {
             // A read-only folder: the index lives in memory and is built again next start.

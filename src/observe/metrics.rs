@@ -341,6 +341,22 @@ pub fn render_metrics(observed: &Observed, cameras: &[HealthSnapshot]) -> String
         "",
         s.gallery_identities.load(Ordering::Relaxed) as f64,
     );
+    w.family("squint_gallery_templates", "gauge", "Templates in the gallery.");
+    w.value(
+        "squint_gallery_templates",
+        "",
+        s.gallery_templates.load(Ordering::Relaxed) as f64,
+    );
+    w.family(
+        "squint_gallery_index",
+        "gauge",
+        "1 while probes are matched through the gallery's HNSW index, 0 while every template is compared.",
+    );
+    w.value(
+        "squint_gallery_index",
+        "",
+        s.gallery_indexed.load(Ordering::Relaxed) as f64,
+    );
     w.family(
         "squint_unknown_tracks_total",
         "counter",

@@ -499,10 +499,14 @@ impl AlertWorker {
     fn reload_gallery(&mut self) {
         match self.gallery.poll() {
             Some(Ok(matcher)) => {
-                tracing::info!(identities = matcher.identities(), "gallery changed; reloaded");
+                tracing::info!(
+                    identities = matcher.identities(),
+                    templates = matcher.templates(),
+                    index = matcher.index().is_some(),
+                    "gallery changed; reloaded"
+                );
                 self.stats
-                    .gallery_identities
-                    .store(matcher.identities() as u64, Ordering::Relaxed);
+                    .record_gallery(matcher.identities(), matcher.templates(), matcher.index().is_some());
                 self.matching.engine.set_matcher(matcher);
             }
             Some(Err(e)) => {

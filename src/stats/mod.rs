@@ -41,6 +41,9 @@ pub struct PipelineStats {
     pub thumbnail_bytes: AtomicU64,
     /// Identities the matcher holds (changes on hot reload).
     pub gallery_identities: AtomicU64,
+    /// Templates the matcher holds, and 1 while probes go through the HNSW index.
+    pub gallery_templates: AtomicU64,
+    pub gallery_indexed: AtomicU64,
     /// Ended unknown tracks filed under a new stranger cluster, an existing one, an ignored
     /// one, or not clustered (too small, short or poor).
     pub unknowns_opened: AtomicU64,
@@ -91,6 +94,8 @@ impl Default for PipelineStats {
             alerts_suppressed: AtomicU64::new(0),
             thumbnail_bytes: AtomicU64::new(0),
             gallery_identities: AtomicU64::new(0),
+            gallery_templates: AtomicU64::new(0),
+            gallery_indexed: AtomicU64::new(0),
             unknowns_opened: AtomicU64::new(0),
             unknowns_joined: AtomicU64::new(0),
             unknowns_ignored: AtomicU64::new(0),
@@ -155,6 +160,13 @@ fn per(total_ns: u64, count: u64) -> f64 {
 }
 
 impl PipelineStats {
+    /// The gallery the matcher now holds (at start-up and after each reload).
+    pub fn record_gallery(&self, identities: usize, templates: usize, indexed: bool) {
+        self.gallery_identities.store(identities as u64, Ordering::Relaxed);
+        self.gallery_templates.store(templates as u64, Ordering::Relaxed);
+        self.gallery_indexed.store(u64::from(indexed), Ordering::Relaxed);
+    }
+
     /// Counts `faces` embedded by `recognizer`, in the total and in its own count.
     pub fn count_embedded(&self, recognizer: &str, faces: u64) {
         self.embedded.fetch_add(faces, Ordering::Relaxed);
