@@ -67,6 +67,45 @@ pub struct AlertConfig {
     /// `[alerts.unknowns]`: alerts for recurring strangers (needs `[unknowns] enabled`).
     #[serde(default)]
     pub unknowns: Option<RecurringPolicy>,
+    /// `[alerts.open_set]`: raise every band's thresholds with the gallery's size.
+    #[serde(default)]
+    pub open_set: Option<OpenSetConfig>,
+}
+
+/// Thresholds that know how many templates are enrolled: no band's candidate or confirm
+/// threshold is below the similarity a stranger reaches against some template of the gallery
+/// with chance `false_candidates_per_probe` (README, "Galleries of a million people").
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpenSetConfig {
+    /// The recognizer's impostor scores (one probe against one template of someone else) as
+    /// mean and standard deviation, e.g. `impostor_real` of `squint bench-gallery`.
+    pub impostor_mean: f64,
+    pub impostor_sd: f64,
+    /// Target chance that a probe of nobody enrolled reaches a candidate threshold.
+    pub false_candidates_per_probe: f64,
+}
+
+impl OpenSetConfig {
+    /// The lowest threshold allowed for a gallery of `templates` templates.
+    pub fn floor(&self, templates: usize) -> f32 {
+        let model = super::ImpostorModel {
+            mean: self.impostor_mean,
+            sd: self.impostor_sd,
+        };
+        model.threshold(self.false_candidates_per_probe, templates.max(1)) as f32
+    }
+
+    fn validate(&self) -> Result<(), KeyError> {
+        check_range("open_set.impostor_mean", self.impostor_mean, -1.0, 1.0)?;
+        check_range("open_set.impostor_sd", self.impostor_sd, 1e-4, 1.0)?;
+        check_range(
+            "open_set.false_candidates_per_probe",
+            self.false_candidates_per_probe,
+            1e-9,
+            0.5,
+        )
+    }
 }
 
 /// A stranger seen on at least `min_visits` distinct visits within `within_s` raises a
@@ -130,6 +169,7 @@ impl Default for AlertConfig {
             thumbnails: Default::default(),
             watchlists: Default::default(),
             unknowns: None,
+            open_set: None,
         }
     }
 }
@@ -184,6 +224,20 @@ impl AlertConfig {
         band_for(&self.bands, width_px)
     }
 
+    /// The bands raised to `[alerts.open_set]`'s floor for a gallery of `templates`
+    /// templates, and that floor (`None` without `[alerts.open_set]`).
+    pub fn bands_for_gallery(&self, templates: usize) -> (Vec<Band>, Option<f32>) {
+        let Some(floor) = self.open_set.as_ref().map(|o| o.floor(templates)) else {
+            return (self.bands.clone(), None);
+        };
+        let raised = self
+            .bands
+            .iter()
+            .map(|b| Band::new(b.below_px, b.candidate.max(floor), b.confirm.max(floor)))
+            .collect();
+        (raised, Some(floor))
+    }
+
     pub(crate) fn validate(&self) -> Result<(), KeyError> {
         if self.bands.is_empty() {
             return Err(("bands".into(), "needs at least one band".into()));
@@ -211,6 +265,9 @@ impl AlertConfig {
                     ));
                 }
             }
+        }
+        if let Some(open_set) = &self.open_set {
+            open_set.validate()?;
         }
         check_range("confirm_min_frames", self.confirm_min_frames, 1, 1000)?;
         check_range("confirm_window_frames", self.confirm_window_frames, 1, 100_000)?;

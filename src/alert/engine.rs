@@ -56,7 +56,12 @@ struct TrackState {
 
 /// Per-camera, per-track alert state; fed in track order by one thread.
 pub struct AlertEngine {
+    /// The alert config with its bands raised for the gallery's size (`[alerts.open_set]`).
     config: AlertConfig,
+    /// The bands as configured.
+    configured_bands: Vec<Band>,
+    /// The open-set floor in force, if any.
+    floor: Option<f32>,
     matcher: Matcher,
     /// The detector and embedding space of every event; the recognizer is each face's own.
     models: ModelIds,
@@ -72,15 +77,47 @@ pub struct AlertEngine {
 impl AlertEngine {
     pub fn new(config: &AlertConfig, matcher: Matcher, models: ModelIds) -> AlertEngine {
         let run_id = format!("{:x}", unix_ms(SystemTime::now()));
-        AlertEngine {
+        let mut engine = AlertEngine {
             config: config.clone(),
+            configured_bands: config.bands.clone(),
+            floor: None,
             matcher,
             models,
             run_id,
             tracks: HashMap::new(),
             cooldowns: HashMap::new(),
             suppressed: 0,
+        };
+        engine.fit_thresholds_to_gallery();
+        engine
+    }
+
+    /// Raises the bands to the open-set floor of the matcher's gallery size, and says which
+    /// thresholds are in force for how many identities.
+    fn fit_thresholds_to_gallery(&mut self) {
+        let configured = AlertConfig {
+            bands: self.configured_bands.clone(),
+            ..self.config.clone()
+        };
+        let (bands, floor) = configured.bands_for_gallery(self.matcher.templates());
+        self.config.bands = bands;
+        self.floor = floor;
+        for band in &self.config.bands {
+            tracing::info!(
+                band = band_label(&self.config.bands, band),
+                candidate = band.candidate,
+                confirm = band.confirm,
+                open_set_floor = floor,
+                identities = self.matcher.identities(),
+                templates = self.matcher.templates(),
+                "match thresholds in force"
+            );
         }
+    }
+
+    /// The open-set floor the thresholds are raised to (`[alerts.open_set]`), if any.
+    pub fn threshold_floor(&self) -> Option<f32> {
+        self.floor
     }
 
     /// The model ids of an event whose face `recognizer` embedded (per-camera models and
@@ -96,6 +133,7 @@ impl AlertEngine {
     /// far stays; identities no longer enrolled simply stop matching.
     pub fn set_matcher(&mut self, matcher: Matcher) {
         self.matcher = matcher;
+        self.fit_thresholds_to_gallery();
     }
 
     pub fn active_tracks(&self) -> usize {
@@ -410,6 +448,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
+    use crate::alert::OpenSetConfig;
     use crate::gallery::dot;
     use crate::image::BgrImage;
     use crate::types::{BBox, Detection, FaceQuality, FrameMeta};
@@ -526,6 +565,44 @@ mod tests {
         assert_eq!(raised, [ada(AlertStage::Candidate), ada(AlertStage::Confirmed)]);
         assert_eq!(alerts(engine.track_ended(&last.track)), [ada(AlertStage::Ended)]);
         assert_eq!(engine.active_tracks(), 0);
+    }
+
+    #[test]
+    fn the_open_set_floor_rises_with_the_gallery_and_silences_a_weak_match() {
+        let open_set = OpenSetConfig {
+            impostor_mean: 0.05,
+            impostor_sd: 0.1,
+            false_candidates_per_probe: 0.01,
+        };
+        let config = AlertConfig {
+            open_set: Some(open_set.clone()),
+            ..AlertConfig::default()
+        };
+        let (_, small) = config.bands_for_gallery(2);
+        let (raised, large) = config.bands_for_gallery(1_000_000);
+        let (small, large) = (small.unwrap(), large.unwrap());
+        assert!(large > small + 0.15, "{small} → {large}");
+        for (band, configured) in raised.iter().zip(&config.bands) {
+            assert_eq!(band.candidate, configured.candidate.max(large));
+            assert_eq!(band.confirm, configured.confirm.max(large));
+        }
+        // Two enrolled: floor 0.05 + 0.1 × z(0.005) ≈ 0.31, under the 20 px band's 0.36, so a
+        // 0.6 match alerts; the same match against a floor set for a bigger gallery does not.
+        let mut engine = engine_with(config, "default");
+        assert!(engine.threshold_floor().unwrap() < 0.36);
+        let (raised, _) = walk(&mut engine, 1, 0, 0..6, |_| like_ada(0.6));
+        assert!(!raised.is_empty(), "a 0.6 match alerts with two enrolled");
+        let strict = AlertConfig {
+            open_set: Some(OpenSetConfig {
+                false_candidates_per_probe: 1e-9,
+                ..open_set
+            }),
+            ..AlertConfig::default()
+        };
+        let mut engine = engine_with(strict, "default");
+        assert!(engine.threshold_floor().unwrap() > 0.6);
+        let (raised, _) = walk(&mut engine, 1, 0, 0..6, |_| like_ada(0.6));
+        assert!(raised.is_empty(), "below the floor: no alert, {raised:?}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod open_set;
 mod outgoing;
 mod thumbnails;
 
-pub use config::{AlertConfig, Band, Policy, RecurringPolicy, WatchlistPolicy, band_for, band_label};
+pub use config::{AlertConfig, Band, OpenSetConfig, Policy, RecurringPolicy, WatchlistPolicy, band_for, band_label};
 pub use engine::{AlertEngine, Sighting, UnmatchedTrack, track_number};
 pub use event::{ALERT_SCHEMA_VERSION, AlertEvent, AlertStage, Thresholds, Thumbnails};
 pub use evidence::{EvidenceSummary, TrackEvidence, WeightedTemplate};

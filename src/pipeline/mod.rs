@@ -133,7 +133,13 @@ impl Pipeline {
 
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(PipelineStats::default());
-        stats.record_gallery(matcher.identities(), matcher.templates(), matcher.index().is_some());
+        let (_, floor) = config.alerts.bands_for_gallery(matcher.templates());
+        stats.record_gallery(
+            matcher.identities(),
+            matcher.templates(),
+            matcher.index().is_some(),
+            floor,
+        );
         let snapshots = Arc::new(Snapshots::default());
         let (crop_txs, crop_rxs): (Vec<_>, Vec<_>) = (0..config.recognize.workers)
             .map(|_| crossbeam_channel::bounded(config.pipeline.crop_queue))
@@ -519,15 +525,7 @@ fn load_recognition(config: &Config, detector: &ModelCard) -> Result<Recognition
         gallery = %config.gallery.path.display(),
         "gallery loaded"
     );
-    for band in &config.alerts.bands {
-        tracing::info!(
-            below_px = band.below_px,
-            candidate = band.candidate,
-            confirm = band.confirm,
-            identities = matcher.identities(),
-            "match thresholds in force (they do not scale with the gallery; see README, \"Galleries of a million people\")"
-        );
-    }
+
     if matcher.identities() == 0 {
         tracing::warn!(
             "the gallery is empty: every face will be reported as unknown; enroll people with `squint enroll`"

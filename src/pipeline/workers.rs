@@ -505,9 +505,11 @@ impl AlertWorker {
                     index = matcher.index().is_some(),
                     "gallery changed; reloaded"
                 );
-                self.stats
-                    .record_gallery(matcher.identities(), matcher.templates(), matcher.index().is_some());
+                let (identities, templates, indexed) =
+                    (matcher.identities(), matcher.templates(), matcher.index().is_some());
                 self.matching.engine.set_matcher(matcher);
+                let floor = self.matching.engine.threshold_floor();
+                self.stats.record_gallery(identities, templates, indexed, floor);
             }
             Some(Err(e)) => {
                 tracing::error!(error = %e, "gallery changed but could not be reloaded; keeping the previous one")

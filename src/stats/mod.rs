@@ -44,6 +44,8 @@ pub struct PipelineStats {
     /// Templates the matcher holds, and 1 while probes go through the HNSW index.
     pub gallery_templates: AtomicU64,
     pub gallery_indexed: AtomicU64,
+    /// `[alerts.open_set]`'s floor under every band's thresholds, as f64 bits (0 when off).
+    pub threshold_floor: AtomicU64,
     /// Ended unknown tracks filed under a new stranger cluster, an existing one, an ignored
     /// one, or not clustered (too small, short or poor).
     pub unknowns_opened: AtomicU64,
@@ -96,6 +98,7 @@ impl Default for PipelineStats {
             gallery_identities: AtomicU64::new(0),
             gallery_templates: AtomicU64::new(0),
             gallery_indexed: AtomicU64::new(0),
+            threshold_floor: AtomicU64::new(0),
             unknowns_opened: AtomicU64::new(0),
             unknowns_joined: AtomicU64::new(0),
             unknowns_ignored: AtomicU64::new(0),
@@ -161,10 +164,12 @@ fn per(total_ns: u64, count: u64) -> f64 {
 
 impl PipelineStats {
     /// The gallery the matcher now holds (at start-up and after each reload).
-    pub fn record_gallery(&self, identities: usize, templates: usize, indexed: bool) {
+    pub fn record_gallery(&self, identities: usize, templates: usize, indexed: bool, floor: Option<f32>) {
         self.gallery_identities.store(identities as u64, Ordering::Relaxed);
         self.gallery_templates.store(templates as u64, Ordering::Relaxed);
         self.gallery_indexed.store(u64::from(indexed), Ordering::Relaxed);
+        let floor = floor.map_or(0.0, f64::from);
+        self.threshold_floor.store(floor.to_bits(), Ordering::Relaxed);
     }
 
     /// Counts `faces` embedded by `recognizer`, in the total and in its own count.
