@@ -9,11 +9,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::alert::ImpostorModel;
+use crate::distill::degrade::normal;
 use crate::gallery::{
     ExportedEmbedding, ExportedIdentity, Gallery, GalleryWatch, IndexConfig, IndexMode, Match, Matcher, WatchSpec,
 };
@@ -458,13 +459,6 @@ impl Gaussian {
         l2_normalize(&mut v);
         v
     }
-}
-
-/// A standard normal draw (Box–Muller).
-fn normal(rng: &mut StdRng) -> f64 {
-    let u: f64 = rng.random_range(f64::EPSILON..1.0);
-    let v: f64 = rng.random::<f64>();
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
 /// Cholesky factor of a symmetric positive-definite matrix given by its lower triangle.

@@ -145,7 +145,7 @@ fn occlude(image: &mut BgrImage, max_fraction: f64, rng: &mut impl Rng) {
 }
 
 /// One standard normal sample (Box–Muller).
-fn normal(rng: &mut impl Rng) -> f64 {
+pub fn normal(rng: &mut impl Rng) -> f64 {
     let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
