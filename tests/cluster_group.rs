@@ -17,9 +17,13 @@ use squint::ingest::CameraConfig;
 use squint::publish::KafkaConfig;
 
 /// The mock coordinator waits `session - 1 s` for members to rejoin after one times out (a
-/// real broker proceeds once the live members have rejoined), so its failover is bounded by
-/// about twice the session timeout: a short one keeps that within session + 5 s.
+/// real broker proceeds once the live members have rejoined), so its failover takes about
+/// twice the session timeout (6–11 s measured, the longer ones on a loaded machine).
 const SESSION_TIMEOUT_S: f64 = 3.0;
+/// What the failover bound tells apart: a takeover driven by the session timeout (seconds)
+/// from one that waits for `max.poll.interval.ms` (over 300 s) or never comes. Wide enough
+/// that a busy CI machine cannot fail it; the measured time is printed, not asserted.
+const FAILOVER_BOUND_S: f64 = 10.0 * SESSION_TIMEOUT_S;
 const TOPIC: &str = "squint.cameras";
 const CAMERAS: usize = 8;
 const TEST: &str = "members_never_share_a_camera_take_over_killed_ones_and_join_cooperatively";
@@ -255,8 +259,8 @@ fn members_never_share_a_camera_take_over_killed_ones_and_join_cooperatively() {
     follow(&events, &mut owners, Duration::from_secs(2), |_| false);
     assert_eq!(owners.restarts, ["cam1"]);
     assert_eq!(owners.starts, starts_before_kills + 1, "only cam1 restarted");
-    // SIGKILL one member at a time; its cameras run again elsewhere within the session
-    // timeout + 5 s, and never on two members at once (Ownership::apply checks each start).
+    // SIGKILL one member at a time; its cameras run again elsewhere once the session times
+    // out, and never on two members at once (Ownership::apply checks each start).
     let mut failovers = Vec::new();
     for victim in ["m1", "m4"] {
         let held = owners.of(victim);
@@ -273,7 +277,7 @@ fn members_never_share_a_camera_take_over_killed_ones_and_join_cooperatively() {
         let seconds = (last_start - killed_ms) as f64 / 1000.0;
         failovers.push(seconds);
         assert!(
-            seconds <= SESSION_TIMEOUT_S + 5.0,
+            seconds <= FAILOVER_BOUND_S,
             "{victim}'s cameras {held:?} back after {seconds} s"
         );
     }
