@@ -20,7 +20,7 @@ mkdir -p "$PHOTOS"
 export SQUINT_LOG="${SQUINT_LOG:-info}"
 
 if [ ! -f "$PHOTOS/t1.jpg" ]; then
-  cp assets/photos/* /usr/share/doc/opencv-doc/examples/data/messi5.jpg "$PHOTOS/"
+  cp assets/photos/* assets/messi5.jpg "$PHOTOS/"
   tmp="$(mktemp -d)"
   "$HOME/.cache/squint/venv/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary :all: \
     -d "$tmp" "insightface==2.1"

@@ -36,5 +36,5 @@ session_timeout_s = 6
 stop_timeout_s = 5
 TOML
 "$SQUINT" bench-failover --config "$WORK/worker.toml" \
-  --video /usr/share/doc/opencv-doc/examples/data/vtest.avi \
+  --video assets/vtest.avi \
   --work "$WORK/workers" --out "$ROOT/run/bench/failover.json" "$@"

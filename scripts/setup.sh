@@ -36,13 +36,26 @@ done
 log() { printf '[setup] %s\n' "$*" >&2; }
 mkdir -p "$CACHE"
 
+# step NAME COMMAND…: runs one setup step and logs how long it took, so a first run shows
+# where its time goes (a step that found its result present takes well under a second).
+step() {
+  local name="$1" start="${EPOCHREALTIME/./}" tenths; shift
+  "$@"
+  tenths=$(( (${EPOCHREALTIME/./} - start) / 100000 ))
+  log "$name: $((tenths / 10)).$((tenths % 10)) s"
+}
+
 APT_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools pkg-config
-  libopencv-dev opencv-data opencv-doc facedetect clang libclang-dev cmake python3-venv
+  # Only the OpenCV modules Squint binds (see .cargo/config.toml): libopencv-dev would add
+  # every other module with VTK, Qt and GDAL's tail.
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-video-dev
+  libopencv-dnn-dev
+  gcc g++ make clang libclang-dev cmake python3-venv
   libcurl4-openssl-dev protobuf-compiler fonts-dejavu-core
-  libssl-dev libsasl2-dev libsasl2-modules-gssapi-mit
+  libssl-dev libsasl2-dev libsasl2-modules-gssapi-mit libsqlite3-dev libzstd-dev
 )
 # The TLS listener in front of the test broker (scripts/broker.sh start-tls).
 if [ "$WITH_BROKER" -eq 1 ]; then APT_PACKAGES+=(stunnel4 openssl); fi
@@ -60,7 +73,7 @@ install_debian_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-install_debian_packages
+step "Debian packages" install_debian_packages
 
 VENV="$CACHE/venv"
 install_python_env() {
@@ -120,15 +133,36 @@ install_models() {
   (cd "$ROOT/models" && sha256sum yunet.onnx sface.onnx >&2)
 }
 
+# deb_file PACKAGE PATH DEST: one file out of a Debian package, without installing the
+# package (opencv-doc unpacks 270 MB of documentation; facedetect pulls python3-opencv and
+# every OpenCV module). The .deb is downloaded once into the cache.
+deb_file() {
+  local pkg="$1" path="$2" dest="$3" dir="$CACHE/debs" deb
+  mkdir -p "$dir"
+  deb="$(find "$dir" -maxdepth 1 -name "${pkg}_*.deb" | head -n 1)"
+  if [ -z "$deb" ]; then
+    # Package lists may be absent on a fresh image where every package was already present.
+    (cd "$dir" && apt-get download -qq "$pkg" 2>/dev/null) || {
+      local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+      $sudo apt-get update -qq && (cd "$dir" && apt-get download -qq "$pkg" 2>/dev/null)
+    } || { echo "setup.sh: could not download the Debian package $pkg (for $path)" >&2; exit 1; }
+    deb="$(find "$dir" -maxdepth 1 -name "${pkg}_*.deb" | head -n 1)"
+  fi
+  dpkg-deb --fsys-tarfile "$deb" | tar -xO ".$path" >"$dest.tmp"
+  mv "$dest.tmp" "$dest"
+}
+
 ASSETS="$ROOT/assets"
 install_demo_assets() {
   mkdir -p "$ASSETS/photos"
-  if [ -f "$ASSETS/photos/biden.jpg" ] && [ -f "$ASSETS/vtest.avi" ] && [ -f "$ASSETS/photos/astronaut.png" ]; then
+  if [ -f "$ASSETS/photos/biden.jpg" ] && [ -f "$ASSETS/vtest.avi" ] && [ -f "$ASSETS/photos/astronaut.png" ] \
+    && [ -f "$ASSETS/messi5.jpg" ]; then
     log "demo assets present"; return
   fi
   log "collecting public-domain demo assets"
-  cp /usr/share/doc/opencv-doc/examples/data/vtest.avi "$ASSETS/vtest.avi"
-  cp /usr/share/doc/facedetect/examples/grace_hopper_512x512.jpg "$ASSETS/photos/grace_hopper.jpg"
+  deb_file opencv-doc /usr/share/doc/opencv-doc/examples/data/vtest.avi "$ASSETS/vtest.avi"
+  deb_file opencv-doc /usr/share/doc/opencv-doc/examples/data/messi5.jpg "$ASSETS/messi5.jpg"
+  deb_file facedetect /usr/share/doc/facedetect/examples/grace_hopper_512x512.jpg "$ASSETS/photos/grace_hopper.jpg"
   local sdist tmp wheel
   sdist="$(fetch_pypi "face-recognition==$FACE_RECOGNITION_VERSION" sdist)"
   tmp="$(mktemp -d)"
@@ -146,8 +180,15 @@ PY
 TANSU_ROOT="$CACHE/tansu"
 install_broker() {
   if [ -x "$TANSU_ROOT/bin/tansu" ]; then log "tansu broker present"; return; fi
-  log "building the tansu test broker (one time, 20-35 min on 2 cores)"
-  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql --root "$TANSU_ROOT"
+  log "building the tansu test broker (one time, ~15 min on 2 cores)"
+  # Only the SQLite storage the tests use, at opt-level 1: the tests' few thousand messages
+  # do not need a faster broker (15 min to build here, against 20-35 with the object-store
+  # feature at opt-level 3; models/eval/cold-start.md). The build folder is kept until the
+  # install succeeds, so an interrupted first run resumes where it stopped. It runs outside the
+  # clone: Squint's .cargo/config.toml is for Squint's build, not the broker's.
+  (cd "$CACHE" && CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install tansu --version "$TANSU_VERSION" \
+    --locked --features libsql --root "$TANSU_ROOT" --target-dir "$CACHE/tansu-build")
+  rm -rf "$CACHE/tansu-build"
 }
 
 ORIGINALS="$CACHE/original-models"
@@ -163,13 +204,15 @@ install_reference() {
   fi
 }
 
-install_python_env
-install_models
-install_demo_assets
-[ "$WITH_BROKER" -eq 0 ] || install_broker
-[ "$WITH_REFERENCE" -eq 0 ] || install_reference
+install_faces() { PYTHON="$VENV/bin/python" "$ROOT/scripts/faces.sh" "$FACES"; }
+
 FACES="$CACHE/faces"
-[ "$WITH_FACES" -eq 0 ] || PYTHON="$VENV/bin/python" "$ROOT/scripts/faces.sh" "$FACES"
+step "ONNX Runtime" install_python_env
+step "models" install_models
+step "demo assets" install_demo_assets
+[ "$WITH_BROKER" -eq 0 ] || step "test broker" install_broker
+[ "$WITH_REFERENCE" -eq 0 ] || step "OpenCV reference" install_reference
+[ "$WITH_FACES" -eq 0 ] || step "face data" install_faces
 
 # Consumed by scripts that source this one's output: `eval "$(scripts/setup.sh)"`.
 echo "export ORT_DYLIB_PATH='$(ort_library_path)'"
