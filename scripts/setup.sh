@@ -35,6 +35,8 @@ done
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 mkdir -p "$CACHE"
+# apt-get update/install need root; sudo when not already.
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # step NAME COMMAND…: runs one setup step and logs how long it took, so a first run shows
 # where its time goes (a step that found its result present takes well under a second).
@@ -68,9 +70,8 @@ install_debian_packages() {
   done
   if [ ${#missing[@]} -eq 0 ]; then log "Debian packages present"; return; fi
   log "installing Debian packages: ${missing[*]}"
-  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 step "Debian packages" install_debian_packages
@@ -133,23 +134,24 @@ install_models() {
   (cd "$ROOT/models" && sha256sum yunet.onnx sface.onnx >&2)
 }
 
-# deb_file PACKAGE PATH DEST: one file out of a Debian package, without installing the
-# package (opencv-doc unpacks 270 MB of documentation; facedetect pulls python3-opencv and
-# every OpenCV module). The .deb is downloaded once into the cache.
-deb_file() {
-  local pkg="$1" path="$2" dest="$3" dir="$CACHE/debs" deb
+# deb_files PACKAGE PATH=DEST…: files out of a Debian package without installing the package
+# (opencv-doc unpacks 270 MB of documentation; facedetect pulls python3-opencv and every
+# OpenCV module). The .deb is downloaded once into the cache and unpacked in one pass.
+deb_files() {
+  local pkg="$1" dir="$CACHE/debs" deb tmp pair members=(); shift
   mkdir -p "$dir"
-  deb="$(find "$dir" -maxdepth 1 -name "${pkg}_*.deb" | head -n 1)"
-  if [ -z "$deb" ]; then
+  if [ -z "$(find "$dir" -maxdepth 1 -name "${pkg}_*.deb")" ]; then
     # Package lists may be absent on a fresh image where every package was already present.
-    (cd "$dir" && apt-get download -qq "$pkg" 2>/dev/null) || {
-      local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-      $sudo apt-get update -qq && (cd "$dir" && apt-get download -qq "$pkg" 2>/dev/null)
-    } || { echo "setup.sh: could not download the Debian package $pkg (for $path)" >&2; exit 1; }
-    deb="$(find "$dir" -maxdepth 1 -name "${pkg}_*.deb" | head -n 1)"
+    (cd "$dir" && apt-get download -qq "$pkg" 2>/dev/null) \
+      || { $SUDO apt-get update -qq && (cd "$dir" && apt-get download -qq "$pkg" 2>/dev/null); } \
+      || { echo "setup.sh: could not download the Debian package $pkg" >&2; exit 1; }
   fi
-  dpkg-deb --fsys-tarfile "$deb" | tar -xO ".$path" >"$dest.tmp"
-  mv "$dest.tmp" "$dest"
+  deb="$(find "$dir" -maxdepth 1 -name "${pkg}_*.deb" | head -n 1)"
+  tmp="$(mktemp -d)"
+  for pair in "$@"; do members+=(".${pair%%=*}"); done
+  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" "${members[@]}"
+  for pair in "$@"; do mv "$tmp/${pair%%=*}" "${pair#*=}"; done
+  rm -rf "$tmp"
 }
 
 ASSETS="$ROOT/assets"
@@ -160,9 +162,10 @@ install_demo_assets() {
     log "demo assets present"; return
   fi
   log "collecting public-domain demo assets"
-  deb_file opencv-doc /usr/share/doc/opencv-doc/examples/data/vtest.avi "$ASSETS/vtest.avi"
-  deb_file opencv-doc /usr/share/doc/opencv-doc/examples/data/messi5.jpg "$ASSETS/messi5.jpg"
-  deb_file facedetect /usr/share/doc/facedetect/examples/grace_hopper_512x512.jpg "$ASSETS/photos/grace_hopper.jpg"
+  local docs=/usr/share/doc/opencv-doc/examples/data
+  deb_files opencv-doc "$docs/vtest.avi=$ASSETS/vtest.avi" "$docs/messi5.jpg=$ASSETS/messi5.jpg"
+  deb_files facedetect \
+    "/usr/share/doc/facedetect/examples/grace_hopper_512x512.jpg=$ASSETS/photos/grace_hopper.jpg"
   local sdist tmp wheel
   sdist="$(fetch_pypi "face-recognition==$FACE_RECOGNITION_VERSION" sdist)"
   tmp="$(mktemp -d)"

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
 
 /// Two glibc malloc arenas instead of eight per core. With the default, an hour with every
 /// feature on grew RSS 8.7 % after minute 10 in steps of one thread's arena; with two arenas
-/// it stayed flat, lower, and latency did not suffer (`models/eval/soak-results.md`). Called
+/// it grew 2 % and stayed lower (`models/eval/soak-results.md`). Called
 /// before any thread starts; a `MALLOC_ARENA_MAX` set by the user wins.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
